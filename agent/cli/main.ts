@@ -1,0 +1,16 @@
+import { mainFromProcess, type RunCliOptions } from "../../shared/cli/cli-command.ts";
+
+/** The keyless agent's commands. Each loads lazily from its own file. */
+export const agentProgram: Omit<RunCliOptions, "argv" | "io"> = {
+  program: "cacheon-agent",
+  description:
+    "the keyless side of cacheon: verifies a GPU pod, runs the baseline and the challengers in isolated containers, measures speed and correctness in one pass, and streams results to the controller (or, in local mode, to you).",
+  commands: {},
+};
+
+/** Runs cacheon-agent with the process's arguments. */
+export async function main(): Promise<void> {
+  await mainFromProcess(agentProgram);
+}
+
+if (import.meta.main) await main();

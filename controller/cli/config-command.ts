@@ -1,0 +1,44 @@
+import type { CliCommand } from "../../shared/cli/cli-command.ts";
+import { ExitCode } from "../../shared/cli/cli-command.ts";
+import { renderConfigReference } from "../../shared/config/config-schema.ts";
+import { loadConfig } from "../../shared/config/load-config.ts";
+import { controllerConfigSchema, controllerEnvPrefix } from "../config/controller-config.ts";
+
+/** `cacheon-controller config`: validates and prints the resolved configuration, or its reference. */
+export const configCommand: CliCommand = {
+  name: "config",
+  summary: "validate and print the configuration (or --reference for every setting)",
+  help: `Usage: cacheon-controller config [--config FILE] [--json] [--reference]
+
+Loads the configuration from defaults, FILE (YAML or JSON), ${controllerEnvPrefix}* variables and
+flags; reports every invalid field at once; prints each value with where it came from.
+
+Options:
+  --config FILE   configuration file (YAML or JSON)
+  --reference     print the table of every setting (Markdown) instead
+  --json          machine-readable output
+
+Exit codes: 0 valid, 2 invalid configuration.`,
+  options: { config: { type: "string" }, reference: { type: "boolean" } },
+  async run(values, _positionals, io) {
+    if (values.reference) {
+      io.stdout.write(`${renderConfigReference(controllerConfigSchema, controllerEnvPrefix)}\n`);
+      return ExitCode.ok;
+    }
+    const loaded = loadConfig({
+      schema: controllerConfigSchema,
+      file: values.config as string | undefined,
+      env: io.env,
+      envPrefix: controllerEnvPrefix,
+      flags: values,
+    });
+    if (values.json) {
+      io.stdout.write(`${JSON.stringify(loaded, null, 2)}\n`);
+    } else {
+      for (const [key, value] of Object.entries(loaded.values)) {
+        io.stdout.write(`${key} = ${JSON.stringify(value)}  (${loaded.sources[key]})\n`);
+      }
+    }
+    return ExitCode.ok;
+  },
+};

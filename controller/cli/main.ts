@@ -1,0 +1,21 @@
+import { mainFromProcess, type RunCliOptions } from "../../shared/cli/cli-command.ts";
+
+/** The keyed controller's commands. Each loads lazily from its own file. */
+export const controllerProgram: Omit<RunCliOptions, "argv" | "io"> = {
+  program: "cacheon-controller",
+  description:
+    "the keyed side of cacheon: reads miners' commitments from the chain, schedules evaluations on pods, scores them and sets weights.",
+  commands: {
+    config: {
+      summary: "validate and print the configuration (or --reference for every setting)",
+      load: async () => (await import("./config-command.ts")).configCommand,
+    },
+  },
+};
+
+/** Runs cacheon-controller with the process's arguments. */
+export async function main(): Promise<void> {
+  await mainFromProcess(controllerProgram);
+}
+
+if (import.meta.main) await main();
