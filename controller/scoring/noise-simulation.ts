@@ -1,0 +1,163 @@
+import { type ArmMeasurement, type ArmRoleName, compareOnPod, type JobScore, scoreJob } from "./score-job.ts";
+import type { ScoringPolicy } from "./scoring-policy.ts";
+import { type SeededRandom, seededRandom } from "./seeded-random.ts";
+import { type ChallengerReading, type Standing, settleStanding } from "./settle-standing.ts";
+
+/** Options of {@link simulateTakeovers}. */
+export interface NoiseSimulationOptions {
+  /** The policy under test. */
+  policy: ScoringPolicy;
+  /** Challenger's true speed over the leader's: 1 = identical, 1.03 = truly 3% faster. */
+  trueAdvantage: number;
+  /** Rounds simulated. */
+  rounds: number;
+  /**
+   * Per-repetition coefficient of variation of every arm's wall time; each pod draws its own
+   * uniformly from this range (REFERENCE.md: 0.3% between stock vLLM runs, more on noisy pods).
+   */
+  armCv: readonly [number, number];
+  /** Standard deviation of the pod's drift between the opening and closing baseline. */
+  bookendNoise: number;
+  /** Timed repetitions per arm (the arm's wall time is their median). @default 3 */
+  repetitions?: number;
+  /** Times a no-decision job is rerun before the round gives up on it. @default 2 */
+  maxReruns?: number;
+  /** Seed of the generator. @default 1 */
+  seed?: number;
+}
+
+/** Counts of a simulation. */
+export interface NoiseSimulationResult {
+  rounds: number;
+  /** Rounds in which the challenger took the lead (first win and reproduction). */
+  takeovers: number;
+  /** Rounds in which the challenger won its first job (before reproduction). */
+  firstWins: number;
+  /** Jobs judged no decision (pod drift) and rerun. */
+  noDecisionJobs: number;
+  /** Rounds that ended without any decided first job. */
+  undecidedRounds: number;
+}
+
+const baselineWall = 100;
+
+/**
+ * Simulates rounds of one challenger against one leader through the real policy functions
+ * (scoreJob, compareOnPod, settleStanding): each job runs opening baseline, leader, challenger,
+ * closing baseline with per-repetition noise and pod drift, and a first win is reproduced on
+ * an independent pod. Pure and deterministic for a seed.
+ */
+export function simulateTakeovers(options: NoiseSimulationOptions): NoiseSimulationResult {
+  const random = seededRandom(options.seed ?? 1);
+  const repetitions = options.repetitions ?? 3;
+  const maxReruns = options.maxReruns ?? 2;
+  const leaderWall = baselineWall / 1.2;
+  const challengerWall = leaderWall / options.trueAdvantage;
+  const standing: Standing = {
+    leader: { submissionId: "leader", hotkey: "L", commitBlock: 1, settledSpeed: 1.2 },
+  };
+  const result: NoiseSimulationResult = {
+    rounds: options.rounds,
+    takeovers: 0,
+    firstWins: 0,
+    noDecisionJobs: 0,
+    undecidedRounds: 0,
+  };
+
+  const runJob = (podId: string): ChallengerReading | undefined => {
+    for (let attempt = 0; attempt <= maxReruns; attempt += 1) {
+      const cv = options.armCv[0] + (options.armCv[1] - options.armCv[0]) * random.uniform();
+      const podFactor = 1 + 0.05 * random.normal();
+      const drift = options.bookendNoise * random.normal();
+      const arms: ArmMeasurement[] = [
+        arm(random, "b0", "opening-baseline", "", baselineWall * podFactor, cv, repetitions),
+        arm(random, "l", "leader", "leader", leaderWall * podFactor * (1 + drift / 2), cv, repetitions),
+        arm(
+          random,
+          "c",
+          "challenger",
+          "challenger",
+          challengerWall * podFactor * (1 + drift / 2),
+          cv,
+          repetitions,
+        ),
+        arm(random, "b1", "closing-baseline", "", baselineWall * podFactor * (1 + drift), cv, repetitions),
+      ];
+      const score = scoreJob(arms, options.policy);
+      if (score.decision !== "decided") {
+        result.noDecisionJobs += 1;
+        continue;
+      }
+      return reading(score, podId, options.policy);
+    }
+    return undefined;
+  };
+
+  for (let round = 0; round < options.rounds; round += 1) {
+    const first = runJob("pod-a");
+    if (!first) {
+      result.undecidedRounds += 1;
+      continue;
+    }
+    const firstWin = first.vsLeader?.beats === true;
+    if (firstWin) result.firstWins += 1;
+    const reproduction = firstWin ? runJob("pod-b") : undefined;
+    const settled = settleStanding(
+      standing,
+      [{ submissionId: "challenger", hotkey: "C", commitBlock: 2, first, reproduction }],
+      options.policy,
+    );
+    if (settled.standing.leader?.submissionId === "challenger") result.takeovers += 1;
+  }
+  return result;
+}
+
+function reading(score: JobScore, podId: string, policy: ScoringPolicy): ChallengerReading {
+  const challenger = score.arms.find((a) => a.role === "challenger");
+  const leader = score.arms.find((a) => a.role === "leader");
+  if (!challenger) throw new Error("simulated job lacks its challenger");
+  return {
+    jobId: podId,
+    podId,
+    gate: challenger.gate,
+    reason: challenger.reason,
+    speed: challenger.speed,
+    vsLeader: compareOnPod(score, challenger, leader, policy),
+    vsBaseline: compareOnPod(score, challenger, undefined, policy),
+  };
+}
+
+function arm(
+  random: SeededRandom,
+  armId: string,
+  role: ArmRoleName,
+  submissionId: string,
+  trueWall: number,
+  cv: number,
+  repetitions: number,
+): ArmMeasurement {
+  const walls = Array.from({ length: repetitions }, () => trueWall * (1 + cv * random.normal()));
+  const sorted = [...walls].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  const median =
+    sorted.length % 2 === 1
+      ? (sorted[mid] as number)
+      : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+  const mean = walls.reduce((s, w) => s + w, 0) / walls.length;
+  const sd =
+    walls.length > 1 ? Math.sqrt(walls.reduce((s, w) => s + (w - mean) ** 2, 0) / (walls.length - 1)) : 0;
+  return {
+    armId,
+    role,
+    submissionId,
+    outcome: "measured",
+    reason: "",
+    wallS: median,
+    wallCv: sd / mean,
+    repetitions,
+    requests: 10,
+    failedRequests: 0,
+    correctnessPassed: role.endsWith("baseline") ? undefined : true,
+    correctnessReasons: [],
+  };
+}

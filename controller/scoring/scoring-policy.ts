@@ -1,0 +1,63 @@
+import { CacheonError } from "../../shared/errors/cacheon-error.ts";
+
+/**
+ * Every number the verdict depends on. Defaults follow the field's experience (REFERENCE.md §1):
+ * a 1% moat, k = 2 times the noise measured on the pod, bookends that must agree within 5%.
+ */
+export interface ScoringPolicy {
+  /**
+   * Largest relative difference between the opening and closing baseline wall times,
+   * |B' - B| / mean(B, B'), before the pod is judged too unsteady: the job is "no decision" and
+   * is rerun. @default 0.05
+   */
+  bookendLimit: number;
+  /** Smallest margin a challenger must beat the arm it displaces by (0.01 = 1%). @default 0.01 */
+  minMargin: number;
+  /** k in bar = 1 + max(minMargin, k x noise). @default 2 */
+  noiseMultiplier: number;
+  /**
+   * Largest fraction of an arm's scored requests that may fail before its correctness gate
+   * fails, even when the agent's correctness summary passed. @default 0
+   */
+  maxFailedRequestFraction: number;
+  /**
+   * When there is no leader, a challenger must beat the baseline by the same bar to lead: a
+   * repackaged baseline is not paid. @default true
+   */
+  leaderMustBeatBaseline: boolean;
+}
+
+/** The default policy (see each field's `@default`). */
+export const defaultScoringPolicy: Readonly<ScoringPolicy> = Object.freeze({
+  bookendLimit: 0.05,
+  minMargin: 0.01,
+  noiseMultiplier: 2,
+  maxFailedRequestFraction: 0,
+  leaderMustBeatBaseline: true,
+});
+
+/** Fills unset fields with defaults and checks every field; throws naming each bad one. */
+export function resolveScoringPolicy(partial: Partial<ScoringPolicy> = {}): ScoringPolicy {
+  const policy: ScoringPolicy = { ...defaultScoringPolicy };
+  for (const [key, value] of Object.entries(partial)) {
+    if (value !== undefined) (policy as unknown as Record<string, unknown>)[key] = value;
+  }
+  const problems: string[] = [];
+  const fraction = (name: keyof ScoringPolicy, max: number) => {
+    const v = policy[name];
+    if (typeof v !== "number" || !Number.isFinite(v) || v < 0 || v > max) {
+      problems.push(`${name} must be a number from 0 to ${max}, got ${JSON.stringify(v)}`);
+    }
+  };
+  fraction("bookendLimit", 1);
+  fraction("minMargin", 1);
+  fraction("noiseMultiplier", 100);
+  fraction("maxFailedRequestFraction", 1);
+  if (typeof policy.leaderMustBeatBaseline !== "boolean") {
+    problems.push("leaderMustBeatBaseline must be true or false");
+  }
+  if (problems.length > 0) {
+    throw new CacheonError("invalid-config", `scoring policy: ${problems.join("; ")}`);
+  }
+  return policy;
+}

@@ -1,0 +1,231 @@
+import type { PodComparison } from "./score-job.ts";
+import type { ScoringPolicy } from "./scoring-policy.ts";
+
+/** A paid seat: the leader or the runner-up. */
+export interface Seat {
+  submissionId: string;
+  hotkey: string;
+  /** Block of the commitment; the earlier commit wins ties. */
+  commitBlock: number;
+  /** Speed against the baseline that was paid: the lower of the measurement and its reproduction. */
+  settledSpeed: number;
+}
+
+/** Who is paid now. */
+export interface Standing {
+  leader?: Seat | undefined;
+  runnerUp?: Seat | undefined;
+}
+
+/** One decided measurement of a challenger within a job. */
+export interface ChallengerReading {
+  jobId: string;
+  podId: string;
+  gate: "pass" | "fail";
+  reason: string;
+  /** Speed against the baseline on that pod. */
+  speed: number;
+  /** Against the leader on the same pod; undefined when the job had no leader arm. */
+  vsLeader?: PodComparison | undefined;
+  /** Against the runner-up on the same pod; undefined when the job had no runner-up arm. */
+  vsRunnerUp?: PodComparison | undefined;
+  /** Against the baseline bookends. */
+  vsBaseline: PodComparison;
+}
+
+/** What the round found out about one challenger. */
+export interface ChallengerEvidence {
+  submissionId: string;
+  hotkey: string;
+  commitBlock: number;
+  /** The decided evaluation measurement, when there is one. */
+  first?: ChallengerReading | undefined;
+  /** The decided reproduction on another pod with another seed, when there is one. */
+  reproduction?: ChallengerReading | undefined;
+}
+
+/** Where a challenger stands after the first measurement. */
+export type Promotion = "failed" | "no-result" | "candidate-leader" | "candidate-runner-up" | "below-bar";
+
+/**
+ * Whether a challenger's first reading makes it a candidate for a paid seat, which then must be
+ * reproduced. Without a leader (or runner-up) the seat's bar is the baseline's (when the policy
+ * says the leader must beat the baseline; otherwise a passing gate suffices).
+ */
+export function classifyReading(
+  reading: ChallengerReading | undefined,
+  standing: Standing,
+  policy: ScoringPolicy,
+): Promotion {
+  if (!reading) return "no-result";
+  if (reading.gate !== "pass") return "failed";
+  if (beatsSeat(reading, "leader", standing, policy)) return "candidate-leader";
+  if (beatsSeat(reading, "runner-up", standing, policy)) return "candidate-runner-up";
+  return "below-bar";
+}
+
+function beatsSeat(
+  reading: ChallengerReading,
+  seat: "leader" | "runner-up",
+  standing: Standing,
+  policy: ScoringPolicy,
+): boolean {
+  if (reading.gate !== "pass") return false;
+  const vsBaseline = policy.leaderMustBeatBaseline ? reading.vsBaseline.beats : true;
+  if (seat === "leader") {
+    if (!standing.leader) return vsBaseline;
+    return reading.vsLeader?.beats === true;
+  }
+  if (standing.leader && reading.vsLeader?.beats === true) return true;
+  if (!standing.runnerUp) return vsBaseline;
+  return reading.vsRunnerUp?.beats === true;
+}
+
+/** Final word on a challenger for this round. */
+export interface ChallengerVerdict {
+  submissionId: string;
+  hotkey: string;
+  verdict:
+    | "leader"
+    | "runner-up"
+    | "below-bar"
+    | "not-reproduced"
+    | "failed"
+    | "no-result"
+    | "awaiting-reproduction";
+  /** Speed of the first measurement (0 when failed or none). */
+  speed: number;
+  /** min(first, reproduction) for reproduced challengers; else the first speed. */
+  settledSpeed: number;
+  /** Why, in a sentence a miner can act on. */
+  reason: string;
+}
+
+/** The outcome of settling a round. */
+export interface Settlement {
+  standing: Standing;
+  verdicts: ChallengerVerdict[];
+}
+
+/**
+ * Settles a round: a challenger takes a seat only when it beat the seat's holder (on the same
+ * pod, by more than the bar) in its first measurement and again in a reproduction on another pod
+ * with another seed; its settled speed is the lower of the two. Among several such challengers
+ * the faster settled speed wins; speeds within `minMargin` of each other tie, and ties go to
+ * the earlier commit. A displaced leader becomes runner-up. Pure.
+ */
+export function settleStanding(
+  standing: Standing,
+  evidence: readonly ChallengerEvidence[],
+  policy: ScoringPolicy,
+): Settlement {
+  const verdicts: ChallengerVerdict[] = [];
+  const leaderPool: Seat[] = [];
+  const runnerUpPool: Seat[] = [];
+  const verdictOf = new Map<string, ChallengerVerdict>();
+
+  for (const e of evidence) {
+    const firstClass = classifyReading(e.first, standing, policy);
+    const speed = e.first?.gate === "pass" ? e.first.speed : 0;
+    const base = { submissionId: e.submissionId, hotkey: e.hotkey, speed, settledSpeed: speed };
+    let verdict: ChallengerVerdict;
+    if (firstClass === "no-result") {
+      verdict = {
+        ...base,
+        verdict: "no-result",
+        reason: "no pod produced a decided measurement this round; it will be measured again",
+      };
+    } else if (firstClass === "failed") {
+      verdict = { ...base, verdict: "failed", reason: e.first?.reason ?? "failed" };
+    } else if (firstClass === "below-bar") {
+      verdict = { ...base, verdict: "below-bar", reason: belowBarReason(e.first, standing) };
+    } else if (!e.reproduction) {
+      verdict = {
+        ...base,
+        verdict: "awaiting-reproduction",
+        reason: `beat the ${firstClass === "candidate-leader" ? "leader" : "runner-up"} on pod ${e.first?.podId}; no decided reproduction on another pod yet, so it is not paid yet`,
+      };
+    } else if (e.reproduction.gate !== "pass") {
+      verdict = {
+        ...base,
+        verdict: "failed",
+        speed,
+        settledSpeed: 0,
+        reason: `failed in reproduction: ${e.reproduction.reason}`,
+      };
+    } else {
+      const settledSpeed = Math.min(speed, e.reproduction.speed);
+      const seat: Seat = {
+        submissionId: e.submissionId,
+        hotkey: e.hotkey,
+        commitBlock: e.commitBlock,
+        settledSpeed,
+      };
+      const leaderBoth =
+        firstClass === "candidate-leader" && beatsSeat(e.reproduction, "leader", standing, policy);
+      const runnerBoth = beatsSeat(e.reproduction, "runner-up", standing, policy);
+      if (leaderBoth) leaderPool.push(seat);
+      else if (runnerBoth) runnerUpPool.push(seat);
+      verdict = {
+        ...base,
+        settledSpeed,
+        verdict: leaderBoth || runnerBoth ? "below-bar" : "not-reproduced",
+        reason:
+          leaderBoth || runnerBoth
+            ? "reproduced, but another challenger settled faster"
+            : `beat the seat on pod ${e.first?.podId} but not in the reproduction on pod ${e.reproduction.podId} (ratio ${fmt(e.reproduction.vsLeader?.ratio ?? e.reproduction.vsRunnerUp?.ratio ?? e.reproduction.vsBaseline.ratio)} against a bar of ${fmt(e.reproduction.vsLeader?.bar ?? e.reproduction.vsRunnerUp?.bar ?? e.reproduction.vsBaseline.bar)}); a win must hold on two pods`,
+      };
+    }
+    verdicts.push(verdict);
+    verdictOf.set(e.submissionId, verdict);
+  }
+
+  const rank = (seats: Seat[]) => [...seats].sort((a, b) => compareSeats(a, b, policy.minMargin));
+  const next: Standing = { leader: standing.leader, runnerUp: standing.runnerUp };
+  const leaders = rank(leaderPool);
+  const newLeader = leaders[0];
+  if (newLeader) {
+    next.leader = newLeader;
+    const pool = [...leaders.slice(1), ...runnerUpPool, ...(standing.leader ? [standing.leader] : [])];
+    const best = rank(pool)[0];
+    next.runnerUp = best ?? standing.runnerUp;
+  } else {
+    const best = rank(runnerUpPool)[0];
+    if (best) next.runnerUp = best;
+  }
+  for (const [seat, name] of [
+    [next.leader, "leader"],
+    [next.runnerUp, "runner-up"],
+  ] as const) {
+    const v = seat ? verdictOf.get(seat.submissionId) : undefined;
+    if (v) {
+      v.verdict = name;
+      v.reason =
+        name === "leader"
+          ? `leads at ${fmt(v.settledSpeed)}x the baseline (the lower of two pods); paid as leader`
+          : `runner-up at ${fmt(v.settledSpeed)}x the baseline (the lower of two pods); paid as runner-up`;
+    }
+  }
+  return { standing: next, verdicts };
+}
+
+/** Orders seats fastest first; speeds within `tieMargin` (relative) tie and the earlier commit wins. */
+export function compareSeats(a: Seat, b: Seat, tieMargin: number): number {
+  const hi = Math.max(a.settledSpeed, b.settledSpeed);
+  const lo = Math.min(a.settledSpeed, b.settledSpeed);
+  if (lo > 0 && hi / lo - 1 <= tieMargin) return a.commitBlock - b.commitBlock;
+  if (a.settledSpeed !== b.settledSpeed) return b.settledSpeed - a.settledSpeed;
+  return a.commitBlock - b.commitBlock;
+}
+
+function belowBarReason(reading: ChallengerReading | undefined, standing: Standing): string {
+  if (!reading) return "";
+  const c = standing.leader ? reading.vsLeader : reading.vsBaseline;
+  const against = standing.leader ? "the leader" : "the baseline";
+  if (!c) return `correct at ${fmt(reading.speed)}x the baseline`;
+  return `correct at ${fmt(reading.speed)}x the baseline, ${fmt(c.ratio)}x ${against} on the same pod; the bar there was ${fmt(c.bar)}x (1 + max(margin, k x noise ${fmt(c.noise * 100)}%))`;
+}
+
+function fmt(x: number): string {
+  return Number.isFinite(x) ? x.toFixed(3) : String(x);
+}
