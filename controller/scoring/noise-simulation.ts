@@ -1,6 +1,7 @@
+import { type SeededRandom, seededRandom } from "../../shared/stats/seeded-random.ts";
+import { coefficientOfVariation, median } from "../../shared/stats/summarise.ts";
 import { type ArmMeasurement, type ArmRoleName, compareOnPod, type JobScore, scoreJob } from "./score-job.ts";
 import type { ScoringPolicy } from "./scoring-policy.ts";
-import { type SeededRandom, seededRandom } from "./seeded-random.ts";
 import { type ChallengerReading, type Standing, settleStanding } from "./settle-standing.ts";
 
 /** Options of {@link simulateTakeovers}. */
@@ -48,7 +49,9 @@ const baselineWall = 100;
  * an independent pod. Pure and deterministic for a seed.
  */
 export function simulateTakeovers(options: NoiseSimulationOptions): NoiseSimulationResult {
-  const random = seededRandom(options.seed ?? 1);
+  const random = normalSource(
+    seededRandom((options.seed ?? 1).toString(16).padStart(8, "0"), "noise-simulation"),
+  );
   const repetitions = options.repetitions ?? 3;
   const maxReruns = options.maxReruns ?? 2;
   const leaderWall = baselineWall / 1.2;
@@ -127,8 +130,25 @@ function reading(score: JobScore, podId: string, policy: ScoringPolicy): Challen
   };
 }
 
+interface NormalSource {
+  uniform(): number;
+  normal(): number;
+}
+
+/** Adds standard normal variates (Box-Muller) to a uniform source. */
+function normalSource(random: SeededRandom): NormalSource {
+  return {
+    uniform: () => random.next(),
+    normal: () => {
+      let u = 0;
+      while (u === 0) u = random.next();
+      return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * random.next());
+    },
+  };
+}
+
 function arm(
-  random: SeededRandom,
+  random: NormalSource,
   armId: string,
   role: ArmRoleName,
   submissionId: string,
@@ -137,23 +157,16 @@ function arm(
   repetitions: number,
 ): ArmMeasurement {
   const walls = Array.from({ length: repetitions }, () => trueWall * (1 + cv * random.normal()));
-  const sorted = [...walls].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  const median =
-    sorted.length % 2 === 1
-      ? (sorted[mid] as number)
-      : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-  const mean = walls.reduce((s, w) => s + w, 0) / walls.length;
-  const sd =
-    walls.length > 1 ? Math.sqrt(walls.reduce((s, w) => s + (w - mean) ** 2, 0) / (walls.length - 1)) : 0;
+  const wallCv = coefficientOfVariation(walls);
+  const wallS = median(walls);
   return {
     armId,
     role,
     submissionId,
     outcome: "measured",
     reason: "",
-    wallS: median,
-    wallCv: sd / mean,
+    wallS,
+    wallCv,
     repetitions,
     requests: 10,
     failedRequests: 0,
