@@ -1,0 +1,147 @@
+/** One schema change. Migrations run in order, each in its own transaction, exactly once. */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/**
+ * The controller's schema history. Append only: never edit a migration that shipped; add one.
+ * Every table keeps history (nothing is updated away that an audit would need): submissions
+ * change state but keep their reasons, jobs are one row per attempt, standings and weight
+ * settings are append-only.
+ */
+export const migrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: "initial schema",
+    sql: `
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+CREATE TABLE submissions (
+  id TEXT PRIMARY KEY,
+  sequence INTEGER NOT NULL UNIQUE,
+  hotkey TEXT NOT NULL,
+  uid INTEGER,
+  raw TEXT NOT NULL,
+  image TEXT,
+  digest TEXT,
+  commit_block INTEGER NOT NULL,
+  seen_block INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  reason TEXT NOT NULL DEFAULT '',
+  copy_of TEXT,
+  config_digest TEXT,
+  layers TEXT,
+  size_bytes INTEGER,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE INDEX submissions_hotkey ON submissions (hotkey, sequence);
+CREATE INDEX submissions_state ON submissions (state);
+
+CREATE TABLE commitments (
+  hotkey TEXT PRIMARY KEY,
+  raw TEXT NOT NULL,
+  commit_block INTEGER NOT NULL,
+  submission_id TEXT NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+
+CREATE TABLE rounds (
+  id TEXT PRIMARY KEY,
+  number INTEGER NOT NULL UNIQUE,
+  block INTEGER NOT NULL,
+  block_hash TEXT NOT NULL,
+  seed TEXT NOT NULL,
+  state TEXT NOT NULL,
+  deadline_ms INTEGER NOT NULL,
+  challengers TEXT NOT NULL,
+  standing_before TEXT NOT NULL,
+  standing_after TEXT,
+  created_at INTEGER NOT NULL,
+  settled_at INTEGER,
+  published_at INTEGER,
+  publish_location TEXT
+);
+
+CREATE TABLE jobs (
+  id TEXT PRIMARY KEY,
+  round_id TEXT NOT NULL REFERENCES rounds (id),
+  phase TEXT NOT NULL,
+  slot TEXT NOT NULL,
+  attempt INTEGER NOT NULL,
+  seed TEXT NOT NULL,
+  job TEXT NOT NULL,
+  state TEXT NOT NULL,
+  pod_id TEXT,
+  excluded_pods TEXT NOT NULL,
+  decision TEXT,
+  reason TEXT NOT NULL DEFAULT '',
+  result TEXT,
+  score TEXT,
+  created_at INTEGER NOT NULL,
+  started_at INTEGER,
+  finished_at INTEGER,
+  UNIQUE (round_id, slot, attempt)
+);
+CREATE INDEX jobs_round ON jobs (round_id, state);
+
+CREATE TABLE arm_results (
+  job_id TEXT NOT NULL REFERENCES jobs (id),
+  arm_id TEXT NOT NULL,
+  role TEXT NOT NULL,
+  submission_id TEXT NOT NULL,
+  outcome TEXT NOT NULL,
+  gate TEXT,
+  speed REAL,
+  wall_s REAL,
+  wall_cv REAL,
+  reason TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (job_id, arm_id)
+);
+
+CREATE TABLE verdicts (
+  round_id TEXT NOT NULL REFERENCES rounds (id),
+  submission_id TEXT NOT NULL,
+  hotkey TEXT NOT NULL,
+  verdict TEXT NOT NULL,
+  speed REAL NOT NULL,
+  settled_speed REAL NOT NULL,
+  reason TEXT NOT NULL,
+  evidence TEXT NOT NULL,
+  PRIMARY KEY (round_id, submission_id)
+);
+
+CREATE TABLE standings (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  round_id TEXT,
+  standing TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+
+CREATE TABLE weight_settings (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  block INTEGER NOT NULL,
+  uids TEXT NOT NULL,
+  weights TEXT NOT NULL,
+  key TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  state TEXT NOT NULL,
+  tx_ref TEXT,
+  confirmed_block INTEGER,
+  error TEXT,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+
+CREATE TABLE miner_reports (
+  round_id TEXT NOT NULL REFERENCES rounds (id),
+  hotkey TEXT NOT NULL,
+  submission_id TEXT NOT NULL,
+  report TEXT NOT NULL,
+  PRIMARY KEY (round_id, hotkey)
+);
+`,
+  },
+];
