@@ -1,0 +1,151 @@
+import type Docker from "dockerode";
+
+/** Label keys on everything the agent creates, so leftovers can be found and removed. */
+export const containerLabels = {
+  /** Marks an object as the agent's. */
+  managed: "cacheon.managed",
+  /** Job id. */
+  job: "cacheon.job",
+  /** Arm id. */
+  arm: "cacheon.arm",
+} as const;
+
+/** Which GPUs an arm gets. */
+export type GpuSelection = "none" | "all" | { uuids: string[] };
+
+/** How an arm's container is networked. */
+export type NetworkMode =
+  /** A per-job Docker bridge network with `Internal: true`: no route out, reachable from the host. */
+  | { kind: "internal"; network: string }
+  /** The host's network stack, for machines where a bridge is unwanted (no isolation). */
+  | { kind: "host" };
+
+/** Limits and isolation of an arm's container. Every field optional; defaults follow the subnet's rules. */
+export interface ArmLimits {
+  /** Memory in bytes; swap is set equal, so the container cannot swap. @default 200 GiB */
+  memoryBytes?: number;
+  /** CPUs (fractional allowed); capped by the caller at the host's count. @default 32 */
+  cpus?: number;
+  /** Largest number of processes and threads. @default 4096 */
+  pidsLimit?: number;
+  /** /dev/shm size in bytes. @default 16 GiB */
+  shmBytes?: number;
+  /** Open files (soft and hard). @default 65536 */
+  nofile?: number;
+  /** Size of one json-file log file before rotation. @default "50m" */
+  logMaxSize?: string;
+  /** Log files kept. @default 2 */
+  logMaxFiles?: number;
+  /** Mount the image's root file system read-only (with a tmpfs at /tmp). @default true */
+  readOnlyRootfs?: boolean;
+  /** Size of the /tmp tmpfs when the root is read-only, bytes. @default 1 GiB */
+  tmpBytes?: number;
+}
+
+/** The limits with every default filled in. */
+export type ResolvedArmLimits = Required<ArmLimits>;
+
+const gib = 1024 ** 3;
+
+/** Defaults of {@link ArmLimits}. */
+export const defaultArmLimits: ResolvedArmLimits = {
+  memoryBytes: 200 * gib,
+  cpus: 32,
+  pidsLimit: 4096,
+  shmBytes: 16 * gib,
+  nofile: 65536,
+  logMaxSize: "50m",
+  logMaxFiles: 2,
+  readOnlyRootfs: true,
+  tmpBytes: gib,
+};
+
+/** Input of {@link armContainerSpec}. */
+export interface ArmContainerSpecInput {
+  /** Container name. */
+  name: string;
+  /** Image to run: the pull reference or image id (never a tag). */
+  image: string;
+  /** Job id, for labels. */
+  jobId: string;
+  /** Arm id, for labels. */
+  armId: string;
+  /** Networking. */
+  network: NetworkMode;
+  /** GPUs. */
+  gpus: GpuSelection;
+  /** Host directory mounted read-only at /model; none when empty. */
+  modelDir?: string;
+  /** Limits; missing fields take {@link defaultArmLimits}. */
+  limits?: ArmLimits;
+  /** Environment variables, "NAME=value". */
+  env?: string[];
+  /** Port the server listens on inside the container. @default 8000 */
+  port?: number;
+  /** Extra labels. */
+  labels?: Record<string, string>;
+}
+
+/**
+ * The engine's create options for an arm's container: isolation on by default (internal
+ * network, all capabilities dropped, no-new-privileges, pid/memory/file limits, an init process,
+ * read-only root, capped logs, no mounts but the model). Pure, so the isolation is checkable
+ * without an engine.
+ */
+export function armContainerSpec(input: ArmContainerSpecInput): Docker.ContainerCreateOptions {
+  const limits = { ...defaultArmLimits, ...input.limits };
+  const port = input.port ?? 8000;
+  const mounts: Docker.MountSettings[] = [];
+  if (input.modelDir) {
+    mounts.push({ Type: "bind", Source: input.modelDir, Target: "/model", ReadOnly: true });
+  }
+  const deviceRequests: Docker.DeviceRequest[] =
+    input.gpus === "none"
+      ? []
+      : input.gpus === "all"
+        ? [{ Driver: "nvidia", Count: -1, Capabilities: [["gpu"]] }]
+        : [{ Driver: "nvidia", DeviceIDs: input.gpus.uuids, Capabilities: [["gpu"]] }];
+  const hostConfig: Docker.HostConfig = {
+    NetworkMode: input.network.kind === "host" ? "host" : input.network.network,
+    Privileged: false,
+    CapDrop: ["ALL"],
+    SecurityOpt: ["no-new-privileges"],
+    Init: true,
+    PidsLimit: limits.pidsLimit,
+    Memory: limits.memoryBytes,
+    MemorySwap: limits.memoryBytes,
+    NanoCpus: Math.round(limits.cpus * 1e9),
+    ShmSize: limits.shmBytes,
+    Ulimits: [
+      { Name: "nofile", Soft: limits.nofile, Hard: limits.nofile },
+      { Name: "core", Soft: 0, Hard: 0 },
+    ],
+    ReadonlyRootfs: limits.readOnlyRootfs,
+    Tmpfs: limits.readOnlyRootfs ? { "/tmp": `rw,nosuid,nodev,size=${limits.tmpBytes}` } : {},
+    Mounts: mounts,
+    Binds: [],
+    LogConfig: {
+      Type: "json-file",
+      Config: { "max-size": limits.logMaxSize, "max-file": String(limits.logMaxFiles) },
+    },
+    RestartPolicy: { Name: "no" },
+    AutoRemove: false,
+    IpcMode: "private",
+    ...(deviceRequests.length > 0 ? { DeviceRequests: deviceRequests } : {}),
+  };
+  return {
+    name: input.name,
+    Image: input.image,
+    Env: [`PORT=${port}`, ...(input.env ?? [])],
+    ExposedPorts: { [`${port}/tcp`]: {} },
+    Labels: {
+      ...input.labels,
+      [containerLabels.managed]: "true",
+      [containerLabels.job]: input.jobId,
+      [containerLabels.arm]: input.armId,
+    },
+    HostConfig: hostConfig,
+    NetworkingConfig:
+      input.network.kind === "internal" ? { EndpointsConfig: { [input.network.network]: {} } } : undefined,
+  };
+}
