@@ -1,0 +1,201 @@
+import {
+  formatImageReference,
+  type PinnedImage,
+  tryParseImageReference,
+} from "../../shared/image/image-reference.ts";
+import type { Logger } from "../../shared/log/logger.ts";
+import { silentLogger } from "../../shared/log/logger.ts";
+import { detectCopy } from "../copies/detect-copy.ts";
+import type { ControllerStore, SubmissionRow } from "../store/controller-store.ts";
+
+/** One registered hotkey's commitment as read from the chain. */
+export interface CommitmentEntry {
+  hotkey: string;
+  /** The hotkey's uid on the subnet now. */
+  uid: number;
+  /** The commitment's text (its fields joined as the submission parser expects). */
+  raw: string;
+  /** Block the commitment was made in. */
+  commitBlock: number;
+}
+
+/** Every commitment of the subnet's registered hotkeys at one finalized block. */
+export interface CommitmentSnapshot {
+  block: number;
+  /** Registered hotkeys with a commitment; a hotkey missing here is deregistered (or withdrew). */
+  entries: readonly CommitmentEntry[];
+}
+
+/** Turns a commitment's text into a pinned image, or says why it cannot. */
+export type SubmissionParser = (
+  raw: string,
+) => { ok: true; image: PinnedImage } | { ok: false; error: string };
+
+/**
+ * The default parser: the commitment is an image reference pinned by digest,
+ * `[registry/]repository[:tag]@sha256:<64 hex>`, with surrounding whitespace ignored.
+ * The chain client's submission parser (issue 8) replaces it when the format grows.
+ */
+export const parseImageCommitment: SubmissionParser = (raw) => tryParseImageReference(raw.trim());
+
+/** What one intake pass changed. */
+export interface IntakeSummary {
+  block: number;
+  /** New submissions waiting for a round. */
+  pending: string[];
+  /** Submissions recorded as copies at once (same digest as an earlier one of another hotkey). */
+  copies: string[];
+  /** Commitments that could not be parsed, recorded with the reason. */
+  malformed: string[];
+  /** Earlier submissions replaced by their hotkey's newer commitment. */
+  superseded: string[];
+  /** Submissions whose hotkey left the subnet. */
+  deregistered: string[];
+}
+
+/** Options of {@link ingestCommitments}. */
+export interface IngestOptions {
+  store: ControllerStore;
+  snapshot: CommitmentSnapshot;
+  /** @default parseImageCommitment */
+  parse?: SubmissionParser;
+  logger?: Logger;
+}
+
+const live = ["pending", "evaluated", "failed", "copy", "malformed"] as const;
+
+/**
+ * Brings the store up to a snapshot, in one transaction: a new or changed commitment becomes a
+ * submission (the latest per hotkey; the previous one is superseded); an unparseable one is
+ * recorded as malformed with the reason; one whose digest an earlier submission of another
+ * hotkey already committed is recorded as a copy at once; a hotkey no longer registered drops
+ * out. Running it twice on the same snapshot changes nothing.
+ */
+export function ingestCommitments(options: IngestOptions): IntakeSummary {
+  const { store, snapshot } = options;
+  const parse = options.parse ?? parseImageCommitment;
+  const log = options.logger ?? silentLogger;
+  const summary: IntakeSummary = {
+    block: snapshot.block,
+    pending: [],
+    copies: [],
+    malformed: [],
+    superseded: [],
+    deregistered: [],
+  };
+  const seen = new Set<string>();
+  // Oldest commitment first, so the earliest commit of any content is stored first and owns it.
+  const entries = [...snapshot.entries].sort(
+    (a, b) => a.commitBlock - b.commitBlock || a.hotkey.localeCompare(b.hotkey),
+  );
+
+  store.transaction(() => {
+    for (const entry of entries) {
+      if (seen.has(entry.hotkey)) {
+        log.warn("snapshot lists a hotkey twice; the first (oldest) entry wins", { hotkey: entry.hotkey });
+        continue;
+      }
+      seen.add(entry.hotkey);
+      const previous = store.getCommitment(entry.hotkey);
+      if (previous && previous.raw === entry.raw && previous.commitBlock === entry.commitBlock) {
+        const current = store.getSubmission(previous.submissionId);
+        if (current && current.uid !== entry.uid) store.setSubmissionUid(current.id, entry.uid);
+        continue;
+      }
+      if (previous) {
+        const old = store.getSubmission(previous.submissionId);
+        if (old && (live as readonly string[]).includes(old.state)) {
+          store.setSubmissionState(
+            old.id,
+            "superseded",
+            `replaced by a newer commitment at block ${entry.commitBlock}`,
+            old.copyOf,
+          );
+          summary.superseded.push(old.id);
+        }
+      }
+      const row = insertFromCommitment(store, entry, snapshot.block, parse);
+      store.putCommitment({
+        hotkey: entry.hotkey,
+        raw: entry.raw,
+        commitBlock: entry.commitBlock,
+        submissionId: row.id,
+      });
+      if (row.state === "malformed") summary.malformed.push(row.id);
+      else if (row.state === "copy") summary.copies.push(row.id);
+      else summary.pending.push(row.id);
+      log.info("new submission", { id: row.id, hotkey: row.hotkey, state: row.state, reason: row.reason });
+    }
+    for (const c of store.listCommitments()) {
+      if (seen.has(c.hotkey)) continue;
+      const sub = store.getSubmission(c.submissionId);
+      if (sub && (live as readonly string[]).includes(sub.state)) {
+        store.setSubmissionState(
+          sub.id,
+          "deregistered",
+          `hotkey left the subnet (not registered at block ${snapshot.block})`,
+          sub.copyOf,
+        );
+        summary.deregistered.push(sub.id);
+      }
+      store.deleteCommitment(c.hotkey);
+    }
+  });
+  return summary;
+}
+
+function insertFromCommitment(
+  store: ControllerStore,
+  entry: CommitmentEntry,
+  block: number,
+  parse: SubmissionParser,
+): SubmissionRow {
+  const base = {
+    hotkey: entry.hotkey,
+    uid: entry.uid,
+    raw: entry.raw,
+    commitBlock: entry.commitBlock,
+    seenBlock: block,
+  };
+  const parsed = parse(entry.raw);
+  if (!parsed.ok) {
+    return store.insertSubmission({
+      ...base,
+      image: null,
+      digest: null,
+      state: "malformed",
+      reason: `${parsed.error}. Commit a reference pinned by digest, e.g. registry.example.com/you/server:v1@sha256:<64 hex>`,
+    });
+  }
+  const row = store.insertSubmission({
+    ...base,
+    image: formatImageReference(parsed.image),
+    digest: parsed.image.digest,
+    state: "pending",
+  });
+  const others = store
+    .listSubmissions()
+    .filter((s) => s.digest !== null && s.id !== row.id && s.state !== "malformed")
+    .map((s) => ({
+      submissionId: s.id,
+      hotkey: s.hotkey,
+      commitBlock: s.commitBlock,
+      sequence: s.sequence,
+      image: { digest: s.digest as string },
+    }));
+  const copy = detectCopy({
+    candidate: {
+      submissionId: row.id,
+      hotkey: row.hotkey,
+      commitBlock: row.commitBlock,
+      sequence: row.sequence,
+      image: { digest: parsed.image.digest },
+    },
+    others,
+  });
+  if (copy) {
+    store.setSubmissionState(row.id, "copy", copy.reason, copy.originalId);
+    return store.getSubmission(row.id) as SubmissionRow;
+  }
+  return row;
+}
