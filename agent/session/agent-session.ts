@@ -1,0 +1,323 @@
+import { create } from "@bufbuild/protobuf";
+import { CacheonError } from "../../shared/errors/cacheon-error.ts";
+import {
+  type AgentMessage,
+  AgentMessageSchema,
+  AgentState,
+  type ControllerMessage,
+  JobFailedSchema,
+  JobFinishedSchema,
+} from "../../shared/gen/cacheon/v1/agent_service_pb.ts";
+import type { EvaluationJob } from "../../shared/gen/cacheon/v1/job_pb.ts";
+import { type Logger, silentLogger } from "../../shared/log/logger.ts";
+import { type BackoffOptions, backoffDelay, resolveBackoff, sleep } from "../../shared/retry/backoff.ts";
+import { cacheonErrorFromRpc, retryDecision } from "../../shared/retry/retryable.ts";
+import type { JobExecutor } from "../job/job-executor.ts";
+import { type AgentCredential, type ControllerEndpoint, connectToController } from "./controller-client.ts";
+import { EventOutbox } from "./event-outbox.ts";
+
+/** Options of {@link runAgentSession}. */
+export interface AgentSessionOptions {
+  /** Where the controller is. */
+  endpoint: ControllerEndpoint;
+  /** From enrolment. */
+  credential: AgentCredential;
+  /** Runs each job the controller assigns. */
+  executor: JobExecutor;
+  /** Stops the session: the running job is cancelled and the loop returns. */
+  signal: AbortSignal;
+  /** @default "" */
+  agentVersion?: string;
+  /** Reconnect backoff (tests pass 1 ms delays). @default resolveBackoff() defaults */
+  backoff?: BackoffOptions;
+  /** Outbox of events; pass one to inspect it or to continue a sequence. @default a new one */
+  outbox?: EventOutbox;
+  /** @default silentLogger */
+  logger?: Logger;
+  /** Called when a session is welcomed (for progress output and tests). */
+  onConnected?: (info: { attempt: number; lastAgentSeq: number }) => void;
+  /** Called when a session ends and the agent will reconnect. */
+  onDisconnected?: (info: { error: CacheonError; retryInMs: number }) => void;
+}
+
+interface RunningJob {
+  job: EvaluationJob;
+  abort: AbortController;
+  done: Promise<void>;
+}
+
+/**
+ * The agent's dial-out loop: opens a session, sends Hello, resends unacknowledged events, streams
+ * new ones, answers heartbeats, runs assigned jobs through the executor and reconnects with
+ * exponential backoff and jitter when the connection drops. Jobs keep running while disconnected;
+ * their events wait in the outbox. Returns when `signal` aborts; throws a CacheonError when the
+ * controller refuses the agent for a reason retrying cannot fix (see shared/retry/retryable.ts).
+ */
+export async function runAgentSession(options: AgentSessionOptions): Promise<void> {
+  const log = options.logger ?? silentLogger;
+  const backoff = resolveBackoff(options.backoff);
+  const outbox = options.outbox ?? new EventOutbox();
+  const state = {
+    lastControllerSeq: 0,
+    running: undefined as RunningJob | undefined,
+    agentState: AgentState.IDLE as AgentState,
+  };
+
+  const startJob = (job: EvaluationJob) => {
+    if (state.running) {
+      outbox.add({
+        case: "jobFailed",
+        value: create(JobFailedSchema, {
+          jobId: job.jobId,
+          reason: `agent busy with job ${state.running.job.jobId}`,
+          retryable: true,
+        }),
+      });
+      return;
+    }
+    const abort = new AbortController();
+    const onStop = () => abort.abort(new CacheonError("cancelled", "agent shutting down"));
+    options.signal.addEventListener("abort", onStop, { once: true });
+    state.agentState = AgentState.MEASURING;
+    const done = (async () => {
+      try {
+        const result = await options.executor(job, {
+          signal: abort.signal,
+          emit: (payload) => void outbox.add(payload),
+        });
+        outbox.add({ case: "jobFinished", value: create(JobFinishedSchema, { result }) });
+      } catch (error) {
+        const err = CacheonError.from(error);
+        log.warn("job failed", { jobId: job.jobId, error: err });
+        outbox.add({
+          case: "jobFailed",
+          value: create(JobFailedSchema, {
+            jobId: job.jobId,
+            reason: err.message,
+            retryable: err.code !== "cancelled" && err.code !== "invalid-argument",
+          }),
+        });
+      } finally {
+        options.signal.removeEventListener("abort", onStop);
+        state.running = undefined;
+        state.agentState = AgentState.IDLE;
+      }
+    })();
+    state.running = { job, abort, done };
+  };
+
+  let attempt = 0;
+  try {
+    while (!options.signal.aborted) {
+      let welcomed = false;
+      try {
+        await connectOnce({
+          ...options,
+          log,
+          outbox,
+          state,
+          startJob,
+          onWelcome: (lastAgentSeq) => {
+            welcomed = true;
+            options.onConnected?.({ attempt, lastAgentSeq });
+            attempt = 0;
+          },
+        });
+        if (options.signal.aborted) break;
+        throw new CacheonError("unavailable", "the controller ended the session");
+      } catch (error) {
+        if (options.signal.aborted) break;
+        const err = cacheonErrorFromRpc(error, "session with the controller");
+        const decision = retryDecision(err);
+        if (!decision.retryable) {
+          log.error("controller refused the session; not retrying", { error: err, why: decision.reason });
+          throw err;
+        }
+        if (welcomed) attempt = 0;
+        const delay = backoffDelay(attempt, backoff);
+        attempt += 1;
+        log.warn("session lost; reconnecting", {
+          error: err.message,
+          retryInMs: delay,
+          unacked: outbox.size,
+        });
+        options.onDisconnected?.({ error: err, retryInMs: delay });
+        await sleep(delay, options.signal).catch(() => {});
+      }
+    }
+  } finally {
+    state.running?.abort.abort(new CacheonError("cancelled", "agent shutting down"));
+    await state.running?.done;
+  }
+}
+
+interface ConnectOnceOptions extends AgentSessionOptions {
+  log: Logger;
+  outbox: EventOutbox;
+  state: { lastControllerSeq: number; running: RunningJob | undefined; agentState: AgentState };
+  startJob: (job: EvaluationJob) => void;
+  onWelcome: (lastAgentSeq: number) => void;
+}
+
+/** One session: runs until the stream ends or fails, then closes its connection. */
+async function connectOnce(options: ConnectOnceOptions): Promise<void> {
+  const { outbox, state, credential } = options;
+  const connection = connectToController(options.endpoint);
+  const abort = new AbortController();
+  const onStop = () => abort.abort();
+  options.signal.addEventListener("abort", onStop, { once: true });
+  const control: AgentMessage[] = [];
+  let wake: (() => void) | undefined;
+  const poke = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  let welcome: ((lastAgentSeq: number) => void) | undefined;
+  const welcomed = new Promise<number>((resolve) => {
+    welcome = resolve;
+  });
+  const unsubscribe = outbox.subscribe(poke);
+  abort.signal.addEventListener("abort", () => welcome?.(-1), { once: true });
+  let intervalMs = credential.heartbeatIntervalMs || 5000;
+  let deadlineMs = credential.heartbeatDeadlineMs || 20_000;
+  let lastHeard = Date.now();
+  let deadlineError: CacheonError | undefined;
+
+  async function* outgoing(): AsyncGenerator<AgentMessage> {
+    yield create(AgentMessageSchema, {
+      kind: {
+        case: "hello",
+        value: {
+          agentId: credential.agentId,
+          agentVersion: options.agentVersion ?? "",
+          lastControllerSeq: BigInt(state.lastControllerSeq),
+          resumingJobId: state.running?.job.jobId ?? "",
+        },
+      },
+    });
+    let cursor = await welcomed;
+    if (cursor < 0) return;
+    outbox.ack(cursor);
+    while (!abort.signal.aborted) {
+      const next = control.shift();
+      if (next) {
+        yield next;
+        continue;
+      }
+      const event = outbox.after(cursor);
+      if (event) {
+        cursor = Number(event.seq);
+        yield create(AgentMessageSchema, { kind: { case: "event", value: event } });
+        continue;
+      }
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+      });
+    }
+  }
+
+  const send = (message: AgentMessage) => {
+    control.push(message);
+    poke();
+  };
+
+  const timer = setInterval(
+    () => {
+      if (Date.now() - lastHeard > deadlineMs) {
+        deadlineError = new CacheonError(
+          "deadline-exceeded",
+          `no message from the controller for ${Date.now() - lastHeard} ms (deadline ${deadlineMs} ms)`,
+        );
+        abort.abort(deadlineError);
+        return;
+      }
+      send(
+        create(AgentMessageSchema, {
+          kind: {
+            case: "heartbeat",
+            value: {
+              sentAtUnixMs: BigInt(Date.now()),
+              state: state.agentState,
+              jobId: state.running?.job.jobId ?? "",
+            },
+          },
+        }),
+      );
+    },
+    Math.max(1, Math.min(intervalMs, deadlineMs / 4)),
+  );
+
+  try {
+    const responses = connection.client.session(outgoing(), {
+      signal: abort.signal,
+      headers: { authorization: `Bearer ${credential.sessionCredential}` },
+    });
+    for await (const message of responses) {
+      lastHeard = Date.now();
+      handle(message);
+    }
+  } catch (error) {
+    if (deadlineError) throw deadlineError;
+    throw error;
+  } finally {
+    clearInterval(timer);
+    unsubscribe();
+    options.signal.removeEventListener("abort", onStop);
+    abort.abort();
+    poke();
+    connection.close();
+  }
+
+  function handle(message: ControllerMessage): void {
+    const kind = message.kind;
+    switch (kind.case) {
+      case "welcome": {
+        intervalMs = kind.value.heartbeatIntervalMs || intervalMs;
+        deadlineMs = kind.value.heartbeatDeadlineMs || deadlineMs;
+        const last = Number(kind.value.lastAgentSeq);
+        welcome?.(last);
+        options.onWelcome(last);
+        options.log.info("session open", { lastAgentSeq: last, unacked: outbox.size });
+        return;
+      }
+      case "ack":
+        outbox.ack(Number(kind.value));
+        return;
+      case "heartbeat":
+        return;
+      case "job": {
+        const seq = Number(kind.value.seq);
+        if (seq <= state.lastControllerSeq) {
+          send(create(AgentMessageSchema, { kind: { case: "ack", value: BigInt(seq) } }));
+          return;
+        }
+        state.lastControllerSeq = seq;
+        send(create(AgentMessageSchema, { kind: { case: "ack", value: BigInt(seq) } }));
+        if (kind.value.job) options.startJob(kind.value.job);
+        return;
+      }
+      case "cancel": {
+        const seq = Number(kind.value.seq);
+        if (seq > 0) {
+          if (seq <= state.lastControllerSeq) return;
+          state.lastControllerSeq = seq;
+          send(create(AgentMessageSchema, { kind: { case: "ack", value: BigInt(seq) } }));
+        }
+        const running = state.running;
+        if (running && running.job.jobId === kind.value.jobId) {
+          options.log.info("job cancelled by the controller", {
+            jobId: kind.value.jobId,
+            reason: kind.value.reason,
+          });
+          running.abort.abort(
+            new CacheonError("cancelled", `cancelled by the controller: ${kind.value.reason}`),
+          );
+        }
+        return;
+      }
+      default:
+        return;
+    }
+  }
+}

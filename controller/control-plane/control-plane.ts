@@ -1,0 +1,687 @@
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import type { ConnectRouter, HandlerContext } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { CacheonError } from "../../shared/errors/cacheon-error.ts";
+import {
+  type AgentEvent,
+  AgentEventSchema,
+  type AgentMessage,
+  AgentService,
+  AgentState,
+  type ArtefactUploaded,
+  type ControllerMessage,
+  ControllerMessageSchema,
+  type EnrolRequest,
+  EnrolResponseSchema,
+  type Hello,
+  type JobFailed,
+} from "../../shared/gen/cacheon/v1/agent_service_pb.ts";
+import { type EvaluationJob, EvaluationJobSchema } from "../../shared/gen/cacheon/v1/job_pb.ts";
+import type { JobResult } from "../../shared/gen/cacheon/v1/result_pb.ts";
+import { type Logger, silentLogger } from "../../shared/log/logger.ts";
+import type { AgentRow, ControlPlaneStore, EventRow } from "./control-plane-store.ts";
+import { enrolAgent, type MintedToken, mintEnrolmentToken } from "./enrolment.ts";
+import { classifySeq, eventJobId, validateEventPayload } from "./event-validation.ts";
+import { OutgoingQueue } from "./outgoing-queue.ts";
+import { TokenBucket } from "./rate-limiter.ts";
+import { toConnectError } from "./rpc-error.ts";
+import { hashSecret, looksLikeSecret, sessionCredentialPrefix } from "./secrets.ts";
+import { resolveSessionLimits, type SessionLimitOptions, type SessionLimits } from "./session-limits.ts";
+import {
+  type UploadRequest,
+  type UploadStorage,
+  type UploadVerification,
+  uploadNameProblem,
+} from "./upload-storage.ts";
+
+/** Callbacks a scheduler registers with {@link ControlPlane.addListener}; each is optional. */
+export interface ControlPlaneListener {
+  /** A new (never seen before) event was stored. Not called for duplicates. */
+  event(agentId: string, event: AgentEvent): void;
+  /** An agent reported a job's final result. */
+  jobFinished(agentId: string, result: JobResult): void;
+  /** An agent reported that it could not run a job. */
+  jobFailed(agentId: string, failure: JobFailed): void;
+  /**
+   * An agent was silent past the heartbeat deadline with no live session; `jobIds` are its open
+   * jobs, now handed back (also reported through jobsReturned).
+   */
+  agentLost(agentId: string, jobIds: string[]): void;
+  /**
+   * Open jobs of an agent go back to the scheduler, to be retried elsewhere: after the agent was
+   * lost, or when it came back (restarted) without a job it had acknowledged.
+   */
+  jobsReturned(agentId: string, jobIds: string[], reason: string): void;
+  /** An uploaded artefact was checked against what the agent reported. */
+  artefactVerified(agentId: string, verification: UploadVerification): void;
+  /** A session opened or closed (for dashboards). */
+  sessionChanged(agentId: string, connected: boolean): void;
+}
+
+/** Options of {@link ControlPlane}. */
+export interface ControlPlaneOptions {
+  /** Persistence (tokens, agents, events, messages to agents). */
+  store: ControlPlaneStore;
+  /** @default silentLogger */
+  logger?: Logger;
+  /** How often each side sends a heartbeat, ms. @default 5000 */
+  heartbeatIntervalMs?: number;
+  /**
+   * A side that hears nothing for this long considers the other gone, ms. A session silent this
+   * long is ended with DEADLINE_EXCEEDED; an agent with no live session this long after its last
+   * message is declared lost. @default 20000
+   */
+  heartbeatDeadlineMs?: number;
+  /** Per-session limits. */
+  limits?: SessionLimitOptions;
+  /** Issues and verifies per-job upload URLs; without it jobs get no upload targets. */
+  uploads?: UploadStorage;
+  /** Lifetime of issued upload URLs, ms. @default 6 hours */
+  uploadTtlMs?: number;
+  /** Clock, ms since the epoch. @default Date.now */
+  now?: () => number;
+}
+
+/** An agent with a live session. */
+export interface ConnectedAgent {
+  agentId: string;
+  podId: string;
+  agentVersion: string;
+  connectedAtUnixMs: number;
+  lastSeenUnixMs: number;
+  /** Last state the agent reported in a heartbeat. */
+  state: AgentState;
+  /** Jobs assigned to it and not yet finished, failed, cancelled or lost. */
+  openJobIds: string[];
+}
+
+/** Counters of one control plane, for tests, benchmarks and metrics. */
+export interface ControlPlaneStats {
+  eventsStored: number;
+  duplicatesDropped: number;
+  sessionsOpened: number;
+  sessionsRefused: number;
+  /** Milliseconds sessions spent paused by the rate limit. */
+  throttledMs: number;
+}
+
+interface LiveSession {
+  id: number;
+  agentId: string;
+  podId: string;
+  agentVersion: string;
+  queue: OutgoingQueue<ControllerMessage>;
+  connectedAtMs: number;
+  lastSeenMs: number;
+  state: AgentState;
+  helloDone: boolean;
+  sessionSeq: number;
+  storedSeq: number;
+  maxSentControllerSeq: number;
+  bucket: TokenBucket;
+  lastHeartbeatSentMs: number;
+  timers: NodeJS.Timeout[];
+  abort: AbortController;
+}
+
+/**
+ * The controller's side of the control plane: enrols agents, keeps one session per agent, sends
+ * jobs and cancellations, stores each agent event exactly once and tells the scheduler what
+ * happened. Mount it on a server with {@link ControlPlane.routes}.
+ */
+export class ControlPlane {
+  readonly #store: ControlPlaneStore;
+  readonly #log: Logger;
+  readonly #intervalMs: number;
+  readonly #deadlineMs: number;
+  readonly #limits: SessionLimits;
+  readonly #uploads: UploadStorage | undefined;
+  readonly #uploadTtlMs: number;
+  readonly #now: () => number;
+  readonly #listeners = new Set<Partial<ControlPlaneListener>>();
+  readonly #sessions = new Map<string, LiveSession>();
+  readonly #lostTimers = new Map<string, NodeJS.Timeout>();
+  readonly #lastSeen = new Map<string, number>();
+  #nextSessionId = 1;
+  #closed = false;
+  readonly stats: ControlPlaneStats = {
+    eventsStored: 0,
+    duplicatesDropped: 0,
+    sessionsOpened: 0,
+    sessionsRefused: 0,
+    throttledMs: 0,
+  };
+
+  constructor(options: ControlPlaneOptions) {
+    this.#store = options.store;
+    this.#log = options.logger ?? silentLogger;
+    this.#intervalMs = options.heartbeatIntervalMs ?? 5000;
+    this.#deadlineMs = options.heartbeatDeadlineMs ?? 20_000;
+    if (!(this.#intervalMs > 0 && this.#deadlineMs > this.#intervalMs)) {
+      throw new CacheonError(
+        "invalid-config",
+        `heartbeat deadline (${this.#deadlineMs} ms) must be longer than the interval (${this.#intervalMs} ms), both positive`,
+      );
+    }
+    this.#limits = resolveSessionLimits(options.limits);
+    this.#uploads = options.uploads;
+    this.#uploadTtlMs = options.uploadTtlMs ?? 6 * 3600_000;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** The limits in force (the server uses maxMessageBytes for its read and write caps). */
+  get limits(): SessionLimits {
+    return this.#limits;
+  }
+
+  /** Registers callbacks; returns a function that removes them. */
+  addListener(listener: Partial<ControlPlaneListener>): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Mints a one-time enrolment token for a pod, valid for `ttlMs`. Only its hash is stored. */
+  mintEnrolmentToken(podId: string, ttlMs: number): MintedToken {
+    return mintEnrolmentToken(this.#store, podId, ttlMs, this.#now());
+  }
+
+  /** Agents with a live session now. */
+  connectedAgents(): ConnectedAgent[] {
+    return [...this.#sessions.values()]
+      .filter((s) => s.helloDone)
+      .map((s) => ({
+        agentId: s.agentId,
+        podId: s.podId,
+        agentVersion: s.agentVersion,
+        connectedAtUnixMs: s.connectedAtMs,
+        lastSeenUnixMs: s.lastSeenMs,
+        state: s.state,
+        openJobIds: this.#store.openJobs(s.agentId),
+      }));
+  }
+
+  /** Stored events of an agent in seq order (optionally of one job), decoded. */
+  events(agentId: string, jobId?: string): AgentEvent[] {
+    return this.#store.events(agentId, jobId).map((row) => fromBinary(AgentEventSchema, row.event));
+  }
+
+  /**
+   * Sends a job to a connected agent. Upload URLs are issued for `uploads` (scoped to this job,
+   * short-lived) and put into the job. The job is stored and resent until the agent acknowledges
+   * it, across reconnects. Returns the job as sent.
+   */
+  async assignJob(
+    agentId: string,
+    job: EvaluationJob,
+    options: { uploads?: UploadRequest[] } = {},
+  ): Promise<EvaluationJob> {
+    const session = this.#sessions.get(agentId);
+    if (!session?.helloDone) {
+      throw new CacheonError(
+        "failed-precondition",
+        `agent ${agentId} has no live session; pick a connected agent`,
+      );
+    }
+    if (!job.jobId) throw new CacheonError("invalid-argument", "the job has no job_id");
+    if (this.#store.job(job.jobId)) {
+      throw new CacheonError(
+        "failed-precondition",
+        `job ${job.jobId} was assigned before; job ids are never reused`,
+      );
+    }
+    const sent = create(EvaluationJobSchema, job);
+    const requests = options.uploads ?? [];
+    if (requests.length > 0) {
+      if (!this.#uploads) {
+        throw new CacheonError(
+          "invalid-config",
+          "uploads were requested but the control plane has no upload storage configured",
+        );
+      }
+      for (const request of requests) {
+        const problem = uploadNameProblem(request.name);
+        if (problem)
+          throw new CacheonError("invalid-argument", `upload ${JSON.stringify(request.name)}: ${problem}`);
+      }
+      sent.uploads = await Promise.all(
+        requests.map((r) => this.#uploads?.issue(job.jobId, r, this.#uploadTtlMs) as never),
+      );
+    }
+    this.#store.setJob(job.jobId, agentId, "assigned", this.#now());
+    this.#sendSequenced(agentId, "job", job.jobId, (seq) =>
+      create(ControllerMessageSchema, { kind: { case: "job", value: { seq: BigInt(seq), job: sent } } }),
+    );
+    return sent;
+  }
+
+  /** Cancels a job on the agent running it; the agent stops it and reports the outcome. */
+  cancelJob(jobId: string, reason: string): void {
+    const job = this.#store.job(jobId);
+    if (!job) throw new CacheonError("not-found", `job ${jobId} is unknown to the control plane`);
+    if (job.state !== "assigned") return;
+    this.#store.setJob(jobId, job.agentId, "cancelled", this.#now());
+    this.#sendSequenced(job.agentId, "cancel", jobId, (seq) =>
+      create(ControllerMessageSchema, {
+        kind: { case: "cancel", value: { seq: BigInt(seq), jobId, reason } },
+      }),
+    );
+  }
+
+  /** Retires an agent: its session ends and its pod may enrol a new agent. */
+  retireAgent(agentId: string): void {
+    this.#store.setAgentStatus(agentId, "retired");
+    this.#sessions
+      .get(agentId)
+      ?.queue.fail(new ConnectError("agent retired by the controller", Code.PermissionDenied));
+  }
+
+  /** Ends every session with UNAVAILABLE (agents reconnect elsewhere or later) and stops timers. */
+  close(): void {
+    this.#closed = true;
+    for (const s of this.#sessions.values()) {
+      s.queue.fail(new ConnectError("controller shutting down; reconnect later", Code.Unavailable));
+    }
+    for (const t of this.#lostTimers.values()) clearTimeout(t);
+    this.#lostTimers.clear();
+  }
+
+  /** Registers the AgentService handlers on a Connect router. */
+  routes(router: ConnectRouter): void {
+    router.service(AgentService, {
+      enrol: async (request) => this.#enrol(request),
+      session: (requests, context) => this.#session(requests, context),
+    });
+  }
+
+  #enrol(request: EnrolRequest) {
+    try {
+      const enrolment = enrolAgent(this.#store, request, this.#now());
+      this.#log.info("agent enrolled", { agentId: enrolment.agentId, podId: enrolment.podId });
+      return create(EnrolResponseSchema, {
+        agentId: enrolment.agentId,
+        sessionCredential: enrolment.sessionCredential,
+        heartbeatIntervalMs: this.#intervalMs,
+        heartbeatDeadlineMs: this.#deadlineMs,
+      });
+    } catch (error) {
+      this.#log.warn("enrolment refused", { podId: request.podId, error });
+      throw toConnectError(error);
+    }
+  }
+
+  #emit<K extends keyof ControlPlaneListener>(name: K, ...args: Parameters<ControlPlaneListener[K]>): void {
+    for (const listener of this.#listeners) {
+      const fn = listener[name] as ((...a: unknown[]) => void) | undefined;
+      if (!fn) continue;
+      try {
+        fn.apply(listener, args);
+      } catch (error) {
+        this.#log.error(`control plane listener ${name} threw`, { error });
+      }
+    }
+  }
+
+  #sendSequenced(
+    agentId: string,
+    kind: "job" | "cancel",
+    jobId: string,
+    build: (seq: number) => ControllerMessage,
+  ): void {
+    let message = create(ControllerMessageSchema);
+    const seq = this.#store.appendControllerMessage({ agentId, kind, jobId }, (next) => {
+      message = build(next);
+      return toBinary(ControllerMessageSchema, message);
+    });
+    const session = this.#sessions.get(agentId);
+    if (session?.helloDone) {
+      session.maxSentControllerSeq = Math.max(session.maxSentControllerSeq, seq);
+      session.queue.push(message);
+    }
+  }
+
+  #authenticate(context: HandlerContext) {
+    const header = context.requestHeader.get("authorization") ?? "";
+    const match = /^Bearer (\S+)$/.exec(header);
+    if (!match?.[1]) {
+      throw new ConnectError(
+        'missing "authorization: Bearer <session credential>" metadata; enrol first to get a credential',
+        Code.Unauthenticated,
+      );
+    }
+    const credential = match[1];
+    const agent = looksLikeSecret(credential, sessionCredentialPrefix)
+      ? this.#store.agentByCredentialHash(hashSecret(credential))
+      : undefined;
+    if (!agent)
+      throw new ConnectError(
+        "unknown session credential; enrol again with a new token",
+        Code.Unauthenticated,
+      );
+    if (agent.status === "retired") {
+      throw new ConnectError(
+        `agent ${agent.agentId} was retired; enrol again with a new token`,
+        Code.PermissionDenied,
+      );
+    }
+    return agent;
+  }
+
+  async *#session(
+    requests: AsyncIterable<AgentMessage>,
+    context: HandlerContext,
+  ): AsyncGenerator<ControllerMessage> {
+    if (this.#closed) throw new ConnectError("controller shutting down; reconnect later", Code.Unavailable);
+    let agent: AgentRow;
+    try {
+      agent = this.#authenticate(context);
+    } catch (error) {
+      this.stats.sessionsRefused += 1;
+      throw error;
+    }
+    const now = this.#now();
+    const session: LiveSession = {
+      id: this.#nextSessionId++,
+      agentId: agent.agentId,
+      podId: agent.podId,
+      agentVersion: agent.agentVersion,
+      queue: new OutgoingQueue<ControllerMessage>(),
+      connectedAtMs: now,
+      lastSeenMs: now,
+      state: AgentState.UNSPECIFIED,
+      helloDone: false,
+      sessionSeq: 0,
+      storedSeq: 0,
+      maxSentControllerSeq: 0,
+      bucket: new TokenBucket({
+        ratePerSecond: this.#limits.messagesPerSecond,
+        burst: this.#limits.messageBurst,
+        nowMs: now,
+      }),
+      lastHeartbeatSentMs: 0,
+      timers: [],
+      abort: new AbortController(),
+    };
+    const previous = this.#sessions.get(agent.agentId);
+    if (previous) {
+      this.#log.info("a newer session replaces the old one", { agentId: agent.agentId });
+      previous.queue.fail(new ConnectError("replaced by a newer session of the same agent", Code.Aborted));
+    }
+    this.#sessions.set(agent.agentId, session);
+    this.stats.sessionsOpened += 1;
+    const lost = this.#lostTimers.get(agent.agentId);
+    if (lost) clearTimeout(lost);
+    this.#lostTimers.delete(agent.agentId);
+
+    const onAbort = () => session.queue.fail(new ConnectError("stream closed", Code.Canceled));
+    context.signal.addEventListener("abort", onAbort, { once: true });
+    session.timers.push(
+      setInterval(() => this.#tick(session), Math.max(1, Math.min(this.#intervalMs, this.#deadlineMs / 4))),
+    );
+    const reading = this.#read(session, requests);
+    try {
+      yield* session.queue;
+    } finally {
+      context.signal.removeEventListener("abort", onAbort);
+      session.abort.abort();
+      for (const t of session.timers) clearInterval(t);
+      session.queue.fail(new ConnectError("session ended", Code.Canceled));
+      await reading.catch(() => {});
+      this.#sessionEnded(session);
+    }
+  }
+
+  #tick(session: LiveSession): void {
+    const now = this.#now();
+    if (now - session.lastSeenMs > this.#deadlineMs) {
+      this.#log.warn("agent missed its heartbeat deadline", { agentId: session.agentId });
+      session.queue.fail(
+        new ConnectError(
+          `no message from agent ${session.agentId} for ${now - session.lastSeenMs} ms (heartbeat deadline ${this.#deadlineMs} ms); reconnect`,
+          Code.DeadlineExceeded,
+        ),
+      );
+      return;
+    }
+    if (session.helloDone && now - session.lastHeartbeatSentMs >= this.#intervalMs) {
+      session.lastHeartbeatSentMs = now;
+      session.queue.push(
+        create(ControllerMessageSchema, {
+          kind: { case: "heartbeat", value: { sentAtUnixMs: BigInt(now) } },
+        }),
+      );
+    }
+  }
+
+  async #read(session: LiveSession, requests: AsyncIterable<AgentMessage>): Promise<void> {
+    try {
+      for await (const message of requests) {
+        if (session.abort.signal.aborted) return;
+        const now = this.#now();
+        const wait = session.bucket.take(1, now);
+        if (wait > 0) {
+          this.stats.throttledMs += wait;
+          await new Promise((resolve) => setTimeout(resolve, wait));
+        }
+        session.lastSeenMs = this.#now();
+        this.#lastSeen.set(session.agentId, session.lastSeenMs);
+        this.#handle(session, message);
+      }
+      session.queue.end();
+    } catch (error) {
+      const connectError = toConnectError(error);
+      if (connectError.code !== Code.Canceled) {
+        this.#log.warn("session ended by a bad message or a broken stream", {
+          agentId: session.agentId,
+          error: connectError.message,
+        });
+      }
+      session.queue.fail(connectError);
+    }
+  }
+
+  #handle(session: LiveSession, message: AgentMessage): void {
+    const kind = message.kind;
+    if (!session.helloDone) {
+      if (kind.case !== "hello") {
+        throw new CacheonError(
+          "invalid-argument",
+          `the first message of a session must be a Hello (got ${kind.case ?? "an empty message"})`,
+        );
+      }
+      this.#hello(session, kind.value);
+      return;
+    }
+    switch (kind.case) {
+      case "hello":
+        throw new CacheonError(
+          "invalid-argument",
+          "a second Hello on one session; open a new session instead",
+        );
+      case "heartbeat":
+        session.state = kind.value.state;
+        return;
+      case "ack": {
+        const seq = Number(kind.value);
+        if (seq < 1 || seq > session.maxSentControllerSeq) {
+          throw new CacheonError(
+            "invalid-argument",
+            `ack ${seq} for a controller message never sent (highest sent: ${session.maxSentControllerSeq})`,
+          );
+        }
+        this.#store.ackControllerMessages(session.agentId, seq);
+        return;
+      }
+      case "event":
+        this.#event(session, kind.value);
+        return;
+      default:
+        throw new CacheonError("invalid-argument", "an AgentMessage with no kind set");
+    }
+  }
+
+  #hello(session: LiveSession, hello: Hello): void {
+    if (hello.agentId !== session.agentId) {
+      throw new CacheonError(
+        "permission-denied",
+        `Hello names agent ${hello.agentId || "(empty)"} but the credential belongs to ${session.agentId}`,
+      );
+    }
+    session.helloDone = true;
+    session.agentVersion = hello.agentVersion || session.agentVersion;
+    session.storedSeq = this.#store.lastEventSeq(session.agentId);
+    const now = this.#now();
+    session.queue.push(
+      create(ControllerMessageSchema, {
+        kind: {
+          case: "welcome",
+          value: {
+            lastAgentSeq: BigInt(session.storedSeq),
+            heartbeatIntervalMs: this.#intervalMs,
+            heartbeatDeadlineMs: this.#deadlineMs,
+          },
+        },
+      }),
+    );
+    session.lastHeartbeatSentMs = now;
+    const processed = Number(hello.lastControllerSeq);
+    if (processed > 0) this.#store.ackControllerMessages(session.agentId, processed);
+    for (const row of this.#store.pendingControllerMessages(session.agentId, processed)) {
+      session.maxSentControllerSeq = Math.max(session.maxSentControllerSeq, row.seq);
+      session.queue.push(fromBinary(ControllerMessageSchema, row.message));
+    }
+    session.maxSentControllerSeq = Math.max(session.maxSentControllerSeq, processed);
+    // A job the controller no longer wants (cancelled, or handed elsewhere after the agent was
+    // declared lost) is cancelled explicitly so the agent does not run it for nothing.
+    if (hello.resumingJobId) {
+      const job = this.#store.job(hello.resumingJobId);
+      if (!job || job.agentId !== session.agentId || job.state !== "assigned") {
+        session.queue.push(
+          create(ControllerMessageSchema, {
+            kind: {
+              case: "cancel",
+              value: {
+                seq: 0n,
+                jobId: hello.resumingJobId,
+                reason:
+                  job?.state === "lost"
+                    ? "the job was handed to another pod after this agent was declared lost"
+                    : "the job is not open on this agent",
+              },
+            },
+          }),
+        );
+      }
+    }
+    // Acknowledged jobs the agent no longer runs (it restarted) are handed back now.
+    const pendingJobIds = new Set(
+      this.#store.pendingControllerMessages(session.agentId, 0).map((r) => r.jobId),
+    );
+    const forgotten = this.#store
+      .openJobs(session.agentId)
+      .filter((jobId) => jobId !== hello.resumingJobId && !pendingJobIds.has(jobId));
+    if (forgotten.length > 0) this.#handBack(session.agentId, forgotten, "the agent came back without them");
+    this.#log.info("session open", { agentId: session.agentId, lastAgentSeq: session.storedSeq });
+    this.#emit("sessionChanged", session.agentId, true);
+  }
+
+  #event(session: LiveSession, event: AgentEvent): void {
+    const seq = Number(event.seq);
+    const verdict = classifySeq(seq, { storedSeq: session.storedSeq, sessionSeq: session.sessionSeq });
+    session.sessionSeq = seq;
+    if (verdict === "duplicate") {
+      this.stats.duplicatesDropped += 1;
+      session.queue.setAck(ackMessage(session.storedSeq));
+      return;
+    }
+    validateEventPayload(event, this.#limits);
+    const jobId = eventJobId(event);
+    if (jobId) {
+      const job = this.#store.job(jobId);
+      if (!job || job.agentId !== session.agentId) {
+        throw new CacheonError(
+          "invalid-argument",
+          `event ${seq} is about job ${jobId}, which was never assigned to this agent`,
+        );
+      }
+    }
+    const row: EventRow = {
+      agentId: session.agentId,
+      seq,
+      atMs: Number(event.atUnixMs),
+      receivedAtMs: this.#now(),
+      kind: event.payload.case ?? "",
+      jobId,
+      event: toBinary(AgentEventSchema, event),
+    };
+    this.#store.appendEvent(row);
+    session.storedSeq = seq;
+    this.stats.eventsStored += 1;
+    session.queue.setAck(ackMessage(seq));
+    this.#emit("event", session.agentId, event);
+    const p = event.payload;
+    if (p.case === "jobFinished" && p.value.result) {
+      this.#finishJob(session.agentId, jobId, "finished");
+      this.#emit("jobFinished", session.agentId, p.value.result);
+    } else if (p.case === "jobFailed") {
+      this.#finishJob(session.agentId, jobId, "failed");
+      this.#emit("jobFailed", session.agentId, p.value);
+    } else if (p.case === "artefact") {
+      this.#verifyArtefact(session.agentId, p.value);
+    }
+  }
+
+  #finishJob(agentId: string, jobId: string, state: "finished" | "failed"): void {
+    const job = this.#store.job(jobId);
+    // A job already cancelled or handed back keeps that state; its late result is still stored.
+    if (job?.state === "assigned") this.#store.setJob(jobId, agentId, state, this.#now());
+  }
+
+  #verifyArtefact(agentId: string, artefact: ArtefactUploaded): void {
+    const uploads = this.#uploads;
+    if (!uploads) return;
+    uploads
+      .verify(artefact.jobId, artefact.name, {
+        sha256: artefact.sha256,
+        sizeBytes: Number(artefact.sizeBytes),
+      })
+      .catch(
+        (error: unknown): UploadVerification => ({
+          jobId: artefact.jobId,
+          name: artefact.name,
+          verified: false,
+          problem: `verification failed: ${(error as Error).message}`,
+          location: "",
+        }),
+      )
+      .then((verification) => this.#emit("artefactVerified", agentId, verification));
+  }
+
+  #sessionEnded(session: LiveSession): void {
+    if (this.#sessions.get(session.agentId) !== session) return;
+    this.#sessions.delete(session.agentId);
+    if (session.helloDone) this.#emit("sessionChanged", session.agentId, false);
+    if (this.#closed) return;
+    const lastSeen = this.#lastSeen.get(session.agentId) ?? session.lastSeenMs;
+    const delay = Math.max(0, lastSeen + this.#deadlineMs - this.#now());
+    const timer = setTimeout(() => {
+      this.#lostTimers.delete(session.agentId);
+      if (this.#sessions.has(session.agentId)) return;
+      const open = this.#store.openJobs(session.agentId);
+      this.#log.warn("agent lost", { agentId: session.agentId, openJobs: open });
+      this.#emit("agentLost", session.agentId, open);
+      if (open.length > 0) this.#handBack(session.agentId, open, "the agent was lost");
+    }, delay);
+    timer.unref();
+    this.#lostTimers.set(session.agentId, timer);
+  }
+
+  #handBack(agentId: string, jobIds: string[], why: string): void {
+    for (const jobId of jobIds) this.#store.setJob(jobId, agentId, "lost", this.#now());
+    this.#log.warn("jobs handed back to the scheduler", { agentId, jobIds, why });
+    this.#emit("jobsReturned", agentId, jobIds, why);
+  }
+}
+
+function ackMessage(seq: number): ControllerMessage {
+  return create(ControllerMessageSchema, { kind: { case: "ack", value: BigInt(seq) } });
+}

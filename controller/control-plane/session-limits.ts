@@ -1,0 +1,50 @@
+import { CacheonError } from "../../shared/errors/cacheon-error.ts";
+
+/** Limits on one agent session; every field optional, see {@link resolveSessionLimits}. */
+export interface SessionLimitOptions {
+  /**
+   * Largest encoded message either way, bytes. Larger incoming messages end the session with
+   * RESOURCE_EXHAUSTED before they are parsed. @default 4194304 (4 MiB)
+   */
+  maxMessageBytes?: number;
+  /**
+   * Sustained incoming messages per second per session. Above it the controller stops reading
+   * the stream (HTTP/2 flow control pushes back on the agent) instead of dropping anything.
+   * @default 5000
+   */
+  messagesPerSecond?: number;
+  /** Messages a session may send in a burst above the sustained rate (a resend after reconnect). @default 20000 */
+  messageBurst?: number;
+  /** Largest log excerpt text, bytes (the contract says 64 KiB). @default 65536 */
+  maxLogExcerptBytes?: number;
+  /** Most per-request measurements in one metrics batch. @default 4096 */
+  maxMetricsPerBatch?: number;
+  /** Longest identifier (job, arm, artefact name), characters. @default 256 */
+  maxIdLength?: number;
+  /** Longest free-text field (progress message, failure reason), characters. @default 8192 */
+  maxTextLength?: number;
+}
+
+/** Session limits with defaults applied. */
+export type SessionLimits = Required<SessionLimitOptions>;
+
+/** Applies defaults; throws CacheonError("invalid-config") for values that are not positive. */
+export function resolveSessionLimits(options: SessionLimitOptions = {}): SessionLimits {
+  const limits: SessionLimits = {
+    maxMessageBytes: options.maxMessageBytes ?? 4 * 1024 * 1024,
+    messagesPerSecond: options.messagesPerSecond ?? 5000,
+    messageBurst: options.messageBurst ?? 20_000,
+    maxLogExcerptBytes: options.maxLogExcerptBytes ?? 64 * 1024,
+    maxMetricsPerBatch: options.maxMetricsPerBatch ?? 4096,
+    maxIdLength: options.maxIdLength ?? 256,
+    maxTextLength: options.maxTextLength ?? 8192,
+  };
+  const bad = Object.entries(limits).filter(([, v]) => !(Number.isFinite(v) && v > 0));
+  if (bad.length > 0) {
+    throw new CacheonError(
+      "invalid-config",
+      `session limits must be positive numbers: ${bad.map(([k, v]) => `${k}=${v}`).join(", ")}`,
+    );
+  }
+  return limits;
+}
