@@ -1,0 +1,332 @@
+import type { Codec } from "@polkadot/types/types";
+import { u8aConcat } from "@polkadot/util";
+import { blake2AsHex } from "@polkadot/util-crypto";
+import type { ChainStorage } from "./chain-storage.ts";
+
+// The dispatch rules of the calls the devnet applies, in the order subtensor checks them
+// (pallets/subtensor/src/subnets/weights.rs do_set_weights / do_commit_weights / do_reveal_weights,
+// pallets/commitments/src/lib.rs set_commitment), so the first failing check names the same
+// module error as on finney. Storage is written only after every check passed, which is what the
+// runtime's transactional dispatch gives.
+
+/** An event to deposit: pallet section and event name as in the metadata, fields in order. */
+export interface RuntimeEvent {
+  section: string;
+  method: string;
+  data: unknown[];
+}
+
+/** The outcome of dispatching one call. */
+export type DispatchOutcome =
+  | { ok: true; events: RuntimeEvent[] }
+  | { ok: false; error: { section: string; name: string } };
+
+/** What a call sees of the chain. */
+export interface DispatchContext {
+  storage: ChainStorage;
+  /** The signer's account id (hex). */
+  who: string;
+  /** Number of the block being built. */
+  block: number;
+}
+
+/** The calls the devnet applies, as "section.method" (camelCase, as @polkadot/api names them). */
+export const supportedCalls = new Set([
+  "commitments.setCommitment",
+  "subtensorModule.setWeights",
+  "subtensorModule.commitWeights",
+  "subtensorModule.revealWeights",
+  "system.remark",
+  "system.remarkWithEvent",
+]);
+
+const maxUnrevealedCommits = 10;
+
+/** Dispatches one supported call. */
+export function dispatchCall(
+  context: DispatchContext,
+  call: { section: string; method: string; args: Codec[] },
+): DispatchOutcome {
+  const name = `${call.section}.${call.method}`;
+  const args = call.args;
+  switch (name) {
+    case "commitments.setCommitment":
+      return setCommitment(
+        context,
+        num(args[0]),
+        args[1] as Codec & { fields: Codec[] & { length: number } },
+      );
+    case "subtensorModule.setWeights": {
+      const netuid = num(args[0]);
+      if (bool(context.storage.read("subtensorModule", "commitRevealWeightsEnabled", netuid)))
+        return fail("subtensorModule", "CommitRevealEnabled");
+      return setWeights(context, netuid, nums(args[1]), nums(args[2]), big(args[3]));
+    }
+    case "subtensorModule.commitWeights":
+      return commitWeights(context, num(args[0]), args[1]?.toHex() ?? "0x");
+    case "subtensorModule.revealWeights":
+      return revealWeights(context, {
+        netuid: num(args[0]),
+        uids: nums(args[1]),
+        values: nums(args[2]),
+        salt: nums(args[3]),
+        versionKey: big(args[4]),
+      });
+    case "system.remark":
+      return { ok: true, events: [] };
+    case "system.remarkWithEvent":
+      return {
+        ok: true,
+        events: [
+          {
+            section: "system",
+            method: "Remarked",
+            data: [context.who, blake2AsHex(args[0]?.toU8a(true) ?? "")],
+          },
+        ],
+      };
+    default:
+      throw new Error(`dispatchCall: ${name} is not supported`);
+  }
+}
+
+function setCommitment(
+  { storage, who, block }: DispatchContext,
+  netuid: number,
+  info: Codec & { fields: Codec[] & { length: number } },
+): DispatchOutcome {
+  if (storage.read("subtensorModule", "uids", netuid, who) === undefined)
+    return fail("commitments", "AccountNotAllowedCommit");
+  const maxFields = storage.meta.decorated.consts.commitments?.maxFields;
+  if (info.fields.length > Number(maxFields?.toString() ?? 3))
+    return fail("commitments", "TooManyFieldsInCommitmentInfo");
+  // Space used per epoch, as the pallet meters it (bytes of each field, 32 for hashes).
+  const required = [...info.fields].reduce((sum, field) => sum + fieldSpace(field), 0);
+  const epoch = epochIndex(storage, netuid, block);
+  const usage = storage.read("commitments", "usedSpaceOf", netuid, who)?.toJSON() as
+    | { lastEpoch: number; usedSpace: number }
+    | undefined;
+  const used = usage && usage.lastEpoch === epoch ? usage.usedSpace : 0;
+  const maxSpace = num(storage.read("commitments", "maxSpace"));
+  if (used + required > maxSpace) return fail("commitments", "SpaceLimitExceeded");
+  storage.write("commitments", "usedSpaceOf", [netuid, who], {
+    lastEpoch: epoch,
+    usedSpace: used + required,
+  });
+  const previous = storage.read("commitments", "commitmentOf", netuid, who)?.toJSON() as
+    | { deposit: number }
+    | undefined;
+  storage.write("commitments", "commitmentOf", [netuid, who], {
+    deposit: previous?.deposit ?? 0,
+    block,
+    info: info.toU8a(),
+  });
+  storage.write("commitments", "lastCommitment", [netuid, who], block);
+  return { ok: true, events: [{ section: "commitments", method: "Commitment", data: [netuid, who] }] };
+}
+
+function fieldSpace(field: Codec): number {
+  const json = field.toJSON() as Record<string, unknown> | null;
+  if (json === null || typeof json !== "object") return 0;
+  const [variant, value] = Object.entries(json)[0] ?? ["None", null];
+  if (variant === "none") return 0;
+  if (typeof value === "string" && value.startsWith("0x")) return (value.length - 2) / 2;
+  return 32;
+}
+
+/** subtensor's do_set_weights, check by check. */
+function setWeights(
+  context: DispatchContext,
+  netuid: number,
+  uids: number[],
+  values: number[],
+  versionKey: bigint,
+): DispatchOutcome {
+  const { storage, who, block } = context;
+  if (uids.length !== values.length) return fail("subtensorModule", "WeightVecNotEqualSize");
+  if (!bool(storage.read("subtensorModule", "networksAdded", netuid)))
+    return fail("subtensorModule", "SubnetNotExists");
+  const subnetN = num(storage.read("subtensorModule", "subnetworkN", netuid));
+  if (uids.length > subnetN) return fail("subtensorModule", "UidsLengthExceedUidsInSubNet");
+  const uidCodec = storage.read("subtensorModule", "uids", netuid, who);
+  if (uidCodec === undefined) return fail("subtensorModule", "HotKeyNotRegisteredInSubNet");
+  const chainKey = big(storage.read("subtensorModule", "weightsVersionKey", netuid));
+  if (chainKey !== 0n && versionKey < chainKey) return fail("subtensorModule", "IncorrectWeightVersionKey");
+  const uid = num(uidCodec);
+  const commitReveal = bool(storage.read("subtensorModule", "commitRevealWeightsEnabled", netuid));
+  if (!commitReveal && !rateLimitPassed(storage, netuid, uid, block))
+    return fail("subtensorModule", "SettingWeightsTooFast");
+  const selfWeight = uids.length === 1 && uids[0] === uid;
+  const permits = storage.read("subtensorModule", "validatorPermit", netuid)?.toJSON() as boolean[];
+  if (!selfWeight && permits[uid] !== true) return fail("subtensorModule", "NeuronNoValidatorPermit");
+  if (new Set(uids).size !== uids.length) return fail("subtensorModule", "DuplicateUids");
+  if (uids.some((u) => u >= subnetN)) return fail("subtensorModule", "UidVecContainInvalidOne");
+  const minAllowed = Math.min(num(storage.read("subtensorModule", "minAllowedWeights", netuid)), subnetN);
+  if (!selfWeight && uids.length < minAllowed) return fail("subtensorModule", "WeightVecLengthIsLow");
+  const upscaled = maxUpscaleToU16(values);
+  const maxLimit = num(storage.read("subtensorModule", "maxWeightsLimit", netuid));
+  if (!selfWeight && maxLimit < 65535 && !maxLimited(upscaled, maxLimit))
+    return fail("subtensorModule", "MaxWeightExceeded");
+  storage.write(
+    "subtensorModule",
+    "weights",
+    [netuid, uid],
+    uids.map((u, i) => [u, upscaled[i] ?? 0]),
+  );
+  if (!commitReveal) setLastUpdate(storage, netuid, uid, block);
+  return { ok: true, events: [{ section: "subtensorModule", method: "WeightsSet", data: [netuid, uid] }] };
+}
+
+/** subtensor's vec_u16_max_upscale_to_u16: the largest weight becomes 65535, the rest scale with it. */
+export function maxUpscaleToU16(values: number[]): number[] {
+  const max = Math.max(0, ...values);
+  if (max === 0) return values.map(() => 0);
+  if (max === 65535) return [...values];
+  return values.map((v) => Number((BigInt(v) * 65535n + BigInt(max) / 2n) / BigInt(max)));
+}
+
+/** subtensor's check_vec_max_limited: the largest normalised weight is at most limit / 65535. */
+function maxLimited(weights: number[], limit: number): boolean {
+  const sum = weights.reduce((a, b) => a + b, 0);
+  if (sum === 0) return true;
+  return Math.max(...weights) / sum <= limit / 65535;
+}
+
+function rateLimitPassed(storage: ChainStorage, netuid: number, uid: number, block: number): boolean {
+  const last =
+    ((storage.read("subtensorModule", "lastUpdate", netuid)?.toJSON() as number[] | undefined) ?? [])[uid] ??
+    0;
+  if (last === 0) return true;
+  const limit = Number(big(storage.read("subtensorModule", "weightsSetRateLimit", netuid)));
+  return block - last >= limit;
+}
+
+function setLastUpdate(storage: ChainStorage, netuid: number, uid: number, block: number): void {
+  const updates = [
+    ...((storage.read("subtensorModule", "lastUpdate", netuid)?.toJSON() as number[] | undefined) ?? []),
+  ];
+  while (updates.length <= uid) updates.push(0);
+  updates[uid] = block;
+  storage.write("subtensorModule", "lastUpdate", [netuid], updates);
+}
+
+/** subtensor's epoch index: `(block + netuid + 1) / (tempo + 1)`. */
+export function epochIndex(storage: ChainStorage, netuid: number, block: number): number {
+  const tempo = num(storage.read("subtensorModule", "tempo", netuid));
+  return Math.floor((block + netuid + 1) / (tempo + 1));
+}
+
+type Commit = [string, number, number, number];
+
+function commitWeights(context: DispatchContext, netuid: number, hash: string): DispatchOutcome {
+  const { storage, who, block } = context;
+  if (!bool(storage.read("subtensorModule", "commitRevealWeightsEnabled", netuid)))
+    return fail("subtensorModule", "CommitRevealDisabled");
+  const uidCodec = storage.read("subtensorModule", "uids", netuid, who);
+  if (uidCodec === undefined) return fail("subtensorModule", "HotKeyNotRegisteredInSubNet");
+  const uid = num(uidCodec);
+  if (!rateLimitPassed(storage, netuid, uid, block))
+    return fail("subtensorModule", "CommittingWeightsTooFast");
+  const commits = liveCommits(storage, netuid, who, block).live;
+  if (commits.length >= maxUnrevealedCommits) return fail("subtensorModule", "TooManyUnrevealedCommits");
+  const tempo = num(storage.read("subtensorModule", "tempo", netuid));
+  const reveal = Number(big(storage.read("subtensorModule", "revealPeriodEpochs", netuid)));
+  const revealEpoch = epochIndex(storage, netuid, block) + reveal;
+  const firstReveal = Math.max(0, revealEpoch * (tempo + 1) - netuid - 1);
+  commits.push([hash, block, firstReveal, firstReveal + tempo]);
+  storage.write("subtensorModule", "weightCommits", [netuid, who], commits);
+  setLastUpdate(storage, netuid, uid, block);
+  return {
+    ok: true,
+    events: [{ section: "subtensorModule", method: "WeightsCommitted", data: [who, netuid, hash] }],
+  };
+}
+
+function liveCommits(
+  storage: ChainStorage,
+  netuid: number,
+  who: string,
+  block: number,
+): { live: Commit[]; expired: Commit[]; found: boolean } {
+  const stored = storage.read("subtensorModule", "weightCommits", netuid, who);
+  const all = (stored?.toJSON() as Commit[] | undefined) ?? [];
+  const reveal = Number(big(storage.read("subtensorModule", "revealPeriodEpochs", netuid)));
+  const now = epochIndex(storage, netuid, block);
+  const expired = all.filter(([, at]) => now > epochIndex(storage, netuid, at) + reveal);
+  const live = all.filter(([, at]) => now <= epochIndex(storage, netuid, at) + reveal);
+  return { live, expired, found: stored !== undefined };
+}
+
+/** The hash commit_weights stores: blake2_256(SCALE(who, netuid, uids, values, salt, version_key)). */
+export function weightsCommitHash(
+  storage: ChainStorage,
+  who: string,
+  reveal: { netuid: number; uids: number[]; values: number[]; salt: number[]; versionKey: bigint },
+): string {
+  const { registry } = storage.meta;
+  return blake2AsHex(
+    u8aConcat(
+      registry.createType("AccountId32", who).toU8a(),
+      registry.createType("u16", reveal.netuid).toU8a(),
+      registry.createType("Vec<u16>", reveal.uids).toU8a(),
+      registry.createType("Vec<u16>", reveal.values).toU8a(),
+      registry.createType("Vec<u16>", reveal.salt).toU8a(),
+      registry.createType("u64", reveal.versionKey).toU8a(),
+    ),
+  );
+}
+
+function revealWeights(
+  context: DispatchContext,
+  reveal: { netuid: number; uids: number[]; values: number[]; salt: number[]; versionKey: bigint },
+): DispatchOutcome {
+  const { storage, who, block } = context;
+  const { netuid } = reveal;
+  if (!bool(storage.read("subtensorModule", "commitRevealWeightsEnabled", netuid)))
+    return fail("subtensorModule", "CommitRevealDisabled");
+  const { live, expired, found } = liveCommits(storage, netuid, who, block);
+  if (!found) return fail("subtensorModule", "NoWeightsCommitFound");
+  const hash = weightsCommitHash(storage, who, reveal);
+  const position = live.findIndex(([h]) => h === hash);
+  if (position < 0) {
+    return expired.some(([h]) => h === hash)
+      ? fail("subtensorModule", "ExpiredWeightCommit")
+      : fail("subtensorModule", "InvalidRevealCommitHashNotMatch");
+  }
+  const commitBlock = live[position]?.[1] ?? 0;
+  const period = Number(big(storage.read("subtensorModule", "revealPeriodEpochs", netuid)));
+  if (epochIndex(storage, netuid, block) !== epochIndex(storage, netuid, commitBlock) + period)
+    return fail("subtensorModule", "RevealTooEarly");
+  const outcome = setWeights(context, netuid, reveal.uids, reveal.values, reveal.versionKey);
+  if (!outcome.ok) return outcome;
+  const remaining = live.slice(position + 1);
+  if (remaining.length === 0) storage.remove("subtensorModule", "weightCommits", [netuid, who]);
+  else storage.write("subtensorModule", "weightCommits", [netuid, who], remaining);
+  return {
+    ok: true,
+    events: [
+      ...outcome.events,
+      { section: "subtensorModule", method: "WeightsRevealed", data: [who, netuid, hash] },
+    ],
+  };
+}
+
+function fail(section: string, name: string): DispatchOutcome {
+  return { ok: false, error: { section, name } };
+}
+
+function num(codec: Codec | undefined): number {
+  return Number(codec?.toString() ?? 0);
+}
+
+function big(codec: Codec | undefined): bigint {
+  return BigInt(codec?.toString() ?? 0);
+}
+
+function bool(codec: Codec | undefined): boolean {
+  return codec?.toJSON() === true;
+}
+
+function nums(codec: Codec | undefined): number[] {
+  return ((codec?.toJSON() as number[] | undefined) ?? []).map(Number);
+}
