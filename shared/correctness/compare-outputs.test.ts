@@ -67,7 +67,7 @@ describe("comparePrompt", () => {
     const e = comparePrompt(output(ref), output(cand), undefined);
     expect(e.verdict).toBe(PromptVerdict.FAIL);
     expect(e.reason).toContain("logprob difference on shared prefix above 0.5 nats");
-    const small = ref.map((t) => ({ ...t, logprob: t.logprob - 0.1 }));
+    const small = ref.map((t) => ({ ...t, logprob: t.logprob - 0.2 }));
     expect(comparePrompt(output(ref), output(small), undefined).reason).toContain("mean logprob difference");
   });
 

@@ -25,7 +25,7 @@ export interface CorrectnessThresholds {
   maxDivergenceLogprobGap?: number;
   /** Largest allowed |difference| of a chosen token's logprob on the shared prefix, nats. @default 0.5 */
   maxPrefixLogprobDiff?: number;
-  /** Largest allowed mean |difference| of chosen tokens' logprobs on the shared prefix, nats. @default 0.05 */
+  /** Largest allowed mean |difference| of chosen tokens' logprobs on the shared prefix, nats. @default 0.1 */
   maxMeanPrefixLogprobDiff?: number;
   /**
    * Largest allowed drop of the candidate output's mean log-likelihood under the reference model
@@ -51,7 +51,7 @@ export const defaultThresholds: ResolvedThresholds = {
   topK: 5,
   maxDivergenceLogprobGap: 1.0,
   maxPrefixLogprobDiff: 0.5,
-  maxMeanPrefixLogprobDiff: 0.05,
+  maxMeanPrefixLogprobDiff: 0.1,
   maxTeacherForcedDrop: 0.5,
   minLengthRatio: 0.9,
   maxFailedFraction: 0,

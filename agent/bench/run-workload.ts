@@ -1,0 +1,349 @@
+import { performance } from "node:perf_hooks";
+import { create } from "@bufbuild/protobuf";
+import type { GeneratedOutput } from "../../shared/correctness/generated-output.ts";
+import { CacheonError } from "../../shared/errors/cacheon-error.ts";
+import type { ArmSummary, RequestMetrics } from "../../shared/gen/cacheon/v1/metrics_pb.ts";
+import { RequestMetricsSchema } from "../../shared/gen/cacheon/v1/metrics_pb.ts";
+import type { WorkloadSpec } from "../../shared/gen/cacheon/v1/workload_pb.ts";
+import { type Logger, silentLogger } from "../../shared/log/logger.ts";
+import { chatRequestBody } from "../workload/chat-request.ts";
+import { loadWorkloadPrompts } from "../workload/load-workload-prompts.ts";
+import type { Prompt } from "../workload/prompt.ts";
+import { poissonArrivals, selectPrompts } from "../workload/select-prompts.ts";
+import { createBenchAgent, type StreamedResponse, streamChatCompletion } from "./stream-chat-completion.ts";
+import { type FindingLimits, summariseArm } from "./summarise-arm.ts";
+
+/** Options of {@link runWorkload}. */
+export interface RunWorkloadOptions {
+  /** Base URL of the server (e.g. http://127.0.0.1:8000) or the full chat-completions URL. */
+  endpoint: string;
+  /** Model name sent; overrides workload.model. @default workload.model */
+  model?: string;
+  /** What to send: counts, limits, arrivals, repetitions, timeouts. */
+  workload: WorkloadSpec;
+  /** Round seed, hex; fixes prompt choice, order and arrival times. */
+  roundSeed: string;
+  /** Prompt pool; when absent it is loaded from workload.promptSource (bundled corpora only). */
+  prompts?: readonly Prompt[];
+  /** Arm id written into every RequestMetrics. @default "" */
+  armId?: string;
+  /** Aborts the run: in-flight requests are cancelled and runWorkload rejects with "cancelled". */
+  signal?: AbortSignal;
+  /** Called with each timed request's metrics as it finishes. */
+  onRequest?(metrics: RequestMetrics): void;
+  /** Called as requests finish (warm-up included) with done and total counts. */
+  onProgress?(done: number, total: number): void;
+  /** Logger. @default silentLogger */
+  logger?: Logger;
+  /** Largest SSE event accepted, bytes. @default 1 MiB */
+  maxEventBytes?: number;
+  /** How a usage disagreement is recorded (see StreamRecorderOptions). @default "fail" */
+  usageMismatch?: "fail" | "flag";
+  /** Ask for token ids in logprobs (return_tokens_as_token_ids). @default true */
+  tokenIds?: boolean;
+  /** Keep per-request outputs (tokens, logprobs, text) for correctness. @default true */
+  keepOutputs?: boolean;
+  /** Limits of the findings in the summary. */
+  findingLimits?: FindingLimits;
+}
+
+/** Timing of one timed request on the run's clock, for plots. */
+export interface RequestTimeline {
+  repetition: number;
+  requestIndex: number;
+  /** Milliseconds from the start of the timed workload (first repetition's first send). */
+  sentMs: number;
+  /** Same clock: first and last content chunk, and the end of the stream; NaN when absent. */
+  firstContentMs: number;
+  lastContentMs: number;
+  endMs: number;
+  outputTokens: number;
+  ok: boolean;
+}
+
+/** Everything one arm's workload produced. */
+export interface WorkloadRun {
+  /** Metrics of every timed request, by repetition then request index. */
+  requests: RequestMetrics[];
+  /** Outputs of every timed request (empty when keepOutputs is false), same order. */
+  outputs: GeneratedOutput[];
+  /** The arm's summary. */
+  summary: ArmSummary;
+  /** The prompt of each request index. */
+  prompts: Prompt[];
+  /** Per-request times on one clock, for the report. */
+  timeline: RequestTimeline[];
+}
+
+/**
+ * Runs a workload against one OpenAI-compatible server and measures it: warm-up (excluded), then
+ * `repetitions` identical passes of the timed requests, closed loop or Poisson arrivals. The very
+ * requests that are timed are the ones whose outputs are kept for correctness, so a server cannot
+ * tell a checked request from a timed one. Never throws for a misbehaving server (each request
+ * records its failure); throws CacheonError for bad options and "cancelled" when aborted.
+ */
+export async function runWorkload(options: RunWorkloadOptions): Promise<WorkloadRun> {
+  const { workload } = options;
+  const logger = options.logger ?? silentLogger;
+  const url = chatUrl(options.endpoint);
+  const model = options.model ?? workload.model;
+  if (!model)
+    throw new CacheonError("invalid-argument", "no model name: set workload.model or options.model");
+  if (workload.maxTokens < 1)
+    throw new CacheonError("invalid-argument", "workload.maxTokens must be at least 1");
+  const repetitions = Math.max(1, workload.repetitions);
+  const arrival = workload.arrival?.process ?? { case: "closedLoop", value: { concurrency: 1 } };
+  if (arrival.case === "closedLoop" && arrival.value.concurrency < 1) {
+    throw new CacheonError("invalid-argument", "closed-loop concurrency must be at least 1");
+  }
+  const pool = options.prompts ?? loadWorkloadPrompts(workload);
+  const selected = selectPrompts({
+    pool,
+    requests: workload.requests,
+    warmup: workload.warmupRequests,
+    roundSeed: options.roundSeed,
+  });
+  const arrivals =
+    arrival.case === "poisson"
+      ? poissonArrivals(workload.requests, arrival.value.ratePerS, options.roundSeed)
+      : undefined;
+  const concurrency =
+    arrival.case === "closedLoop"
+      ? arrival.value.concurrency
+      : arrival.case === "poisson" && arrival.value.maxConcurrency > 0
+        ? arrival.value.maxConcurrency
+        : Number.POSITIVE_INFINITY;
+
+  const agent = createBenchAgent(url);
+  const controller = new AbortController();
+  const onAbort = () => controller.abort(options.signal?.reason);
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  if (options.signal?.aborted) onAbort();
+  const bodies = new Map<string, Buffer>();
+  const bodyOf = (prompt: Prompt) => {
+    let body = bodies.get(prompt.id);
+    if (!body) {
+      const json = chatRequestBody(prompt, { model, workload, tokenIds: options.tokenIds });
+      body = Buffer.from(JSON.stringify(json));
+      bodies.set(prompt.id, body);
+    }
+    return body;
+  };
+  const total = selected.warmup.length + selected.timed.length * repetitions;
+  let done = 0;
+  const send = (prompt: Prompt) =>
+    streamChatCompletion({
+      url,
+      body: bodyOf(prompt),
+      agent,
+      recorder: { maxTokens: workload.maxTokens, usageMismatch: options.usageMismatch },
+      requestTimeoutMs: workload.requestTimeoutMs,
+      stallTimeoutMs: workload.stallTimeoutMs,
+      maxEventBytes: options.maxEventBytes,
+      signal: controller.signal,
+    });
+
+  const requests: RequestMetrics[] = [];
+  const outputs: GeneratedOutput[] = [];
+  const timeline: RequestTimeline[] = [];
+  const itl: number[] = [];
+  const repetitionWallS: number[] = [];
+  let usageMismatches = 0;
+  try {
+    if (selected.warmup.length > 0) {
+      logger.info("warm-up", { requests: selected.warmup.length });
+      const warm = await schedule(selected.warmup.length, Math.min(concurrency, 64), undefined, async (i) => {
+        const r = await send(selected.warmup[i] as Prompt);
+        if (r.failure) logger.warn("warm-up request failed", { failure: r.failure, detail: r.failureDetail });
+        options.onProgress?.(++done, total);
+      });
+      throwIfAborted(options.signal);
+      void warm;
+    }
+    let origin = Number.NaN;
+    for (let rep = 0; rep < repetitions; rep++) {
+      let firstSent = Number.POSITIVE_INFINITY;
+      let lastEnd = 0;
+      const repRequests: RequestMetrics[] = new Array(selected.timed.length);
+      const repOutputs: GeneratedOutput[] = new Array(selected.timed.length);
+      await schedule(selected.timed.length, concurrency, arrivals, async (i, scheduledAt) => {
+        const prompt = selected.timed[i] as Prompt;
+        const r = await send(prompt);
+        if (Number.isNaN(origin)) origin = r.sentAt;
+        firstSent = Math.min(firstSent, r.sentAt);
+        lastEnd = Math.max(lastEnd, r.endedAt);
+        const metrics = toMetrics(r, {
+          armId: options.armId ?? "",
+          repetition: rep,
+          requestIndex: i,
+          promptId: prompt.id,
+          scheduledAt,
+        });
+        if (r.usageMismatch && !r.failure) usageMismatches += 1;
+        if (metrics.ok) for (const gap of r.itlMs) itl.push(gap);
+        repRequests[i] = metrics;
+        if (options.keepOutputs ?? true) {
+          repOutputs[i] = {
+            repetition: rep,
+            requestIndex: i,
+            promptId: prompt.id,
+            ok: metrics.ok,
+            text: r.text,
+            tokens: r.tokens,
+            finishReason: r.finishReason,
+          };
+        }
+        timeline.push({
+          repetition: rep,
+          requestIndex: i,
+          sentMs: r.sentAt - origin,
+          firstContentMs: r.firstContentAt - origin,
+          lastContentMs: r.lastContentAt - origin,
+          endMs: r.endedAt - origin,
+          outputTokens: r.outputTokens,
+          ok: metrics.ok,
+        });
+        options.onRequest?.(metrics);
+        options.onProgress?.(++done, total);
+      });
+      throwIfAborted(options.signal);
+      const wall = Number.isFinite(firstSent) ? (lastEnd - firstSent) / 1000 : 0;
+      repetitionWallS.push(wall);
+      logger.info("repetition finished", { repetition: rep, wall_s: wall });
+      requests.push(...repRequests);
+      if (options.keepOutputs ?? true) outputs.push(...repOutputs);
+    }
+  } finally {
+    options.signal?.removeEventListener("abort", onAbort);
+    agent.destroy();
+  }
+  timeline.sort((a, b) => a.sentMs - b.sentMs);
+  const summary = summariseArm({
+    armId: options.armId ?? "",
+    requests,
+    repetitionWallS,
+    itlMs: itl,
+    usageMismatches,
+    limits: options.findingLimits,
+  });
+  return { requests, outputs, summary, prompts: selected.timed, timeline };
+}
+
+/** The chat-completions URL of an endpoint given as a base URL or as the full URL. */
+export function chatUrl(endpoint: string): URL {
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    throw new CacheonError(
+      "invalid-argument",
+      `endpoint "${endpoint}" is not a URL: give e.g. http://127.0.0.1:8000`,
+    );
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new CacheonError("invalid-argument", `endpoint "${endpoint}" must be http:// or https://`);
+  }
+  if (!url.pathname.endsWith("/chat/completions")) {
+    url.pathname = `${url.pathname.replace(/\/+$/, "").replace(/\/v1$/, "")}/v1/chat/completions`;
+  }
+  return url;
+}
+
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new CacheonError("cancelled", "the workload was cancelled");
+}
+
+/**
+ * Runs `count` tasks with at most `limit` in flight. Without arrivals it is a closed loop: a
+ * task is scheduled the moment a slot frees. With arrivals (ms offsets) each task is scheduled
+ * at its offset and waits for a slot if all are busy; the wait is the client's queueing time.
+ */
+async function schedule(
+  count: number,
+  limit: number,
+  arrivals: readonly number[] | undefined,
+  task: (index: number, scheduledAt: number) => Promise<void>,
+): Promise<void> {
+  const start = performance.now();
+  let inFlight = 0;
+  const waiting: (() => void)[] = [];
+  const acquire = async () => {
+    if (inFlight < limit) {
+      inFlight += 1;
+      return;
+    }
+    await new Promise<void>((resolve) => waiting.push(resolve));
+  };
+  const release = () => {
+    const next = waiting.shift();
+    if (next) next();
+    else inFlight -= 1;
+  };
+  const runs: Promise<void>[] = [];
+  for (let i = 0; i < count; i++) {
+    if (arrivals) {
+      const at = start + (arrivals[i] as number);
+      const delay = at - performance.now();
+      if (delay > 1) await new Promise((resolve) => setTimeout(resolve, delay));
+      const scheduledAt = at;
+      runs.push(
+        (async () => {
+          await acquire();
+          try {
+            await task(i, scheduledAt);
+          } finally {
+            release();
+          }
+        })(),
+      );
+    } else {
+      await acquire();
+      const scheduledAt = performance.now();
+      runs.push(
+        (async () => {
+          try {
+            await task(i, scheduledAt);
+          } finally {
+            release();
+          }
+        })(),
+      );
+    }
+  }
+  await Promise.all(runs);
+}
+
+interface RequestContext {
+  armId: string;
+  repetition: number;
+  requestIndex: number;
+  promptId: string;
+  scheduledAt: number;
+}
+
+/** One streamed response as the contract's RequestMetrics. */
+export function toMetrics(r: StreamedResponse, c: RequestContext): RequestMetrics {
+  const ttft = Number.isNaN(r.firstContentAt) ? 0 : r.firstContentAt - r.sentAt;
+  const e2e = Number.isNaN(r.lastContentAt) ? 0 : r.lastContentAt - r.sentAt;
+  return create(RequestMetricsSchema, {
+    armId: c.armId,
+    repetition: c.repetition,
+    requestIndex: c.requestIndex,
+    promptId: c.promptId,
+    ok: r.failure === "",
+    failure: r.failure,
+    failureDetail: r.failureDetail,
+    queuedMs: Math.max(0, r.sentAt - c.scheduledAt),
+    ttftMs: ttft,
+    e2eMs: e2e,
+    outputTokens: r.outputTokens,
+    tokenCountSource: r.tokenCountSource,
+    usageCompletionTokens: r.usageCompletionTokens,
+    usagePromptTokens: r.usagePromptTokens,
+    contentChunks: r.contentChunks,
+    tpotMs: r.outputTokens > 1 ? (e2e - ttft) / (r.outputTokens - 1) : 0,
+    maxItlMs: r.itlMs.length > 0 ? Math.max(...r.itlMs) : 0,
+    finishReason: r.finishReason,
+    sentAtUnixMs: BigInt(r.sentAtUnixMs),
+  });
+}

@@ -1,0 +1,83 @@
+import { create } from "@bufbuild/protobuf";
+import { describe, expect, it } from "vitest";
+import { RequestMetricsSchema, TokenCountSource } from "../../shared/gen/cacheon/v1/metrics_pb.ts";
+import { repetitionFindings, summariseArm } from "./summarise-arm.ts";
+
+const req = (over: Record<string, unknown>) =>
+  create(RequestMetricsSchema, {
+    ok: true,
+    ttftMs: 100,
+    e2eMs: 1000,
+    tpotMs: 10,
+    outputTokens: 91,
+    tokenCountSource: TokenCountSource.LOGPROBS,
+    ...over,
+  });
+
+describe("summariseArm", () => {
+  it("summarises ok requests, counts failures by code and uses the weakest token-count source", () => {
+    const s = summariseArm({
+      armId: "a",
+      requests: [
+        req({ requestIndex: 0 }),
+        req({ requestIndex: 1, ttftMs: 300, tokenCountSource: TokenCountSource.USAGE }),
+        req({ requestIndex: 2, ok: false, failure: "stall", ttftMs: 9999 }),
+        req({ requestIndex: 3, ok: false, failure: "stall" }),
+      ],
+      repetitionWallS: [2, 2.2, 1.8],
+      itlMs: [10, 20, 30],
+    });
+    expect(s).toMatchObject({
+      armId: "a",
+      requests: 4,
+      completed: 2,
+      failed: 2,
+      wallS: 2,
+      failuresByCode: { stall: 2 },
+    });
+    expect(s.outputTokens).toBe(182n);
+    expect(s.outputTokensPerS).toBeCloseTo(182 / 6, 10);
+    expect(s.requestsPerS).toBeCloseTo(2 / 6, 10);
+    expect(s.ttftMs?.mean).toBe(200);
+    expect(s.ttftMs?.max).toBe(300);
+    expect(s.itlMs?.p50).toBe(20);
+    expect(s.tokenCountSource).toBe(TokenCountSource.USAGE);
+    expect(s.wallCv).toBeCloseTo(0.1, 10);
+    expect(s.findings).toEqual([]);
+  });
+
+  it("reports flagged usage disagreements and gives zeros for an arm with nothing measured", () => {
+    const s = summariseArm({ armId: "b", requests: [], repetitionWallS: [], itlMs: [], usageMismatches: 3 });
+    expect(s.wallS).toBe(0);
+    expect(s.outputTokensPerS).toBe(0);
+    expect(s.ttftMs?.count).toBe(0);
+    expect(s.findings).toEqual([
+      "3 request(s) reported usage.completion_tokens different from the tokens streamed",
+    ]);
+  });
+});
+
+describe("repetitionFindings", () => {
+  it("flags repetitions much faster than the first and repeated prompts with collapsed TTFT", () => {
+    const requests = [
+      req({ repetition: 0, requestIndex: 0, ttftMs: 100 }),
+      req({ repetition: 0, requestIndex: 1, ttftMs: 120 }),
+      req({ repetition: 1, requestIndex: 0, ttftMs: 2 }),
+      req({ repetition: 1, requestIndex: 1, ttftMs: 3 }),
+    ];
+    const f = repetitionFindings(requests, [1.0, 0.05]);
+    expect(f[0]).toMatch(/repeated prompts ran 20.00x faster than the first time .*responses may be cached/);
+    expect(f[1]).toBe(
+      "2 of 2 repeated requests had a TTFT below 0.5x of the same prompt's first TTFT: responses may be cached",
+    );
+  });
+  it("stays quiet for repetitions within noise and for a single repetition", () => {
+    const requests = [
+      req({ repetition: 0, requestIndex: 0 }),
+      req({ repetition: 1, requestIndex: 0, ttftMs: 95 }),
+    ];
+    expect(repetitionFindings(requests, [1.0, 0.95, 1.02])).toEqual([]);
+    expect(repetitionFindings(requests, [1.0])).toEqual([]);
+    expect(repetitionFindings(requests, [1.0, 0.85], { maxRepetitionSpeedup: 0.1 })).toHaveLength(1);
+  });
+});

@@ -1,0 +1,134 @@
+import { create } from "@bufbuild/protobuf";
+import {
+  type ArmSummary,
+  ArmSummarySchema,
+  type RequestMetrics,
+  TokenCountSource,
+} from "../../shared/gen/cacheon/v1/metrics_pb.ts";
+import { coefficientOfVariation, median, summarise } from "../../shared/stats/summarise.ts";
+
+/** Limits of the findings {@link summariseArm} writes. */
+export interface FindingLimits {
+  /**
+   * Later repetitions of the same prompts faster than the first by more than this fraction of the
+   * first's wall time are flagged (MLPerf TEST04 uses 10%; a warm server varies by a few percent).
+   * @default 0.2
+   */
+  maxRepetitionSpeedup?: number;
+  /**
+   * A prompt whose TTFT in a later repetition is below this fraction of its first repetition's
+   * TTFT counts as a suspected cache hit; more than a quarter of such prompts is flagged. @default 0.5
+   */
+  cacheHitTtftRatio?: number;
+}
+
+/** Input of {@link summariseArm}. */
+export interface SummariseArmInput {
+  /** Arm summarised. */
+  armId: string;
+  /** Metrics of every timed request, all repetitions. */
+  requests: readonly RequestMetrics[];
+  /** Wall time of each repetition, seconds. */
+  repetitionWallS: readonly number[];
+  /** Gaps between content chunks of ok requests, ms. */
+  itlMs: Iterable<number>;
+  /** Requests whose usage disagreed with the logprob count while recorded as ok ("flag" mode). */
+  usageMismatches?: number;
+  /** Limits of the findings. */
+  limits?: FindingLimits;
+}
+
+const sourceRank: Record<number, number> = {
+  [TokenCountSource.LOGPROBS]: 3,
+  [TokenCountSource.USAGE]: 2,
+  [TokenCountSource.CHUNKS]: 1,
+  [TokenCountSource.UNSPECIFIED]: 0,
+};
+
+/**
+ * Summarises an arm's timed requests into the contract's ArmSummary: distributions over ok
+ * requests, throughput over the wall time of all repetitions, the weakest token-count source
+ * used, failures by code, and findings (cached repetitions, usage disagreements). Pure.
+ */
+export function summariseArm(input: SummariseArmInput): ArmSummary {
+  const ok = input.requests.filter((r) => r.ok);
+  const failuresByCode: Record<string, number> = {};
+  for (const r of input.requests) if (!r.ok) failuresByCode[r.failure] = (failuresByCode[r.failure] ?? 0) + 1;
+  let outputTokens = 0;
+  let weakest: TokenCountSource | undefined;
+  for (const r of ok) {
+    outputTokens += r.outputTokens;
+    if (weakest === undefined || (sourceRank[r.tokenCountSource] ?? 0) < (sourceRank[weakest] ?? 0)) {
+      weakest = r.tokenCountSource;
+    }
+  }
+  const totalWall = input.repetitionWallS.reduce((a, b) => a + b, 0);
+  const findings = [
+    ...repetitionFindings(input.requests, input.repetitionWallS, input.limits),
+    ...(input.usageMismatches
+      ? [
+          `${input.usageMismatches} request(s) reported usage.completion_tokens different from the tokens streamed`,
+        ]
+      : []),
+  ];
+  return create(ArmSummarySchema, {
+    armId: input.armId,
+    requests: input.requests.length,
+    completed: ok.length,
+    failed: input.requests.length - ok.length,
+    repetitionWallS: [...input.repetitionWallS],
+    wallS: input.repetitionWallS.length > 0 ? median(input.repetitionWallS) : 0,
+    outputTokens: BigInt(outputTokens),
+    outputTokensPerS: totalWall > 0 ? outputTokens / totalWall : 0,
+    requestsPerS: totalWall > 0 ? ok.length / totalWall : 0,
+    ttftMs: summarise(ok.map((r) => r.ttftMs)),
+    tpotMs: summarise(ok.filter((r) => r.outputTokens > 1).map((r) => r.tpotMs)),
+    itlMs: summarise(input.itlMs),
+    e2eMs: summarise(ok.map((r) => r.e2eMs)),
+    queuedMs: summarise(input.requests.map((r) => r.queuedMs)),
+    tokenCountSource: weakest ?? TokenCountSource.UNSPECIFIED,
+    failuresByCode,
+    wallCv: coefficientOfVariation(input.repetitionWallS),
+    findings,
+  });
+}
+
+/**
+ * Evidence of response caching: the same prompts sent again should take about as long. Compares
+ * later repetitions' wall times with the first's, and each prompt's later TTFT with its first.
+ */
+export function repetitionFindings(
+  requests: readonly RequestMetrics[],
+  repetitionWallS: readonly number[],
+  limits: FindingLimits = {},
+): string[] {
+  const maxSpeedup = limits.maxRepetitionSpeedup ?? 0.2;
+  const hitRatio = limits.cacheHitTtftRatio ?? 0.5;
+  const findings: string[] = [];
+  const [first, ...later] = repetitionWallS;
+  if (first !== undefined && first > 0 && later.length > 0) {
+    const laterMedian = median(later);
+    if (laterMedian < first * (1 - maxSpeedup)) {
+      findings.push(
+        `repeated prompts ran ${(first / laterMedian).toFixed(2)}x faster than the first time (wall ${first.toFixed(3)} s, then median ${laterMedian.toFixed(3)} s; limit ${(maxSpeedup * 100).toFixed(0)}%): responses may be cached`,
+      );
+    }
+  }
+  const firstTtft = new Map<number, number>();
+  for (const r of requests) if (r.ok && r.repetition === 0) firstTtft.set(r.requestIndex, r.ttftMs);
+  let compared = 0;
+  let hits = 0;
+  for (const r of requests) {
+    if (!r.ok || r.repetition === 0) continue;
+    const base = firstTtft.get(r.requestIndex);
+    if (base === undefined || base <= 0) continue;
+    compared += 1;
+    if (r.ttftMs < base * hitRatio) hits += 1;
+  }
+  if (compared > 0 && hits / compared > 0.25) {
+    findings.push(
+      `${hits} of ${compared} repeated requests had a TTFT below ${hitRatio}x of the same prompt's first TTFT: responses may be cached`,
+    );
+  }
+  return findings;
+}
