@@ -105,7 +105,7 @@ export function parseGenerateRequest(body: Body, kind: "chat" | "completion"): G
     }
     includeUsage = optBool(streamOptions as Body, "include_usage", "stream_options.") ?? false;
   }
-  const n = optInt(body, "n", 1, 1);
+  const n = optInt(body, "n", 1);
   if (n !== undefined && n !== 1) throw new CacheonError("invalid-argument", "n: only 1 is supported");
 
   const room = maxModelLen - promptIds.length;
