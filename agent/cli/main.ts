@@ -5,7 +5,12 @@ export const agentProgram: Omit<RunCliOptions, "argv" | "io"> = {
   program: "cacheon-agent",
   description:
     "the keyless side of cacheon: verifies a GPU pod, runs the baseline and the challengers in isolated containers, measures speed and correctness in one pass, and streams results to the controller (or, in local mode, to you).",
-  commands: {},
+  commands: {
+    hardware: {
+      summary: "verify this machine's GPUs, NVLink topology and software against a hardware profile",
+      load: async () => (await import("./hardware-command.ts")).hardwareCommand,
+    },
+  },
 };
 
 /** Runs cacheon-agent with the process's arguments. */
