@@ -1,5 +1,5 @@
-import type { EvaluationJob } from "../../shared/gen/cacheon/v1/job_pb.ts";
 import type { AgentEvent } from "../../shared/gen/cacheon/v1/agent_service_pb.ts";
+import type { EvaluationJob } from "../../shared/gen/cacheon/v1/job_pb.ts";
 import type { JobResult } from "../../shared/gen/cacheon/v1/result_pb.ts";
 
 /** An event payload a running job reports; the session layer adds the sequence number and time. */

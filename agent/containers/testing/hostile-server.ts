@@ -14,7 +14,9 @@ import { writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { connect } from "node:net";
 
-const modes = new Set((process.env.HOSTILE_MODE ?? "serve").split(","));
+// The mode comes from the environment, or from a --mode= argument baked into an image's command.
+const modeArg = process.argv.find((a) => a.startsWith("--mode="))?.slice("--mode=".length);
+const modes = new Set((process.env.HOSTILE_MODE ?? modeArg ?? "serve").split(","));
 const port = Number(process.env.PORT ?? 8000);
 
 if (process.argv[2] === "child") {

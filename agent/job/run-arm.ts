@@ -1,0 +1,249 @@
+import { create } from "@bufbuild/protobuf";
+import type Docker from "dockerode";
+import { CacheonError } from "../../shared/errors/cacheon-error.ts";
+import {
+  JobProgressSchema,
+  LogExcerptSchema,
+  RequestMetricsBatchSchema,
+} from "../../shared/gen/cacheon/v1/agent_service_pb.ts";
+import type { ImageMetadata } from "../../shared/gen/cacheon/v1/image_pb.ts";
+import { type Arm, ArmRole } from "../../shared/gen/cacheon/v1/job_pb.ts";
+import { ArmOutcome, type ArmResult, ArmResultSchema } from "../../shared/gen/cacheon/v1/result_pb.ts";
+import type { WorkloadSpec } from "../../shared/gen/cacheon/v1/workload_pb.ts";
+import type { Logger } from "../../shared/log/logger.ts";
+import { type ArmContainer, startArmContainer } from "../containers/arm-container.ts";
+import type { ArmLimits, GpuSelection, NetworkMode } from "../containers/arm-container-spec.ts";
+import { safeName } from "../containers/job-network.ts";
+import type { PullQueue } from "../containers/pull-queue.ts";
+import { NotReadyError, waitForReady } from "../containers/wait-ready.ts";
+import type { JobEventPayload } from "./job-executor.ts";
+import type { ArmMeasurement, MeasureArm, WaitForGpuIdle } from "./pod-job-options.ts";
+import { isBaseline, pinnedImageOf } from "./validate-job.ts";
+
+/** Largest log excerpt kept in an ArmResult, bytes (the LogExcerpt event carries up to 64 KiB). */
+export const armLogExcerptBytes = 16 * 1024;
+
+/** Everything one arm needs from the job. */
+export interface RunArmInput {
+  docker: Docker;
+  arm: Arm;
+  jobId: string;
+  roundSeed: string;
+  workload: WorkloadSpec;
+  profile: string;
+  modelDir: string;
+  network: NetworkMode;
+  gpus: GpuSelection;
+  limits?: ArmLimits;
+  port: number;
+  startupTimeoutS: number;
+  stopGraceS: number;
+  readyIntervalMs: number;
+  maxFailedRequestFraction: number;
+  pulls: PullQueue;
+  measure: MeasureArm;
+  waitForGpuIdle: WaitForGpuIdle;
+  /** Keep the container running after the measurement (the closing baseline, for teacher forcing). */
+  keepRunning: boolean;
+  signal: AbortSignal;
+  emit: (payload: JobEventPayload) => void;
+  logger: Logger;
+  now: () => number;
+}
+
+/** What an arm left behind: its result, its outputs for correctness, and a container still up when asked. */
+export interface ArmRun {
+  result: ArmResult;
+  measurement?: ArmMeasurement;
+  /** The container, only when keepRunning was set and the arm was measured; the caller tears it down. */
+  container?: ArmContainer;
+}
+
+/**
+ * Runs one arm: wait for its image, wait for the GPUs to idle, start its container, wait for
+ * readiness, measure, then stop and remove it (in `finally`, also when cancelled). Never throws
+ * for the arm's own failures: they end the arm with an outcome and a reason. Throws only
+ * CacheonError("cancelled") after cleaning up, when the job is cancelled.
+ */
+export async function runArm(input: RunArmInput): Promise<ArmRun> {
+  const { arm, logger, emit } = input;
+  const result = create(ArmResultSchema, {
+    armId: arm.armId,
+    exitCode: -1,
+    startedAtUnixMs: BigInt(input.now()),
+  });
+  const progress = (phase: string, message: string, done = 0, total = 0) =>
+    emit({
+      case: "progress",
+      value: create(JobProgressSchema, { jobId: input.jobId, armId: arm.armId, phase, done, total, message }),
+    });
+  const end = (outcome: ArmOutcome, reason: string): ArmRun => {
+    result.outcome = outcome;
+    result.reason = reason;
+    result.finishedAtUnixMs = BigInt(input.now());
+    return { result };
+  };
+
+  const parsed = pinnedImageOf(arm.image);
+  if (!parsed.ok) return end(ArmOutcome.PULL_FAILED, parsed.error);
+  progress("pull", `waiting for ${parsed.image.repository}@${parsed.image.digest.slice(0, 19)}`);
+  let metadata: ImageMetadata;
+  try {
+    metadata = await input.pulls.get(parsed.image);
+  } catch (error) {
+    const err = CacheonError.from(error);
+    if (input.signal.aborted) return end(ArmOutcome.CANCELLED, `cancelled while pulling: ${err.message}`);
+    return end(ArmOutcome.PULL_FAILED, err.message);
+  }
+  result.image = metadata;
+
+  let container: ArmContainer | undefined;
+  let keep = false;
+  try {
+    await input.waitForGpuIdle({ profile: input.profile, signal: input.signal });
+    progress("start", `starting ${arm.armId}`);
+    try {
+      container = await startArmContainer({
+        docker: input.docker,
+        ...containerInput(input, metadata),
+        logger,
+      });
+    } catch (error) {
+      return end(
+        ArmOutcome.NEVER_READY,
+        `the container could not start: ${CacheonError.from(error).message}`,
+      );
+    }
+    const current = container;
+    try {
+      result.startupS = await waitForReady({
+        endpoint: current.endpoint,
+        timeoutMs: input.startupTimeoutS * 1000,
+        model: input.workload.model,
+        intervalMs: input.readyIntervalMs,
+        isRunning: current.exitState,
+        signal: input.signal,
+      });
+    } catch (error) {
+      if (error instanceof NotReadyError && error.kind === "cancelled") throw error;
+      return end(ArmOutcome.NEVER_READY, CacheonError.from(error).message);
+    }
+    progress("measure", `measuring ${arm.armId}`);
+    let measurement: ArmMeasurement;
+    try {
+      measurement = await input.measure({
+        endpoint: current.endpoint,
+        armId: arm.armId,
+        workload: input.workload,
+        roundSeed: input.roundSeed,
+        signal: input.signal,
+        logger,
+        onRequest: (metrics) =>
+          emit({
+            case: "metrics",
+            value: create(RequestMetricsBatchSchema, { jobId: input.jobId, metrics: [metrics] }),
+          }),
+        onProgress: (done, total) =>
+          progress("measure", `${arm.armId}: ${done}/${total} requests`, done, total),
+      });
+    } catch (error) {
+      if (input.signal.aborted) throw error;
+      return end(ArmOutcome.BROKEN_OUTPUT, `measurement failed: ${CacheonError.from(error).message}`);
+    }
+    result.summary = measurement.summary;
+    const state = await current.exitState();
+    if (!state.running) {
+      return {
+        ...end(
+          ArmOutcome.CRASHED,
+          `the container exited with code ${state.exitCode}${state.oomKilled ? " (killed for memory)" : ""} while being measured`,
+        ),
+        measurement,
+      };
+    }
+    const { requests, failed } = measurement.summary;
+    if (requests === 0 || failed / requests > input.maxFailedRequestFraction) {
+      const codes = Object.entries(measurement.summary.failuresByCode)
+        .map(([code, n]) => `${code} x${n}`)
+        .join(", ");
+      return {
+        ...end(
+          ArmOutcome.BROKEN_OUTPUT,
+          `${failed} of ${requests} timed requests failed (${codes || "no detail"}); more than ${Math.round(input.maxFailedRequestFraction * 100)}% is too many to measure`,
+        ),
+        measurement,
+      };
+    }
+    keep = input.keepRunning;
+    result.outcome = ArmOutcome.MEASURED;
+    result.finishedAtUnixMs = BigInt(input.now());
+    return keep ? { result, measurement, container: current } : { result, measurement };
+  } catch (error) {
+    if (input.signal.aborted) {
+      end(ArmOutcome.CANCELLED, `cancelled: ${String(input.signal.reason ?? "aborted")}`);
+      throw new CacheonError("cancelled", `job cancelled during arm ${arm.armId}`, { cause: error });
+    }
+    throw error;
+  } finally {
+    if (container && !keep) await finishContainer(container, result, input);
+  }
+}
+
+/** Stops and removes an arm's container and records its exit state and log in the result. */
+export async function finishContainer(
+  container: ArmContainer,
+  result: ArmResult,
+  input: RunArmInput,
+): Promise<void> {
+  input.emit({
+    case: "progress",
+    value: create(JobProgressSchema, {
+      jobId: input.jobId,
+      armId: result.armId,
+      phase: "teardown",
+      message: "stopping",
+    }),
+  });
+  const { exit, log } = await container.teardown(input.stopGraceS);
+  result.exitCode = exit.exitCode;
+  result.oomKilled = exit.oomKilled;
+  const tail = Buffer.from(log.text);
+  result.logExcerpt =
+    tail.length > armLogExcerptBytes ? tail.subarray(tail.length - armLogExcerptBytes).toString() : log.text;
+  input.emit({
+    case: "log",
+    value: create(LogExcerptSchema, {
+      jobId: input.jobId,
+      armId: result.armId,
+      text: log.text,
+      truncated: log.truncated,
+    }),
+  });
+}
+
+function containerInput(input: RunArmInput, metadata: ImageMetadata) {
+  return {
+    // Run the exact image that was checked: its id, not a name that could be re-pointed.
+    image: metadata.configDigest,
+    name: `cacheon-${safeName(input.jobId)}-${safeName(input.arm.armId)}-${input.now().toString(36)}`,
+    jobId: input.jobId,
+    armId: input.arm.armId,
+    network: input.network,
+    gpus: input.gpus,
+    modelDir: input.modelDir || undefined,
+    limits: input.limits,
+    port: input.port,
+    labels: { "cacheon.role": enumName(ArmRole, input.arm.role) },
+  };
+}
+
+/** The start-up timeout of an arm: its own, else the baseline or challenger default. */
+export function startupTimeoutOf(arm: Arm, defaults: { baseline: number; challenger: number }): number {
+  if (arm.startupTimeoutS > 0) return arm.startupTimeoutS;
+  return isBaseline(arm.role) ? defaults.baseline : defaults.challenger;
+}
+
+/** The name of a generated enum's value, e.g. enumName(ArmOutcome, 3) === "NEVER_READY". */
+export function enumName(values: Record<string, number>, value: number): string {
+  return Object.entries(values).find(([, v]) => v === value)?.[0] ?? String(value);
+}
