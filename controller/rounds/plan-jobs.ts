@@ -1,0 +1,89 @@
+import type { ArmRoleName } from "../scoring/score-job.ts";
+
+/** A submission to run in a job. */
+export interface ArmSubject {
+  submissionId: string;
+  hotkey: string;
+  /** Canonical image reference pinned by digest. */
+  image: string;
+}
+
+/** One arm of a planned job. The baseline arms carry no subject. */
+export interface PlannedArm {
+  armId: string;
+  role: ArmRoleName;
+  subject?: ArmSubject | undefined;
+}
+
+/** A job to run once (retries are attempts of the same slot). */
+export interface PlannedSlot {
+  /** Unique within the round: "e0", "e1", ... for evaluation, "r0", ... for reproduction. */
+  slot: string;
+  arms: PlannedArm[];
+  /** Pods the job must not run on (reproductions avoid the pod of the first measurement). */
+  excludedPods: string[];
+}
+
+/** Options of {@link planEvaluation}. */
+export interface PlanEvaluationOptions {
+  challengers: readonly ArmSubject[];
+  leader?: ArmSubject | undefined;
+  runnerUp?: ArmSubject | undefined;
+  /** Most challengers in one job (each job also runs two baselines, leader and runner-up). */
+  maxChallengersPerJob: number;
+}
+
+/**
+ * Splits challengers into jobs. Every job runs opening baseline, leader, runner-up, its
+ * challengers and closing baseline, so every comparison is made within one pod. Challengers are
+ * dealt round-robin so jobs are even in size. Pure.
+ */
+export function planEvaluation(options: PlanEvaluationOptions): PlannedSlot[] {
+  const per = Math.max(1, Math.floor(options.maxChallengersPerJob));
+  const challengers = options.challengers.filter(
+    (c) =>
+      c.submissionId !== options.leader?.submissionId && c.submissionId !== options.runnerUp?.submissionId,
+  );
+  if (challengers.length === 0) return [];
+  const jobs = Math.ceil(challengers.length / per);
+  const groups: ArmSubject[][] = Array.from({ length: jobs }, () => []);
+  challengers.forEach((c, i) => groups[i % jobs]?.push(c));
+  return groups.map((group, i) => ({
+    slot: `e${i}`,
+    arms: armsFor(group, options.leader, options.runnerUp),
+    excludedPods: [],
+  }));
+}
+
+/** A challenger that beat a seat and must be measured again elsewhere. */
+export interface ReproductionCandidate {
+  subject: ArmSubject;
+  /** Pod of the first measurement, which the reproduction must avoid. */
+  firstPod: string;
+}
+
+/** One reproduction job per pod of first measurement, avoiding that pod. Pure. */
+export function planReproduction(options: {
+  candidates: readonly ReproductionCandidate[];
+  leader?: ArmSubject | undefined;
+  runnerUp?: ArmSubject | undefined;
+}): PlannedSlot[] {
+  const byPod = new Map<string, ArmSubject[]>();
+  for (const c of options.candidates) byPod.set(c.firstPod, [...(byPod.get(c.firstPod) ?? []), c.subject]);
+  return [...byPod.entries()]
+    .sort((a, b) => a[0].localeCompare(b[0]))
+    .map(([pod, group], i) => ({
+      slot: `r${i}`,
+      arms: armsFor(group, options.leader, options.runnerUp),
+      excludedPods: [pod],
+    }));
+}
+
+function armsFor(group: readonly ArmSubject[], leader?: ArmSubject, runnerUp?: ArmSubject): PlannedArm[] {
+  const arms: PlannedArm[] = [{ armId: "a0", role: "opening-baseline" }];
+  if (leader) arms.push({ armId: `a${arms.length}`, role: "leader", subject: leader });
+  if (runnerUp) arms.push({ armId: `a${arms.length}`, role: "runner-up", subject: runnerUp });
+  for (const c of group) arms.push({ armId: `a${arms.length}`, role: "challenger", subject: c });
+  arms.push({ armId: `a${arms.length}`, role: "closing-baseline" });
+  return arms;
+}

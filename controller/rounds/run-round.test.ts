@@ -1,0 +1,250 @@
+import { describe, expect, it } from "vitest";
+import { ingestCommitments } from "../intake/ingest-commitments.ts";
+import type { MinerReport } from "../publish/miner-report.ts";
+import { defaultScoringPolicy } from "../scoring/scoring-policy.ts";
+import type { Standing } from "../scoring/settle-standing.ts";
+import { type ControllerStore, openStore } from "../store/controller-store.ts";
+import { createLocalJobRunner } from "./job-runner.ts";
+import { defaultRoundSettings, type RoundSettings } from "./round-settings.ts";
+import { type RoundEngineOptions, type RoundStep, runRound } from "./run-round.ts";
+import { type SimulatedImage, type SimulatedPodOptions, simulatedPod } from "./simulated-pod.ts";
+
+const d = (c: string) => `sha256:${c.repeat(64)}`;
+const reg = "127.0.0.1:5000";
+const baseline = `${reg}/cacheon/baseline@${d("0")}`;
+
+/** The sim images of the scenario: name -> digest and behaviour. */
+const images: Record<string, { digest: string; sim: SimulatedImage }> = {
+  baseline: { digest: d("0"), sim: { speed: 1, configDigest: d("c0"), layers: [d("10")] } },
+  fast: {
+    digest: d("1"),
+    sim: { speed: 1.5, configDigest: d("c1"), layers: [d("10"), d("11")], sizeBytes: 1000 },
+  },
+  faster: {
+    digest: d("2"),
+    sim: { speed: 1.8, configDigest: d("c2"), layers: [d("10"), d("12")], sizeBytes: 1000 },
+  },
+  slow: { digest: d("3"), sim: { speed: 0.8, configDigest: d("c3"), layers: [d("10"), d("13")] } },
+  wrong: {
+    digest: d("4"),
+    sim: { speed: 2.5, correct: false, configDigest: d("c4"), layers: [d("10"), d("14")] },
+  },
+  retagged: { digest: d("5"), sim: { speed: 1.8, configDigest: d("c2"), layers: [d("10"), d("12")] } },
+  plusLayer: {
+    digest: d("6"),
+    sim: { speed: 1.81, configDigest: d("c6"), layers: [d("10"), d("12"), d("16")], sizeBytes: 2000 },
+  },
+  neverReady: { digest: d("7"), sim: { speed: 3, outcome: "never-ready" } },
+};
+const simImages = Object.fromEntries(Object.values(images).map((i) => [i.digest, i.sim]));
+const ref = (name: keyof typeof images) => `${reg}/miner/${name.toLowerCase()}:v1@${images[name]?.digest}`;
+
+const settings: RoundSettings = {
+  ...defaultRoundSettings,
+  baselineImage: baseline,
+  workload: {
+    promptSource: "bundled:cacheon-chat-v1",
+    requests: 10,
+    warmupRequests: 2,
+    maxTokens: 512,
+    repetitions: 3,
+  },
+  hardwareProfile: "none",
+  maxChallengersPerJob: 3,
+};
+
+function engine(
+  store: ControllerStore,
+  pods: Record<string, SimulatedPodOptions>,
+  extra: Partial<RoundEngineOptions> = {},
+) {
+  const steps: RoundStep[] = [];
+  const runner = createLocalJobRunner({
+    pods: Object.fromEntries(Object.entries(pods).map(([name, o]) => [name, simulatedPod(name, o)])),
+  });
+  const options: RoundEngineOptions = {
+    store,
+    runner,
+    settings,
+    policy: defaultScoringPolicy,
+    finalizedHead: async () => ({ block: 100, hash: `0x${"ab".repeat(32)}` }),
+    pollMs: 5,
+    onStep: (s) => steps.push(s),
+    ...extra,
+  };
+  return { options, steps };
+}
+
+function commit(store: ControllerStore, block: number, entries: [string, number, string, number][]) {
+  return ingestCommitments({
+    store,
+    snapshot: {
+      block,
+      entries: entries.map(([hotkey, uid, raw, commitBlock]) => ({ hotkey, uid, raw, commitBlock })),
+    },
+  });
+}
+
+const verdicts = (store: ControllerStore, roundId: string) =>
+  Object.fromEntries(store.listVerdicts({ roundId }).map((v) => [v.hotkey, v.verdict]));
+
+describe("runRound", () => {
+  it("crowns the fastest correct, zeroes the wrong, disqualifies copies and pays only after reproduction", async () => {
+    const store = openStore({ path: ":memory:" });
+    commit(store, 50, [
+      ["bob", 1, ref("fast"), 10],
+      ["carol", 2, ref("faster"), 11],
+      ["dave", 3, ref("slow"), 12],
+      ["erin", 4, ref("wrong"), 13],
+      ["frank", 5, ref("retagged"), 14],
+      ["gina", 6, ref("neverReady"), 15],
+    ]);
+    const { options, steps } = engine(store, {
+      "pod-a": { images: simImages },
+      "pod-b": { images: simImages },
+    });
+    const round = await runRound(options, new AbortController().signal);
+    expect(round?.state).toBe("settled");
+    const standing = round?.standingAfter as Standing;
+    expect(standing.leader?.hotkey).toBe("carol");
+    expect(standing.runnerUp?.hotkey).toBe("bob");
+    expect(verdicts(store, round?.id ?? "")).toEqual({
+      bob: "runner-up",
+      carol: "leader",
+      dave: "below-bar",
+      erin: "failed",
+      frank: "copy",
+      gina: "failed",
+    });
+    // Every paid seat was measured twice, the second time on the other pod with another seed.
+    const jobs = store.listJobs(round?.id ?? "");
+    const repro = jobs.filter((j) => j.phase === "reproduce");
+    expect(repro.length).toBeGreaterThan(0);
+    for (const j of repro) {
+      expect(j.excludedPods).toHaveLength(1);
+      expect(j.podId).not.toBe(j.excludedPods[0]);
+      expect(j.seed).not.toBe(round?.seed);
+    }
+    expect(steps.map((s) => s.kind)).toContain("reproduction-planned");
+    expect(steps.at(-1)?.kind).toBe("round-settled");
+    const frank = store.getSubmission("sub-5");
+    expect(frank).toMatchObject({ state: "copy", copyOf: "sub-2" });
+    const erinReport = store.listMinerReports({ hotkey: "erin" })[0]?.report as MinerReport;
+    expect(erinReport.reason).toMatch(/correctness gate failed/);
+    expect(erinReport.nextSteps.join(" ")).toMatch(/cacheon-miner evaluate/);
+    const ginaReport = store.listMinerReports({ hotkey: "gina" })[0]?.report as MinerReport;
+    expect(ginaReport.nextSteps.join(" ")).toMatch(/health within the start-up timeout/);
+    expect((store.listMinerReports({ hotkey: "carol" })[0]?.report as MinerReport).rank).toBe(1);
+    expect(store.listSubmissions({ states: ["pending"] })).toEqual([]);
+
+    // Next round: the leader's image plus one small layer is a copy; nothing pending means no round.
+    commit(store, 60, [
+      ["bob", 1, ref("fast"), 10],
+      ["carol", 2, ref("faster"), 11],
+      ["dave", 3, ref("slow"), 12],
+      ["erin", 4, ref("wrong"), 13],
+      ["frank", 5, ref("retagged"), 14],
+      ["gina", 6, ref("neverReady"), 15],
+      ["hank", 7, ref("plusLayer"), 55],
+    ]);
+    const second = await runRound(options, new AbortController().signal);
+    expect(verdicts(store, second?.id ?? "")).toEqual({ hank: "copy" });
+    expect(store.getSubmission("sub-7")?.reason).toMatch(/leader's image plus 1 small layer/);
+    expect((second?.standingAfter as Standing).leader?.hotkey).toBe("carol");
+    expect(await runRound(options, new AbortController().signal)).toBeUndefined();
+  });
+
+  it("with one pod a win cannot be reproduced, so nobody is paid and it stays pending", async () => {
+    const store = openStore({ path: ":memory:" });
+    commit(store, 50, [["bob", 1, ref("fast"), 10]]);
+    const { options } = engine(store, { solo: { images: simImages } });
+    const round = await runRound(options, new AbortController().signal);
+    expect((round?.standingAfter as Standing).leader).toBeUndefined();
+    expect(verdicts(store, round?.id ?? "")).toEqual({ bob: "awaiting-reproduction" });
+    expect(store.getSubmission("sub-1")?.state).toBe("pending");
+    const abandoned = store.listJobs(round?.id ?? "").find((j) => j.phase === "reproduce");
+    expect(abandoned?.state).toBe("abandoned");
+    expect(abandoned?.reason).toMatch(/no pod other than solo/);
+  });
+
+  it("a failing pod's jobs are retried elsewhere, a bounded number of times", async () => {
+    const store = openStore({ path: ":memory:" });
+    commit(store, 50, [["bob", 1, ref("fast"), 10]]);
+    const { options } = engine(store, {
+      broken: { images: simImages, fail: "nvidia-smi reports an uncorrectable ECC error" },
+      good: { images: simImages },
+      good2: { images: simImages },
+    });
+    const round = await runRound(options, new AbortController().signal);
+    const jobs = store.listJobs(round?.id ?? "");
+    const first = jobs.filter((j) => j.slot === "e0");
+    expect(first[0]).toMatchObject({ podId: "broken", state: "failed" });
+    expect(first[0]?.reason).toMatch(/pod broken: nvidia-smi reports an uncorrectable ECC error/);
+    expect(first[1]).toMatchObject({ podId: "good", state: "done", excludedPods: ["broken"] });
+    const repro = jobs.filter((j) => j.slot === "r0");
+    expect(repro.map((j) => [j.podId, j.state])).toEqual([
+      ["broken", "failed"],
+      ["good2", "done"],
+    ]);
+    expect(verdicts(store, round?.id ?? "")).toEqual({ bob: "leader" });
+
+    const store2 = openStore({ path: ":memory:" });
+    commit(store2, 50, [["bob", 1, ref("fast"), 10]]);
+    const all = engine(store2, {
+      x: { images: simImages, fail: "gone" },
+      y: { images: simImages, fail: "gone" },
+    });
+    const r2 = await runRound(
+      { ...all.options, settings: { ...settings, maxAttempts: 2 } },
+      new AbortController().signal,
+    );
+    const attempts = store2.listJobs(r2?.id ?? "");
+    expect(attempts).toHaveLength(2);
+    expect(attempts[1]?.state).toBe("abandoned");
+    expect(attempts[1]?.reason).toMatch(/gave up after 2 attempts/);
+    expect(verdicts(store2, r2?.id ?? "")).toEqual({ bob: "no-result" });
+    expect(store2.getSubmission("sub-1")?.state).toBe("pending");
+  });
+
+  it("a drifting pod gives no decision and the job is rerun on a steady one", async () => {
+    const store = openStore({ path: ":memory:" });
+    commit(store, 50, [["bob", 1, ref("fast"), 10]]);
+    const { options } = engine(store, {
+      drifty: { images: simImages, drift: 0.2 },
+      steady: { images: simImages },
+    });
+    const round = await runRound(options, new AbortController().signal);
+    const jobs = store.listJobs(round?.id ?? "");
+    const drifted = jobs.filter((j) => j.podId === "drifty");
+    for (const j of drifted) expect(j.decision).toBe("no-decision");
+    expect(jobs.filter((j) => j.decision === "decided").every((j) => j.podId === "steady")).toBe(true);
+    expect(drifted.length).toBeGreaterThan(0);
+  });
+
+  it("a round never waits forever: the deadline settles it with what it has", async () => {
+    const store = openStore({ path: ":memory:" });
+    commit(store, 50, [["bob", 1, ref("fast"), 10]]);
+    const { options } = engine(store, { stuck: { images: simImages, hang: true } });
+    const round = await runRound(
+      { ...options, settings: { ...settings, roundTimeoutMs: 150 } },
+      new AbortController().signal,
+    );
+    expect(round?.state).toBe("settled");
+    expect(verdicts(store, round?.id ?? "")).toEqual({ bob: "no-result" });
+    expect(store.listJobs(round?.id ?? "")[0]?.state).toBe("abandoned");
+  });
+
+  it("the seed comes from the finalized block hash and the validator secret", async () => {
+    const store = openStore({ path: ":memory:" });
+    commit(store, 50, [["bob", 1, ref("fast"), 10]]);
+    const { options } = engine(store, { a: { images: simImages }, b: { images: simImages } });
+    const round = await runRound(
+      { ...options, settings: { ...settings, validatorSecret: "s3cret" } },
+      new AbortController().signal,
+    );
+    const { roundSeed } = await import("./round-seed.ts");
+    expect(round?.seed).toBe(roundSeed(`0x${"ab".repeat(32)}`, "s3cret"));
+    expect(round?.seed).not.toBe(roundSeed(`0x${"ab".repeat(32)}`));
+    expect(round?.block).toBe(100);
+  });
+});
