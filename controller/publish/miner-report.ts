@@ -29,21 +29,11 @@ export interface MinerReport {
   measurements: ReportMeasurement[];
 }
 
-/** Input of {@link buildMinerReport}. */
-export interface MinerReportInput {
-  hotkey: string;
-  submissionId: string;
-  image: string | null;
-  roundId: string;
-  verdict: string;
-  rank?: number | undefined;
-  speed: number;
-  settledSpeed: number;
-  reason: string;
-  measurements: ReportMeasurement[];
+/** Input of {@link buildMinerReport}: the report without its advice, plus the policy's margin. */
+export type MinerReportInput = Omit<MinerReport, "nextSteps"> & {
   /** The margin a challenger needed at least, for advice. */
   minMargin: number;
-}
+};
 
 /** Builds a miner's report: the verdict, why, and what to do next. Pure. */
 export function buildMinerReport(input: MinerReportInput): MinerReport {
