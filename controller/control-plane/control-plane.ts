@@ -425,7 +425,9 @@ export class ControlPlane {
       session.abort.abort();
       for (const t of session.timers) clearInterval(t);
       session.queue.fail(new ConnectError("session ended", Code.Canceled));
-      await reading.catch(() => {});
+      // Not awaited: the reader may be parked on a request the peer never sends; it ends when
+      // the stream is torn down and ignores anything after the abort above.
+      reading.catch(() => {});
       this.#sessionEnded(session);
     }
   }
@@ -468,7 +470,7 @@ export class ControlPlane {
       }
       session.queue.end();
     } catch (error) {
-      const connectError = toConnectError(error);
+      const connectError = malformedToInvalidArgument(toConnectError(error));
       if (connectError.code !== Code.Canceled) {
         this.#log.warn("session ended by a bad message or a broken stream", {
           agentId: session.agentId,
@@ -680,6 +682,23 @@ export class ControlPlane {
     this.#log.warn("jobs handed back to the scheduler", { agentId, jobIds, why });
     this.#emit("jobsReturned", agentId, jobIds, why);
   }
+}
+
+/**
+ * connect-es reports a message that fails to decode as INTERNAL; to the peer it is a malformed
+ * message (its fault, not ours), so it gets INVALID_ARGUMENT with the decoder's reason.
+ */
+function malformedToInvalidArgument(error: ConnectError): ConnectError {
+  if (error.code === Code.Internal && /parse|premature EOF|wire type|invalid/i.test(error.rawMessage)) {
+    return new ConnectError(
+      `malformed AgentMessage: ${error.rawMessage}`,
+      Code.InvalidArgument,
+      undefined,
+      undefined,
+      error,
+    );
+  }
+  return error;
 }
 
 function ackMessage(seq: number): ControllerMessage {
