@@ -1,0 +1,179 @@
+import { CacheonError } from "../../shared/errors/cacheon-error.ts";
+import { type Logger, silentLogger } from "../../shared/log/logger.ts";
+import type { Standing } from "../scoring/settle-standing.ts";
+import type { ControllerStore, WeightSettingRow } from "../store/controller-store.ts";
+import {
+  computeWeights,
+  type WeightPolicy,
+  type WeightVector,
+  weightKey,
+  weightsDue,
+} from "./weight-policy.ts";
+
+/** What the weight setter needs from the chain (the chain client implements it through an adapter). */
+export interface WeightTarget {
+  /** Number of the latest finalized block. */
+  finalizedBlock(): Promise<number>;
+  /** This validator's weights as finalized now, and the block they were last set in (0 = never). */
+  readOwnWeights(): Promise<{ lastUpdate: number; uids: number[]; weights: number[] }>;
+  /** Sets weights and resolves once they are final and read back; rejects when refused. */
+  setWeights(
+    uids: number[],
+    weights: number[],
+    signal?: AbortSignal,
+  ): Promise<{ block: number; ref: string }>;
+}
+
+/** Cadence of weight setting. */
+export interface WeightCadence {
+  /** Set at least this often even when unchanged, blocks (weights expire). @default 360 */
+  refreshBlocks: number;
+  /** Never more often than this, blocks (the chain's WeightsSetRateLimit). @default 100 */
+  rateLimitBlocks: number;
+  /**
+   * A recorded intent younger than this many blocks whose weights are not on chain yet may still
+   * be in flight: wait rather than send again. @default 5
+   */
+  inFlightBlocks: number;
+}
+
+export const defaultWeightCadence: Readonly<WeightCadence> = Object.freeze({
+  refreshBlocks: 360,
+  rateLimitBlocks: 100,
+  inFlightBlocks: 5,
+});
+
+/** Options of {@link setWeightsIfDue}. */
+export interface SetWeightsIfDueOptions {
+  store: ControllerStore;
+  target: WeightTarget;
+  policy: WeightPolicy;
+  cadence?: WeightCadence;
+  logger?: Logger;
+  signal?: AbortSignal;
+}
+
+/** What one call did. */
+export interface WeightStepResult {
+  action: "set" | "confirmed-earlier" | "waiting" | "not-due" | "failed";
+  reason: string;
+  setting?: WeightSettingRow | undefined;
+}
+
+/**
+ * Sets weights when due, exactly once per decision. The intent is recorded before the chain is
+ * asked and the confirmation after; a controller killed in between finds the intent on restart
+ * and reads the chain: weights already there are confirmed without sending them again, weights
+ * not there are sent (once the intent is old enough not to be in flight).
+ */
+export async function setWeightsIfDue(options: SetWeightsIfDueOptions): Promise<WeightStepResult> {
+  const { store, target } = options;
+  const cadence = options.cadence ?? defaultWeightCadence;
+  const log = options.logger ?? silentLogger;
+  const block = await target.finalizedBlock();
+
+  const open = store.listWeightSettings({ states: ["intent", "submitted"], limit: 1 })[0];
+  if (open) {
+    const onChain = await target.readOwnWeights();
+    if (onChain.lastUpdate >= open.block && sameWeights(onChain, open)) {
+      store.transaction(() =>
+        store.updateWeightSetting(open.id, { state: "confirmed", confirmedBlock: onChain.lastUpdate }),
+      );
+      log.info("weights of an earlier run found on chain; confirmed without sending again", {
+        id: open.id,
+        block: onChain.lastUpdate,
+      });
+      return {
+        action: "confirmed-earlier",
+        reason: "found on chain",
+        setting: store.getWeightSetting(open.id),
+      };
+    }
+    if (onChain.lastUpdate >= open.block) {
+      store.transaction(() =>
+        store.updateWeightSetting(open.id, {
+          state: "failed",
+          error: `other weights were set at block ${onChain.lastUpdate} after this intent`,
+        }),
+      );
+    } else if (block - open.block < cadence.inFlightBlocks) {
+      return { action: "waiting", reason: `intent ${open.id} of block ${open.block} may still be in flight` };
+    } else {
+      return send(open, "resending an intent a stopped controller did not complete");
+    }
+  }
+
+  const desired = desiredWeights(store, options.policy);
+  const last = store.listWeightSettings({ states: ["confirmed"], limit: 1 })[0];
+  const due = weightsDue({
+    block,
+    desired,
+    last: last ? { block: last.confirmedBlock ?? last.block, key: last.key } : undefined,
+    refreshBlocks: cadence.refreshBlocks,
+    rateLimitBlocks: cadence.rateLimitBlocks,
+  });
+  if (!due.due || !desired) return { action: "not-due", reason: due.reason };
+  const intent = store.transaction(() =>
+    store.insertWeightIntent({
+      block,
+      uids: desired.uids,
+      weights: desired.weights,
+      key: weightKey(desired),
+      reason: `${due.reason}: ${desired.reason}`,
+    }),
+  );
+  return send(intent, due.reason);
+
+  async function send(setting: WeightSettingRow, why: string): Promise<WeightStepResult> {
+    store.transaction(() => store.updateWeightSetting(setting.id, { state: "submitted" }));
+    try {
+      const done = await target.setWeights(setting.uids, setting.weights, options.signal);
+      store.transaction(() =>
+        store.updateWeightSetting(setting.id, {
+          state: "confirmed",
+          txRef: done.ref,
+          confirmedBlock: done.block,
+        }),
+      );
+      log.info("weights set", {
+        id: setting.id,
+        uids: setting.uids,
+        weights: setting.weights,
+        block: done.block,
+        why,
+      });
+      return { action: "set", reason: why, setting: store.getWeightSetting(setting.id) };
+    } catch (error) {
+      if (options.signal?.aborted) throw error;
+      const err = CacheonError.from(error);
+      store.transaction(() =>
+        store.updateWeightSetting(setting.id, { state: "failed", error: `${err.code}: ${err.message}` }),
+      );
+      log.warn("setting weights failed", { id: setting.id, error: err });
+      return { action: "failed", reason: err.message, setting: store.getWeightSetting(setting.id) };
+    }
+  }
+}
+
+/** The weights the current standing asks for (seats mapped to their current uids). */
+export function desiredWeights(store: ControllerStore, policy: WeightPolicy): WeightVector | undefined {
+  const standing = store.currentStanding<Standing>();
+  const uidOf = (id: string | undefined) => {
+    const sub = id ? store.getSubmission(id) : undefined;
+    return sub?.uid ?? undefined;
+  };
+  return computeWeights(
+    { leaderUid: uidOf(standing.leader?.submissionId), runnerUpUid: uidOf(standing.runnerUp?.submissionId) },
+    policy,
+  );
+}
+
+function sameWeights(
+  a: { uids: number[]; weights: number[] },
+  b: { uids: number[]; weights: number[] },
+): boolean {
+  if (a.uids.length !== b.uids.length) return false;
+  return a.uids.every(
+    (uid, i) => uid === b.uids[i] && Math.abs((a.weights[i] ?? -9) - (b.weights[i] ?? 0)) <= 1,
+  );
+}
