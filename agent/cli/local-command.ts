@@ -1,0 +1,223 @@
+import { writeFileSync } from "node:fs";
+import { create, toJson } from "@bufbuild/protobuf";
+import Docker from "dockerode";
+import { type CliCommand, ExitCode } from "../../shared/cli/cli-command.ts";
+import { createProgressBar, type ProgressBar } from "../../shared/cli/progress-bar.ts";
+import { CacheonError } from "../../shared/errors/cacheon-error.ts";
+import { ArmRole, EvaluationJobSchema } from "../../shared/gen/cacheon/v1/job_pb.ts";
+import { JobResultSchema } from "../../shared/gen/cacheon/v1/result_pb.ts";
+import { parseImageReference } from "../../shared/image/image-reference.ts";
+import { createLogger } from "../../shared/log/logger.ts";
+import { type MinerVerdict, minerVerdicts } from "../job/miner-verdict.ts";
+import { runPodJob } from "../job/run-pod-job.ts";
+
+const defaultModel = "Qwen/Qwen2.5-72B-Instruct";
+
+/** `cacheon-agent local`: the validator's job, run on the miner's own machine. */
+export const localCommand: CliCommand = {
+  name: "local",
+  summary: "run the validator's evaluation of your image on this machine and say what a validator would see",
+  help: `Usage: cacheon-agent local --challenger REF@DIGEST [--baseline REF@DIGEST] [--profile NAME]
+                           [--model-dir DIR] [--json FILE] [--html FILE] [options]
+
+Runs the same job a validator runs on its pod: opening baseline, your image, closing baseline,
+each pulled by digest and run in an isolated container (internal network, all capabilities
+dropped, read-only root, pid/memory/file limits), warm-up then the timed workload, correctness of
+your outputs against the baseline's. Prints your speed against the baseline, the correctness
+verdict, and everything that would disqualify the image.
+
+Options:
+  --challenger REF@DIGEST  your image, pinned by digest (required)
+  --baseline REF@DIGEST    the pinned baseline image (or CACHEON_BASELINE_IMAGE)
+  --profile NAME           hardware profile to check ("none" runs without GPUs)   (default none)
+  --model-dir DIR          model weights, mounted read-only at /model
+  --model NAME             model name sent in requests                           (default ${defaultModel})
+  --requests N             timed requests per repetition                          (default 10)
+  --warmup N               warm-up requests, not scored                           (default 2)
+  --max-tokens N           max_tokens of every request                            (default 512)
+  --repetitions N          repetitions of the timed workload                      (default 3)
+  --startup-timeout S      seconds each container may take to become ready        (default 750)
+  --network MODE           internal | host                                        (default internal)
+  --nofile N               open-files limit in the containers                     (default 65536)
+  --json FILE              write the full result (and verdicts) as JSON
+  --html FILE              write a one-page HTML report
+  -h, --help               this text
+
+Exit codes: 0 no disqualification, 1 disqualified, 2 usage error or the job could not run.`,
+  options: {
+    challenger: { type: "string" },
+    baseline: { type: "string" },
+    profile: { type: "string" },
+    "model-dir": { type: "string" },
+    model: { type: "string" },
+    requests: { type: "string" },
+    warmup: { type: "string" },
+    "max-tokens": { type: "string" },
+    repetitions: { type: "string" },
+    "startup-timeout": { type: "string" },
+    network: { type: "string" },
+    nofile: { type: "string" },
+    json: { type: "string" },
+    html: { type: "string" },
+  },
+  async run(values, _positionals, io) {
+    const str = (name: string) => values[name] as string | undefined;
+    const int = (name: string, fallback: number, min: number): number => {
+      const raw = str(name);
+      if (raw === undefined) return fallback;
+      const n = Number(raw);
+      if (!Number.isInteger(n) || n < min) {
+        throw new CacheonError("invalid-argument", `--${name} must be an integer >= ${min}, got "${raw}"`);
+      }
+      return n;
+    };
+    const challengerText = str("challenger");
+    if (!challengerText) throw new CacheonError("invalid-argument", "--challenger REF@DIGEST is required");
+    const baselineText = str("baseline") ?? io.env.CACHEON_BASELINE_IMAGE;
+    if (!baselineText) {
+      throw new CacheonError(
+        "invalid-argument",
+        "no baseline: pass --baseline REF@DIGEST (the pinned vLLM image the validators use) or set CACHEON_BASELINE_IMAGE",
+      );
+    }
+    const challenger = parseImageReference(challengerText);
+    const baseline = parseImageReference(baselineText);
+    const network = str("network") ?? "internal";
+    if (network !== "internal" && network !== "host") {
+      throw new CacheonError("invalid-argument", `--network must be "internal" or "host", got "${network}"`);
+    }
+    const startup = int("startup-timeout", 750, 1);
+    const job = create(EvaluationJobSchema, {
+      jobId: `local-${Date.now().toString(36)}`,
+      roundId: "local",
+      roundSeed: Date.now().toString(16),
+      hardwareProfile: str("profile") ?? "none",
+      modelDir: str("model-dir") ?? "",
+      workload: {
+        promptSource: "bundled:cacheon-chat-v1",
+        requests: int("requests", 10, 1),
+        warmupRequests: int("warmup", 2, 0),
+        maxTokens: int("max-tokens", 512, 1),
+        topLogprobs: 5,
+        requestTimeoutMs: 120_000,
+        stallTimeoutMs: 60_000,
+        repetitions: int("repetitions", 3, 1),
+        model: str("model") ?? defaultModel,
+        arrival: { process: { case: "closedLoop", value: { concurrency: 1 } } },
+      },
+      arms: [
+        {
+          armId: "baseline-open",
+          role: ArmRole.OPENING_BASELINE,
+          image: baseline,
+          startupTimeoutS: Math.max(startup, 1200),
+        },
+        { armId: "challenger", role: ArmRole.CHALLENGER, image: challenger, startupTimeoutS: startup },
+        {
+          armId: "baseline-close",
+          role: ArmRole.CLOSING_BASELINE,
+          image: baseline,
+          startupTimeoutS: Math.max(startup, 1200),
+        },
+      ],
+    });
+    const docker = new Docker({ socketPath: io.env.DOCKER_SOCKET ?? "/var/run/docker.sock" });
+    const logger = createLogger({
+      stream: io.stderr as never,
+      level: io.env.CACHEON_DEBUG ? "debug" : "warn",
+    });
+    let bar: ProgressBar | undefined;
+    let barArm = "";
+    const result = await runPodJob(
+      job,
+      {
+        signal: io.signal,
+        emit(event) {
+          if (event.case === "progress" && event.value.phase === "measure" && event.value.total > 0) {
+            if (barArm !== event.value.armId) {
+              bar?.finish();
+              barArm = event.value.armId;
+              bar = createProgressBar({ label: barArm, total: event.value.total, stream: io.stderr });
+            }
+            bar?.update(event.value.done);
+          } else if (event.case === "progress") {
+            io.stderr.write(
+              `${event.value.armId ? `${event.value.armId}: ` : ""}${event.value.phase} ${event.value.message}\n`,
+            );
+          }
+        },
+      },
+      {
+        docker,
+        logger,
+        networkMode: network,
+        hostGuard: "best-effort",
+        limits: { nofile: int("nofile", 65536, 64) },
+      },
+    );
+    bar?.finish();
+    if (io.signal.aborted) return ExitCode.interrupted;
+    const verdicts = result.completed ? minerVerdicts(job, result) : [];
+    const jsonFile = str("json");
+    if (jsonFile) {
+      writeFileSync(
+        jsonFile,
+        `${JSON.stringify({ result: toJson(JobResultSchema, result), verdicts: verdicts.map(jsonSafe) }, null, 2)}\n`,
+      );
+    }
+    const htmlFile = str("html");
+    if (htmlFile) writeFileSync(htmlFile, renderHtml(result.networkMode, verdicts, result.reason));
+    if (!result.completed) {
+      io.stderr.write(`cacheon-agent local: the job could not run: ${result.reason}\n`);
+      return ExitCode.usage;
+    }
+    io.stdout.write(renderText(verdicts, result.networkMode));
+    return verdicts.every((v) => v.disqualifications.length === 0) ? ExitCode.ok : ExitCode.negative;
+  },
+};
+
+function pct(x: number): string {
+  return Number.isFinite(x) ? `${(x * 100).toFixed(1)}%` : "n/a";
+}
+
+function renderText(verdicts: MinerVerdict[], networkMode: string): string {
+  const lines: string[] = [];
+  for (const v of verdicts) {
+    lines.push(`${v.armId}: ${v.outcome}`);
+    lines.push(
+      `  speed: ${Number.isFinite(v.wallS) ? `${v.wallS.toFixed(3)} s` : "n/a"} vs baseline ${Number.isFinite(v.baselineWallS) ? `${v.baselineWallS.toFixed(3)} s` : "n/a"}: ${Number.isFinite(v.improvement) ? `${v.improvement >= 0 ? "faster" : "slower"} by ${pct(Math.abs(v.improvement))}` : "n/a"} (baseline noise ${pct(v.baselineNoise)})`,
+    );
+    lines.push(`  correctness: ${v.correct ? "passed" : "FAILED"}`);
+    if (v.disqualifications.length === 0) lines.push("  a validator would find nothing that disqualifies it");
+    for (const d of v.disqualifications) lines.push(`  disqualified: ${d}`);
+  }
+  lines.push(`network mode: ${networkMode}`);
+  return `${lines.join("\n")}\n`;
+}
+
+function jsonSafe(v: MinerVerdict): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, value] of Object.entries(v))
+    out[k] = typeof value === "number" && !Number.isFinite(value) ? null : value;
+  return out;
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+function renderHtml(networkMode: string, verdicts: MinerVerdict[], reason: string): string {
+  const rows = verdicts
+    .map(
+      (v) =>
+        `<tr><td>${escapeHtml(v.armId)}</td><td>${escapeHtml(v.outcome)}</td><td>${Number.isFinite(v.wallS) ? v.wallS.toFixed(3) : "n/a"}</td><td>${Number.isFinite(v.baselineWallS) ? v.baselineWallS.toFixed(3) : "n/a"}</td><td>${pct(v.improvement)}</td><td>${v.correct ? "passed" : "failed"}</td><td>${v.disqualifications.map(escapeHtml).join("<br>") || "none"}</td></tr>`,
+    )
+    .join("\n");
+  return `<!doctype html><html><head><meta charset="utf-8"><title>cacheon local evaluation</title></head><body>
+<h1>cacheon local evaluation</h1>
+${reason ? `<p>${escapeHtml(reason)}</p>` : ""}<p>network mode: ${escapeHtml(networkMode)}</p>
+<table border="1"><tr><th>arm</th><th>outcome</th><th>wall s</th><th>baseline wall s</th><th>improvement</th><th>correctness</th><th>disqualifications</th></tr>
+${rows}
+</table></body></html>
+`;
+}
