@@ -190,7 +190,7 @@ export function checkHardwareRules(facts: HardwareFacts, profile: HardwareProfil
 
   if (facts.host) {
     const { host } = facts;
-    const needsDocker = profile.requireNvidiaContainerRuntime || profile.minDockerDiskFreeGib !== undefined;
+    const needsDocker = profile.requireNvidiaContainerRuntime || (profile.minDockerDiskFreeGib ?? 0) > 0;
     if (needsDocker && host.dockerVersion === "") {
       fail("docker-engine", "host", "no Docker engine answered: start dockerd or set DOCKER_HOST");
     } else {

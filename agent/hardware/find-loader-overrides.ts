@@ -70,9 +70,11 @@ export function findLoaderOverrides(options: FindLoaderOverridesOptions): Loader
       });
     }
   }
+  // glibc reads whitespace- or colon-separated paths; "#" starts a comment to the end of the line.
   const preloads = (options.preloadFile ?? "")
-    .split(/[\s:]+/)
-    .filter((entry) => entry !== "" && !entry.startsWith("#"));
+    .split(/\r?\n/)
+    .flatMap((line) => (line.split("#")[0] ?? "").split(/[\s:]+/))
+    .filter((entry) => entry !== "");
   if (preloads.length > 0) {
     found.push({
       variable: "/etc/ld.so.preload",
