@@ -290,6 +290,8 @@ export class DevnetChain {
           entry.extrinsic.method,
         );
         if (outcome.ok) {
+          // Commit the call's writes and removals: the scratch copy becomes the state.
+          storage.entries.clear();
           for (const [key, value] of scratch.entries) storage.entries.set(key, value);
           for (const event of outcome.events) records.push(this.eventRecord(index, event));
           records.push(

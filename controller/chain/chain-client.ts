@@ -1,0 +1,575 @@
+import { randomInt } from "node:crypto";
+import { ApiPromise, WsProvider } from "@polkadot/api";
+import type { SubmittableExtrinsic } from "@polkadot/api/types";
+import type { KeyringPair } from "@polkadot/keyring/types";
+import type { DispatchError } from "@polkadot/types/interfaces";
+import type { Codec } from "@polkadot/types/types";
+import { CacheonError, type ErrorCode } from "../../shared/errors/cacheon-error.ts";
+import { type Logger, silentLogger } from "../../shared/log/logger.ts";
+import { type CommitmentField, type ParsedSubmission, parseSubmission } from "./submission-parser.ts";
+import { normalizeWeights, weightsCommitHash } from "./weights.ts";
+
+/** One neuron of a subnet's metagraph. */
+export interface Neuron {
+  uid: number;
+  hotkey: string;
+  validatorPermit: boolean;
+  /** Block of the uid's last weights (0 = never). */
+  lastUpdate: number;
+}
+
+/** A subnet's metagraph and weight-setting hyperparameters, read at one finalized block. */
+export interface Metagraph {
+  netuid: number;
+  blockNumber: number;
+  blockHash: string;
+  neurons: Neuron[];
+  tempo: number;
+  weightsVersionKey: bigint;
+  weightsSetRateLimit: number;
+  commitRevealWeightsEnabled: boolean;
+}
+
+/** One hotkey's commitment and what it parsed to. */
+export interface CommitmentRecord {
+  hotkey: string;
+  /** The hotkey's uid, undefined when it is no longer registered. */
+  uid: number | undefined;
+  /** Block the commitment was written in (its age decides who owns identical content). */
+  block: number;
+  submission: ParsedSubmission;
+}
+
+/** A finalized block seen by {@link ChainClient.followFinalized}. */
+export interface FinalizedBlock {
+  number: number;
+  hash: string;
+}
+
+/** Options of {@link ChainClient.setWeights}. */
+export interface SetWeightsOptions {
+  /** The validator's hotkey. */
+  signer: KeyringPair;
+  /** Version key of this validator's code; the chain's WeightsVersionKey wins when higher. @default 0n */
+  versionKey?: bigint;
+  signal?: AbortSignal;
+}
+
+/** What {@link ChainClient.setWeights} did, confirmed from finalized state. */
+export interface SetWeightsResult {
+  mode: "set_weights" | "commit-reveal";
+  uid: number;
+  uids: number[];
+  values: number[];
+  versionKey: bigint;
+  /** Finalized block holding the weights (the reveal under commit-reveal). */
+  blockHash: string;
+  blockNumber: number;
+}
+
+/** A refusal by the runtime: the pallet error's section and name, as in the metadata. */
+export class ChainDispatchError extends CacheonError {
+  readonly section: string;
+  readonly errorName: string;
+  constructor(code: ErrorCode, section: string, errorName: string, docs: string) {
+    super(code, `the chain refused the extrinsic: ${section}.${errorName}${docs ? ` (${docs})` : ""}`);
+    this.section = section;
+    this.errorName = errorName;
+  }
+}
+
+/**
+ * Which runtime errors are the caller's to fix (no retry) and which pass with time. One table, so
+ * retry decisions are made in one place.
+ */
+const dispatchErrorCodes: Record<string, ErrorCode> = {
+  // Permission problems: retrying cannot help; fix keys or registration.
+  NeuronNoValidatorPermit: "permission-denied",
+  HotKeyNotRegisteredInSubNet: "permission-denied",
+  AccountNotAllowedCommit: "permission-denied",
+  // Timing: retry after the rate limit or in the reveal window.
+  SettingWeightsTooFast: "failed-precondition",
+  CommittingWeightsTooFast: "failed-precondition",
+  RevealTooEarly: "failed-precondition",
+  SpaceLimitExceeded: "resource-exhausted",
+  // Configuration drift: re-read the chain's hyperparameters and retry once.
+  IncorrectWeightVersionKey: "failed-precondition",
+  CommitRevealEnabled: "failed-precondition",
+  CommitRevealDisabled: "failed-precondition",
+};
+
+/** Options of {@link ChainClient.connect}. */
+export interface ChainClientOptions {
+  /** WebSocket endpoints in order of preference; the first that answers is used, the rest are fallbacks. */
+  endpoints: string[];
+  /** Time to wait for one endpoint. @default 10000 */
+  connectTimeoutMs?: number;
+  /** Rounds over all endpoints before giving up. @default 3 */
+  rounds?: number;
+  /** Delay before round n (1-based) in ms, with jitter. @default 500 * 2^(n-1), +-20% */
+  backoffMs?: (round: number) => number;
+  logger?: Logger;
+}
+
+/** Backoff between connection rounds: doubling from 500 ms, +-20% jitter. */
+export function defaultBackoffMs(round: number): number {
+  const base = 500 * 2 ** (round - 1);
+  return Math.round(base * (0.8 + Math.random() * 0.4));
+}
+
+/** The controller's view of Subtensor through @polkadot/api. */
+export class ChainClient {
+  readonly api: ApiPromise;
+  /** The endpoint that answered. */
+  readonly endpoint: string;
+  private readonly logger: Logger;
+
+  private constructor(api: ApiPromise, endpoint: string, logger: Logger) {
+    this.api = api;
+    this.endpoint = endpoint;
+    this.logger = logger;
+  }
+
+  /** Connects to the first endpoint that answers; later disconnects fail over to the others. */
+  static async connect(options: ChainClientOptions): Promise<ChainClient> {
+    const logger = options.logger ?? silentLogger;
+    if (options.endpoints.length === 0)
+      throw new CacheonError(
+        "invalid-config",
+        "no chain endpoints configured: give at least one ws:// or wss:// URL",
+      );
+    for (const url of options.endpoints) {
+      if (!/^wss?:\/\/\S+$/.test(url))
+        throw new CacheonError("invalid-config", `chain endpoint "${url}" is not a ws:// or wss:// URL`);
+    }
+    const timeout = options.connectTimeoutMs ?? 10_000;
+    const rounds = options.rounds ?? 3;
+    const backoff = options.backoffMs ?? defaultBackoffMs;
+    const failures: string[] = [];
+    for (let round = 1; round <= rounds; round += 1) {
+      if (round > 1) await new Promise((r) => setTimeout(r, backoff(round - 1)));
+      for (const [i, url] of options.endpoints.entries()) {
+        const ordered = [...options.endpoints.slice(i), ...options.endpoints.slice(0, i)];
+        // A provider over every endpoint (starting with this one) reconnects to the next one on loss.
+        const provider = new WsProvider(ordered.length === 1 ? url : ordered, 2_000, {}, timeout);
+        try {
+          const api = await withTimeout(
+            ApiPromise.create({ provider, noInitWarn: true, throwOnConnect: true }),
+            timeout,
+            url,
+          );
+          logger.info("chain connected", { endpoint: url, chain: (await api.rpc.system.chain()).toString() });
+          return new ChainClient(api, url, logger);
+        } catch (error) {
+          failures.push(`${url}: ${(error as Error).message}`);
+          logger.warn("chain endpoint failed", { endpoint: url, error });
+          await provider.disconnect().catch(() => {});
+        }
+      }
+    }
+    throw new CacheonError(
+      "unavailable",
+      `no chain endpoint answered after ${rounds} rounds (${failures.slice(-options.endpoints.length).join("; ")}): check the URLs and that the node is up`,
+    );
+  }
+
+  async close(): Promise<void> {
+    await this.api.disconnect();
+  }
+
+  /** The latest finalized block. */
+  async finalizedHead(): Promise<FinalizedBlock> {
+    const hash = await this.api.rpc.chain.getFinalizedHead();
+    const header = await this.api.rpc.chain.getHeader(hash);
+    return { hash: hash.toHex(), number: header.number.toNumber() };
+  }
+
+  /** Reads a subnet's neurons and weight hyperparameters at the finalized head (or `at`). */
+  async readMetagraph(netuid: number, at?: FinalizedBlock): Promise<Metagraph> {
+    const head = at ?? (await this.finalizedHead());
+    const q = (await this.api.at(head.hash)).query.subtensorModule;
+    if (!q) throw new CacheonError("internal", "the chain's metadata has no SubtensorModule pallet");
+    const added = await q.networksAdded?.(netuid);
+    if (added?.toJSON() !== true)
+      throw new CacheonError(
+        "not-found",
+        `subnet ${netuid} does not exist on ${this.endpoint} at block ${head.number}`,
+      );
+    const [n, permits, lastUpdate, tempo, versionKey, rateLimit, commitReveal] = await Promise.all([
+      call(q.subnetworkN, netuid),
+      call(q.validatorPermit, netuid),
+      call(q.lastUpdate, netuid),
+      call(q.tempo, netuid),
+      call(q.weightsVersionKey, netuid),
+      call(q.weightsSetRateLimit, netuid),
+      call(q.commitRevealWeightsEnabled, netuid),
+    ]);
+    const count = Number(n.toString());
+    const keys = await q.keys?.multi(Array.from({ length: count }, (_, uid) => [netuid, uid]));
+    const permitList = permits.toJSON() as boolean[];
+    const updates = lastUpdate.toJSON() as number[];
+    return {
+      netuid,
+      blockNumber: head.number,
+      blockHash: head.hash,
+      neurons: (keys ?? []).map((key, uid) => ({
+        uid,
+        hotkey: key.toString(),
+        validatorPermit: permitList[uid] === true,
+        lastUpdate: updates[uid] ?? 0,
+      })),
+      tempo: Number(tempo.toString()),
+      weightsVersionKey: BigInt(versionKey.toString()),
+      weightsSetRateLimit: Number(rateLimit.toString()),
+      commitRevealWeightsEnabled: commitReveal.toJSON() === true,
+    };
+  }
+
+  /** Reads every commitment on the subnet and parses each; a bad one is recorded, never thrown. */
+  async readCommitments(netuid: number, at?: FinalizedBlock): Promise<CommitmentRecord[]> {
+    const head = at ?? (await this.finalizedHead());
+    const api = await this.api.at(head.hash);
+    const entries = (await api.query.commitments?.commitmentOf?.entries(netuid)) ?? [];
+    const metagraph = await this.readMetagraph(netuid, head);
+    const uidByHotkey = new Map(metagraph.neurons.map((n) => [n.hotkey, n.uid]));
+    const records: CommitmentRecord[] = [];
+    for (const [key, value] of entries) {
+      const hotkey = String(key.args[1]?.toString());
+      let submission: ParsedSubmission;
+      let block = 0;
+      try {
+        const registration = (
+          value as unknown as { unwrap(): Codec & { block: Codec; info: { fields: Codec[] } } }
+        ).unwrap();
+        block = Number(registration.block.toString());
+        submission = parseSubmission(registration.info.fields.map(toCommitmentField));
+      } catch (error) {
+        submission = {
+          ok: false,
+          reason: `the commitment could not be decoded: ${(error as Error).message}`,
+        };
+      }
+      records.push({ hotkey, uid: uidByHotkey.get(hotkey), block, submission });
+    }
+    return records.sort((a, b) => a.block - b.block || a.hotkey.localeCompare(b.hotkey));
+  }
+
+  /**
+   * Calls `onBlock` for every finalized block, in order and one at a time (gaps are filled), until
+   * `signal` aborts. Resolves on abort; rejects when the subscription fails.
+   */
+  async followFinalized(
+    signal: AbortSignal,
+    onBlock: (block: FinalizedBlock) => Promise<void> | void,
+  ): Promise<void> {
+    let last: number | undefined;
+    let chain = Promise.resolve();
+    let failed: ((error: unknown) => void) | undefined;
+    const failure = new Promise<never>((_, reject) => {
+      failed = reject;
+    });
+    const unsubscribe = await this.api.rpc.chain.subscribeFinalizedHeads((header) => {
+      const number = header.number.toNumber();
+      chain = chain
+        .then(async () => {
+          if (signal.aborted) return;
+          const from = last === undefined ? number : last + 1;
+          for (let n = from; n <= number && !signal.aborted; n += 1) {
+            const hash =
+              n === number ? header.hash.toHex() : (await this.api.rpc.chain.getBlockHash(n)).toHex();
+            await onBlock({ number: n, hash });
+            last = n;
+          }
+        })
+        .catch((error) => failed?.(error));
+    });
+    try {
+      await Promise.race([
+        new Promise<void>((resolve) => {
+          if (signal.aborted) resolve();
+          signal.addEventListener("abort", () => resolve(), { once: true });
+        }),
+        failure,
+      ]);
+      await chain;
+    } finally {
+      unsubscribe();
+    }
+  }
+
+  /** Waits until the finalized head reaches `number`. */
+  async waitForFinalized(number: number, signal?: AbortSignal): Promise<FinalizedBlock> {
+    const local = new AbortController();
+    const stop = () => local.abort();
+    signal?.addEventListener("abort", stop, { once: true });
+    let reached: FinalizedBlock | undefined;
+    try {
+      await this.followFinalized(local.signal, (block) => {
+        if (block.number >= number && !reached) {
+          reached = block;
+          local.abort();
+        }
+      });
+    } finally {
+      signal?.removeEventListener("abort", stop);
+    }
+    if (!reached) throw new CacheonError("cancelled", `stopped waiting for block ${number}`);
+    return reached;
+  }
+
+  /**
+   * Sets weights for the signer's uid: version key = max(configured, chain's), the rate limit
+   * checked first, u16 max-upscaled, commit-reveal when the subnet requires it, and confirmed by
+   * reading `Weights` back from finalized state.
+   */
+  async setWeights(
+    netuid: number,
+    weightsByUid: ReadonlyMap<number, number>,
+    options: SetWeightsOptions,
+  ): Promise<SetWeightsResult> {
+    const { signer, signal } = options;
+    const metagraph = await this.readMetagraph(netuid);
+    const me = metagraph.neurons.find((n) => n.hotkey === signer.address);
+    if (!me)
+      throw new CacheonError(
+        "permission-denied",
+        `hotkey ${signer.address} is not registered on subnet ${netuid}: register it before setting weights`,
+      );
+    const { uids, values } = normalizeWeights(weightsByUid);
+    const invalid = uids.filter((u) => u >= metagraph.neurons.length);
+    if (invalid.length > 0)
+      throw new CacheonError(
+        "invalid-argument",
+        `uids ${invalid.join(", ")} do not exist on subnet ${netuid}`,
+      );
+    const versionKey = bigMax(options.versionKey ?? 0n, metagraph.weightsVersionKey);
+    const tx = this.api.tx.subtensorModule;
+    if (!tx?.setWeights || !tx.commitWeights || !tx.revealWeights)
+      throw new CacheonError(
+        "internal",
+        "the chain's metadata lacks set_weights/commit_weights/reveal_weights",
+      );
+    const nextAllowed = me.lastUpdate === 0 ? 0 : me.lastUpdate + metagraph.weightsSetRateLimit;
+    const best = (await this.api.rpc.chain.getHeader()).number.toNumber();
+    if (best + 1 < nextAllowed)
+      throw new CacheonError(
+        "failed-precondition",
+        `uid ${me.uid} set weights at block ${me.lastUpdate}; WeightsSetRateLimit ${metagraph.weightsSetRateLimit} allows the next at block ${nextAllowed} (now ${best})`,
+      );
+
+    let included: FinalizedBlock;
+    let mode: SetWeightsResult["mode"];
+    if (!metagraph.commitRevealWeightsEnabled) {
+      mode = "set_weights";
+      included = await this.submit(tx.setWeights(netuid, uids, values, versionKey), signer, signal);
+    } else {
+      mode = "commit-reveal";
+      const salt = Array.from({ length: 8 }, () => randomInt(0, 65536));
+      const hash = weightsCommitHash(this.api.registry, {
+        hotkey: signer.address,
+        netuid,
+        uids,
+        values,
+        salt,
+        versionKey,
+      });
+      const committed = await this.submit(tx.commitWeights(netuid, hash), signer, signal);
+      const commits = (
+        await (
+          await this.api.at(committed.hash)
+        ).query.subtensorModule?.weightCommits?.(netuid, signer.address)
+      )?.toJSON() as [string, number, number, number][] | null;
+      const mine = commits?.find(([h]) => h === hash);
+      if (!mine)
+        throw new CacheonError(
+          "internal",
+          `commit ${hash} is not in WeightCommits after block ${committed.number}`,
+        );
+      const firstReveal = mine[2];
+      this.logger.info("weights committed; waiting for the reveal window", { hash, firstReveal });
+      // The reveal is validated against the block it lands in, so submit once the best block is in the window.
+      await this.waitForBest(firstReveal, signal);
+      included = await this.submit(tx.revealWeights(netuid, uids, values, salt, versionKey), signer, signal);
+    }
+    const stored = (
+      await (await this.api.at(included.hash)).query.subtensorModule?.weights?.(netuid, me.uid)
+    )?.toJSON() as [number, number][];
+    const expected = uids.map((u, i) => [u, values[i]]);
+    if (JSON.stringify(stored) !== JSON.stringify(expected))
+      throw new CacheonError(
+        "internal",
+        `weights read back at block ${included.number} (${JSON.stringify(stored)}) differ from those sent (${JSON.stringify(expected)})`,
+      );
+    return {
+      mode,
+      uid: me.uid,
+      uids,
+      values,
+      versionKey,
+      blockHash: included.hash,
+      blockNumber: included.number,
+    };
+  }
+
+  /** Writes a commitment (one Raw field, or BigRaw above 128 bytes) and waits for finality. */
+  async commit(
+    netuid: number,
+    text: string,
+    signer: KeyringPair,
+    signal?: AbortSignal,
+  ): Promise<FinalizedBlock> {
+    const bytes = new TextEncoder().encode(text);
+    if (bytes.length > 512)
+      throw new CacheonError("invalid-argument", `the commitment is ${bytes.length} bytes; the limit is 512`);
+    const field = bytes.length <= 128 ? { [`Raw${bytes.length}`]: bytes } : { BigRaw: bytes };
+    const tx = this.api.tx.commitments?.setCommitment;
+    if (!tx) throw new CacheonError("internal", "the chain's metadata has no Commitments.set_commitment");
+    return this.submit(tx(netuid, { fields: [field] }), signer, signal);
+  }
+
+  private async waitForBest(number: number, signal?: AbortSignal): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      let unsubscribe: (() => void) | undefined;
+      const onAbort = () => {
+        unsubscribe?.();
+        reject(new CacheonError("cancelled", `stopped waiting for block ${number}`));
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.api.rpc.chain
+        .subscribeNewHeads((header) => {
+          if (header.number.toNumber() + 1 >= number) {
+            unsubscribe?.();
+            signal?.removeEventListener("abort", onAbort);
+            resolve();
+          }
+        })
+        .then((u) => {
+          unsubscribe = u;
+        }, reject);
+    });
+  }
+
+  /** Signs, submits and waits for finality; a runtime refusal becomes a ChainDispatchError. */
+  async submit(
+    extrinsic: SubmittableExtrinsic<"promise">,
+    signer: KeyringPair,
+    signal?: AbortSignal,
+  ): Promise<FinalizedBlock> {
+    if (signal?.aborted) throw new CacheonError("cancelled", "cancelled before submitting");
+    return new Promise<FinalizedBlock>((resolve, reject) => {
+      let unsubscribe: (() => void) | undefined;
+      const onAbort = () => {
+        unsubscribe?.();
+        reject(new CacheonError("cancelled", "stopped waiting for the extrinsic to finalize"));
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      const finish = (fn: () => void) => {
+        signal?.removeEventListener("abort", onAbort);
+        unsubscribe?.();
+        fn();
+      };
+      extrinsic
+        .signAndSend(signer, { nonce: -1 }, (result) => {
+          const { status, dispatchError } = result;
+          if (status.isInvalid || status.isDropped || status.isUsurped) {
+            finish(() =>
+              reject(
+                new CacheonError(
+                  "unavailable",
+                  `the extrinsic was ${status.type.toLowerCase()} by the pool; retry`,
+                ),
+              ),
+            );
+            return;
+          }
+          if (!status.isFinalized) return;
+          const hash = status.asFinalized.toHex();
+          if (dispatchError) {
+            finish(() => reject(this.dispatchError(dispatchError)));
+            return;
+          }
+          this.api.rpc.chain.getHeader(hash).then(
+            (header) => finish(() => resolve({ hash, number: header.number.toNumber() })),
+            (error) => finish(() => reject(CacheonError.from(error, "unavailable"))),
+          );
+        })
+        .then(
+          (u) => {
+            unsubscribe = u;
+          },
+          (error: Error) => finish(() => reject(translateRpcError(error))),
+        );
+    });
+  }
+
+  private dispatchError(dispatch: DispatchError): CacheonError {
+    if (!dispatch.isModule)
+      return new CacheonError(
+        "failed-precondition",
+        `the chain refused the extrinsic: ${dispatch.toString()}`,
+      );
+    const meta = this.api.registry.findMetaError(dispatch.asModule);
+    const section = meta.section.charAt(0).toUpperCase() + meta.section.slice(1);
+    return new ChainDispatchError(
+      dispatchErrorCodes[meta.name] ?? "failed-precondition",
+      section,
+      meta.name,
+      meta.docs.join(" ").trim(),
+    );
+  }
+}
+
+/** Translates the pool's JSON-RPC refusals (1010 Invalid Transaction, ...) into CacheonErrors. */
+export function translateRpcError(error: Error): CacheonError {
+  const message = error.message;
+  if (message.includes("bad signature"))
+    return new CacheonError("permission-denied", `the chain refused the signature: ${message}`, {
+      cause: error,
+    });
+  if (message.includes("outdated") || message.includes("Priority is too low"))
+    return new CacheonError(
+      "failed-precondition",
+      `the nonce is stale (another transaction used it): ${message}`,
+      {
+        cause: error,
+      },
+    );
+  if (message.startsWith("1010") || message.startsWith("1011") || message.startsWith("1001"))
+    return new CacheonError("invalid-argument", `the chain refused the extrinsic: ${message}`, {
+      cause: error,
+    });
+  return CacheonError.from(error, "unavailable");
+}
+
+async function call(
+  fn: ((...args: unknown[]) => Promise<Codec>) | undefined,
+  ...args: unknown[]
+): Promise<Codec> {
+  if (!fn) throw new CacheonError("internal", "the chain's metadata lacks a storage item the client reads");
+  return fn(...args);
+}
+
+function toCommitmentField(field: Codec): CommitmentField {
+  const data = field as Codec & { type?: string; value?: Codec };
+  const variant = String(data.type ?? "Unknown");
+  const bytes = /^(Raw\d+|BigRaw)$/.test(variant) && data.value ? data.value.toU8a(true) : new Uint8Array();
+  return { variant, bytes };
+}
+
+function bigMax(a: bigint, b: bigint): bigint {
+  return a > b ? a : b;
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

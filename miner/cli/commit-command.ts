@@ -1,0 +1,117 @@
+import { loadHotkey } from "../../controller/chain/wallet.ts";
+import { type CliCommand, ExitCode } from "../../shared/cli/cli-command.ts";
+import { CacheonError } from "../../shared/errors/cacheon-error.ts";
+import { parseImageReference, pullReference } from "../../shared/image/image-reference.ts";
+import { silentLogger } from "../../shared/log/logger.ts";
+
+const networks: Record<string, string> = {
+  finney: "wss://entrypoint-finney.opentensor.ai:443",
+  test: "wss://test.finney.opentensor.ai:443",
+  local: "ws://127.0.0.1:9944",
+};
+
+/** `cacheon-miner commit`: validates the reference, writes the commitment, waits for finality. */
+export const commitCommand: CliCommand = {
+  name: "commit",
+  summary: "write REF@sha256:DIGEST as your hotkey's commitment and wait for finality",
+  help: `Usage: cacheon-miner commit --image REF@sha256:DIGEST --wallet NAME --hotkey NAME [options]
+
+Writes your image reference, pinned by digest, as your hotkey's commitment on the subnet
+(Commitments.set_commitment, one Raw field holding registry/repository@sha256:...), then waits
+until the block holding it is finalized and prints that block.
+
+Options:
+  --image REF          the image, pinned: [registry/]repo[:tag]@sha256:<64 hex> (tags alone are refused)
+  --wallet NAME        wallet name (~/.bittensor/wallets/NAME)
+  --hotkey NAME        hotkey name (~/.bittensor/wallets/NAME/hotkeys/HOTKEY); must be registered on the subnet
+  --netuid N           subnet (default 14; the local devnet's subnet is 1)
+  --network URL|NAME   finney, test, local, or a ws(s):// URL (default finney; env CACHEON_CHAIN_ENDPOINT)
+  --wallet-path DIR    folder of wallets (default ~/.bittensor/wallets)
+  --timeout SECONDS    give up waiting for finality after this long (default 120)
+  --json               print the result as JSON
+
+Exit codes: 0 committed and finalized; 1 the chain refused it; 2 usage, wallet or connection error.
+Example: cacheon-miner commit --image ghcr.io/me/fast@sha256:<digest> --wallet miner --hotkey default --network local --netuid 1
+`,
+  options: {
+    image: { type: "string" },
+    wallet: { type: "string" },
+    hotkey: { type: "string" },
+    netuid: { type: "string" },
+    network: { type: "string" },
+    "wallet-path": { type: "string" },
+    timeout: { type: "string" },
+  },
+  async run(values, _positionals, io) {
+    const missing = ["image", "wallet", "hotkey"].filter((k) => typeof values[k] !== "string");
+    if (missing.length > 0) {
+      io.stderr.write(
+        `cacheon-miner commit: missing ${missing.map((m) => `--${m}`).join(", ")}. Run with --help.\n`,
+      );
+      return ExitCode.usage;
+    }
+    const image = parseImageReference(String(values.image));
+    const netuid = Number(values.netuid ?? 14);
+    if (!Number.isInteger(netuid) || netuid < 1 || netuid > 65535)
+      throw new CacheonError("invalid-argument", `--netuid "${values.netuid}" must be an integer 1-65535`);
+    const timeout = Number(values.timeout ?? 120);
+    if (!Number.isFinite(timeout) || timeout <= 0)
+      throw new CacheonError(
+        "invalid-argument",
+        `--timeout "${values.timeout}" must be a number of seconds > 0`,
+      );
+    const network = String(values.network ?? io.env.CACHEON_CHAIN_ENDPOINT ?? "finney");
+    const endpoint = networks[network] ?? network;
+    const signer = await loadHotkey({
+      wallet: String(values.wallet),
+      hotkey: String(values.hotkey),
+      walletPath: typeof values["wallet-path"] === "string" ? values["wallet-path"] : undefined,
+    });
+    // Loaded here, not at the top, so --help and usage errors do not pay for @polkadot/api.
+    const { ChainClient, ChainDispatchError } = await import("../../controller/chain/chain-client.ts");
+    const client = await ChainClient.connect({ endpoints: [endpoint], rounds: 1, logger: silentLogger });
+    const deadline = AbortSignal.any([io.signal, AbortSignal.timeout(timeout * 1000)]);
+    try {
+      const metagraph = await client.readMetagraph(netuid);
+      const uid = metagraph.neurons.find((n) => n.hotkey === signer.address)?.uid;
+      if (uid === undefined)
+        throw new CacheonError(
+          "permission-denied",
+          `hotkey ${signer.address} is not registered on subnet ${netuid} at ${endpoint}: register it (btcli subnet register) before committing`,
+        );
+      const reference = pullReference(image);
+      if (!io.stdout.isTTY || values.json) {
+        // nothing: progress goes to stderr only on terminals
+      } else io.stderr.write(`committing ${reference} as uid ${uid} on subnet ${netuid}...\n`);
+      const block = await client.commit(netuid, reference, signer, deadline);
+      const result = {
+        reference,
+        hotkey: signer.address,
+        uid,
+        netuid,
+        endpoint,
+        blockNumber: block.number,
+        blockHash: block.hash,
+      };
+      io.stdout.write(
+        values.json
+          ? `${JSON.stringify(result)}\n`
+          : `committed ${reference}\n  hotkey ${signer.address} (uid ${uid}, subnet ${netuid})\n  finalized in block ${block.number} ${block.hash}\n`,
+      );
+      return ExitCode.ok;
+    } catch (error) {
+      if (error instanceof ChainDispatchError) {
+        io.stderr.write(`cacheon-miner commit: ${error.message}\n`);
+        return ExitCode.negative;
+      }
+      if (deadline.aborted && !io.signal.aborted)
+        throw new CacheonError(
+          "deadline-exceeded",
+          `the commitment was not finalized within ${timeout} s; check the chain and retry`,
+        );
+      throw error;
+    } finally {
+      await client.close();
+    }
+  },
+};
