@@ -1,0 +1,51 @@
+import type { ControllerStore } from "../store/controller-store.ts";
+import type { ArtefactSink } from "./artefact-sink.ts";
+import { roundSummary } from "./round-summary.ts";
+
+/** Options of {@link publishRound}. */
+export interface PublishRoundOptions {
+  store: ControllerStore;
+  sink: ArtefactSink;
+  roundId: string;
+}
+
+/**
+ * Publishes a settled round: `rounds/<id>/summary.json`, each job attempt's raw result
+ * `rounds/<id>/jobs/<job>.json`, each miner's report `rounds/<id>/miners/<hotkey>.json` and
+ * `miners/<hotkey>/latest.json`. Writing again writes the same objects, so a publication cut short
+ * by a stop is simply repeated; the round is marked published only after every object is written.
+ */
+export async function publishRound(
+  options: PublishRoundOptions,
+): Promise<{ location: string; objects: number }> {
+  const { store, sink, roundId } = options;
+  const round = store.getRound(roundId);
+  if (!round || round.state !== "settled")
+    throw new Error(`round ${roundId} is not settled; only settled rounds are published`);
+  const json = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;
+  const base = `rounds/${round.id}`;
+  let objects = 0;
+  const put = async (key: string, value: unknown) => {
+    await sink.put(key, json(value), "application/json");
+    objects += 1;
+  };
+  for (const job of store.listJobs(round.id)) {
+    await put(`${base}/jobs/${job.id}.json`, {
+      job: job.job,
+      podId: job.podId,
+      state: job.state,
+      decision: job.decision,
+      reason: job.reason,
+      result: job.result,
+      score: job.score,
+    });
+  }
+  for (const report of store.listMinerReports({ roundId: round.id })) {
+    await put(`${base}/miners/${report.hotkey}.json`, report.report);
+    await put(`miners/${report.hotkey}/latest.json`, report.report);
+  }
+  await put(`${base}/summary.json`, roundSummary(store, round));
+  const location = sink.locate(`${base}/summary.json`);
+  store.transaction(() => store.setRoundPublished(round.id, location));
+  return { location, objects };
+}

@@ -1,0 +1,110 @@
+import type { JobScore } from "../scoring/score-job.ts";
+import type { Standing } from "../scoring/settle-standing.ts";
+import type { ControllerStore, RoundRow } from "../store/controller-store.ts";
+
+/** One arm in a round summary. */
+export interface SummaryArm {
+  armId: string;
+  role: string;
+  submissionId: string;
+  hotkey: string;
+  outcome: string;
+  gate: string | null;
+  speed: number | null;
+  wallS: number | null;
+  wallCv: number | null;
+  reason: string;
+}
+
+/** One job attempt in a round summary. */
+export interface SummaryJob {
+  jobId: string;
+  phase: string;
+  slot: string;
+  attempt: number;
+  podId: string | null;
+  state: string;
+  decision: string | null;
+  reason: string;
+  baselineWallS: number | null;
+  bookendSpread: number | null;
+  arms: SummaryArm[];
+}
+
+/** Everything a round decided, for publication, the web page and audits. */
+export interface RoundSummary {
+  schema: "cacheon.round-summary.v1";
+  roundId: string;
+  number: number;
+  block: number;
+  blockHash: string;
+  seed: string;
+  state: string;
+  createdAt: string;
+  settledAt: string | null;
+  standingBefore: Standing;
+  standingAfter: Standing | null;
+  jobs: SummaryJob[];
+  verdicts: {
+    submissionId: string;
+    hotkey: string;
+    verdict: string;
+    speed: number;
+    settledSpeed: number;
+    reason: string;
+  }[];
+}
+
+/** Builds a round's summary from the store. */
+export function roundSummary(store: ControllerStore, round: RoundRow): RoundSummary {
+  const hotkeyOf = new Map(store.listSubmissions().map((s) => [s.id, s.hotkey]));
+  const jobs = store.listJobs(round.id).map((j): SummaryJob => {
+    const score = j.score as JobScore | null;
+    return {
+      jobId: j.id,
+      phase: j.phase,
+      slot: j.slot,
+      attempt: j.attempt,
+      podId: j.podId,
+      state: j.state,
+      decision: j.decision,
+      reason: j.reason,
+      baselineWallS: score?.baselineWallS ?? null,
+      bookendSpread: score?.bookendSpread ?? null,
+      arms: store.listArmResults(j.id).map((a) => ({
+        armId: a.armId,
+        role: a.role,
+        submissionId: a.submissionId,
+        hotkey: hotkeyOf.get(a.submissionId) ?? "",
+        outcome: a.outcome,
+        gate: a.gate,
+        speed: a.speed,
+        wallS: a.wallS,
+        wallCv: a.wallCv,
+        reason: a.reason,
+      })),
+    };
+  });
+  return {
+    schema: "cacheon.round-summary.v1",
+    roundId: round.id,
+    number: round.number,
+    block: round.block,
+    blockHash: round.blockHash,
+    seed: round.seed,
+    state: round.state,
+    createdAt: new Date(round.createdAt).toISOString(),
+    settledAt: round.settledAt === null ? null : new Date(round.settledAt).toISOString(),
+    standingBefore: round.standingBefore as Standing,
+    standingAfter: round.standingAfter as Standing | null,
+    jobs,
+    verdicts: store.listVerdicts({ roundId: round.id }).map((v) => ({
+      submissionId: v.submissionId,
+      hotkey: v.hotkey,
+      verdict: v.verdict,
+      speed: v.speed,
+      settledSpeed: v.settledSpeed,
+      reason: v.reason,
+    })),
+  };
+}
