@@ -17,6 +17,8 @@ export interface CommitmentEntry {
   raw: string;
   /** Block the commitment was made in. */
   commitBlock: number;
+  /** Already parsed by the chain client's submission parser; `raw` is parsed when absent. */
+  parsed?: ReturnType<SubmissionParser>;
 }
 
 /** Every commitment of the subnet's registered hotkeys at one finalized block. */
@@ -157,7 +159,7 @@ function insertFromCommitment(
     commitBlock: entry.commitBlock,
     seenBlock: block,
   };
-  const parsed = parse(entry.raw);
+  const parsed = entry.parsed ?? parse(entry.raw);
   if (!parsed.ok) {
     return store.insertSubmission({
       ...base,

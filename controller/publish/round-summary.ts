@@ -1,20 +1,9 @@
 import type { JobScore } from "../scoring/score-job.ts";
 import type { Standing } from "../scoring/settle-standing.ts";
-import type { ControllerStore, RoundRow } from "../store/controller-store.ts";
+import type { ArmResultRow, ControllerStore, RoundRow } from "../store/controller-store.ts";
 
-/** One arm in a round summary. */
-export interface SummaryArm {
-  armId: string;
-  role: string;
-  submissionId: string;
-  hotkey: string;
-  outcome: string;
-  gate: string | null;
-  speed: number | null;
-  wallS: number | null;
-  wallCv: number | null;
-  reason: string;
-}
+/** One arm in a round summary: its stored result and the submitter's hotkey. */
+export type SummaryArm = Omit<ArmResultRow, "jobId"> & { hotkey: string };
 
 /** One job attempt in a round summary. */
 export interface SummaryJob {
@@ -71,18 +60,9 @@ export function roundSummary(store: ControllerStore, round: RoundRow): RoundSumm
       reason: j.reason,
       baselineWallS: score?.baselineWallS ?? null,
       bookendSpread: score?.bookendSpread ?? null,
-      arms: store.listArmResults(j.id).map((a) => ({
-        armId: a.armId,
-        role: a.role,
-        submissionId: a.submissionId,
-        hotkey: hotkeyOf.get(a.submissionId) ?? "",
-        outcome: a.outcome,
-        gate: a.gate,
-        speed: a.speed,
-        wallS: a.wallS,
-        wallCv: a.wallCv,
-        reason: a.reason,
-      })),
+      arms: store
+        .listArmResults(j.id)
+        .map(({ jobId: _, ...a }) => ({ ...a, hotkey: hotkeyOf.get(a.submissionId) ?? "" })),
     };
   });
   return {
