@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { CacheonError } from "../../shared/errors/cacheon-error.ts";
-import { probeHardware } from "./probe-hardware.ts";
+import { type ProbeHardwareOptions, probeHardware } from "./probe-hardware.ts";
 import { sha256File } from "./software-fingerprint.ts";
 
 const fixtures = join(import.meta.dirname, "..", "..", "test", "fixtures", "nvidia-smi");
@@ -12,17 +12,24 @@ const tmp = mkdtempSync(join(tmpdir(), "cacheon-hw-probe-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const noPreload = join(tmp, "no-ld.so.preload");
 
-/** Probes a fixture folder through the replay tool, as a real child process. */
-function probe(folder: string, profile = "h200x8", extraEnv: Record<string, string> = {}) {
+/** Probes a fixture folder (or absolute dir) through the replay tool, as a real child process. */
+function probeWith(
+  dir: string,
+  options: Partial<ProbeHardwareOptions> & { extraEnv?: Record<string, string> } = {},
+) {
+  const { extraEnv, ...rest } = options;
   return probeHardware({
-    profile,
+    profile: "h200x8",
     nvidiaSmiPath: replay,
-    env: { PATH: process.env.PATH, NVSMI_FIXTURE_DIR: join(fixtures, folder), ...extraEnv },
+    env: { PATH: process.env.PATH, NVSMI_FIXTURE_DIR: dir, ...extraEnv },
     collectHost: false,
     preloadFilePath: noPreload,
     ldconfigOutput: "",
+    ...rest,
   });
 }
+const probe = (folder: string, profile = "h200x8", extraEnv: Record<string, string> = {}) =>
+  probeWith(join(fixtures, folder), { profile, extraEnv });
 
 const rulesOf = (report: Awaited<ReturnType<typeof probe>>) =>
   report.failures.map((f) => `${f.rule} [${f.subject}]`);
@@ -169,14 +176,7 @@ describe("probeHardware when it cannot tell", () => {
     cpSync(join(fixtures, "h200x8-healthy"), dir, { recursive: true });
     const xml = readFileSync(join(dir, "q.xml"), "utf8");
     writeFileSync(join(dir, "q.xml"), xml.slice(0, Math.floor(xml.length / 2)));
-    const report = await probeHardware({
-      profile: "h200x8",
-      nvidiaSmiPath: replay,
-      env: { PATH: process.env.PATH, NVSMI_FIXTURE_DIR: dir },
-      collectHost: false,
-      preloadFilePath: noPreload,
-      ldconfigOutput: "",
-    });
+    const report = await probeWith(dir);
     expect(report.ok).toBe(false);
     expect(report.failures.some((f) => f.rule === "probe-output" && /element\(s\) open/.test(f.detail))).toBe(
       true,
@@ -210,13 +210,8 @@ describe("probeHardware with the bandwidth check", () => {
   writeFileSync(twoGpuProfile, JSON.stringify({ extends: "h200x8", gpuCount: 2 }));
 
   it("passes the real 2x H200 figures against the 315 GB/s threshold", async () => {
-    const report = await probeHardware({
+    const report = await probeWith(join(fixtures, "h200-x2"), {
       profile: twoGpuProfile,
-      nvidiaSmiPath: replay,
-      env: { PATH: process.env.PATH, NVSMI_FIXTURE_DIR: join(fixtures, "h200-x2") },
-      collectHost: false,
-      preloadFilePath: noPreload,
-      ldconfigOutput: "",
       runBandwidthCheck: async () => first,
     });
     expect(report.bandwidth?.pairs.map((p) => [p.src, p.dst])).toEqual([
@@ -232,23 +227,13 @@ describe("probeHardware with the bandwidth check", () => {
     const slow = first.replace('"gb_per_s": 393.277', '"gb_per_s": 120.5');
     const report = await probe("h200x8-healthy", "h200x8");
     expect(report.bandwidth).toBeUndefined();
-    const withSlow = await probeHardware({
+    const withSlow = await probeWith(join(fixtures, "h200x8-healthy"), {
       profile: "h200x8",
-      nvidiaSmiPath: replay,
-      env: { PATH: process.env.PATH, NVSMI_FIXTURE_DIR: join(fixtures, "h200x8-healthy") },
-      collectHost: false,
-      preloadFilePath: noPreload,
-      ldconfigOutput: "",
       runBandwidthCheck: async () => slow,
     });
     expect(withSlow.failures.map((f) => [f.rule, f.subject])).toEqual([["bandwidth", "gpu 0->1"]]);
-    const broken = await probeHardware({
+    const broken = await probeWith(join(fixtures, "h200x8-healthy"), {
       profile: "h200x8",
-      nvidiaSmiPath: replay,
-      env: { PATH: process.env.PATH, NVSMI_FIXTURE_DIR: join(fixtures, "h200x8-healthy") },
-      collectHost: false,
-      preloadFilePath: noPreload,
-      ldconfigOutput: "",
       runBandwidthCheck: async () => '{"ok": false, "error": "CUDA is not available to PyTorch"}',
     });
     expect(broken.failures.map((f) => [f.rule, f.detail])).toEqual([

@@ -11,6 +11,7 @@ const busy = join(fixtures, "h200-x2-firecracker", "busy", "q.xml");
 const idle = join(fixtures, "h200-x2-firecracker", "idle", "q.xml");
 const tmp = mkdtempSync(join(tmpdir(), "cacheon-hw-idle-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const envFor = (dir: string) => ({ PATH: process.env.PATH, NVSMI_FIXTURE_DIR: dir });
 const limits = { maxTemperatureC: 65, maxUtilizationPercent: 5, maxMemoryUsedMib: 1024 };
 
 describe("idleViolations", () => {
@@ -44,7 +45,7 @@ describe("waitForGpuIdle (replayed nvidia-smi as a real process)", () => {
     const dir = folder("idle", idle);
     const result = await waitForGpuIdle({
       nvidiaSmiPath: replay,
-      env: { PATH: process.env.PATH, NVSMI_FIXTURE_DIR: dir },
+      env: envFor(dir),
       samples: 3,
       intervalMs: 10,
       timeoutMs: 10_000,
@@ -55,7 +56,7 @@ describe("waitForGpuIdle (replayed nvidia-smi as a real process)", () => {
 
   it("restarts the count when a sample is busy and passes once the GPU settles", async () => {
     const dir = folder("settles", busy);
-    const env = { PATH: process.env.PATH, NVSMI_FIXTURE_DIR: dir };
+    const env = envFor(dir);
     const waiting = waitForGpuIdle({
       nvidiaSmiPath: replay,
       env,
@@ -73,7 +74,7 @@ describe("waitForGpuIdle (replayed nvidia-smi as a real process)", () => {
     const dir = folder("busy", busy);
     const result = await waitForGpuIdle({
       nvidiaSmiPath: replay,
-      env: { PATH: process.env.PATH, NVSMI_FIXTURE_DIR: dir },
+      env: envFor(dir),
       intervalMs: 20,
       timeoutMs: 200,
     });
@@ -97,7 +98,7 @@ describe("waitForGpuIdle (replayed nvidia-smi as a real process)", () => {
     const controller = new AbortController();
     const waiting = waitForGpuIdle({
       nvidiaSmiPath: replay,
-      env: { PATH: process.env.PATH, NVSMI_FIXTURE_DIR: dir },
+      env: envFor(dir),
       intervalMs: 5_000,
       signal: controller.signal,
     });
