@@ -2,6 +2,7 @@
 // inside a FROM-scratch image with only the Node binary, so it uses nothing but node: built-ins.
 // The behaviour comes from HOSTILE_MODE (comma-separated):
 //   serve          answer /health and stream one chat completion (default)
+//   slow           stream 20 chunks 50 ms apart instead of one
 //   ignore-sigterm keep running after SIGTERM (the engine must kill it)
 //   flood-log      write log lines as fast as the pipe takes them
 //   fork-bomb      spawn child processes without bound
@@ -101,14 +102,22 @@ function main(): void {
       req.resume();
       req.on("end", () => {
         res.writeHead(200, { "content-type": "text/event-stream" });
-        const chunk = {
+        const chunk = (last: boolean) => ({
           id: "hostile",
           object: "chat.completion.chunk",
           model: "hostile",
-          choices: [{ index: 0, delta: { content: "ok" }, finish_reason: "stop" }],
+          choices: [{ index: 0, delta: { content: "ok " }, finish_reason: last ? "stop" : null }],
+        });
+        // "slow": 20 chunks 50 ms apart, a stand-in for a server that takes time to generate.
+        const chunks = modes.has("slow") ? 20 : 1;
+        let sent = 0;
+        const next = () => {
+          sent += 1;
+          res.write(`data: ${JSON.stringify(chunk(sent === chunks))}\n\n`);
+          if (sent < chunks) setTimeout(next, 50);
+          else res.end("data: [DONE]\n\n");
         };
-        res.write(`data: ${JSON.stringify(chunk)}\n\n`);
-        res.end("data: [DONE]\n\n");
+        next();
       });
       return;
     }
