@@ -10,6 +10,10 @@ export const agentProgram: Omit<RunCliOptions, "argv" | "io"> = {
       summary: "verify this machine's GPUs, NVLink topology and software against a hardware profile",
       load: async () => (await import("./hardware-command.ts")).hardwareCommand,
     },
+    run: {
+      summary: "pod mode: enrol with the controller and run the jobs it sends until stopped",
+      load: async () => (await import("./run-command.ts")).runCommand,
+    },
     local: {
       summary: "run the validator's evaluation of your image on this machine and see what a validator would",
       load: async () => (await import("./local-command.ts")).localCommand,

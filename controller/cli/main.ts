@@ -10,6 +10,10 @@ export const controllerProgram: Omit<RunCliOptions, "argv" | "io"> = {
       summary: "validate and print the configuration (or --reference for every setting)",
       load: async () => (await import("./config-command.ts")).configCommand,
     },
+    "mint-token": {
+      summary: "mint a one-time, expiring enrolment token bound to a pod id",
+      load: async () => (await import("./mint-token-command.ts")).mintTokenCommand,
+    },
     "cloud-init": {
       summary: "write the #cloud-config user-data that boots the agent on a rented pod",
       load: async () => (await import("./cloud-init-command.ts")).cloudInitCommand,
