@@ -53,7 +53,12 @@ export class OutgoingQueue<T> {
   async *[Symbol.asyncIterator](): AsyncGenerator<T> {
     for (;;) {
       if (this.#error !== undefined) throw this.#error;
-      const item = this.#items.shift() ?? this.#takeAck();
+      let item = this.#items.shift();
+      if (item === undefined && this.#ack !== undefined) {
+        // Let the reader store what already arrived first, so one ack covers a whole batch.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        item = this.#items.shift() ?? this.#takeAck();
+      }
       if (item !== undefined) {
         yield item;
         continue;
