@@ -1,5 +1,5 @@
 import { HashRng, logprobOf, type ModelState, rankOf, type SimModel } from "./sim-model.ts";
-import { decode, isSpecial } from "./tokenizer.ts";
+import { isSpecial, tokenText } from "./tokenizer.ts";
 import { END_OF_TEXT_ID, IM_END_ID } from "./vocabulary.ts";
 
 /** Sampling parameters of one request, already validated. */
@@ -63,7 +63,9 @@ export class Generation {
   readonly #rng: HashRng;
   #state: ModelState;
   readonly ids: number[] = [];
+  /** Output text while stop strings must be watched; without them, the pieces in `#pieces`. */
   #text = "";
+  readonly #pieces: string[] = [];
   #sent = 0;
   #stopAt: number | undefined;
   #finish: FinishReason | undefined;
@@ -88,6 +90,7 @@ export class Generation {
 
   /** The whole output text, cut before a stop string. */
   get text(): string {
+    if (this.#params.stop.length === 0) return this.#pieces.join("");
     return this.#text.slice(0, this.#stopAt ?? this.#text.length);
   }
 
@@ -123,32 +126,34 @@ export class Generation {
 
     this.#state = this.#model.advance(this.#state, id);
     this.ids.push(id);
-    this.#text += isSpecial(id) ? "" : decode([id]);
-    for (const stop of this.#params.stop) {
-      const at = this.#text.indexOf(stop);
-      if (at >= 0) this.#stopAt = Math.min(at, this.#stopAt ?? at);
+    const piece = isSpecial(id) ? "" : tokenText(id);
+    let text = piece;
+    if (this.#params.stop.length === 0) {
+      // No stop strings: each token's text goes out as it is (no growing string to re-scan).
+      this.#pieces.push(piece);
+    } else {
+      this.#text += piece;
+      for (const stop of this.#params.stop) {
+        const at = this.#text.indexOf(stop);
+        if (at >= 0) this.#stopAt = Math.min(at, this.#stopAt ?? at);
+      }
     }
     if (this.#stopAt !== undefined) this.#finish = "stop";
     else if (this.ids.length >= limit) this.#finish = "length";
     else if (this.#quirks.stopAfter !== undefined && this.ids.length >= this.#quirks.stopAfter)
       this.#finish = "stop";
+    if (this.#params.stop.length > 0) text = this.#release();
     const top = dist.ids
       .slice(0, this.#params.topLogprobs)
       .map((c, i) => ({ id: c, logprob: dist.logprobs[i] ?? 0 }));
-    const token: GeneratedToken = {
-      id,
-      logprob: logprobOf(dist, id),
-      rank: rankOf(dist, id),
-      top,
-      text: this.#release(),
-    };
+    const token: GeneratedToken = { id, logprob: logprobOf(dist, id), rank: rankOf(dist, id), top, text };
     if (this.#quirks.perturbLogprobs) perturb(token, this.#state.hash);
     return token;
   }
 
   /** Text held back for a stop string that never came; call once generation has ended. */
   tail(): string {
-    return this.#release();
+    return this.#params.stop.length === 0 ? "" : this.#release();
   }
 
   #end(reason: FinishReason): undefined {

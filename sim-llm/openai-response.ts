@@ -11,11 +11,11 @@ export function chatLogprobEntry(token: GeneratedToken, asIds: boolean): Record<
   return {
     token: tokenName(token.id, asIds),
     logprob: token.logprob,
-    bytes: Array.from(tokenBytes(token.id)),
+    bytes: tokenBytes(token.id),
     top_logprobs: token.top.map((alt: TokenAlternative) => ({
       token: tokenName(alt.id, asIds),
       logprob: alt.logprob,
-      bytes: Array.from(tokenBytes(alt.id)),
+      bytes: tokenBytes(alt.id),
     })),
   };
 }

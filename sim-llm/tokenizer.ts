@@ -70,10 +70,20 @@ export function isSpecial(id: number): boolean {
   return id >= 0 && id < BYTE_BASE;
 }
 
+const bytesCache: Array<readonly number[] | undefined> = [];
+const textCache: Array<string | undefined> = [];
+
 /** The bytes a token stands for; special tokens stand for their own text. */
-export function tokenBytes(id: number): Uint8Array {
-  if (id >= BYTE_BASE && id < BYTE_BASE + 256) return Uint8Array.of(id - BYTE_BASE);
-  return encoder.encode(vocabulary[id] ?? "");
+export function tokenBytes(id: number): readonly number[] {
+  let bytes = bytesCache[id];
+  if (bytes === undefined) {
+    bytes =
+      id >= BYTE_BASE && id < BYTE_BASE + 256
+        ? [id - BYTE_BASE]
+        : Array.from(encoder.encode(vocabulary[id] ?? ""));
+    bytesCache[id] = bytes;
+  }
+  return bytes;
 }
 
 /**
@@ -102,5 +112,10 @@ export function decode(ids: readonly number[], options: { skipSpecial?: boolean 
 
 /** One token's text as shown in logprobs (a lone byte of a multi-byte character shows as U+FFFD). */
 export function tokenText(id: number): string {
-  return decode([id]);
+  let text = textCache[id];
+  if (text === undefined) {
+    text = decode([id]);
+    textCache[id] = text;
+  }
+  return text;
 }

@@ -46,13 +46,24 @@ describe("cacheon-sim-llm process", () => {
     const mode = await output(launch(["--mode", "evil"]));
     expect(mode.code).toBe(2);
     expect(mode.stderr).toMatch(/--mode: "evil" is not one of/);
+    const timing = await output(launch(["--timing", "decodeStepBaseMs=fast"]));
+    expect(timing.code).toBe(2);
+    expect(timing.stderr).toMatch(/--timing: "decodeStepBaseMs=fast"/);
     const env = await output(launch([], { CACHEON_SIM_SPEED: "fast" }));
     expect(env.code).toBe(2);
     expect(env.stderr).toMatch(/CACHEON_SIM_SPEED: expected a number/);
   });
 
   it("serves on the given port with --json, and exits 0 on SIGTERM", async () => {
-    const child = launch(["--port", "0", "--json", "--model", "sim/test"]);
+    const child = launch([
+      "--port",
+      "0",
+      "--json",
+      "--model",
+      "sim/test",
+      "--timing",
+      "decodeStepBaseMs=1,prefillBaseMs=0",
+    ]);
     const done = output(child);
     const line = JSON.parse(await firstLine(child)) as { url: string; model: string };
     expect(line.model).toBe("sim/test");

@@ -4,6 +4,7 @@ import type { ConfigSchema } from "../../shared/config/config-schema.ts";
 import { loadConfig } from "../../shared/config/load-config.ts";
 import { CacheonError } from "../../shared/errors/cacheon-error.ts";
 import { createLogger } from "../../shared/log/logger.ts";
+import { defaultServingTiming, type ServingTiming } from "../serving-engine.ts";
 import { type SimLlmMode, simLlmModes } from "../sim-llm-mode.ts";
 import { defaultModelName, startSimLlm } from "../sim-llm-server.ts";
 
@@ -57,13 +58,40 @@ export const simLlmConfigSchema: ConfigSchema = {
     min: 0,
     flag: "crash-after",
   },
+  timing: {
+    type: "string",
+    doc: "serving-speed overrides, e.g. decodeStepBaseMs=0,prefillBaseMs=0",
+    default: "",
+    flag: "timing",
+  },
 };
+
+/** Parses `key=value,...` into serving-timing overrides; throws naming the bad part. */
+export function parseTiming(text: string): Partial<ServingTiming> {
+  const out: Partial<ServingTiming> = {};
+  for (const part of text
+    .split(",")
+    .map((p) => p.trim())
+    .filter(Boolean)) {
+    const [key, raw] = part.split("=");
+    const value = Number(raw);
+    if (!key || !(key in defaultServingTiming) || raw === undefined || !Number.isFinite(value) || value < 0) {
+      throw new CacheonError(
+        "invalid-config",
+        `--timing: "${part}" is not key=number with key one of ${Object.keys(defaultServingTiming).join(", ")}`,
+      );
+    }
+    out[key as keyof ServingTiming] = value;
+  }
+  return out;
+}
 
 const help = `cacheon-sim-llm: a deterministic stand-in for vLLM serving Qwen2.5-72B-Instruct, with a realistic
 serving-speed model and switchable misbehaviours (for tests and the demo).
 
 Usage: cacheon-sim-llm [--port P] [--host H] [--speed X] [--jitter X] [--numeric-noise X]
-                       [--mode NAME] [--ready-delay S] [--crash-after N] [--model NAME] [--json]
+                       [--mode NAME] [--ready-delay S] [--crash-after N] [--model NAME]
+                       [--timing K=V,...] [--json]
 
 Options (each also settable as an environment variable):
   --port P            TCP port, 0 = any free one            CACHEON_SIM_PORT        (default 8000)
@@ -76,6 +104,9 @@ Options (each also settable as an environment variable):
   --ready-delay S     seconds until /health answers 200      CACHEON_SIM_READY_DELAY_S (default 0)
   --crash-after N     with --mode crash-after: requests served before the process exits
                                                              CACHEON_SIM_CRASH_AFTER (default 3)
+  --timing K=V,...    serving-speed overrides (ms): prefillBaseMs, prefillMsPerPromptToken,
+                      decodeStepBaseMs, decodeStepMsPerRunning, maxBatch, chunkTokens
+                                                             CACHEON_SIM_TIMING
   --json              print one JSON line {url, port, mode} once listening, and JSON logs
   -h, --help          this text
 
@@ -116,6 +147,7 @@ async function run(argv: string[]): Promise<number> {
     return ExitCode.ok;
   }
   let config: Record<string, unknown>;
+  let timing: Partial<ServingTiming>;
   try {
     config = loadConfig({
       schema: simLlmConfigSchema,
@@ -123,6 +155,7 @@ async function run(argv: string[]): Promise<number> {
       env: process.env,
       flags: values,
     }).values;
+    timing = parseTiming(config.timing as string);
   } catch (error) {
     process.stderr.write(`cacheon-sim-llm: ${(error as Error).message}\n`);
     return ExitCode.usage;
@@ -143,6 +176,7 @@ async function run(argv: string[]): Promise<number> {
       mode: config.mode as SimLlmMode,
       readyDelayMs: (config.readyDelayS as number) * 1000,
       crashAfterRequests: config.crashAfter as number,
+      timing,
       logger,
       onCrash: () => {
         crashed = true;
