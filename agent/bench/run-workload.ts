@@ -73,6 +73,8 @@ export interface WorkloadRun {
   prompts: Prompt[];
   /** Per-request times on one clock, for the report. */
   timeline: RequestTimeline[];
+  /** performance.now() of the first timed send: the timeline's zero. */
+  originMs: number;
 }
 
 /**
@@ -149,6 +151,7 @@ export async function runWorkload(options: RunWorkloadOptions): Promise<Workload
   const itl: number[] = [];
   const repetitionWallS: number[] = [];
   let usageMismatches = 0;
+  let origin = Number.NaN;
   try {
     if (selected.warmup.length > 0) {
       logger.info("warm-up", { requests: selected.warmup.length });
@@ -160,7 +163,6 @@ export async function runWorkload(options: RunWorkloadOptions): Promise<Workload
       throwIfAborted(options.signal);
       void warm;
     }
-    let origin = Number.NaN;
     for (let rep = 0; rep < repetitions; rep++) {
       let firstSent = Number.POSITIVE_INFINITY;
       let lastEnd = 0;
@@ -226,7 +228,7 @@ export async function runWorkload(options: RunWorkloadOptions): Promise<Workload
     usageMismatches,
     limits: options.findingLimits,
   });
-  return { requests, outputs, summary, prompts: selected.timed, timeline };
+  return { requests, outputs, summary, prompts: selected.timed, timeline, originMs: origin };
 }
 
 /** The chat-completions URL of an endpoint given as a base URL or as the full URL. */

@@ -59,7 +59,8 @@ export function createBenchAgent(url: URL): http.Agent {
  */
 export function streamChatCompletion(options: StreamChatCompletionOptions): Promise<StreamedResponse> {
   const recorder = new StreamRecorder(options.recorder);
-  const parser = new SseParser((data, at) => recorder.event(data, at), options.maxEventBytes);
+  const maxEventBytes = options.maxEventBytes ?? 1024 * 1024;
+  const parser = new SseParser((data, at) => recorder.event(data, at), maxEventBytes);
   const transport = options.url.protocol === "https:" ? https : http;
   return new Promise((resolve) => {
     let settled = false;
@@ -112,26 +113,49 @@ export function streamChatCompletion(options: StreamChatCompletionOptions): Prom
         response.on("error", () => stop("http-status", `HTTP ${status}`));
         return;
       }
+      // The data handler only stamps and queues bytes; parsing runs after every socket readable in
+      // this turn of the event loop has been stamped, so one stream's parsing never delays another
+      // stream's timestamps.
+      const pending: { bytes: Buffer; at: number }[] = [];
+      let pendingBytes = 0;
+      let drainQueued = false;
+      const drain = () => {
+        drainQueued = false;
+        while (pending.length > 0 && !settled) {
+          const { bytes, at } = pending.shift() as { bytes: Buffer; at: number };
+          pendingBytes -= bytes.length;
+          try {
+            parser.push(bytes, at);
+          } catch (error) {
+            if (error instanceof SseLimitError) stop("oversized-chunk", error.message);
+            else stop("invalid-json", (error as Error).message);
+            return;
+          }
+          if (recorder.failed || recorder.done) {
+            // Nothing after [DONE] counts; a failed stream is abandoned at once to bound memory.
+            if (recorder.failed) request.destroy();
+            else setTimeout(() => response.destroy(), 2000).unref();
+            settle();
+          }
+        }
+        pending.length = 0;
+        pendingBytes = 0;
+      };
       response.on("data", (bytes: Buffer) => {
         const at = performance.now();
         stall?.refresh();
         if (settled) return;
         lastByteAt = at;
-        try {
-          parser.push(bytes, at);
-        } catch (error) {
-          if (error instanceof SseLimitError) stop("oversized-chunk", error.message);
-          else stop("invalid-json", (error as Error).message);
-          return;
-        }
-        if (recorder.failed || recorder.done) {
-          // Nothing after [DONE] counts; a failed stream is abandoned at once to bound memory.
-          if (recorder.failed) request.destroy();
-          else setTimeout(() => response.destroy(), 2000).unref();
-          settle();
+        pending.push({ bytes, at });
+        pendingBytes += bytes.length;
+        if (pendingBytes > maxEventBytes) drain();
+        else if (!drainQueued) {
+          drainQueued = true;
+          setImmediate(drain);
         }
       });
       response.on("end", () => {
+        drain();
         if (!settled) {
           try {
             parser.end(performance.now());

@@ -218,7 +218,7 @@ export class StreamRecorder {
       }
     }
     if (!this.failed && this.#chunks === 0) this.fail("no-content", "the stream ended without any content");
-    if (!this.failed && this.#usageCompletion > this.#maxTokens) {
+    if (!this.failed && this.#logprobTokens < 0 && this.#usageCompletion > this.#maxTokens) {
       this.fail(
         "exceeds-max-tokens",
         `usage.completion_tokens=${this.#usageCompletion} is more than max_tokens=${this.#maxTokens}`,
