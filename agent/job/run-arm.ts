@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { create } from "@bufbuild/protobuf";
 import type Docker from "dockerode";
 import { CacheonError } from "../../shared/errors/cacheon-error.ts";
@@ -151,7 +152,13 @@ export async function runArm(input: RunArmInput): Promise<ArmRun> {
       return end(ArmOutcome.BROKEN_OUTPUT, `measurement failed: ${CacheonError.from(error).message}`);
     }
     result.summary = measurement.summary;
-    const state = await current.exitState();
+    // A server that died mid-run fails its last requests a moment before the engine reports the
+    // exit: give it a short while, so a crash is named a crash rather than broken output.
+    let state = await current.exitState();
+    for (let i = 0; i < 30 && state.running && measurement.summary.failed > 0; i++) {
+      await sleep(100);
+      state = await current.exitState();
+    }
     if (!state.running) {
       return {
         ...end(
