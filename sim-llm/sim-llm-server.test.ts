@@ -199,3 +199,54 @@ describe("sim-llm honest server over real HTTP", () => {
     expect(a.choices[0].message.content).not.toBe(c.choices[0].message.content);
   });
 });
+
+describe("sim-llm timing and numerics over real HTTP", () => {
+  it("waits at least the prefill and decode time its timing and speed ask for", async () => {
+    const timing = {
+      prefillBaseMs: 100,
+      prefillMsPerPromptToken: 1,
+      decodeStepBaseMs: 25,
+      decodeStepMsPerRunning: 0,
+    };
+    const sim = await startSimLlm({ timing, speed: 2 });
+    try {
+      const { events } = await streamEvents(`${sim.url}/v1/chat/completions`, {
+        ...greedy,
+        max_tokens: 8,
+        ignore_eos: true,
+        stream: true,
+        stream_options: { include_usage: true },
+      });
+      const chunks = chunksOf(events);
+      const prompt = chunks.at(-1)?.usage.prompt_tokens as number;
+      const content = events.filter((e) => e.data.includes('"content":"') && !e.data.includes('"role"'));
+      expect(content).toHaveLength(8);
+      const ttft = (100 + prompt) / 2;
+      // Lower bounds only: a loaded machine makes timers late, never early.
+      expect(content[0]?.at).toBeGreaterThanOrEqual(ttft - 2);
+      expect(content.at(-1)?.at).toBeGreaterThanOrEqual(ttft + 7 * 12.5 - 2);
+    } finally {
+      await sim.close();
+    }
+  });
+
+  it("with numeric noise, logprobs are close to the exact model's but not equal", async () => {
+    const exact = await startSimLlm({ timing: fast });
+    const noisy = await startSimLlm({ timing: fast, numericNoise: 0.02, noiseSeed: 5 });
+    try {
+      const body = { ...greedy, max_tokens: 100, ignore_eos: true, logprobs: true };
+      const a = (await (await postJson(`${exact.url}/v1/chat/completions`, body)).json()) as any;
+      const b = (await (await postJson(`${noisy.url}/v1/chat/completions`, body)).json()) as any;
+      const la = a.choices[0].logprobs.content as Array<{ token: string; logprob: number }>;
+      const lb = b.choices[0].logprobs.content as Array<{ token: string; logprob: number }>;
+      const same = la.filter((e, i) => e.token === lb[i]?.token).length;
+      expect(same).toBeGreaterThan(10);
+      const diffs = la.slice(0, 10).map((e, i) => Math.abs(e.logprob - (lb[i]?.logprob ?? 0)));
+      expect(Math.max(...diffs)).toBeGreaterThan(0);
+      expect(Math.max(...diffs)).toBeLessThan(0.3);
+    } finally {
+      await exact.close();
+      await noisy.close();
+    }
+  });
+});
