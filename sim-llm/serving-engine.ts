@@ -70,7 +70,7 @@ export class ServingEngine {
   readonly #random: () => number;
   readonly #runFactor: number;
   readonly #waiting: Slot[] = [];
-  readonly #running: Slot[] = [];
+  readonly #running = new Set<Slot>();
   #timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
   #due = 0;
   #closed = false;
@@ -85,7 +85,7 @@ export class ServingEngine {
 
   /** Sequences waiting or running. */
   get load(): number {
-    return this.#waiting.length + this.#running.length;
+    return this.#waiting.length + this.#running.size;
   }
 
   /** Queues a sequence; its first token comes after its prefill. */
@@ -101,14 +101,14 @@ export class ServingEngine {
   /** Drops a sequence (the client went away). */
   cancel(seq: EngineSequence): void {
     removeWhere(this.#waiting, (s) => s.seq === seq);
-    removeWhere(this.#running, (s) => s.seq === seq);
+    for (const slot of this.#running) if (slot.seq === seq) this.#running.delete(slot);
   }
 
   /** Stops scheduling; sequences in flight get no more tokens. */
   close(): void {
     this.#closed = true;
     this.#waiting.length = 0;
-    this.#running.length = 0;
+    this.#running.clear();
     this.#clearTimer();
   }
 
@@ -123,11 +123,11 @@ export class ServingEngine {
   #schedule(): void {
     this.#timer = undefined;
     if (this.#closed) return;
-    while (this.#running.length < this.timing.maxBatch && this.#waiting.length > 0) {
+    while (this.#running.size < this.timing.maxBatch && this.#waiting.length > 0) {
       const slot = this.#waiting.shift();
-      if (slot) this.#running.push(slot);
+      if (slot) this.#running.add(slot);
     }
-    if (this.#running.length === 0) return;
+    if (this.#running.size === 0) return;
     const decoding: Slot[] = [];
     const prefilled: Slot[] = [];
     let budget = this.timing.chunkTokens;
@@ -161,14 +161,14 @@ export class ServingEngine {
     this.#timer = undefined;
     if (this.#closed) return;
     for (const slot of [...decoding, ...prefilled]) {
-      if (!this.#running.includes(slot)) continue;
+      if (!this.#running.has(slot)) continue;
       let done = true;
       try {
         done = slot.seq.onToken();
       } catch {
         done = true;
       }
-      if (done) removeWhere(this.#running, (s) => s === slot);
+      if (done) this.#running.delete(slot);
     }
     this.#schedule();
   }
