@@ -49,3 +49,17 @@ export async function publishRound(
   store.transaction(() => store.setRoundPublished(round.id, location));
   return { location, objects };
 }
+
+/** Publishes every settled round not yet published (a stop between settling and publishing is caught up here). */
+export async function publishPendingRounds(options: Omit<PublishRoundOptions, "roundId">): Promise<string[]> {
+  const done: string[] = [];
+  const rounds = options.store
+    .listRounds(1000)
+    .filter((r) => r.state === "settled" && r.publishedAt === null)
+    .reverse();
+  for (const r of rounds) {
+    await publishRound({ ...options, roundId: r.id });
+    done.push(r.id);
+  }
+  return done;
+}

@@ -5,53 +5,19 @@ import { defaultScoringPolicy } from "../scoring/scoring-policy.ts";
 import type { Standing } from "../scoring/settle-standing.ts";
 import { type ControllerStore, openStore } from "../store/controller-store.ts";
 import { createLocalJobRunner } from "./job-runner.ts";
-import { defaultRoundSettings, type RoundSettings } from "./round-settings.ts";
 import { type RoundEngineOptions, type RoundStep, runRound } from "./run-round.ts";
-import { type SimulatedImage, type SimulatedPodOptions, simulatedPod } from "./simulated-pod.ts";
+import { type SimulatedPodOptions, simulatedPod } from "./simulated-pod.ts";
+import {
+  scenarioCommitments,
+  scenarioRef,
+  scenarioSettings,
+  scenarioSimImages,
+  scenarioVerdicts,
+} from "./testing/sim-scenario.ts";
 
-const d = (c: string) => `sha256:${c.repeat(64)}`;
-const reg = "127.0.0.1:5000";
-const baseline = `${reg}/cacheon/baseline@${d("0")}`;
-
-/** The sim images of the scenario: name -> digest and behaviour. */
-const images: Record<string, { digest: string; sim: SimulatedImage }> = {
-  baseline: { digest: d("0"), sim: { speed: 1, configDigest: d("c0"), layers: [d("10")] } },
-  fast: {
-    digest: d("1"),
-    sim: { speed: 1.5, configDigest: d("c1"), layers: [d("10"), d("11")], sizeBytes: 1000 },
-  },
-  faster: {
-    digest: d("2"),
-    sim: { speed: 1.8, configDigest: d("c2"), layers: [d("10"), d("12")], sizeBytes: 1000 },
-  },
-  slow: { digest: d("3"), sim: { speed: 0.8, configDigest: d("c3"), layers: [d("10"), d("13")] } },
-  wrong: {
-    digest: d("4"),
-    sim: { speed: 2.5, correct: false, configDigest: d("c4"), layers: [d("10"), d("14")] },
-  },
-  retagged: { digest: d("5"), sim: { speed: 1.8, configDigest: d("c2"), layers: [d("10"), d("12")] } },
-  plusLayer: {
-    digest: d("6"),
-    sim: { speed: 1.81, configDigest: d("c6"), layers: [d("10"), d("12"), d("16")], sizeBytes: 2000 },
-  },
-  neverReady: { digest: d("7"), sim: { speed: 3, outcome: "never-ready" } },
-};
-const simImages = Object.fromEntries(Object.values(images).map((i) => [i.digest, i.sim]));
-const ref = (name: keyof typeof images) => `${reg}/miner/${name.toLowerCase()}:v1@${images[name]?.digest}`;
-
-const settings: RoundSettings = {
-  ...defaultRoundSettings,
-  baselineImage: baseline,
-  workload: {
-    promptSource: "bundled:cacheon-chat-v1",
-    requests: 10,
-    warmupRequests: 2,
-    maxTokens: 512,
-    repetitions: 3,
-  },
-  hardwareProfile: "none",
-  maxChallengersPerJob: 3,
-};
+const simImages = scenarioSimImages;
+const ref = scenarioRef;
+const settings = scenarioSettings;
 
 function engine(
   store: ControllerStore,
@@ -91,14 +57,7 @@ const verdicts = (store: ControllerStore, roundId: string) =>
 describe("runRound", () => {
   it("crowns the fastest correct, zeroes the wrong, disqualifies copies and pays only after reproduction", async () => {
     const store = openStore({ path: ":memory:" });
-    commit(store, 50, [
-      ["bob", 1, ref("fast"), 10],
-      ["carol", 2, ref("faster"), 11],
-      ["dave", 3, ref("slow"), 12],
-      ["erin", 4, ref("wrong"), 13],
-      ["frank", 5, ref("retagged"), 14],
-      ["gina", 6, ref("neverReady"), 15],
-    ]);
+    ingestCommitments({ store, snapshot: { block: 50, entries: scenarioCommitments } });
     const { options, steps } = engine(store, {
       "pod-a": { images: simImages },
       "pod-b": { images: simImages },
@@ -108,14 +67,7 @@ describe("runRound", () => {
     const standing = round?.standingAfter as Standing;
     expect(standing.leader?.hotkey).toBe("carol");
     expect(standing.runnerUp?.hotkey).toBe("bob");
-    expect(verdicts(store, round?.id ?? "")).toEqual({
-      bob: "runner-up",
-      carol: "leader",
-      dave: "below-bar",
-      erin: "failed",
-      frank: "copy",
-      gina: "failed",
-    });
+    expect(verdicts(store, round?.id ?? "")).toEqual(scenarioVerdicts);
     // Every paid seat was measured twice, the second time on the other pod with another seed.
     const jobs = store.listJobs(round?.id ?? "");
     const repro = jobs.filter((j) => j.phase === "reproduce");
@@ -138,15 +90,13 @@ describe("runRound", () => {
     expect(store.listSubmissions({ states: ["pending"] })).toEqual([]);
 
     // Next round: the leader's image plus one small layer is a copy; nothing pending means no round.
-    commit(store, 60, [
-      ["bob", 1, ref("fast"), 10],
-      ["carol", 2, ref("faster"), 11],
-      ["dave", 3, ref("slow"), 12],
-      ["erin", 4, ref("wrong"), 13],
-      ["frank", 5, ref("retagged"), 14],
-      ["gina", 6, ref("neverReady"), 15],
-      ["hank", 7, ref("plusLayer"), 55],
-    ]);
+    ingestCommitments({
+      store,
+      snapshot: {
+        block: 60,
+        entries: [...scenarioCommitments, { hotkey: "hank", uid: 7, raw: ref("plusLayer"), commitBlock: 55 }],
+      },
+    });
     const second = await runRound(options, new AbortController().signal);
     expect(verdicts(store, second?.id ?? "")).toEqual({ hank: "copy" });
     expect(store.getSubmission("sub-7")?.reason).toMatch(/leader's image plus 1 small layer/);
@@ -201,7 +151,7 @@ describe("runRound", () => {
     const attempts = store2.listJobs(r2?.id ?? "");
     expect(attempts).toHaveLength(2);
     expect(attempts[1]?.state).toBe("abandoned");
-    expect(attempts[1]?.reason).toMatch(/gave up after 2 attempts/);
+    expect(attempts[1]?.reason).toMatch(/gave up after 2 failed attempts/);
     expect(verdicts(store2, r2?.id ?? "")).toEqual({ bob: "no-result" });
     expect(store2.getSubmission("sub-1")?.state).toBe("pending");
   });

@@ -147,9 +147,16 @@ export async function runRound(
         if (round.state === "evaluating" && !expired && planReproductions(round)) continue;
         return settle(round);
       }
-      const timers = [...inFlight.values()].map((f) => f.promise);
-      const deadline = sleep(Math.max(1, round.deadlineMs - now()), signal).then(() => undefined);
-      const done = await Promise.race([...timers, deadline]);
+      const tick = new AbortController();
+      const deadline = sleep(
+        Math.max(1, round.deadlineMs - now()),
+        AbortSignal.any([signal, tick.signal]),
+      ).then(
+        () => undefined,
+        () => undefined,
+      );
+      const done = await Promise.race([...[...inFlight.values()].map((f) => f.promise), deadline]);
+      tick.abort();
       if (!done) continue;
       inFlight.delete(done.job.id);
       recordCompletion(done);
@@ -334,11 +341,16 @@ export async function runRound(
 
   function retryOrAbandon(job: JobRow, reason: string, allowed: boolean, podId?: string): void {
     const r = store.getRound(roundId) as RoundRow;
-    if (!allowed || job.attempt + 1 >= settings.maxAttempts) {
+    // Attempts the controller lost by stopping are not the pods' failures and do not count; the
+    // round's deadline still bounds them.
+    const failures = store
+      .listJobs(roundId)
+      .filter((j) => j.slot === job.slot && j.state === "failed").length;
+    if (!allowed || failures >= settings.maxAttempts) {
       store.finishJob(job.id, {
         state: "abandoned",
         decision: store.getJob(job.id)?.decision ?? null,
-        reason: `${reason}; gave up after ${job.attempt + 1} attempt${job.attempt ? "s" : ""}`,
+        reason: `${reason}; gave up after ${failures} failed attempt${failures === 1 ? "" : "s"}`,
         result: store.getJob(job.id)?.result ?? undefined,
         score: store.getJob(job.id)?.score ?? undefined,
       });

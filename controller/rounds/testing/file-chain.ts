@@ -1,0 +1,79 @@
+import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import { CacheonError } from "../../../shared/errors/cacheon-error.ts";
+import type { CommitmentEntry, CommitmentSnapshot } from "../../intake/ingest-commitments.ts";
+import type { WeightTarget } from "../../weights/weight-setter.ts";
+import type { CommitmentSource } from "../controller-cycle.ts";
+
+/** The state of a {@link fileChain}: what a chain holds for one validator, in a JSON file. */
+export interface FileChainState {
+  block: number;
+  entries: CommitmentEntry[];
+  lastUpdate: number;
+  uids: number[];
+  weights: number[];
+  /** Every set_weights the chain accepted, in order. */
+  accepted: { block: number; uids: number[]; weights: number[] }[];
+  /** The chain's WeightsSetRateLimit. */
+  rateLimit: number;
+}
+
+/**
+ * A chain kept in a JSON file, so it outlives controller processes that are killed and
+ * restarted: a test double for the public chain in the kill-and-restart test (the devnet tests
+ * cover the real protocol). Each finalized-head read advances one block. Writes are atomic.
+ */
+export function fileChain(
+  path: string,
+  hooks: { beforeSet?: () => void; afterSet?: () => Promise<void> } = {},
+) {
+  const read = () => JSON.parse(readFileSync(path, "utf8")) as FileChainState;
+  const write = (s: FileChainState) => {
+    writeFileSync(`${path}.tmp`, JSON.stringify(s));
+    renameSync(`${path}.tmp`, path);
+  };
+  const advance = () => {
+    const s = read();
+    s.block += 1;
+    write(s);
+    return s;
+  };
+  const source: CommitmentSource = {
+    async snapshot(): Promise<CommitmentSnapshot> {
+      const s = advance();
+      return { block: s.block, entries: s.entries };
+    },
+  };
+  const target: WeightTarget = {
+    finalizedBlock: async () => advance().block,
+    readOwnWeights: async () => {
+      const s = read();
+      return { lastUpdate: s.lastUpdate, uids: s.uids, weights: s.weights };
+    },
+    async setWeights(uids, weights) {
+      hooks.beforeSet?.();
+      const s = read();
+      if (s.lastUpdate > 0 && s.block - s.lastUpdate < s.rateLimit) {
+        throw new CacheonError(
+          "failed-precondition",
+          "the chain refused the extrinsic: subtensorModule.SettingWeightsTooFast",
+        );
+      }
+      s.block += 1;
+      Object.assign(s, { uids, weights, lastUpdate: s.block });
+      s.accepted.push({ block: s.block, uids, weights });
+      write(s);
+      await hooks.afterSet?.();
+      return { block: s.block, ref: `file-block-${s.block}` };
+    },
+  };
+  return {
+    source,
+    target,
+    read,
+    write,
+    finalizedHead: async () => ({
+      block: read().block,
+      hash: `0x${read().block.toString(16).padStart(64, "0")}`,
+    }),
+  };
+}
