@@ -110,7 +110,33 @@ export async function buildSimImages(options: BuildSimImagesOptions): Promise<Bu
   }
   mkdirSync(dirname(options.manifestPath), { recursive: true });
   writeFileSync(options.manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
+  await pruneOldSimImages(options.docker, baseTag, logger);
   return { manifest, built: true };
+}
+
+/**
+ * Removes this build's earlier local images (only ones carrying {@link simImageLabel}): untagged
+ * behaviour images, then base images other than `keepBase`. Failures are logged, never fatal.
+ */
+export async function pruneOldSimImages(docker: Docker, keepBase: string, logger: Logger): Promise<number> {
+  let removed = 0;
+  const remove = async (id: string) => {
+    try {
+      await docker.getImage(id).remove();
+      removed += 1;
+    } catch (error) {
+      logger.debug("could not remove an old sim image", { id, error: error as Error });
+    }
+  };
+  const dangling = await docker.listImages({ filters: { label: [simImageLabel], dangling: ["true"] } });
+  for (const image of dangling) await remove(image.Id);
+  const bases = await docker.listImages({ filters: { label: [`${simImageLabel}=base`] } });
+  for (const image of bases) {
+    if (!(image.RepoTags ?? []).includes(keepBase)) {
+      for (const tag of image.RepoTags ?? []) await remove(tag);
+    }
+  }
+  return removed;
 }
 
 type Entry = { name: string; content: Buffer | string; mode?: number };
