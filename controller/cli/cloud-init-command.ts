@@ -8,6 +8,8 @@ import { ExitCode } from "../../shared/cli/cli-command.ts";
 import { loadConfig } from "../../shared/config/load-config.ts";
 import { CacheonError } from "../../shared/errors/cacheon-error.ts";
 import { controllerConfigSchema, controllerEnvPrefix } from "../config/controller-config.ts";
+import { SqliteControlPlaneStore } from "../control-plane/control-plane-store.ts";
+import { mintEnrolmentToken } from "../control-plane/enrolment.ts";
 import { findLeakedSecrets, renderCloudInit, validateCloudInitOptions } from "../pods/cloud-init.ts";
 import { podsConfigSchema } from "../pods/pods-config.ts";
 
@@ -26,7 +28,9 @@ reports any failed step to the controller. It never contains a wallet key or sto
 Options:
   --pod ID               pod id the token is bound to (lowercase letters, digits, dashes)
   --token TOKEN          the pod's one-time enrolment token
-  --mint                 mint the token from the controller's store (needs the control plane)
+  --mint                 mint the token in the controller's store (config store.path)
+  --ttl-minutes N        lifetime of a minted token (default 60, at most 10080)
+  --profile NAME         hardware profile the agent checks (default h200x8)
   --controller URL       URL agents dial (config pods.controllerUrl)
   --bundle-url URL       where the pod downloads the agent bundle (config pods.bundleUrl)
   --bundle-sha256 HEX    the bundle's sha256 (config pods.bundleSha256)
@@ -44,6 +48,9 @@ Exit codes: 0 written, 1 written but \`cloud-init schema\` rejected it, 2 usage 
     pod: { type: "string" },
     token: { type: "string" },
     mint: { type: "boolean" },
+    "ttl-minutes": { type: "string" },
+    profile: { type: "string" },
+    store: { type: "string" },
     controller: { type: "string" },
     "bundle-url": { type: "string" },
     "bundle-sha256": { type: "string" },
@@ -65,18 +72,19 @@ Exit codes: 0 written, 1 written but \`cloud-init schema\` rejected it, 2 usage 
         "--json prints a summary, so the user-data needs --out FILE",
       );
     }
-    if (values.mint) {
-      throw new CacheonError(
-        "unavailable",
-        "--mint needs the control plane's enrolment token store, which this build does not have yet; mint a token with the control plane and pass --token",
-      );
-    }
-    const token = values.token as string | undefined;
-    if (!token)
+    if (values.token === undefined && !values.mint) {
       throw new CacheonError(
         "invalid-argument",
         "an enrolment token is required: pass --token TOKEN or --mint",
       );
+    }
+    const ttlMinutes = Number(values["ttl-minutes"] ?? 60);
+    if (!Number.isFinite(ttlMinutes) || ttlMinutes <= 0 || ttlMinutes > 10_080) {
+      throw new CacheonError(
+        "invalid-argument",
+        `--ttl-minutes must be between 1 and 10080 (got ${values["ttl-minutes"]})`,
+      );
+    }
     const { values: config } = loadConfig({
       schema: { ...controllerConfigSchema, ...podsConfigSchema },
       file: values.config as string | undefined,
@@ -94,13 +102,21 @@ Exit codes: 0 written, 1 written but \`cloud-init schema\` rejected it, 2 usage 
         `missing ${missing.join(", ")}: pass ${flags.join(", ")} or set them in the config file`,
       );
     }
-    const options = validateCloudInitOptions({
+    const check = {
       podId,
-      enrolmentToken: token,
+      enrolmentToken: "cpe_placeholder_checked_before_minting",
       controllerUrl: config["pods.controllerUrl"] as string,
       bundleUrl: config["pods.bundleUrl"] as string,
       bundleSha256: (config["pods.bundleSha256"] as string).toLowerCase(),
       ...(config["pods.bootReportUrl"] ? { bootReportUrl: config["pods.bootReportUrl"] as string } : {}),
+      ...(values.profile ? { hardwareProfile: values.profile as string } : {}),
+    };
+    // Everything else is checked before a token is minted, so a typo does not burn one.
+    validateCloudInitOptions(check);
+    const options = validateCloudInitOptions({
+      ...check,
+      enrolmentToken:
+        (values.token as string | undefined) ?? mint(String(config["store.path"]), podId, ttlMinutes),
     });
     const userData = renderCloudInit(options);
     const leaked = findLeakedSecrets(userData, io.env);
@@ -139,6 +155,15 @@ Exit codes: 0 written, 1 written but \`cloud-init schema\` rejected it, 2 usage 
     return valid === false ? ExitCode.negative : ExitCode.ok;
   },
 };
+
+function mint(storePath: string, podId: string, ttlMinutes: number): string {
+  const store = new SqliteControlPlaneStore({ path: storePath });
+  try {
+    return mintEnrolmentToken(store, podId, ttlMinutes * 60_000, Date.now()).token;
+  } finally {
+    store.close();
+  }
+}
 
 /** Runs the real `cloud-init schema` on user-data. Throws unavailable when cloud-init is not installed. */
 export function checkCloudConfig(userData: string): { ok: boolean; output: string } {

@@ -15,6 +15,8 @@ export interface CloudInitOptions {
   bundleSha256: string;
   /** Where boot failures are POSTed. @default `<controllerUrl>/v1/pods/<podId>/boot-failure` */
   bootReportUrl?: string;
+  /** Hardware profile the agent checks the machine against and reports at enrolment. @default "h200x8" */
+  hardwareProfile?: string;
 }
 
 /** Paths on the pod, shared by the user-data and the tests that run its pieces. */
@@ -28,6 +30,8 @@ export const podPaths = {
   unit: "/etc/systemd/system/cacheon-agent.service",
   failureUnit: "/etc/systemd/system/cacheon-agent-failed.service",
   bootstrapLog: "/var/log/cacheon-bootstrap.log",
+  /** Where the agent keeps its session credential, so a restart resumes without the used token. */
+  credential: "/var/lib/cacheon/agent-credential.json",
 } as const;
 
 /** The boot failure endpoint's path for a pod, relative to the controller URL. */
@@ -52,6 +56,7 @@ export function renderCloudInit(options: CloudInitOptions): string {
     `CACHEON_BOOT_REPORT_URL=${o.bootReportUrl}`,
     `CACHEON_BUNDLE_URL=${o.bundleUrl}`,
     `CACHEON_BUNDLE_SHA256=${o.bundleSha256}`,
+    `CACHEON_HARDWARE_PROFILE=${o.hardwareProfile}`,
   ].join("\n");
   const doc = {
     write_files: [
@@ -68,7 +73,7 @@ export function renderCloudInit(options: CloudInitOptions): string {
 }
 
 /** The agent's command line in the unit; systemd expands ${...} from the environment file. */
-export const agentExecStart = `${podPaths.node} ${podPaths.bundle} run --controller \${CACHEON_CONTROLLER_URL} --token \${CACHEON_ENROLMENT_TOKEN} --pod \${CACHEON_POD_ID}`;
+export const agentExecStart = `${podPaths.node} ${podPaths.bundle} run --controller \${CACHEON_CONTROLLER_URL} --token \${CACHEON_ENROLMENT_TOKEN} --pod \${CACHEON_POD_ID} --profile \${CACHEON_HARDWARE_PROFILE} --state ${podPaths.credential} --json`;
 
 function agentUnit(podId: string): string {
   return `[Unit]
@@ -194,6 +199,7 @@ systemctl enable --now cacheon-agent.service
 const podIdPattern = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const tokenPattern = /^[A-Za-z0-9._~+/=-]{16,512}$/;
 const sha256Pattern = /^[0-9a-f]{64}$/;
+const profilePattern = /^[A-Za-z0-9._-]{1,64}$/;
 
 /** Checks every option, reporting all problems at once (invalid-argument). */
 export function validateCloudInitOptions(options: CloudInitOptions): Required<CloudInitOptions> {
@@ -223,6 +229,12 @@ export function validateCloudInitOptions(options: CloudInitOptions): Required<Cl
   if (!sha256Pattern.test(options.bundleSha256)) {
     problems.push(`bundle sha256 ${JSON.stringify(options.bundleSha256)} must be 64 lowercase hex digits`);
   }
+  const hardwareProfile = options.hardwareProfile ?? "h200x8";
+  if (!profilePattern.test(hardwareProfile)) {
+    problems.push(
+      `hardware profile ${JSON.stringify(hardwareProfile)} must be 1-64 letters, digits, ".", "_" or "-"`,
+    );
+  }
   const bootReportUrl =
     options.bootReportUrl ??
     (podIdPattern.test(options.podId) && problems.length === 0
@@ -230,7 +242,7 @@ export function validateCloudInitOptions(options: CloudInitOptions): Required<Cl
       : "");
   if (options.bootReportUrl !== undefined) url("boot report URL", options.bootReportUrl);
   if (problems.length) throw new CacheonError("invalid-argument", `cloud-init: ${problems.join("; ")}`);
-  return { ...options, bootReportUrl };
+  return { ...options, bootReportUrl, hardwareProfile };
 }
 
 /** Names of secret-looking environment variables whose values appear in `text`. */

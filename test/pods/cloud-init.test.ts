@@ -91,12 +91,14 @@ describe("cloud-init user-data", () => {
       "CACHEON_BOOT_REPORT_URL=https://controller.example:7443/v1/pods/cacheon-test-1/boot-failure",
       `CACHEON_BUNDLE_URL=${base.bundleUrl}`,
       `CACHEON_BUNDLE_SHA256=${sha}`,
+      "CACHEON_HARDWARE_PROFILE=h200x8",
       "",
     ]);
     const unit = files.get(podPaths.unit)?.content ?? "";
     expect(unit).toContain(`EnvironmentFile=${podPaths.envFile}`);
     expect(unit).toContain(
-      "ExecStart=/usr/bin/node /opt/cacheon/agent/cacheon-agent.mjs run --controller ${CACHEON_CONTROLLER_URL} --token ${CACHEON_ENROLMENT_TOKEN} --pod ${CACHEON_POD_ID}",
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: systemd expands these from the environment file
+      "ExecStart=/usr/bin/node /opt/cacheon/agent/cacheon-agent.mjs run --controller ${CACHEON_CONTROLLER_URL} --token ${CACHEON_ENROLMENT_TOKEN} --pod ${CACHEON_POD_ID} --profile ${CACHEON_HARDWARE_PROFILE} --state /var/lib/cacheon/agent-credential.json --json",
     );
     expect(unit).toMatch(/Restart=always/);
     expect(unit).toMatch(/OnFailure=cacheon-agent-failed.service/);
@@ -210,6 +212,23 @@ describe("cacheon-controller cloud-init", () => {
     expect(text).not.toMatch(/secretPhrase|secretSeed|AWS_|S3_|mnemonic/i);
   });
 
+  it("mints a one-time token in the controller's store with --mint", async () => {
+    const store = join(tempDir(), "controller.db");
+    const result = await run(["--pod", "cacheon-cli-3", "--mint", "--store", store, ...flags.slice(0, 6)]);
+    expect(result.stderr).toBe("");
+    expect(result.code).toBe(0);
+    const token = /CACHEON_ENROLMENT_TOKEN=(\S+)/.exec(result.stdout)?.[1] ?? "";
+    expect(token).toMatch(/^cpe_[A-Za-z0-9_-]{43}$/);
+    const { SqliteControlPlaneStore } = await import("../../controller/control-plane/control-plane-store.ts");
+    const { hashSecret } = await import("../../controller/control-plane/secrets.ts");
+    const opened = new SqliteControlPlaneStore({ path: store });
+    try {
+      expect(JSON.stringify(opened.enrolmentToken(hashSecret(token)) ?? {})).toContain("cacheon-cli-3");
+    } finally {
+      opened.close();
+    }
+  });
+
   it("reads settings from the environment and prints to stdout without --out", async () => {
     const result = await run(["--pod", "cacheon-cli-2", "--token", base.enrolmentToken], {
       CACHEON_CONTROLLER_PODS_CONTROLLER_URL: "https://env.example",
@@ -229,7 +248,10 @@ describe("cacheon-controller cloud-init", () => {
         /enrolment token is required: pass --token TOKEN or --mint/,
       ],
       [["--pod", "p1", "--mint", ...flags], /either --token or --mint/],
-      [["--pod", "p1", "--mint"], /--mint needs the control plane's enrolment token store/],
+      [
+        ["--pod", "p1", "--mint", "--ttl-minutes", "0", "--controller", base.controllerUrl],
+        /--ttl-minutes must be between 1 and 10080 \(got 0\)/,
+      ],
       [
         ["--pod", "p1", "--token", base.enrolmentToken],
         /missing pods.controllerUrl, pods.bundleUrl, pods.bundleSha256: pass --controller, --bundle-url, --bundle-sha256/,
