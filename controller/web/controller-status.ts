@@ -1,0 +1,71 @@
+import type { Standing } from "../scoring/settle-standing.ts";
+import type { ControllerStore, WeightSettingRow } from "../store/controller-store.ts";
+
+/** What an operator wants to know at a glance. */
+export interface ControllerStatus {
+  store: string;
+  schemaVersion: number;
+  submissions: Record<string, number>;
+  openRound: {
+    id: string;
+    state: string;
+    block: number;
+    jobs: Record<string, number>;
+    deadline: string;
+  } | null;
+  lastRound: { id: string; settledAt: string | null; published: string | null } | null;
+  rounds: number;
+  standing: Standing;
+  lastWeights: Pick<
+    WeightSettingRow,
+    "id" | "block" | "uids" | "weights" | "state" | "confirmedBlock" | "error" | "reason"
+  > | null;
+}
+
+/** Reads the status from the store. */
+export function controllerStatus(store: ControllerStore): ControllerStatus {
+  const count = <T>(items: T[], key: (t: T) => string) => {
+    const out: Record<string, number> = {};
+    for (const i of items) out[key(i)] = (out[key(i)] ?? 0) + 1;
+    return out;
+  };
+  const open = store.openRound();
+  const rounds = store.listRounds(1000);
+  const last = rounds.find((r) => r.state === "settled");
+  const w = store.listWeightSettings({ limit: 1 })[0];
+  return {
+    store: store.path,
+    schemaVersion: store.schemaVersion(),
+    submissions: count(store.listSubmissions(), (s) => s.state),
+    openRound: open
+      ? {
+          id: open.id,
+          state: open.state,
+          block: open.block,
+          jobs: count(store.listJobs(open.id), (j) => j.state),
+          deadline: new Date(open.deadlineMs).toISOString(),
+        }
+      : null,
+    lastRound: last
+      ? {
+          id: last.id,
+          settledAt: last.settledAt ? new Date(last.settledAt).toISOString() : null,
+          published: last.publishLocation,
+        }
+      : null,
+    rounds: rounds.length,
+    standing: store.currentStanding<Standing>(),
+    lastWeights: w
+      ? {
+          id: w.id,
+          block: w.block,
+          uids: w.uids,
+          weights: w.weights,
+          state: w.state,
+          confirmedBlock: w.confirmedBlock,
+          error: w.error,
+          reason: w.reason,
+        }
+      : null,
+  };
+}

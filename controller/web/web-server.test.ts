@@ -1,0 +1,139 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ingestCommitments } from "../intake/ingest-commitments.ts";
+import { createLocalJobRunner } from "../rounds/job-runner.ts";
+import { runRound } from "../rounds/run-round.ts";
+import { simulatedPod } from "../rounds/simulated-pod.ts";
+import { scenarioCommitments, scenarioSettings, scenarioSimImages } from "../rounds/testing/sim-scenario.ts";
+import { defaultScoringPolicy } from "../scoring/scoring-policy.ts";
+import { type ControllerStore, openStore } from "../store/controller-store.ts";
+import type { leaderboard } from "./leaderboard.ts";
+import { barChartSvg, escapeXml } from "./svg-plot.ts";
+import { parseListen, startWebServer, type WebServer } from "./web-server.ts";
+
+let store: ControllerStore;
+let web: WebServer;
+let health = {
+  lastSuccessMs: Date.now(),
+  cycles: 1,
+  failedCycles: 0,
+  lastError: undefined as string | undefined,
+};
+
+beforeAll(async () => {
+  store = openStore({ path: ":memory:" });
+  ingestCommitments({
+    store,
+    snapshot: {
+      block: 50,
+      entries: [
+        ...scenarioCommitments,
+        { hotkey: "<script>alert(1)</script>", uid: 9, raw: "junk", commitBlock: 20 },
+      ],
+    },
+  });
+  await runRound(
+    {
+      store,
+      runner: createLocalJobRunner({
+        pods: {
+          a: simulatedPod("a", { images: scenarioSimImages }),
+          b: simulatedPod("b", { images: scenarioSimImages }),
+        },
+      }),
+      settings: scenarioSettings,
+      policy: defaultScoringPolicy,
+      finalizedHead: async () => ({ block: 60, hash: "0x0102" }),
+    },
+    new AbortController().signal,
+  );
+  web = await startWebServer({ store, listen: "127.0.0.1:0", health: () => health });
+});
+afterAll(async () => {
+  await web?.close();
+});
+
+const get = (path: string, init?: RequestInit) => fetch(`${web.url}${path}`, init);
+
+describe("web server", () => {
+  it("serves the leaderboard page with plots, escaping what miners wrote", async () => {
+    const res = await get("/");
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toMatch(/text\/html/);
+    const html = await res.text();
+    expect(html).toContain("<svg");
+    expect(html).toMatch(/speed against baseline/);
+    expect(html).toMatch(/Noise per job/);
+    expect(html).toMatch(/Correctness/);
+    expect(html).not.toContain("<script>alert(1)</script>");
+    expect(html).toContain("&lt;script&gt;alert(1)&lt;/script&gt;");
+    const round = await get("/rounds/round-1");
+    expect(await round.text()).toMatch(/round-1-e0-a0 on (a|b)/);
+    expect((await get("/rounds/nope")).status).toBe(404);
+  });
+
+  it("serves Prometheus metrics", async () => {
+    const text = await (await get("/metrics")).text();
+    expect(text).toMatch(/^# TYPE cacheon_controller_submissions gauge$/m);
+    expect(text).toMatch(/^cacheon_controller_submissions\{state="copy"\} 1$/m);
+    expect(text).toMatch(/^cacheon_controller_rounds_total 1$/m);
+    expect(text).toMatch(/^cacheon_controller_leader_speed 1\.\d+$/m);
+    expect(text).toMatch(/^cacheon_controller_cycles_total 1$/m);
+    for (const line of text.trim().split("\n"))
+      expect(line).toMatch(/^(# (HELP|TYPE) \w+ .+|\w+(\{[^}]*\})? -?[\d.e+-]+)$/);
+  });
+
+  it("health turns 503 when the loop has not succeeded for too long", async () => {
+    const ok = await get("/healthz");
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toMatchObject({ ok: true, store: "ok" });
+    health = { ...health, lastSuccessMs: Date.now() - 3_600_000, lastError: "chain unavailable" };
+    const stale = await get("/healthz");
+    expect(stale.status).toBe(503);
+    expect(await stale.json()).toMatchObject({
+      ok: false,
+      stale: true,
+      loop: { lastError: "chain unavailable" },
+    });
+    health = { ...health, lastSuccessMs: Date.now() };
+  });
+
+  it("serves JSON and refuses other methods and paths", async () => {
+    const board = (await (await get("/api/leaderboard")).json()) as ReturnType<typeof leaderboard>;
+    expect(board[0]).toMatchObject({ rank: 1, hotkey: "carol" });
+    expect(board[1]).toMatchObject({ rank: 2, hotkey: "bob" });
+    expect((await get("/api/rounds/round-1")).status).toBe(200);
+    expect((await get("/api/rounds/x")).status).toBe(404);
+    expect((await get("/", { method: "POST" })).status).toBe(405);
+    expect((await get("/nothing")).status).toBe(404);
+    expect((await get("/", { method: "HEAD" })).status).toBe(200);
+  });
+
+  it("names a listen address it cannot use", async () => {
+    expect(() => parseListen("8090")).toThrow(/not host:port/);
+    expect(() => parseListen("h:99999")).toThrow(/not host:port/);
+    expect(parseListen(":8090")).toEqual({ host: "0.0.0.0", port: 8090 });
+    expect(parseListen("[::1]:0")).toEqual({ host: "::1", port: 0 });
+    const port = new URL(web.url).port;
+    await expect(startWebServer({ store, listen: `127.0.0.1:${port}` })).rejects.toThrow(
+      /cannot listen on .*EADDRINUSE/,
+    );
+  });
+});
+
+describe("barChartSvg", () => {
+  it("draws one bar per value with a reference line, and escapes labels", () => {
+    const svg = barChartSvg({
+      title: "t & u",
+      reference: 1,
+      bars: [
+        { label: 'a"<b>', value: 2, kind: "pass" },
+        { label: "c", value: Number.NaN, kind: "fail" },
+      ],
+    });
+    expect(svg.match(/<rect /g)).toHaveLength(2);
+    expect(svg).toContain("stroke-dasharray");
+    expect(svg).toContain("t &amp; u");
+    expect(svg).toContain("a&quot;&lt;b&gt;");
+    expect(escapeXml("'")).toBe("&#39;");
+  });
+});

@@ -1,0 +1,318 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { CacheonError } from "../../shared/errors/cacheon-error.ts";
+import { type Logger, silentLogger } from "../../shared/log/logger.ts";
+import { type RoundSummary, roundSummary } from "../publish/round-summary.ts";
+import type { ControllerStore } from "../store/controller-store.ts";
+import { controllerStatus } from "./controller-status.ts";
+import { leaderboard } from "./leaderboard.ts";
+import { barChartSvg, escapeXml } from "./svg-plot.ts";
+
+/** What the serve loop reports about itself, for /healthz and /metrics. */
+export interface LoopHealth {
+  /** ms since the epoch of the last cycle that finished without error; 0 before the first. */
+  lastSuccessMs: number;
+  lastError?: string | undefined;
+  cycles: number;
+  failedCycles: number;
+}
+
+/** Options of {@link startWebServer}. */
+export interface WebServerOptions {
+  store: ControllerStore;
+  /** host:port; port 0 picks a free one. */
+  listen: string;
+  /** The loop's state; health is "ok" while the last success is younger than `staleAfterMs`. */
+  health?: () => LoopHealth;
+  /** @default 3 x 600 s */
+  staleAfterMs?: number;
+  logger?: Logger;
+  now?: () => number;
+}
+
+/** A running web server. */
+export interface WebServer {
+  url: string;
+  server: Server;
+  close(): Promise<void>;
+}
+
+/**
+ * The operators' view over HTTP: `/` leaderboard and latest rounds with plots, `/rounds/<id>`
+ * one round (speed against baseline, noise, correctness), `/metrics` in Prometheus text format,
+ * `/healthz`, and JSON under `/api/`. Read-only; nothing here changes state.
+ */
+export async function startWebServer(options: WebServerOptions): Promise<WebServer> {
+  const log = options.logger ?? silentLogger;
+  const now = options.now ?? Date.now;
+  const { host, port } = parseListen(options.listen);
+  const server = createServer((req, res) => {
+    try {
+      route(req, res);
+    } catch (error) {
+      const err = CacheonError.from(error);
+      log.error("web request failed", { path: req.url, error: err });
+      send(res, 500, "text/plain; charset=utf-8", `internal error: ${err.message}\n`);
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (error: NodeJS.ErrnoException) =>
+      reject(
+        new CacheonError(
+          "unavailable",
+          `cannot listen on ${options.listen} (web.listen): ${error.code ?? error.message}; pick a free port`,
+          { cause: error },
+        ),
+      ),
+    );
+    server.listen(port, host, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  const url = `http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`;
+  return {
+    url,
+    server,
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+
+  function route(req: IncomingMessage, res: ServerResponse): void {
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      send(res, 405, "text/plain; charset=utf-8", "only GET and HEAD\n", { allow: "GET, HEAD" });
+      return;
+    }
+    const path = new URL(req.url ?? "/", "http://x").pathname;
+    const store = options.store;
+    if (path === "/healthz") {
+      const h = healthOf();
+      send(res, h.ok ? 200 : 503, "application/json", `${JSON.stringify(h)}\n`);
+    } else if (path === "/metrics") {
+      send(res, 200, "text/plain; version=0.0.4; charset=utf-8", metricsText());
+    } else if (path === "/api/leaderboard") {
+      send(res, 200, "application/json", `${JSON.stringify(leaderboard(store), null, 2)}\n`);
+    } else if (path === "/api/status") {
+      send(res, 200, "application/json", `${JSON.stringify(controllerStatus(store), null, 2)}\n`);
+    } else if (path.startsWith("/api/rounds/")) {
+      const round = store.getRound(decodeURIComponent(path.slice("/api/rounds/".length)));
+      if (!round) send(res, 404, "application/json", `${JSON.stringify({ error: "no such round" })}\n`);
+      else send(res, 200, "application/json", `${JSON.stringify(roundSummary(store, round), null, 2)}\n`);
+    } else if (path === "/") {
+      send(res, 200, "text/html; charset=utf-8", indexPage());
+    } else if (path.startsWith("/rounds/")) {
+      const round = store.getRound(decodeURIComponent(path.slice("/rounds/".length)));
+      if (!round) send(res, 404, "text/html; charset=utf-8", page("not found", "<p>No such round.</p>"));
+      else send(res, 200, "text/html; charset=utf-8", page(round.id, roundHtml(roundSummary(store, round))));
+    } else {
+      send(
+        res,
+        404,
+        "text/plain; charset=utf-8",
+        "not found: try /, /metrics, /healthz, /api/leaderboard, /api/status\n",
+      );
+    }
+  }
+
+  function healthOf() {
+    const h = options.health?.();
+    let storeOk = true;
+    let storeError: string | undefined;
+    try {
+      options.store.schemaVersion();
+    } catch (error) {
+      storeOk = false;
+      storeError = (error as Error).message;
+    }
+    const stale = h ? h.cycles > 0 && now() - h.lastSuccessMs > (options.staleAfterMs ?? 1_800_000) : false;
+    return { ok: storeOk && !stale, store: storeOk ? "ok" : storeError, loop: h ?? null, stale };
+  }
+
+  function metricsText(): string {
+    const status = controllerStatus(options.store);
+    const lines: string[] = [];
+    const metric = (
+      name: string,
+      help: string,
+      type: string,
+      samples: [Record<string, string>, number][],
+    ) => {
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+      for (const [labels, value] of samples) {
+        const l = Object.entries(labels).map(([k, v]) => `${k}="${v.replace(/["\\\n]/g, "_")}"`);
+        lines.push(`${name}${l.length ? `{${l.join(",")}}` : ""} ${Number.isFinite(value) ? value : 0}`);
+      }
+    };
+    metric(
+      "cacheon_controller_submissions",
+      "Submissions by state.",
+      "gauge",
+      Object.entries(status.submissions).map(([state, n]) => [{ state }, n]),
+    );
+    metric("cacheon_controller_rounds_total", "Rounds created.", "counter", [[{}, status.rounds]]);
+    metric("cacheon_controller_round_open", "1 while a round is in progress.", "gauge", [
+      [{}, status.openRound ? 1 : 0],
+    ]);
+    metric(
+      "cacheon_controller_open_round_jobs",
+      "Job attempts of the open round by state.",
+      "gauge",
+      Object.entries(status.openRound?.jobs ?? {}).map(([state, n]) => [{ state }, n]),
+    );
+    metric(
+      "cacheon_controller_leader_speed",
+      "Leader's settled speed against the baseline (0 = none).",
+      "gauge",
+      [[{}, status.standing.leader?.settledSpeed ?? 0]],
+    );
+    metric(
+      "cacheon_controller_runner_up_speed",
+      "Runner-up's settled speed against the baseline (0 = none).",
+      "gauge",
+      [[{}, status.standing.runnerUp?.settledSpeed ?? 0]],
+    );
+    const weights = options.store.listWeightSettings();
+    const byState: Record<string, number> = {};
+    for (const w of weights) byState[w.state] = (byState[w.state] ?? 0) + 1;
+    metric(
+      "cacheon_controller_weight_settings_total",
+      "Weight settings by outcome.",
+      "counter",
+      Object.entries(byState).map(([state, n]) => [{ state }, n]),
+    );
+    const confirmed = weights.find((w) => w.state === "confirmed");
+    metric(
+      "cacheon_controller_weights_confirmed_block",
+      "Block of the last confirmed weights (0 = never).",
+      "gauge",
+      [[{}, confirmed?.confirmedBlock ?? 0]],
+    );
+    const h = options.health?.();
+    if (h) {
+      metric("cacheon_controller_cycles_total", "Controller cycles run.", "counter", [[{}, h.cycles]]);
+      metric("cacheon_controller_cycle_failures_total", "Controller cycles that failed.", "counter", [
+        [{}, h.failedCycles],
+      ]);
+      metric("cacheon_controller_last_success_timestamp_seconds", "When a cycle last succeeded.", "gauge", [
+        [{}, h.lastSuccessMs / 1000],
+      ]);
+    }
+    return `${lines.join("\n")}\n`;
+  }
+
+  function indexPage(): string {
+    const rows = leaderboard(options.store)
+      .map(
+        (r) =>
+          `<tr><td>${r.rank ?? ""}</td><td>${r.uid ?? ""}</td><td><code>${escapeXml(r.hotkey)}</code></td><td>${escapeXml(r.verdict)}</td><td>${r.speed ? `${r.speed.toFixed(3)}x` : ""}</td><td><code>${escapeXml(r.image ?? "")}</code></td><td>${escapeXml(r.reason)}</td></tr>`,
+      )
+      .join("");
+    const status = controllerStatus(options.store);
+    const rounds = options.store
+      .listRounds(10)
+      .map(
+        (r) =>
+          `<li><a href="/rounds/${encodeURIComponent(r.id)}">${escapeXml(r.id)}</a> block ${r.block}, ${escapeXml(r.state)}</li>`,
+      )
+      .join("");
+    const latest = options.store.listRounds(1)[0];
+    const plots = latest ? roundHtml(roundSummary(options.store, latest)) : "<p>No round yet.</p>";
+    return page(
+      "cacheon controller",
+      `<h2>Leaderboard</h2><table><tr><th>rank</th><th>uid</th><th>hotkey</th><th>verdict</th><th>speed</th><th>image</th><th>why</th></tr>${rows}</table>
+<p>Open round: ${status.openRound ? escapeXml(`${status.openRound.id} (${status.openRound.state})`) : "none"}. Last weights: ${status.lastWeights ? escapeXml(`${status.lastWeights.state} at block ${status.lastWeights.confirmedBlock ?? status.lastWeights.block}: uids ${status.lastWeights.uids.join(",")} weights ${status.lastWeights.weights.join(",")}`) : "none"}.</p>
+<h2>Rounds</h2><ul>${rounds}</ul><h2>Latest round</h2>${plots}`,
+    );
+  }
+}
+
+/** The plots of one round: speed against baseline per job, noise per job, correctness per arm. */
+export function roundHtml(summary: RoundSummary): string {
+  const decided = summary.jobs.filter((j) => j.arms.length > 0);
+  const speedPlots = decided
+    .map((j) =>
+      barChartSvg({
+        title: `${j.jobId} on ${j.podId ?? "?"} (${j.decision ?? j.state}): speed against baseline`,
+        reference: 1,
+        format: (v) => `${v.toFixed(3)}x`,
+        bars: j.arms
+          .filter((a) => !a.role.endsWith("baseline"))
+          .map((a) => ({
+            label: `${a.role} ${a.hotkey}`,
+            value: a.speed ?? 0,
+            kind: a.gate === "pass" ? ("pass" as const) : ("fail" as const),
+            title: `${a.hotkey} ${a.outcome} ${a.gate ?? ""} ${a.reason}`.trim(),
+          })),
+      }),
+    )
+    .join("");
+  const noise = barChartSvg({
+    title: "Noise per job: baseline bookend spread (%)",
+    format: (v) => `${v.toFixed(2)}%`,
+    bars: decided.map((j) => ({
+      label: j.jobId.replace(`${summary.roundId}-`, ""),
+      value: (j.bookendSpread ?? 0) * 100,
+      kind: j.decision === "decided" ? ("info" as const) : ("fail" as const),
+      title: `${j.jobId}: ${j.decision ?? j.state} ${j.reason}`,
+    })),
+  });
+  const correctness = barChartSvg({
+    title: "Correctness: 1 = passed the gate, 0 = failed",
+    format: (v) => (v ? "pass" : "fail"),
+    bars: decided.flatMap((j) =>
+      j.arms
+        .filter((a) => !a.role.endsWith("baseline"))
+        .map((a) => ({
+          label: `${j.slot} ${a.hotkey}`,
+          value: a.gate === "pass" ? 1 : 0.02,
+          kind: a.gate === "pass" ? ("pass" as const) : ("fail" as const),
+          title: a.reason,
+        })),
+    ),
+  });
+  const verdicts = summary.verdicts
+    .map(
+      (v) =>
+        `<tr><td><code>${escapeXml(v.hotkey)}</code></td><td>${escapeXml(v.verdict)}</td><td>${v.settledSpeed.toFixed(3)}</td><td>${escapeXml(v.reason)}</td></tr>`,
+    )
+    .join("");
+  return `<p>Round ${escapeXml(summary.roundId)}, block ${summary.block}, seed <code>${escapeXml(summary.seed.slice(0, 16))}…</code>, ${escapeXml(summary.state)}.</p>
+<table><tr><th>hotkey</th><th>verdict</th><th>settled speed</th><th>why</th></tr>${verdicts}</table>
+<div>${speedPlots}</div><div>${noise}</div><div>${correctness}</div>`;
+}
+
+function page(title: string, body: string): string {
+  return `<!doctype html><html><head><meta charset="utf-8"><title>${escapeXml(title)}</title>
+<meta http-equiv="refresh" content="30"><style>body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 6px;font-size:13px;text-align:left}svg{display:block;margin:8px 0}</style></head>
+<body><h1>${escapeXml(title)}</h1>${body}</body></html>\n`;
+}
+
+function send(
+  res: ServerResponse,
+  status: number,
+  type: string,
+  body: string,
+  headers: Record<string, string> = {},
+): void {
+  res.writeHead(status, {
+    "content-type": type,
+    "cache-control": "no-store",
+    "x-content-type-options": "nosniff",
+    ...headers,
+  });
+  res.end(res.req.method === "HEAD" ? undefined : body);
+}
+
+/** Parses "host:port" ("[::1]:8090", ":8090" = all interfaces); throws naming the setting. */
+export function parseListen(listen: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(listen);
+  const port = m ? Number(m[3]) : Number.NaN;
+  if (!m || port > 65535) {
+    throw new CacheonError(
+      "invalid-config",
+      `web.listen "${listen}" is not host:port (e.g. 127.0.0.1:8090, [::1]:8090, :8090)`,
+    );
+  }
+  return { host: m[1] ?? (m[2] || "0.0.0.0"), port };
+}
