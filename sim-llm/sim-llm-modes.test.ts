@@ -199,6 +199,9 @@ describe("sim-llm misbehaviours", () => {
     expect(text.match(/"logprobs":\{/g)).toHaveLength(2);
     expect(text).not.toContain("[DONE]");
     controller.abort();
+    // Not streamed: no response at all.
+    const whole = postJson(`${bad.url}/v1/chat/completions`, chat, AbortSignal.timeout(400));
+    await expect(whole).rejects.toThrow(/abort|timeout/i);
   });
 
   it("huge-chunk: one event of several megabytes", async () => {

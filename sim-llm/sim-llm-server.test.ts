@@ -28,6 +28,9 @@ describe("sim-llm honest server over real HTTP", () => {
     };
     expect(models.data.map((m) => m.id)).toEqual(["Qwen/Qwen2.5-72B-Instruct"]);
     expect(models.data[0]?.max_model_len).toBe(32768);
+    expect(((await (await fetch(`${sim.url}/version`)).json()) as { version: string }).version).toMatch(
+      /sim-llm/,
+    );
   });
 
   it("streams a chat completion with one logprobs entry per token and a usage chunk", async () => {

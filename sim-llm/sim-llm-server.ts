@@ -62,6 +62,8 @@ export interface RunningSimLlm {
   close(): Promise<void>;
 }
 
+/** What GET /version answers (vLLM answers its own version there). */
+export const simLlmVersion = "cacheon-sim-llm-0.1.0";
 /** The default served model name. */
 export const defaultModelName = "Qwen/Qwen2.5-72B-Instruct";
 const maxBodyBytes = 16 * 1024 * 1024;
@@ -177,6 +179,11 @@ export async function startSimLlm(options: SimLlmOptions = {}): Promise<RunningS
             mode === "never-ready" ? "the model never finishes loading" : "the model is still loading",
           );
       },
+    },
+    "/version": {
+      method: "GET",
+      needsReady: false,
+      run: (_b, _r, res) => sendJson(res, 200, { version: simLlmVersion }),
     },
     "/v1/models": {
       method: "GET",

@@ -32,6 +32,14 @@ async function firstLine(child: ChildProcess): Promise<string> {
   throw new Error("the process ended without printing a line");
 }
 
+async function waitHealthy(url: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    if ((await fetch(`${url}/health`)).status === 200) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${url}/health did not turn 200`);
+}
+
 describe("cacheon-sim-llm process", () => {
   it("prints help and exits 0", async () => {
     const r = await output(launch(["--help"]));
@@ -55,19 +63,16 @@ describe("cacheon-sim-llm process", () => {
   });
 
   it("serves on the given port with --json, and exits 0 on SIGTERM", async () => {
-    const child = launch([
-      "--port",
-      "0",
-      "--json",
-      "--model",
-      "sim/test",
-      "--timing",
-      "decodeStepBaseMs=1,prefillBaseMs=0",
-    ]);
+    const child = launch(
+      ["--port", "0", "--json", "--model", "sim/test", "--timing", "decodeStepBaseMs=1,prefillBaseMs=0"],
+      { CACHEON_SIM_READY_DELAY_S: "0.3" },
+    );
     const done = output(child);
     const line = JSON.parse(await firstLine(child)) as { url: string; model: string };
     expect(line.model).toBe("sim/test");
-    expect((await fetch(`${line.url}/health`)).status).toBe(200);
+    // The port is bound while the "model" still loads: 503, then 200.
+    expect((await fetch(`${line.url}/health`)).status).toBe(503);
+    await waitHealthy(line.url);
     const res = await postJson(`${line.url}/v1/chat/completions`, {
       model: "sim/test",
       messages: [{ role: "user", content: "hi" }],

@@ -43,6 +43,13 @@ export const simLlmConfigSchema: ConfigSchema = {
     max: 5,
     flag: "numeric-noise",
   },
+  noiseSeed: {
+    type: "integer",
+    doc: "seed of the numeric noise (default: random per process, like a GPU run)",
+    min: 0,
+    max: 4294967295,
+    flag: "noise-seed",
+  },
   mode: { type: "string", doc: "behaviour", default: "honest", values: simLlmModes, flag: "mode" },
   readyDelayS: {
     type: "number",
@@ -100,6 +107,7 @@ Options (each also settable as an environment variable):
   --speed X           speed factor, 1.05 = 5% faster         CACHEON_SIM_SPEED       (default 1)
   --jitter X          relative timing noise                  CACHEON_SIM_JITTER      (default 0)
   --numeric-noise X   logit noise in nats (GPU numerics)     CACHEON_SIM_NUMERIC_NOISE (default 0)
+  --noise-seed N      seed of that noise (default random)    CACHEON_SIM_NOISE_SEED
   --mode NAME         behaviour                              CACHEON_SIM_MODE        (default honest)
   --ready-delay S     seconds until /health answers 200      CACHEON_SIM_READY_DELAY_S (default 0)
   --crash-after N     with --mode crash-after: requests served before the process exits
@@ -173,6 +181,7 @@ async function run(argv: string[]): Promise<number> {
       speed: config.speed as number,
       jitter: config.jitter as number,
       numericNoise: config.numericNoise as number,
+      ...(config.noiseSeed === undefined ? {} : { noiseSeed: config.noiseSeed as number }),
       mode: config.mode as SimLlmMode,
       readyDelayMs: (config.readyDelayS as number) * 1000,
       crashAfterRequests: config.crashAfter as number,
