@@ -203,6 +203,27 @@ describe("sim-llm honest server over real HTTP", () => {
   });
 });
 
+describe("sim-llm lifecycle", () => {
+  it("stops listening when its AbortSignal fires", async () => {
+    const controller = new AbortController();
+    const sim = await startSimLlm({ signal: controller.signal });
+    expect((await fetch(`${sim.url}/health`)).status).toBe(200);
+    controller.abort();
+    await new Promise((r) => setTimeout(r, 50));
+    await expect(fetch(`${sim.url}/health`)).rejects.toThrow();
+    await sim.close(); // closing again is harmless
+  });
+
+  it("reports a port already in use as unavailable", async () => {
+    const sim = await startSimLlm({});
+    try {
+      await expect(startSimLlm({ port: sim.port })).rejects.toThrow(/cannot listen on 127.0.0.1:\d+/);
+    } finally {
+      await sim.close();
+    }
+  });
+});
+
 describe("sim-llm timing and numerics over real HTTP", () => {
   it("waits at least the prefill and decode time its timing and speed ask for", async () => {
     const timing = {

@@ -51,6 +51,8 @@ export interface SimLlmOptions {
   onCrash?: () => void;
   /** Where the server logs. @default silentLogger */
   logger?: Logger;
+  /** Closes the server when aborted (as `close()` does). */
+  signal?: AbortSignal;
 }
 
 /** A started sim server. */
@@ -275,17 +277,16 @@ export async function startSimLlm(options: SimLlmOptions = {}): Promise<RunningS
   const host = options.host ?? "127.0.0.1";
   const urlHost = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host;
   logger.info("sim-llm listening", { port, mode, speed, model: modelName });
-  return {
-    url: `http://${urlHost}:${port}`,
-    port,
-    close: async () => {
-      if (readyTimer) clearTimeout(readyTimer);
-      closeEverything();
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
-      await closed;
-    },
+  const close = async () => {
+    if (readyTimer) clearTimeout(readyTimer);
+    closeEverything();
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeAllConnections();
+    await closed;
   };
+  if (options.signal?.aborted) await close();
+  else options.signal?.addEventListener("abort", () => void close(), { once: true });
+  return { url: `http://${urlHost}:${port}`, port, close };
 }
 
 function statusOf(err: CacheonError): number {
