@@ -18,6 +18,14 @@ export const agentProgram: Omit<RunCliOptions, "argv" | "io"> = {
       summary: "run the validator's evaluation of your image on this machine and see what a validator would",
       load: async () => (await import("./local-command.ts")).localCommand,
     },
+    bench: {
+      summary: "measure a streaming OpenAI-compatible server: TTFT, TPOT, ITL, E2E, throughput, failures",
+      load: async () => (await import("./bench-command.ts")).benchCommand,
+    },
+    compare: {
+      summary: "run a reference and a candidate server on the same workload: speed ratio and correctness verdict",
+      load: async () => (await import("./compare-command.ts")).compareCommand,
+    },
   },
 };
 
