@@ -1,5 +1,5 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -130,9 +130,7 @@ describe("a pod boots the agent the way its systemd unit would, and it enrols", 
       mkdirSync(join(target, ".."), { recursive: true });
       writeFileSync(target, content, { mode: path.endsWith(".sh") ? 0o700 : 0o600 });
     }
-    await import("node:fs").then((fs) =>
-      fs.mkdirSync(join(onPod(podPaths.bundle), ".."), { recursive: true }),
-    );
+    mkdirSync(join(onPod(podPaths.bundle), ".."), { recursive: true });
     const fetched = await new Promise<{ code: number; stderr: string }>((resolve) =>
       execFile(
         "bash",
@@ -151,9 +149,7 @@ describe("a pod boots the agent the way its systemd unit would, and it enrols", 
       word === podPaths.node ? process.execPath : word.startsWith("/") ? onPod(word) : word,
     );
     const [program, ...args] = argv;
-    await import("node:fs").then((fs) =>
-      fs.mkdirSync(join(onPod(podPaths.credential), ".."), { recursive: true }),
-    );
+    mkdirSync(join(onPod(podPaths.credential), ".."), { recursive: true });
 
     const start = () => {
       // systemd gives a service the environment file's variables and a default PATH, nothing else.
