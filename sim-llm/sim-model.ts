@@ -46,6 +46,7 @@ const TAIL_LOGIT = -14;
 const sentenceEnd = new Set([".", "!", "?", "\n"].map((p) => vocabulary.indexOf(p)));
 const comma = vocabulary.indexOf(",");
 const period = vocabulary.indexOf(".");
+const newline = vocabulary.indexOf("\n");
 
 /**
  * The deterministic stand-in for Qwen2.5-72B: next-token distributions derived from a hash of the
@@ -108,7 +109,7 @@ export class SimModel {
       taken.add(id);
       ids.push(id);
       logits.push(logit);
-      logit -= ids.length === 1 ? rng.exponential(2.5) : 0.05 + rng.exponential(0.45);
+      logit -= ids.length === 1 ? rng.exponential(3.5) : 0.1 + rng.exponential(0.8);
       return true;
     };
 
@@ -119,7 +120,12 @@ export class SimModel {
     } else if (due && !capitalContext) {
       push(period);
     }
-    const pool = capitalContext ? generatableIds.capital : generatableIds.lower;
+    const pool =
+      state.last === newline || state.last < 0
+        ? generatableIds.lineStart
+        : capitalContext
+          ? generatableIds.capital
+          : generatableIds.lower;
     const punctuationChance = capitalContext ? 0 : Math.min(0.45, 0.025 * state.wordsSinceBreak);
     let guard = 0;
     while (ids.length < CANDIDATES && guard++ < CANDIDATES * 4) {

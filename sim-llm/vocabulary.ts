@@ -91,18 +91,25 @@ export const vocabulary: readonly string[] = buildVocabulary();
 
 /**
  * Token ids the model generates as text: whole words with a leading space, capitalised words with a
- * leading space and punctuation. They never join with a neighbour into a longer vocabulary piece, so
+ * leading space (or without one at the start of a line) and punctuation. They never join with a neighbour into a longer vocabulary piece, so
  * re-tokenizing generated text gives back the generated ids.
  */
-export const generatableIds: { lower: number[]; capital: number[]; punctuation: number[] } = (() => {
+export const generatableIds: {
+  lower: number[];
+  capital: number[];
+  lineStart: number[];
+  punctuation: number[];
+} = (() => {
   const lower: number[] = [];
   const capital: number[] = [];
+  const lineStart: number[] = [];
   const punctuation: number[] = [];
   const words = new Set(commonWords.split(/\s+/).filter(Boolean));
   vocabulary.forEach((piece, id) => {
     if (punctuationTokens.includes(piece)) punctuation.push(id);
     else if (piece.startsWith(" ") && words.has(piece.slice(1))) lower.push(id);
     else if (piece.startsWith(" ") && words.has(piece.slice(1).toLowerCase())) capital.push(id);
+    else if (/^[A-Z]/.test(piece) && words.has(piece.toLowerCase())) lineStart.push(id);
   });
-  return { lower, capital, punctuation };
+  return { lower, capital, lineStart, punctuation };
 })();
