@@ -11,6 +11,7 @@ import type { ImageMetadata } from "../../shared/gen/cacheon/v1/image_pb.ts";
 import { type Arm, ArmRole } from "../../shared/gen/cacheon/v1/job_pb.ts";
 import { ArmOutcome, type ArmResult, ArmResultSchema } from "../../shared/gen/cacheon/v1/result_pb.ts";
 import type { WorkloadSpec } from "../../shared/gen/cacheon/v1/workload_pb.ts";
+import type { PinnedImage } from "../../shared/image/image-reference.ts";
 import type { Logger } from "../../shared/log/logger.ts";
 import { type ArmContainer, startArmContainer } from "../containers/arm-container.ts";
 import type { ArmLimits, GpuSelection, NetworkMode } from "../containers/arm-container-spec.ts";
@@ -42,6 +43,8 @@ export interface RunArmInput {
   readyIntervalMs: number;
   maxFailedRequestFraction: number;
   pulls: PullQueue;
+  /** Pulls an image again outside the queue (when it vanished after its first pull). */
+  repull: (image: PinnedImage) => Promise<ImageMetadata>;
   measure: MeasureArm;
   waitForGpuIdle: WaitForGpuIdle;
   /** Keep the container running after the measurement (the closing baseline, for teacher forcing). */
@@ -102,6 +105,22 @@ export async function runArm(input: RunArmInput): Promise<ArmRun> {
   let keep = false;
   try {
     await input.waitForGpuIdle({ profile: input.profile, signal: input.signal });
+    // The image may have gone since it was pulled (the baseline runs twice; something else on the
+    // machine may prune): pull it again by digest rather than fail the arm.
+    try {
+      await input.docker.getImage(metadata.configDigest).inspect();
+    } catch {
+      logger.warn("image vanished after its pull; pulling it again", { image: metadata.configDigest });
+      try {
+        metadata = await input.repull(parsed.image);
+        result.image = metadata;
+      } catch (error) {
+        return end(
+          ArmOutcome.PULL_FAILED,
+          `pulled, then removed, and the new pull failed: ${CacheonError.from(error).message}`,
+        );
+      }
+    }
     progress("start", `starting ${arm.armId}`);
     try {
       container = await startArmContainer({

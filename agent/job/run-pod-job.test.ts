@@ -145,6 +145,31 @@ describe("runPodJob with the real engine and registry", () => {
     expect(await removeJobObjects({ docker, jobId })).toEqual({ containers: 0, networks: 0 });
   });
 
+  it("pulls an image again when it vanished between its pull and its arm", async () => {
+    const jobId = `test-job-${process.pid}-vanish`;
+    let gates = 0;
+    const result = await runPodJob(
+      job(jobId, [
+        arm("b0", ArmRole.OPENING_BASELINE, hostileRef),
+        arm("b9", ArmRole.CLOSING_BASELINE, hostileRef),
+      ]),
+      { signal: new AbortController().signal, emit: () => {} },
+      {
+        ...options(),
+        waitForGpuIdle: async () => {
+          // Before the closing baseline: the image both arms share is removed behind the job's back.
+          if (++gates === 2) {
+            const { Id } = await docker.getImage(hostileRef).inspect();
+            await docker.getImage(Id).remove({ force: true });
+          }
+        },
+      },
+    );
+    expect(gates).toBe(2);
+    expect(result.arms.map((a) => a.outcome)).toEqual([ArmOutcome.MEASURED, ArmOutcome.MEASURED]);
+    expect(result.arms[1]?.image?.pullSeconds).toBeGreaterThan(0);
+  });
+
   it("refuses an invalid job without touching the engine", async () => {
     const bad = job("", [
       arm("c1", ArmRole.CHALLENGER, hostileRef),

@@ -11,6 +11,7 @@ import {
   type JobResult,
   JobResultSchema,
 } from "../../shared/gen/cacheon/v1/result_pb.ts";
+import type { PinnedImage } from "../../shared/image/image-reference.ts";
 import { silentLogger } from "../../shared/log/logger.ts";
 import { runWorkload } from "../bench/run-workload.ts";
 import type { GpuSelection, NetworkMode } from "../containers/arm-container-spec.ts";
@@ -116,23 +117,20 @@ export async function runPodJob(
       if (!network.hostGuarded) result.networkMode = "internal (host services reachable: no firewall rule)";
     }
 
-    const pulls = createPullQueue({
-      concurrency: options.pullConcurrency,
-      signal,
-      pull: async (image, pullSignal) => {
-        const metadata = await pullImage({
-          docker,
-          image,
-          maxBytes: options.maxImageBytes,
-          minFreeBytes: options.minFreeBytes,
-          auth: options.registryAuth,
-          signal: pullSignal,
-          logger,
-        });
-        if (metadata.pullSeconds > 0) pulled.add(metadata.configDigest);
-        return metadata;
-      },
-    });
+    const pullOne = async (image: PinnedImage, pullSignal: AbortSignal) => {
+      const metadata = await pullImage({
+        docker,
+        image,
+        maxBytes: options.maxImageBytes,
+        minFreeBytes: options.minFreeBytes,
+        auth: options.registryAuth,
+        signal: pullSignal,
+        logger,
+      });
+      if (metadata.pullSeconds > 0) pulled.add(metadata.configDigest);
+      return metadata;
+    };
+    const pulls = createPullQueue({ concurrency: options.pullConcurrency, signal, pull: pullOne });
     const lookahead = Math.max(0, options.pullLookahead ?? 1);
     const imageOf = (i: number) => {
       const parsed = pinnedImageOf(job.arms[i]?.image);
@@ -165,6 +163,7 @@ export async function runPodJob(
         readyIntervalMs: options.readyIntervalMs ?? 1000,
         maxFailedRequestFraction: options.maxFailedRequestFraction ?? 0.5,
         pulls,
+        repull: (image) => pullOne(image, signal),
         measure,
         waitForGpuIdle: options.waitForGpuIdle ?? (async () => {}),
         keepRunning: i === closingIndex && options.teacherForce !== undefined,
