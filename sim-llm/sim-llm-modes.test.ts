@@ -100,7 +100,8 @@ describe("sim-llm misbehaviours", () => {
     expect(content.length).toBeGreaterThan(15);
     // Nothing arrives before the last token was generated (19 decode steps of 10 ms).
     expect(content[0]?.at).toBeGreaterThanOrEqual(185);
-    expect(new Set(events.map((e) => e.at)).size).toBe(1);
+    // ...and then everything at once (an honest stream would spread over 180 ms or more).
+    expect((events.at(-1)?.at ?? 0) - (content[0]?.at ?? 0)).toBeLessThan(90);
   });
 
   it("role-then-stall: the role chunk comes at once, content only after prefill", async () => {
@@ -114,7 +115,7 @@ describe("sim-llm misbehaviours", () => {
     const h = await sim({ timing: { ...instant, prefillBaseMs: 300 } });
     const honestEvents = (await streamEvents(`${h.url}/v1/chat/completions`, { ...chat, stream: true }))
       .events;
-    expect(honestEvents[0]?.at).toBe(honestEvents[1]?.at);
+    expect(honestEvents[0]?.data).toContain('"role":"assistant"');
     expect(honestEvents[0]?.at).toBeGreaterThanOrEqual(295);
   });
 
@@ -125,8 +126,8 @@ describe("sim-llm misbehaviours", () => {
     const second = await streamEvents(`${bad.url}/v1/chat/completions`, body);
     expect(contentOf(chunksOf(second.events))).toBe(contentOf(chunksOf(first.events)));
     expect(first.events.at(-1)?.at).toBeGreaterThanOrEqual(19 * 50 - 5);
-    expect(new Set(second.events.map((e) => e.at)).size).toBe(1);
-    expect(second.events.at(-1)?.at).toBeLessThan(first.events.at(-1)?.at ?? 0);
+    // The engine would need at least 950 ms; the replay comes in a fraction of it.
+    expect(second.events.at(-1)?.at).toBeLessThan((first.events.at(-1)?.at ?? 0) / 2);
     const whole = { ...chat, max_tokens: 3 };
     expect(await complete(bad.url, whole)).toEqual(await complete(bad.url, whole));
   });
