@@ -243,6 +243,7 @@ describe("sim-llm misbehaviours", () => {
       bytes += chunk.length;
     }
     expect(bytes).toBeGreaterThan(100);
-    expect(reads).toBeGreaterThan(bytes / 4);
+    // An honest server sends this in one or two writes; dripping shows up as many small reads.
+    expect(reads).toBeGreaterThan(20);
   });
 });
