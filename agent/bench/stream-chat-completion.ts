@@ -36,6 +36,20 @@ export interface StreamedResponse extends RecordedStream {
   endedAt: number;
 }
 
+/** Streams with bytes waiting to be parsed; one setImmediate drains them all after this turn's reads. */
+let drains: (() => void)[] = [];
+
+function deferDrain(drain: () => void): void {
+  drains.push(drain);
+  if (drains.length === 1) {
+    setImmediate(() => {
+      const now = drains;
+      drains = [];
+      for (const d of now) d();
+    });
+  }
+}
+
 /**
  * An HTTP agent for load generation: keep-alive, no cap on sockets (a pool limit below the
  * concurrency would queue requests inside the client and inflate TTFT), no Nagle delay.
@@ -151,7 +165,7 @@ export function streamChatCompletion(options: StreamChatCompletionOptions): Prom
         if (pendingBytes > maxEventBytes) drain();
         else if (!drainQueued) {
           drainQueued = true;
-          setImmediate(drain);
+          deferDrain(drain);
         }
       });
       response.on("end", () => {
