@@ -10,6 +10,19 @@ export const controllerProgram: Omit<RunCliOptions, "argv" | "io"> = {
       summary: "validate and print the configuration (or --reference for every setting)",
       load: async () => (await import("./config-command.ts")).configCommand,
     },
+    serve: {
+      summary:
+        "run the controller: read commitments, run rounds, publish, set weights, serve the operators' page",
+      load: async () => (await import("./serve-command.ts")).serveCommand,
+    },
+    status: {
+      summary: "show submissions, the round in progress, who is paid and the last weights",
+      load: async () => (await import("./status-command.ts")).statusCommand,
+    },
+    leaderboard: {
+      summary: "rank every hotkey's current submission, with its verdict and why",
+      load: async () => (await import("./leaderboard-command.ts")).leaderboardCommand,
+    },
     "mint-token": {
       summary: "mint a one-time, expiring enrolment token bound to a pod id",
       load: async () => (await import("./mint-token-command.ts")).mintTokenCommand,
