@@ -1,0 +1,148 @@
+import { CacheonError } from "../../shared/errors/cacheon-error.ts";
+import { parseImageReference } from "../../shared/image/image-reference.ts";
+import type { CopyPolicy } from "../copies/detect-copy.ts";
+import type { RoundSettings } from "../rounds/round-settings.ts";
+import { resolveScoringPolicy, type ScoringPolicy } from "../scoring/scoring-policy.ts";
+import type { WeightPolicy } from "../weights/weight-policy.ts";
+import type { WeightCadence } from "../weights/weight-setter.ts";
+
+/** The controller's configuration, typed and grouped for the components that use it. */
+export interface ControllerSettings {
+  storePath: string;
+  chain: { endpoints: string[]; netuid: number };
+  wallet: { name: string; hotkey: string; path: string; devUri: string };
+  intervalMs: number;
+  rounds: RoundSettings;
+  scoring: ScoringPolicy;
+  copies: CopyPolicy;
+  weights: WeightPolicy;
+  cadence: WeightCadence;
+  versionKey: bigint;
+  publish:
+    | { target: "local"; folder: string }
+    | {
+        target: "s3";
+        bucket: string;
+        prefix: string;
+        endpoint?: string | undefined;
+        region: string;
+        accessKeyId?: string | undefined;
+        secretAccessKey?: string | undefined;
+      };
+  webListen: string;
+  agents: { mode: "local" | "remote"; localPods: string[] };
+}
+
+/**
+ * Turns the flat values of `loadConfig(controllerConfigSchema)` into typed settings. With
+ * `forServe`, also checks what serving needs (a pinned baseline, a bucket for S3, two local pods);
+ * every problem is reported at once.
+ */
+export function resolveControllerSettings(
+  values: Record<string, unknown>,
+  options: { forServe?: boolean } = {},
+): ControllerSettings {
+  const v = <T>(key: string) => values[key] as T;
+  const problems: string[] = [];
+  const baselineImage = v<string>("rounds.baselineImage");
+  if (options.forServe) {
+    if (!baselineImage)
+      problems.push(
+        'rounds.baselineImage: required by serve; set the pinned baseline, e.g. "registry/cacheon/baseline@sha256:<64 hex>"',
+      );
+    else {
+      try {
+        parseImageReference(baselineImage);
+      } catch (error) {
+        problems.push(`rounds.baselineImage: ${(error as Error).message}`);
+      }
+    }
+    if (v<string>("publish.target") === "s3" && !v<string>("publish.s3.bucket"))
+      problems.push("publish.s3.bucket: required when publish.target is s3");
+    if (v<string>("agents.mode") === "local" && v<string[]>("agents.localPods").length < 2) {
+      problems.push("agents.localPods: give at least two names; a win must be reproduced on another pod");
+    }
+  }
+  if (v<number>("weights.leaderShare") + v<number>("weights.runnerUpShare") <= 0)
+    problems.push("weights.leaderShare + weights.runnerUpShare must be above 0");
+  if (problems.length > 0) {
+    throw new CacheonError(
+      "invalid-config",
+      `configuration has ${problems.length} problem${problems.length > 1 ? "s" : ""}:\n  - ${problems.join("\n  - ")}`,
+    );
+  }
+  const workload = {
+    promptSource: v<string>("workload.promptSource"),
+    model: v<string>("workload.model"),
+    requests: v<number>("workload.requests"),
+    warmupRequests: v<number>("workload.warmupRequests"),
+    maxTokens: v<number>("workload.maxTokens"),
+    topLogprobs: v<number>("workload.topLogprobs"),
+    repetitions: v<number>("workload.repetitions"),
+    requestTimeoutMs: v<number>("workload.requestTimeoutMs"),
+    arrival: { closedLoop: { concurrency: v<number>("workload.concurrency") } },
+  };
+  const s3Endpoint = v<string>("publish.s3.endpoint");
+  return {
+    storePath: v<string>("store.path"),
+    chain: { endpoints: v<string[]>("chain.endpoints"), netuid: v<number>("chain.netuid") },
+    wallet: {
+      name: v<string>("wallet.name"),
+      hotkey: v<string>("wallet.hotkey"),
+      path: v<string>("wallet.path"),
+      devUri: v<string>("wallet.devUri"),
+    },
+    intervalMs: v<number>("rounds.intervalSeconds") * 1000,
+    rounds: {
+      baselineImage,
+      workload,
+      hardwareProfile: v<string>("rounds.hardwareProfile"),
+      modelDir: v<string>("rounds.modelDir"),
+      maxChallengersPerJob: v<number>("rounds.maxChallengersPerJob"),
+      maxAttempts: v<number>("rounds.maxAttempts"),
+      roundTimeoutMs: Math.round(v<number>("rounds.timeoutMinutes") * 60_000),
+      jobTimeoutMs: Math.round(v<number>("rounds.jobTimeoutMinutes") * 60_000),
+      baselineStartupS: v<number>("rounds.baselineStartupSeconds"),
+      challengerStartupS: v<number>("rounds.challengerStartupSeconds"),
+      validatorSecret: v<string>("rounds.validatorSecret"),
+    },
+    scoring: resolveScoringPolicy({
+      bookendLimit: v<number>("scoring.bookendLimit"),
+      minMargin: v<number>("scoring.minMargin"),
+      noiseMultiplier: v<number>("scoring.noiseMultiplier"),
+      maxFailedRequestFraction: v<number>("scoring.maxFailedRequestFraction"),
+      leaderMustBeatBaseline: v<boolean>("scoring.leaderMustBeatBaseline"),
+    }),
+    copies: {
+      maxExtraLayers: v<number>("copies.maxExtraLayers"),
+      maxExtraBytes: v<number>("copies.maxExtraBytes"),
+    },
+    weights: {
+      leaderShare: v<number>("weights.leaderShare"),
+      runnerUpShare: v<number>("weights.runnerUpShare"),
+      burnShare: v<number>("weights.burnShare"),
+      burnUid: v<number>("weights.burnUid"),
+      fallback: v<"burn" | "skip">("weights.fallback"),
+    },
+    cadence: {
+      refreshBlocks: v<number>("weights.refreshBlocks"),
+      rateLimitBlocks: v<number>("weights.rateLimitBlocks"),
+      inFlightBlocks: 5,
+    },
+    versionKey: BigInt(v<number>("weights.versionKey")),
+    publish:
+      v<string>("publish.target") === "s3"
+        ? {
+            target: "s3",
+            bucket: v<string>("publish.s3.bucket"),
+            prefix: v<string>("publish.s3.prefix"),
+            endpoint: s3Endpoint || undefined,
+            region: v<string>("publish.s3.region"),
+            accessKeyId: v<string>("publish.s3.accessKeyId") || undefined,
+            secretAccessKey: v<string>("publish.s3.secretAccessKey") || undefined,
+          }
+        : { target: "local", folder: v<string>("publish.folder") },
+    webListen: v<string>("web.listen"),
+    agents: { mode: v<"local" | "remote">("agents.mode"), localPods: v<string[]>("agents.localPods") },
+  };
+}
