@@ -23,7 +23,8 @@ export const agentProgram: Omit<RunCliOptions, "argv" | "io"> = {
       load: async () => (await import("./bench-command.ts")).benchCommand,
     },
     compare: {
-      summary: "run a reference and a candidate server on the same workload: speed ratio and correctness verdict",
+      summary:
+        "run a reference and a candidate server on the same workload: speed ratio and correctness verdict",
       load: async () => (await import("./compare-command.ts")).compareCommand,
     },
   },
