@@ -1,8 +1,6 @@
 import { type CliCommand, ExitCode } from "../../shared/cli/cli-command.ts";
-import { loadConfig } from "../../shared/config/load-config.ts";
-import { controllerConfigSchema, controllerEnvPrefix } from "../config/controller-config.ts";
-import { openStore } from "../store/controller-store.ts";
 import { leaderboard } from "../web/leaderboard.ts";
+import { openConfiguredStore } from "./open-configured-store.ts";
 
 /** `cacheon-controller leaderboard`: every hotkey's current submission, ranked, with the reason. */
 export const leaderboardCommand: CliCommand = {
@@ -22,14 +20,7 @@ Options:
 Exit codes: 0 printed, 2 no store or invalid configuration.`,
   options: { config: { type: "string" }, store: { type: "string" } },
   async run(values, _positionals, io) {
-    const { values: config } = loadConfig({
-      schema: controllerConfigSchema,
-      file: values.config as string | undefined,
-      env: io.env,
-      envPrefix: controllerEnvPrefix,
-      flags: values,
-    });
-    const store = openStore({ path: String(config["store.path"]), readOnly: true });
+    const store = openConfiguredStore(values, io);
     try {
       const rows = leaderboard(store);
       if (values.json) {

@@ -8,7 +8,7 @@ import { ingestCommitments } from "../intake/ingest-commitments.ts";
 import { createLocalJobRunner } from "../rounds/job-runner.ts";
 import { runRound } from "../rounds/run-round.ts";
 import { simulatedPod } from "../rounds/simulated-pod.ts";
-import { scenarioCommitments, scenarioSettings, scenarioSimImages } from "../rounds/testing/sim-scenario.ts";
+import { runScenarioRound, scenarioSettings } from "../rounds/testing/sim-scenario.ts";
 import { defaultScoringPolicy } from "../scoring/scoring-policy.ts";
 import { openStore } from "../store/controller-store.ts";
 import { controllerProgram } from "./main.ts";
@@ -36,22 +36,7 @@ let storePath: string;
 beforeAll(async () => {
   storePath = join(mkdtempSync(join(tmpdir(), "cli-")), "controller.db");
   const store = openStore({ path: storePath });
-  ingestCommitments({ store, snapshot: { block: 50, entries: scenarioCommitments } });
-  await runRound(
-    {
-      store,
-      runner: createLocalJobRunner({
-        pods: {
-          a: simulatedPod("a", { images: scenarioSimImages }),
-          b: simulatedPod("b", { images: scenarioSimImages }),
-        },
-      }),
-      settings: scenarioSettings,
-      policy: defaultScoringPolicy,
-      finalizedHead: async () => ({ block: 60, hash: "0x0102" }),
-    },
-    new AbortController().signal,
-  );
+  await runScenarioRound(store);
   store.close();
 });
 

@@ -88,7 +88,7 @@ describe("a round over remote agents through the real control plane (gRPC on loo
     expect(
       Object.fromEntries(store.listVerdicts({ roundId: round?.id ?? "" }).map((v) => [v.hotkey, v.verdict])),
     ).toEqual(scenarioVerdicts);
-    expect((round?.standingAfter as Standing).leader?.hotkey).toBe("carol");
+    expect(((round?.standingAfter ?? {}) as Standing).leader?.hotkey).toBe("carol");
     const jobs = store.listJobs(round?.id ?? "");
     // Every attempt went through an agent, and pod-flaky's failures were retried elsewhere.
     expect(executed.length).toBe(jobs.length);

@@ -47,7 +47,9 @@ export function planEvaluation(options: PlanEvaluationOptions): PlannedSlot[] {
   if (challengers.length === 0) return [];
   const jobs = Math.ceil(challengers.length / per);
   const groups: ArmSubject[][] = Array.from({ length: jobs }, () => []);
-  challengers.forEach((c, i) => groups[i % jobs]?.push(c));
+  challengers.forEach((c, i) => {
+    groups[i % jobs]?.push(c);
+  });
   return groups.map((group, i) => ({
     slot: `e${i}`,
     arms: armsFor(group, options.leader, options.runnerUp),

@@ -3,7 +3,7 @@ import { ingestCommitments } from "../intake/ingest-commitments.ts";
 import { createLocalJobRunner } from "../rounds/job-runner.ts";
 import { runRound } from "../rounds/run-round.ts";
 import { simulatedPod } from "../rounds/simulated-pod.ts";
-import { scenarioCommitments, scenarioSettings, scenarioSimImages } from "../rounds/testing/sim-scenario.ts";
+import { runScenarioRound, scenarioSettings } from "../rounds/testing/sim-scenario.ts";
 import { defaultScoringPolicy } from "../scoring/scoring-policy.ts";
 import { type ControllerStore, openStore } from "../store/controller-store.ts";
 import type { leaderboard } from "./leaderboard.ts";
@@ -21,31 +21,9 @@ let health = {
 
 beforeAll(async () => {
   store = openStore({ path: ":memory:" });
-  ingestCommitments({
-    store,
-    snapshot: {
-      block: 50,
-      entries: [
-        ...scenarioCommitments,
-        { hotkey: "<script>alert(1)</script>", uid: 9, raw: "junk", commitBlock: 20 },
-      ],
-    },
-  });
-  await runRound(
-    {
-      store,
-      runner: createLocalJobRunner({
-        pods: {
-          a: simulatedPod("a", { images: scenarioSimImages }),
-          b: simulatedPod("b", { images: scenarioSimImages }),
-        },
-      }),
-      settings: scenarioSettings,
-      policy: defaultScoringPolicy,
-      finalizedHead: async () => ({ block: 60, hash: "0x0102" }),
-    },
-    new AbortController().signal,
-  );
+  await runScenarioRound(store, [
+    { hotkey: "<script>alert(1)</script>", uid: 9, raw: "junk", commitBlock: 20 },
+  ]);
   web = await startWebServer({ store, listen: "127.0.0.1:0", health: () => health });
 });
 afterAll(async () => {

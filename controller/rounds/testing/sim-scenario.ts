@@ -1,6 +1,11 @@
-import type { CommitmentEntry } from "../../intake/ingest-commitments.ts";
+import { type CommitmentEntry, ingestCommitments } from "../../intake/ingest-commitments.ts";
+import { defaultScoringPolicy } from "../../scoring/scoring-policy.ts";
+import type { ControllerStore, RoundRow } from "../../store/controller-store.ts";
+import { createLocalJobRunner } from "../job-runner.ts";
 import { defaultRoundSettings, type RoundSettings } from "../round-settings.ts";
+import { runRound } from "../run-round.ts";
 import type { SimulatedImage } from "../simulated-pod.ts";
+import { simulatedPod } from "../simulated-pod.ts";
 
 /** A 64-hex digest made of one repeated character (readable fixtures). */
 export const fakeDigest = (c: string) => `sha256:${c.repeat(64).slice(0, 64)}`;
@@ -106,3 +111,26 @@ export const scenarioSettings: RoundSettings = {
   hardwareProfile: "none",
   maxChallengersPerJob: 3,
 };
+
+/** Ingests the standard commitments (plus `extra`) and runs one round on two simulated pods. */
+export async function runScenarioRound(
+  store: ControllerStore,
+  extra: CommitmentEntry[] = [],
+): Promise<RoundRow | undefined> {
+  ingestCommitments({ store, snapshot: { block: 50, entries: [...scenarioCommitments, ...extra] } });
+  return runRound(
+    {
+      store,
+      runner: createLocalJobRunner({
+        pods: {
+          a: simulatedPod("a", { images: scenarioSimImages }),
+          b: simulatedPod("b", { images: scenarioSimImages }),
+        },
+      }),
+      settings: scenarioSettings,
+      policy: defaultScoringPolicy,
+      finalizedHead: async () => ({ block: 60, hash: "0x0102" }),
+    },
+    new AbortController().signal,
+  );
+}
