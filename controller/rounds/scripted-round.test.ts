@@ -1,0 +1,180 @@
+// Acceptance of issue 9: a scripted round over agents in local mode (the real pod job on the real
+// Docker engine) and the reference server images (sim-llm, from scripts/build-sim-images), with
+// commitments and weights on the local chain (devnet, the real protocol through the chain client).
+import { execFileSync } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Keyring } from "@polkadot/keyring";
+import { cryptoWaitReady } from "@polkadot/util-crypto";
+import Docker from "dockerode";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createPodJobExecutor } from "../../agent/job/run-pod-job.ts";
+import { type Devnet, startDevnet } from "../../devnet/devnet.ts";
+import { loadConfig } from "../../shared/config/load-config.ts";
+import { silentLogger } from "../../shared/log/logger.ts";
+import { readSimImageManifest } from "../../sim-llm/images/sim-image-manifest.ts";
+import { testServices } from "../../test/support/services.ts";
+import { ChainClient } from "../chain/chain-client.ts";
+import { resolveControllerSettings } from "../cli/controller-settings.ts";
+import { type RunningController, startController } from "../cli/start-controller.ts";
+import { controllerConfigSchema, controllerEnvPrefix } from "../config/controller-config.ts";
+import type { Standing } from "../scoring/settle-standing.ts";
+import { openStore } from "../store/controller-store.ts";
+import { createLocalJobRunner } from "./job-runner.ts";
+
+const root = join(import.meta.dirname, "..", "..");
+const mib = 1024 * 1024;
+let devnet: Devnet;
+let controller: RunningController;
+let dir: string;
+const miners = {
+  "//Bob": "fast",
+  "//Charlie": "faster",
+  "//Dave": "wrong-model",
+  "//Eve": "fast-retagged",
+  "//Ferdie": "slow",
+};
+
+beforeAll(async () => {
+  execFileSync(join(root, "scripts", "build-sim-images"), [], { stdio: "ignore" });
+  const manifest = readSimImageManifest(join(root, ".cacheon", "sim-images.json"));
+  const ref = (name: string) => {
+    const entry = manifest.images[name];
+    if (!entry) throw new Error(`sim image ${name} missing from the manifest`);
+    return `${manifest.repository}:${name}@${entry.digest}`;
+  };
+  devnet = await startDevnet({ port: 0, blockTimeSeconds: 0.1 });
+  await cryptoWaitReady();
+  const keyring = new Keyring({ type: "sr25519", ss58Format: 42 });
+  const client = await ChainClient.connect({ endpoints: [devnet.url], rounds: 1 });
+  try {
+    for (const [uri, name] of Object.entries(miners))
+      await client.commit(1, ref(name), keyring.addFromUri(uri));
+  } finally {
+    await client.close();
+  }
+  dir = mkdtempSync(join(tmpdir(), "scripted-round-"));
+  const env = {
+    CACHEON_CONTROLLER_STORE_PATH: join(dir, "controller.db"),
+    CACHEON_CONTROLLER_CHAIN_ENDPOINTS: devnet.url,
+    CACHEON_CONTROLLER_WALLET_DEV_URI: "//Alice",
+    CACHEON_CONTROLLER_ROUNDS_BASELINE_IMAGE: ref("baseline"),
+    CACHEON_CONTROLLER_ROUNDS_HARDWARE_PROFILE: "none",
+    CACHEON_CONTROLLER_ROUNDS_MODEL_DIR: mkdtempSync(join(tmpdir(), "model-")),
+    CACHEON_CONTROLLER_ROUNDS_BASELINE_STARTUP_SECONDS: "30",
+    CACHEON_CONTROLLER_ROUNDS_CHALLENGER_STARTUP_SECONDS: "10",
+    CACHEON_CONTROLLER_WORKLOAD_REQUESTS: "3",
+    CACHEON_CONTROLLER_WORKLOAD_WARMUP_REQUESTS: "1",
+    CACHEON_CONTROLLER_WORKLOAD_MAX_TOKENS: "24",
+    CACHEON_CONTROLLER_WORKLOAD_REPETITIONS: "3",
+    CACHEON_CONTROLLER_WORKLOAD_CONCURRENCY: "1",
+    CACHEON_CONTROLLER_WORKLOAD_REQUEST_TIMEOUT_MS: "20000",
+    CACHEON_CONTROLLER_PUBLISH_FOLDER: join(dir, "published"),
+    CACHEON_CONTROLLER_WEB_LISTEN: "127.0.0.1:0",
+  };
+  const settings = resolveControllerSettings(
+    loadConfig({ schema: controllerConfigSchema, env, envPrefix: controllerEnvPrefix }).values,
+    { forServe: true },
+  );
+  const docker = new Docker({ socketPath: testServices().dockerSocket });
+  const executor = createPodJobExecutor({
+    docker,
+    hostGuard: "best-effort",
+    limits: { memoryBytes: 512 * mib, cpus: 1, pidsLimit: 256, shmBytes: 64 * mib, nofile: 4096 },
+    stopGraceS: 2,
+    readyIntervalMs: 100,
+  });
+  controller = await startController({
+    settings,
+    logger: silentLogger,
+    signal: new AbortController().signal,
+    runner: createLocalJobRunner({ pods: { "local-a": executor, "local-b": executor } }),
+  });
+}, 600_000);
+
+afterAll(async () => {
+  await controller?.close();
+  await devnet?.close();
+});
+
+describe("a scripted round on the local chain with the reference server images", () => {
+  it("crowns the fastest correct server, zeroes the wrong one, disqualifies the copy, reproduces before paying, sets 80/20", async () => {
+    const reports = [];
+    for (let i = 0; i < 4; i += 1) {
+      const r = await controller.cycle();
+      reports.push(r);
+      if (r.weights.action === "set" && r.round) break;
+      if (!r.round && r.weights.action !== "set") await devnet.waitForFinalized((await currentBlock()) + 5);
+    }
+    const store = openStore({ path: join(dir, "controller.db"), readOnly: true });
+    try {
+      const round = store.listRounds(1)[0];
+      expect(round?.state).toBe("settled");
+      const verdicts = Object.fromEntries(
+        store.listVerdicts({ roundId: round?.id ?? "" }).map((v) => [v.submissionId, v]),
+      );
+      const byHotkeyUid = (uid: number) => store.listSubmissions().find((s) => s.uid === uid);
+      const verdictOf = (uid: number) => verdicts[byHotkeyUid(uid)?.id ?? ""];
+      const why = JSON.stringify(
+        store
+          .listVerdicts({ roundId: round?.id ?? "" })
+          .map((v) => [v.hotkey.slice(0, 6), v.verdict, v.settledSpeed.toFixed(3), v.reason]),
+      );
+      // uids: Bob 1 fast, Charlie 2 faster, Dave 3 wrong-model, Eve 4 fast-retagged, Ferdie 5 slow
+      expect(verdictOf(2)?.verdict, why).toBe("leader");
+      expect(verdictOf(1)?.verdict, why).toBe("runner-up");
+      expect(verdictOf(3)?.verdict, why).toBe("failed");
+      expect(verdictOf(3)?.reason).toMatch(/correctness gate failed/);
+      expect(verdictOf(4)?.verdict, why).toBe("copy");
+      expect(byHotkeyUid(4)?.copyOf).toBe(byHotkeyUid(1)?.id);
+      expect(verdictOf(5)?.verdict, why).not.toMatch(/leader|runner-up/);
+      // Paid only after a reproduction on the other local pod with another seed.
+      const jobs = store.listJobs(round?.id ?? "");
+      const repro = jobs.filter((j) => j.phase === "reproduce" && j.state === "done");
+      expect(repro.length).toBeGreaterThan(0);
+      for (const j of repro) expect(j.excludedPods).not.toContain(j.podId);
+      const standing = store.currentStanding<Standing>();
+      expect(standing.leader?.submissionId).toBe(byHotkeyUid(2)?.id);
+      // Weights on the chain, read back: leader uid 2 at 65535, runner-up uid 1 at a quarter of it.
+      const last = store.listWeightSettings({ states: ["confirmed"], limit: 1 })[0];
+      expect(last).toMatchObject({ uids: [1, 2], weights: [16384, 65535] });
+      // ...and as the chain holds them for Alice (uid 0), read independently of the controller.
+      expect(await chainWeightsOfAlice()).toEqual([
+        [1, 16384],
+        [2, 65535],
+      ]);
+      // The weights before any leader went to the burn uid; nothing was set twice.
+      expect(
+        store
+          .listWeightSettings()
+          .map((w) => [w.uids, w.state])
+          .reverse(),
+      ).toEqual([
+        [[0], "confirmed"],
+        [[1, 2], "confirmed"],
+      ]);
+    } finally {
+      store.close();
+    }
+  }, 900_000);
+});
+
+async function chainWeightsOfAlice(): Promise<[number, number][]> {
+  const client = await ChainClient.connect({ endpoints: [devnet.url], rounds: 1 });
+  try {
+    const query = client.api.query.subtensorModule?.weights;
+    return ((await query?.(1, 0))?.toJSON() ?? []) as [number, number][];
+  } finally {
+    await client.close();
+  }
+}
+
+async function currentBlock(): Promise<number> {
+  const client = await ChainClient.connect({ endpoints: [devnet.url], rounds: 1 });
+  try {
+    return (await client.finalizedHead()).number;
+  } finally {
+    await client.close();
+  }
+}
