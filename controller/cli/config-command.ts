@@ -32,6 +32,10 @@ Exit codes: 0 valid, 2 invalid configuration.`,
       envPrefix: controllerEnvPrefix,
       flags: values,
     });
+    // Secrets (validator secret, S3 key, dev key URI) are masked: this output ends up in logs.
+    for (const [key, spec] of Object.entries(controllerConfigSchema) as [string, { secret?: boolean }][]) {
+      if (spec.secret && loaded.values[key]) loaded.values[key] = "***";
+    }
     if (values.json) {
       io.stdout.write(`${JSON.stringify(loaded, null, 2)}\n`);
     } else {
