@@ -112,3 +112,18 @@ describe("cacheon-controller serve", () => {
     expect(r.err).toMatch(/no chain endpoint answered .*ws:\/\/127\.0\.0\.1:1/);
   }, 60_000);
 });
+
+describe("cacheon-controller config", () => {
+  it("masks secrets in its output", async () => {
+    const env = {
+      CACHEON_CONTROLLER_ROUNDS_VALIDATOR_SECRET: "hunter2",
+      CACHEON_CONTROLLER_PUBLISH_S3_SECRET_ACCESS_KEY: "s3cr3t",
+    };
+    for (const argv of [["config"], ["config", "--json"]]) {
+      const r = await cli(argv, env);
+      expect(r.code).toBe(0);
+      expect(r.out).not.toMatch(/hunter2|s3cr3t/);
+      expect(r.out).toMatch(/\*\*\*/);
+    }
+  });
+});
