@@ -8,6 +8,7 @@ import { createLocalJobRunner } from "./job-runner.ts";
 import { type RoundEngineOptions, type RoundStep, runRound } from "./run-round.ts";
 import { type SimulatedPodOptions, simulatedPod } from "./simulated-pod.ts";
 import {
+  fakeDigest,
   scenarioCommitments,
   scenarioRef,
   scenarioSettings,
@@ -196,5 +197,40 @@ describe("runRound", () => {
     expect(round?.seed).toBe(roundSeed(`0x${"ab".repeat(32)}`, "s3cret"));
     expect(round?.seed).not.toBe(roundSeed(`0x${"ab".repeat(32)}`));
     expect(round?.block).toBe(100);
+  });
+  it("a leader whose image can no longer be pulled loses the seat after failing on two pods", async () => {
+    const store = openStore({ path: ":memory:" });
+    ingestCommitments({ store, snapshot: { block: 50, entries: scenarioCommitments } });
+    const { options } = engine(store, { "pod-a": { images: simImages }, "pod-b": { images: simImages } });
+    const first = await runRound(options, new AbortController().signal);
+    expect(((first?.standingAfter ?? {}) as Standing).leader?.hotkey).toBe("carol");
+    ingestCommitments({
+      store,
+      snapshot: {
+        block: 70,
+        entries: [
+          ...scenarioCommitments,
+          { hotkey: "hank", uid: 7, raw: `127.0.0.1:5000/miner/hank:v1@${fakeDigest("8")}`, commitBlock: 65 },
+        ],
+      },
+    });
+    // carol's image ("faster") is gone from the registry: every pull of it fails.
+    const gone = Object.fromEntries(
+      Object.entries(simImages).filter(([digest]) => digest !== fakeDigest("2")),
+    );
+    const next = engine(store, {
+      "pod-a": { images: gone },
+      "pod-b": { images: gone },
+      "pod-c": { images: gone },
+    });
+    const round = await runRound(next.options, new AbortController().signal);
+    const v = Object.fromEntries(store.listVerdicts({ roundId: round?.id ?? "" }).map((x) => [x.hotkey, x]));
+    expect(v.carol?.verdict).toBe("failed");
+    expect(v.carol?.reason).toMatch(/the leader failed its gate on [23] pods.*pull-failed/);
+    expect(v.hank?.verdict).toBe("no-result");
+    const standing = (round?.standingAfter ?? {}) as Standing;
+    expect(standing.leader?.hotkey).toBe("bob");
+    expect(standing.runnerUp).toBeUndefined();
+    expect(store.getSubmission("sub-2")?.state).toBe("failed");
   });
 });

@@ -60,7 +60,8 @@ interface Completion {
   error?: Error;
 }
 
-const liveStates = new Set(["pending", "evaluated", "failed"]);
+// States a seat holder may be in; anything else (failed, copy, replaced, deregistered) loses the seat.
+const liveStates = new Set(["pending", "evaluated"]);
 
 /**
  * Runs one round to the end, or resumes the one a stopped controller left open: plans jobs
@@ -483,6 +484,33 @@ export async function runRound(
           });
       }
       const settlement = settleStanding(before, evidence, policy);
+      // A seat holder that failed its gate on two or more pods this round (its image deleted,
+      // broken, or wrong) loses the seat: otherwise every job would stay "no decision" forever.
+      for (const seat of [before.leader, before.runnerUp]) {
+        if (!seat) continue;
+        const pods = seatFailures(seat.submissionId);
+        if (pods.size < 2) continue;
+        const reason = `the ${seat === before.leader ? "leader" : "runner-up"} failed its gate on ${pods.size} pods this round (${[...pods.values()].join("; ")}); it loses the seat`;
+        const sub = store.getSubmission(seat.submissionId);
+        if (sub) {
+          store.setSubmissionState(sub.id, "failed", reason, sub.copyOf);
+          store.insertVerdict({
+            roundId: r.id,
+            submissionId: sub.id,
+            hotkey: sub.hotkey,
+            verdict: "failed",
+            speed: 0,
+            settledSpeed: 0,
+            reason,
+            evidence: {},
+          });
+          report(r, sub, "failed", reason, 0, 0, undefined, []);
+        }
+        rlog.warn("seat holder failed on several pods; seat removed", {
+          submission: seat.submissionId,
+          pods: [...pods.keys()],
+        });
+      }
       const standing = sanitiseStanding(settlement.standing);
       const ranked = rankOf(standing, settlement.verdicts);
       for (const v of settlement.verdicts) {
@@ -525,6 +553,18 @@ export async function runRound(
       runnerUp: (settled.standingAfter as Standing).runnerUp?.submissionId,
     });
     return settled;
+  }
+
+  /** Pods (with the reason) on which a seat holder's arm failed its gate in this round. */
+  function seatFailures(submissionId: string): Map<string, string> {
+    const pods = new Map<string, string>();
+    for (const job of store.listJobs(roundId)) {
+      const arm = (job.score as JobScore | null)?.arms.find(
+        (a) => a.submissionId === submissionId && (a.role === "leader" || a.role === "runner-up"),
+      );
+      if (arm?.gate === "fail" && job.podId) pods.set(job.podId, `${job.podId}: ${arm.reason}`);
+    }
+    return pods;
   }
 
   function report(
