@@ -12,7 +12,7 @@ export interface TeacherForceOptions {
   model: string;
   /** Candidate outputs to score. Failed ones and ones without tokens are skipped. */
   outputs: readonly GeneratedOutput[];
-  /** The prompt of each request index. */
+  /** The prompt of each request index: WorkloadRun.prompts of the candidate's run (not the pool). */
   prompts: readonly Prompt[];
   /** Requests in flight at once. @default 4 */
   concurrency?: number;
