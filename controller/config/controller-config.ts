@@ -272,6 +272,24 @@ export const controllerConfigSchema = {
     values: ["local", "remote"],
     default: "local",
   },
+  "agents.localCpus": {
+    type: "number",
+    doc: "CPUs given to each arm's container in local mode.",
+    default: 32,
+    min: 0.1,
+  },
+  "agents.localMemoryMib": {
+    type: "integer",
+    doc: "Memory (and swap) of each arm's container in local mode, MiB.",
+    default: 204800,
+    min: 64,
+  },
+  "agents.localNofile": {
+    type: "integer",
+    doc: "Open-file limit of each arm's container in local mode (the Docker daemon's own limit caps it).",
+    default: 65536,
+    min: 64,
+  },
   "agents.localPods": {
     type: "string-list",
     doc: "Names of the local agents in local mode (two or more, so wins can be reproduced on another).",
