@@ -30,7 +30,11 @@ export interface ControllerSettings {
         secretAccessKey?: string | undefined;
       };
   webListen: string;
-  agents: { mode: "local" | "remote"; localPods: string[] };
+  agents: {
+    mode: "local" | "remote";
+    localPods: string[];
+    limits: { cpus: number; memoryBytes: number; nofile: number };
+  };
 }
 
 /**
@@ -143,6 +147,14 @@ export function resolveControllerSettings(
           }
         : { target: "local", folder: v<string>("publish.folder") },
     webListen: v<string>("web.listen"),
-    agents: { mode: v<"local" | "remote">("agents.mode"), localPods: v<string[]>("agents.localPods") },
+    agents: {
+      mode: v<"local" | "remote">("agents.mode"),
+      localPods: v<string[]>("agents.localPods"),
+      limits: {
+        cpus: v<number>("agents.localCpus"),
+        memoryBytes: v<number>("agents.localMemoryMib") * 1024 * 1024,
+        nofile: v<number>("agents.localNofile"),
+      },
+    },
   };
 }

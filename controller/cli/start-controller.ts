@@ -130,7 +130,12 @@ async function loadSigner(settings: ControllerSettings): Promise<KeyringPair> {
 
 function localRunner(settings: ControllerSettings, logger: Logger): JobRunner {
   const docker = new Docker();
-  const executor = createPodJobExecutor({ docker, logger, hostGuard: "best-effort" });
+  const executor = createPodJobExecutor({
+    docker,
+    logger,
+    hostGuard: "best-effort",
+    limits: settings.agents.limits,
+  });
   return createLocalJobRunner({
     pods: Object.fromEntries(settings.agents.localPods.map((name) => [name, executor])),
   });
