@@ -233,6 +233,12 @@ export const controllerConfigSchema = {
     default: 100,
     min: 0,
   },
+  "weights.checkSeconds": {
+    type: "integer",
+    doc: "Seconds between checks whether weights are due (a loop of its own, so long rounds never delay them).",
+    default: 60,
+    min: 1,
+  },
   "weights.versionKey": {
     type: "integer",
     doc: "Weights version key (the chain's, when higher, wins).",
