@@ -12,6 +12,7 @@ export interface ControllerSettings {
   chain: { endpoints: string[]; netuid: number };
   wallet: { name: string; hotkey: string; path: string; devUri: string };
   intervalMs: number;
+  weightIntervalMs: number;
   rounds: RoundSettings;
   scoring: ScoringPolicy;
   copies: CopyPolicy;
@@ -97,6 +98,7 @@ export function resolveControllerSettings(
       devUri: v<string>("wallet.devUri"),
     },
     intervalMs: v<number>("rounds.intervalSeconds") * 1000,
+    weightIntervalMs: v<number>("weights.checkSeconds") * 1000,
     rounds: {
       baselineImage,
       workload,

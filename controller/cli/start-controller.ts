@@ -87,7 +87,8 @@ export async function startController(options: StartControllerOptions): Promise<
       weightPolicy: settings.weights,
       cadence: settings.cadence,
     };
-    const record = (report: CycleReport | undefined, error?: Error) => {
+    // Either loop succeeding shows the controller alive (a round may run for hours).
+    const record = (report: unknown, error?: Error) => {
       health.cycles += 1;
       if (report) health.lastSuccessMs = Date.now();
       else {
@@ -107,7 +108,17 @@ export async function startController(options: StartControllerOptions): Promise<
           throw error;
         }
       },
-      serve: () => serveLoop({ ...cycleOptions, intervalMs: settings.intervalMs, onCycle: record }, signal),
+      serve: () =>
+        serveLoop(
+          {
+            ...cycleOptions,
+            intervalMs: settings.intervalMs,
+            weightIntervalMs: settings.weightIntervalMs,
+            onCycle: record,
+            onWeights: record,
+          },
+          signal,
+        ),
       close,
     };
   } catch (error) {

@@ -79,39 +79,96 @@ export async function runControllerCycle(
 
 /** Options of {@link serveLoop}. */
 export interface ServeLoopOptions {
-  /** Pause between cycles, ms. */
+  /** Pause between round cycles (intake, round, publication), ms. */
   intervalMs: number;
+  /**
+   * Pause between weight checks, ms. Weights run in their own loop so a round that takes hours
+   * (72B servers start in minutes each) never delays a refresh. @default 60000
+   */
+  weightIntervalMs?: number;
   logger?: Logger;
-  /** Called after each cycle (for metrics and the web page). */
-  onCycle?: (report: CycleReport | undefined, error?: CacheonError) => void;
+  /** Called after each round cycle (for metrics and the web page). */
+  onCycle?: (report: RoundCycleReport | undefined, error?: CacheonError) => void;
+  /** Called after each weight check. */
+  onWeights?: (result: WeightStepResult | undefined, error?: CacheonError) => void;
 }
 
-/** Runs cycles until `signal` aborts; a failed cycle is logged and the next one tries again. */
+/** What one round cycle did. */
+export type RoundCycleReport = Omit<CycleReport, "weights">;
+
+/**
+ * Runs two loops until `signal` aborts, joined: the round loop (intake, round, publication every
+ * `intervalMs`) and the weight loop (every `weightIntervalMs`). A failed pass is logged and the
+ * next one tries again.
+ */
 export async function serveLoop(
   options: ControllerCycleOptions & ServeLoopOptions,
   signal: AbortSignal,
 ): Promise<void> {
   const log = options.logger ?? silentLogger;
-  while (!signal.aborted) {
-    try {
-      const report = await runControllerCycle(options, signal);
-      log.info("cycle done", {
-        pending: report.intake.pending.length,
-        round: report.round?.id,
-        published: report.published.length,
-        weights: report.weights.action,
-      });
-      options.onCycle?.(report);
-    } catch (error) {
-      if (signal.aborted) break;
-      const err = CacheonError.from(error);
-      log.error("cycle failed; trying again after the interval", { error: err });
-      options.onCycle?.(undefined, err);
-    }
-    try {
-      await sleep(options.intervalMs, signal);
-    } catch {
-      break;
+  const { store } = options;
+  await Promise.all([
+    repeat(
+      "round cycle",
+      options.intervalMs,
+      async () => {
+        await publishPendingRounds({ store, sink: options.sink });
+        const intake = ingestCommitments({
+          store,
+          snapshot: await options.source.snapshot(),
+          parse: options.parse,
+          logger: options.logger,
+        });
+        const round = await runRound(options, signal);
+        const published = await publishPendingRounds({ store, sink: options.sink });
+        const report = { intake, round, published };
+        log.info("round cycle done", {
+          pending: intake.pending.length,
+          round: round?.id,
+          published: published.length,
+        });
+        options.onCycle?.(report);
+      },
+      (error) => options.onCycle?.(undefined, error),
+    ),
+    repeat(
+      "weight check",
+      options.weightIntervalMs ?? 60_000,
+      async () => {
+        const result = await setWeightsIfDue({
+          store,
+          target: options.weightTarget,
+          policy: options.weightPolicy,
+          cadence: options.cadence,
+          logger: options.logger,
+          signal,
+        });
+        options.onWeights?.(result);
+      },
+      (error) => options.onWeights?.(undefined, error),
+    ),
+  ]);
+
+  async function repeat(
+    what: string,
+    intervalMs: number,
+    pass: () => Promise<void>,
+    onError: (error: CacheonError) => void,
+  ): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        await pass();
+      } catch (error) {
+        if (signal.aborted) break;
+        const err = CacheonError.from(error);
+        log.error(`${what} failed; trying again after the interval`, { error: err });
+        onError(err);
+      }
+      try {
+        await sleep(intervalMs, signal);
+      } catch {
+        break;
+      }
     }
   }
 }

@@ -108,4 +108,14 @@ describe("setWeightsIfDue", () => {
     expect(store.listWeightSettings()[0]).toMatchObject({ state: "failed" });
     expect(store.listWeightSettings()[0]?.error).toMatch(/failed-precondition: .*NeuronNoValidatorPermit/);
   });
+
+  it("does not pay a seat whose hotkey left or replaced its submission", async () => {
+    const store = openStore({ path: ":memory:" });
+    const { state, target } = chain();
+    const leader = seat(store, "carol", 2);
+    store.insertStanding(null, { leader, runnerUp: seat(store, "bob", 1) });
+    store.setSubmissionState(leader.submissionId, "deregistered", "hotkey left the subnet");
+    await setWeightsIfDue({ store, target, policy: defaultWeightPolicy });
+    expect(state).toMatchObject({ uids: [1], weights: [65535] });
+  });
 });

@@ -155,19 +155,24 @@ export async function setWeightsIfDue(options: SetWeightsIfDueOptions): Promise<
   }
 }
 
-/** The weights the current standing asks for (seats mapped to their current uids). */
+/**
+ * The weights the current standing asks for, seats mapped to their hotkeys' current uids. A seat
+ * whose submission was replaced, deregistered or disqualified since the round is not paid (its
+ * uid may already belong to someone else); a lone runner-up then leads.
+ */
 export function desiredWeights(store: ControllerStore, policy: WeightPolicy): WeightVector | undefined {
   const standing = store.currentStanding<Standing>();
   const uidOf = (id: string | undefined) => {
     const sub = id ? store.getSubmission(id) : undefined;
-    return sub?.uid ?? undefined;
+    return sub && (sub.state === "evaluated" || sub.state === "pending") ? (sub.uid ?? undefined) : undefined;
   };
+  const leaderUid = uidOf(standing.leader?.submissionId);
+  const runnerUpUid = uidOf(standing.runnerUp?.submissionId);
   return computeWeights(
-    { leaderUid: uidOf(standing.leader?.submissionId), runnerUpUid: uidOf(standing.runnerUp?.submissionId) },
+    leaderUid === undefined ? { leaderUid: runnerUpUid } : { leaderUid, runnerUpUid },
     policy,
   );
 }
-
 function sameWeights(
   a: { uids: number[]; weights: number[] },
   b: { uids: number[]; weights: number[] },

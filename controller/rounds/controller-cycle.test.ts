@@ -1,0 +1,68 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { localFolderSink } from "../publish/artefact-sink.ts";
+import { defaultScoringPolicy } from "../scoring/scoring-policy.ts";
+import { openStore } from "../store/controller-store.ts";
+import { defaultWeightPolicy } from "../weights/weight-policy.ts";
+import { serveLoop } from "./controller-cycle.ts";
+import { createLocalJobRunner } from "./job-runner.ts";
+import { simulatedPod } from "./simulated-pod.ts";
+import { type FileChainState, fileChain } from "./testing/file-chain.ts";
+import { scenarioCommitments, scenarioSettings, scenarioSimImages } from "./testing/sim-scenario.ts";
+
+describe("serveLoop", () => {
+  it("sets weights while a long round runs, settles the round, and stops on abort", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "serve-loop-"));
+    const state: FileChainState = {
+      block: 100,
+      entries: scenarioCommitments,
+      lastUpdate: 0,
+      uids: [],
+      weights: [],
+      accepted: [],
+      rateLimit: 0,
+    };
+    writeFileSync(join(dir, "chain.json"), JSON.stringify(state));
+    const chain = fileChain(join(dir, "chain.json"));
+    const store = openStore({ path: join(dir, "c.db") });
+    const stop = new AbortController();
+    const seen: { openRound: boolean; weights: string }[] = [];
+    const slow = (name: string) => simulatedPod(name, { images: scenarioSimImages, armDelayMs: 40 });
+    let rounds = 0;
+    const loop = serveLoop(
+      {
+        store,
+        runner: createLocalJobRunner({ pods: { a: slow("a"), b: slow("b") } }),
+        settings: scenarioSettings,
+        policy: defaultScoringPolicy,
+        finalizedHead: chain.finalizedHead,
+        pollMs: 5,
+        source: chain.source,
+        sink: localFolderSink(join(dir, "published")),
+        weightTarget: chain.target,
+        weightPolicy: defaultWeightPolicy,
+        cadence: { refreshBlocks: 100_000, rateLimitBlocks: 0, inFlightBlocks: 2 },
+        intervalMs: 20,
+        weightIntervalMs: 10,
+        onWeights: (r) =>
+          seen.push({ openRound: store.openRound() !== undefined, weights: r?.action ?? "error" }),
+        onCycle: (r) => {
+          if (r?.round) rounds += 1;
+          if (rounds > 0 && chain.read().accepted.length >= 2) stop.abort();
+        },
+      },
+      stop.signal,
+    );
+    const guard = setTimeout(() => stop.abort(), 60_000);
+    await loop;
+    clearTimeout(guard);
+    // The fallback went out while the first round was still running; 80/20 after it settled.
+    expect(seen.some((s) => s.openRound && s.weights !== "error")).toBe(true);
+    expect(chain.read().accepted.map((a) => a.uids)).toEqual([[0], [1, 2]]);
+    expect(store.listRounds()[0]?.state).toBe("settled");
+    expect(seen.filter((s) => s.weights === "error")).toEqual([]);
+    store.close();
+  }, 90_000);
+});
