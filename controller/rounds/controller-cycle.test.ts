@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -9,22 +9,13 @@ import { defaultWeightPolicy } from "../weights/weight-policy.ts";
 import { serveLoop } from "./controller-cycle.ts";
 import { createLocalJobRunner } from "./job-runner.ts";
 import { simulatedPod } from "./simulated-pod.ts";
-import { type FileChainState, fileChain } from "./testing/file-chain.ts";
+import { fileChain, writeFileChain } from "./testing/file-chain.ts";
 import { scenarioCommitments, scenarioSettings, scenarioSimImages } from "./testing/sim-scenario.ts";
 
 describe("serveLoop", () => {
   it("sets weights while a long round runs, settles the round, and stops on abort", async () => {
     const dir = mkdtempSync(join(tmpdir(), "serve-loop-"));
-    const state: FileChainState = {
-      block: 100,
-      entries: scenarioCommitments,
-      lastUpdate: 0,
-      uids: [],
-      weights: [],
-      accepted: [],
-      rateLimit: 0,
-    };
-    writeFileSync(join(dir, "chain.json"), JSON.stringify(state));
+    writeFileChain(dir, scenarioCommitments);
     const chain = fileChain(join(dir, "chain.json"));
     const store = openStore({ path: join(dir, "c.db") });
     const stop = new AbortController();

@@ -53,10 +53,9 @@ export async function runControllerCycle(
   options: ControllerCycleOptions,
   signal: AbortSignal,
 ): Promise<CycleReport> {
-  const { store } = options;
   const weightStep = () =>
     setWeightsIfDue({
-      store,
+      store: options.store,
       target: options.weightTarget,
       policy: options.weightPolicy,
       cadence: options.cadence,
@@ -64,6 +63,16 @@ export async function runControllerCycle(
       signal,
     });
   await weightStep();
+  const pass = await runRoundPass(options, signal);
+  return { ...pass, weights: await weightStep() };
+}
+
+/** Intake, then a round for what is pending, then publication of settled rounds. */
+export async function runRoundPass(
+  options: ControllerCycleOptions,
+  signal: AbortSignal,
+): Promise<RoundCycleReport> {
+  const { store } = options;
   await publishPendingRounds({ store, sink: options.sink });
   const intake = ingestCommitments({
     store,
@@ -73,8 +82,7 @@ export async function runControllerCycle(
   });
   const round = await runRound(options, signal);
   const published = await publishPendingRounds({ store, sink: options.sink });
-  const weights = await weightStep();
-  return { intake, round, published, weights };
+  return { intake, round, published };
 }
 
 /** Options of {@link serveLoop}. */
@@ -112,16 +120,8 @@ export async function serveLoop(
       "round cycle",
       options.intervalMs,
       async () => {
-        await publishPendingRounds({ store, sink: options.sink });
-        const intake = ingestCommitments({
-          store,
-          snapshot: await options.source.snapshot(),
-          parse: options.parse,
-          logger: options.logger,
-        });
-        const round = await runRound(options, signal);
-        const published = await publishPendingRounds({ store, sink: options.sink });
-        const report = { intake, round, published };
+        const report = await runRoundPass(options, signal);
+        const { intake, round, published } = report;
         log.info("round cycle done", {
           pending: intake.pending.length,
           round: round?.id,

@@ -1,28 +1,19 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { describe, expect, it } from "vitest";
 import type { Standing } from "../scoring/settle-standing.ts";
 import { openStore } from "../store/controller-store.ts";
-import { type FileChainState, fileChain } from "./testing/file-chain.ts";
+import { fileChain, writeFileChain } from "./testing/file-chain.ts";
 import { scenarioCommitments, scenarioVerdicts } from "./testing/sim-scenario.ts";
 
 const child = join(import.meta.dirname, "testing", "controller-child.ts");
 
 function setUp(): string {
   const dir = mkdtempSync(join(tmpdir(), "kill-restart-"));
-  const state: FileChainState = {
-    block: 100,
-    entries: scenarioCommitments,
-    lastUpdate: 0,
-    uids: [],
-    weights: [],
-    accepted: [],
-    rateLimit: 0,
-  };
-  writeFileSync(join(dir, "chain.json"), JSON.stringify(state));
+  writeFileChain(dir, scenarioCommitments);
   return dir;
 }
 

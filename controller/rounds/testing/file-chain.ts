@@ -1,4 +1,5 @@
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { CacheonError } from "../../../shared/errors/cacheon-error.ts";
 import type { CommitmentEntry, CommitmentSnapshot } from "../../intake/ingest-commitments.ts";
 import type { WeightTarget } from "../../weights/weight-setter.ts";
@@ -76,4 +77,20 @@ export function fileChain(
       hash: `0x${read().block.toString(16).padStart(64, "0")}`,
     }),
   };
+}
+
+/** Writes a fresh chain file in `dir` holding `entries`, no weights yet and no rate limit; returns its path. */
+export function writeFileChain(dir: string, entries: CommitmentEntry[]): string {
+  const path = join(dir, "chain.json");
+  const state: FileChainState = {
+    block: 100,
+    entries,
+    lastUpdate: 0,
+    uids: [],
+    weights: [],
+    accepted: [],
+    rateLimit: 0,
+  };
+  writeFileSync(path, JSON.stringify(state));
+  return path;
 }
