@@ -6,7 +6,7 @@ import { localFolderSink } from "../publish/artefact-sink.ts";
 import { defaultScoringPolicy } from "../scoring/scoring-policy.ts";
 import { openStore } from "../store/controller-store.ts";
 import { defaultWeightPolicy } from "../weights/weight-policy.ts";
-import { serveLoop } from "./controller-cycle.ts";
+import { runControllerCycle, serveLoop } from "./controller-cycle.ts";
 import { createLocalJobRunner } from "./job-runner.ts";
 import { simulatedPod } from "./simulated-pod.ts";
 import { fileChain, writeFileChain } from "./testing/file-chain.ts";
@@ -56,4 +56,47 @@ describe("serveLoop", () => {
     expect(seen.filter((s) => s.weights === "error")).toEqual([]);
     store.close();
   }, 90_000);
+});
+
+describe("runControllerCycle", () => {
+  it("a publication failure does not hold the round up; the next pass publishes", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "cycle-"));
+    const chain = fileChain(writeFileChain(dir, scenarioCommitments));
+    const store = openStore({ path: join(dir, "c.db") });
+    let broken = true;
+    const folder = localFolderSink(join(dir, "published"));
+    const sink = {
+      put: async (key: string, body: string | Uint8Array, type: string) => {
+        if (broken) throw new Error("storage unavailable");
+        await folder.put(key, body, type);
+      },
+      locate: folder.locate,
+    };
+    const options = {
+      store,
+      runner: createLocalJobRunner({
+        pods: {
+          a: simulatedPod("a", { images: scenarioSimImages }),
+          b: simulatedPod("b", { images: scenarioSimImages }),
+        },
+      }),
+      settings: scenarioSettings,
+      policy: defaultScoringPolicy,
+      finalizedHead: chain.finalizedHead,
+      source: chain.source,
+      sink,
+      weightTarget: chain.target,
+      weightPolicy: defaultWeightPolicy,
+      cadence: { refreshBlocks: 100_000, rateLimitBlocks: 0, inFlightBlocks: 2 },
+    };
+    const first = await runControllerCycle(options, new AbortController().signal);
+    expect(first.round?.state).toBe("settled");
+    expect(first.published).toEqual([]);
+    expect(first.weights.action).toBe("set");
+    broken = false;
+    const second = await runControllerCycle(options, new AbortController().signal);
+    expect(second.published).toEqual([first.round?.id]);
+    expect(store.getRound(first.round?.id ?? "")?.publishLocation).toMatch(/^file:\/\//);
+    store.close();
+  });
 });

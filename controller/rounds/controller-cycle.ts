@@ -67,13 +67,25 @@ export async function runControllerCycle(
   return { ...pass, weights: await weightStep() };
 }
 
-/** Intake, then a round for what is pending, then publication of settled rounds. */
+/**
+ * Intake, then a round for what is pending, then publication of settled rounds. Publication that
+ * fails (storage down) is logged and retried on the next pass; it never holds rounds up.
+ */
 export async function runRoundPass(
   options: ControllerCycleOptions,
   signal: AbortSignal,
 ): Promise<RoundCycleReport> {
   const { store } = options;
-  await publishPendingRounds({ store, sink: options.sink });
+  const log = options.logger ?? silentLogger;
+  const publish = async (): Promise<string[]> => {
+    try {
+      return await publishPendingRounds({ store, sink: options.sink });
+    } catch (error) {
+      log.warn("publication failed; it is retried on the next pass", { error: CacheonError.from(error) });
+      return [];
+    }
+  };
+  const caughtUp = await publish();
   const intake = ingestCommitments({
     store,
     snapshot: await options.source.snapshot(),
@@ -81,7 +93,7 @@ export async function runRoundPass(
     logger: options.logger,
   });
   const round = await runRound(options, signal);
-  const published = await publishPendingRounds({ store, sink: options.sink });
+  const published = [...caughtUp, ...(await publish())];
   return { intake, round, published };
 }
 
