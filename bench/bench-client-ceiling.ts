@@ -5,7 +5,10 @@
  * parsing, no JSON, a byte search for the first token) measured in the same run against the same
  * server, alternating trials so machine noise hits both alike.
  *
- *   node bench/bench-client-ceiling.ts [--levels 1,64,256] [--tokens 128] [--trials 3] [--json]
+ * With --token-ms the server paces tokens (one per stream every that many ms, as a real server
+ * would) instead of flooding: the added TTFT then shows the client's error at a realistic load.
+ *
+ *   node bench/bench-client-ceiling.ts [--levels 1,64,256] [--tokens 128] [--trials 3] [--token-ms 0] [--json]
  */
 import { execFileSync, spawn } from "node:child_process";
 import { Agent, createServer, request } from "node:http";
@@ -23,6 +26,7 @@ const { values } = parseArgs({
     levels: { type: "string", default: "1,64,256" },
     tokens: { type: "string", default: "128" },
     trials: { type: "string", default: "3" },
+    "token-ms": { type: "string", default: "0" },
     json: { type: "boolean", default: false },
     server: { type: "boolean", default: false },
     client: { type: "string" },
@@ -35,6 +39,7 @@ const { values } = parseArgs({
 
 const model = "ceiling";
 const tokens = Number(values.tokens);
+const tokenMs = Number(values["token-ms"]);
 
 /** One measured client run. */
 interface ClientResult {
@@ -103,7 +108,8 @@ function serve(): void {
         if (res.destroyed) return;
         if (i < chunks.length) {
           res.write(chunks[i++] as string);
-          setImmediate(next);
+          if (tokenMs > 0) setTimeout(next, tokenMs);
+          else setImmediate(next);
         } else res.end(tail);
       };
       setImmediate(next);
@@ -215,6 +221,8 @@ async function harness(): Promise<void> {
     "--server",
     "--tokens",
     String(tokens),
+    "--token-ms",
+    String(tokenMs),
   ]);
   const server = spawn(serverCmd, serverArgs, { stdio: ["ignore", "pipe", "inherit"] });
   const url = await new Promise<string>((resolve, reject) => {
@@ -224,7 +232,7 @@ async function harness(): Promise<void> {
   const rows: Array<Record<string, number>> = [];
   try {
     for (const level of (values.levels as string).split(",").map(Number)) {
-      const requests = Math.max(2 * level, 32);
+      const requests = tokenMs > 0 ? Math.max(level, 16) : Math.max(2 * level, 32);
       const trials: Record<"ours" | "raw", ClientResult[]> = { ours: [], raw: [] };
       for (let t = 0; t < Number(values.trials); t++) {
         for (const kind of t % 2 === 0 ? (["ours", "raw"] as const) : (["raw", "ours"] as const)) {
@@ -265,11 +273,13 @@ async function harness(): Promise<void> {
     server.kill("SIGTERM");
   }
   if (values.json) {
-    process.stdout.write(`${JSON.stringify({ cores, taskset: hasTaskset, tokens, rows }, null, 2)}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ cores, taskset: hasTaskset, tokens, tokenMs, rows }, null, 2)}\n`,
+    );
     return;
   }
   process.stdout.write(
-    `bench client ceiling: client on 1 core${hasTaskset && cores > 1 ? " (taskset -c 0)" : " (no taskset: unpinned)"}, zero-delay server on ${cores > 2 ? `cores 1-${cores - 1}` : "core 1"}, ${tokens} tokens/stream, median of ${values.trials} trials\n`,
+    `bench client ceiling: client on 1 core${hasTaskset && cores > 1 ? " (taskset -c 0)" : " (no taskset: unpinned)"}, ${tokenMs > 0 ? `server pacing one token per ${tokenMs} ms per stream` : "zero-delay server"} on ${cores > 2 ? `cores 1-${cores - 1}` : "core 1"}, ${tokens} tokens/stream, median of ${values.trials} trials\n`,
   );
   process.stdout.write(
     "streams  ours chunks/s  raw chunks/s  ratio   ours TTFT p50  raw TTFT p50  added TTFT p50  (p99 ours/raw)\n",

@@ -97,6 +97,8 @@ Examples:
       roundSeed: seed,
       prompts,
       armId: "bench",
+      // Nothing here judges outputs: keeping them would only cost memory on long runs.
+      keepOutputs: false,
       signal: io.signal,
       onProgress: (done, total) => bar.update(done, total),
     });
