@@ -122,7 +122,7 @@ describe("runWorkload timing against the reference server", () => {
     }
   });
 
-  it("measures TPOT within 1 ms of the truth at concurrency 64 and never reports a token early", async () => {
+  it("measures TPOT within 1 ms of the truth at concurrency 64, and TTFT never early", async () => {
     const prefill = 150;
     const decode = 10;
     const s = await simWorker({ timing: exact(prefill, decode) });
@@ -140,9 +140,10 @@ describe("runWorkload timing against the reference server", () => {
     expect(Math.abs(dist(run.summary.tpotMs).p50 - decode)).toBeLessThan(1);
     // No request sees its first token before the server wrote it (clock alignment within 1 ms).
     expect(Math.min(...errors.ttft)).toBeGreaterThan(-1);
-    // The client's own added TTFT at 64 streams is measured without a competing server on the same
-    // cores by bench/bench-client-ceiling.ts; here both share a busy test machine, so only a loose bound.
-    expect(median(errors.ttft)).toBeLessThan(15);
+    // All 63 first tokens leave in one burst; the client stamps each socket read before any parsing.
+    // Run alone (bench/bench-client-accuracy.ts) the median error is about 0.6 ms; inside the test
+    // runner, beside other test files on a shared machine, reads of the burst land a few ms late.
+    expect(Math.abs(median(errors.ttft))).toBeLessThan(5);
     expect(dist(run.summary.queuedMs).max).toBeLessThan(50);
   });
 

@@ -1,5 +1,6 @@
 import http from "node:http";
 import https from "node:https";
+import type { Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import { SseLimitError, SseParser } from "./sse-parser.ts";
 import { type RecordedStream, StreamRecorder, type StreamRecorderOptions } from "./stream-recorder.ts";
@@ -84,9 +85,17 @@ export function streamChatCompletion(options: StreamChatCompletionOptions): Prom
     let sentAtUnixMs = Date.now();
     let sentAt = performance.now();
     let lastByteAt = Number.NaN;
+    // Stamped by a listener placed before the HTTP parser on the socket, so a read is timed before
+    // any parsing, even the parsing of its own HTTP framing.
+    let socketReadAt = Number.NaN;
+    let socket: Socket | undefined;
+    const onSocketData = () => {
+      socketReadAt = performance.now();
+    };
     const settle = () => {
       if (settled) return;
       settled = true;
+      socket?.off("data", onSocketData);
       if (stall) clearTimeout(stall);
       if (deadline) clearTimeout(deadline);
       options.signal?.removeEventListener("abort", onAbort);
@@ -112,6 +121,11 @@ export function streamChatCompletion(options: StreamChatCompletionOptions): Prom
     request.on("error", (error) =>
       stop("connection", `request to ${options.url.host} failed: ${error.message}`),
     );
+    request.on("socket", (s) => {
+      if (settled) return;
+      socket = s;
+      s.prependListener("data", onSocketData);
+    });
     request.on("response", (response) => {
       status = response.statusCode ?? 0;
       if (status !== 200) {
@@ -156,7 +170,10 @@ export function streamChatCompletion(options: StreamChatCompletionOptions): Prom
         pendingBytes = 0;
       };
       response.on("data", (bytes: Buffer) => {
-        const at = performance.now();
+        const now = performance.now();
+        // The socket read that carried these bytes. A stamp older than 50 ms cannot be this read's
+        // (the body was held back somewhere): then the handler's own time is the better guess.
+        const at = socketReadAt <= now && now - socketReadAt < 50 ? socketReadAt : now;
         stall?.refresh();
         if (settled) return;
         lastByteAt = at;

@@ -6,6 +6,7 @@
  * error). Times are absolute (performance.timeOrigin + performance.now()), comparable across threads.
  */
 import { ServerResponse } from "node:http";
+import { Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
 import { type SimLlmOptions, startSimLlm } from "../../../sim-llm/sim-llm-server.ts";
@@ -70,6 +71,32 @@ export async function startSimWorker(options: Omit<SimLlmOptions, "logger" | "on
 if (!isMainThread && parentPort && workerData) {
   const port = parentPort;
   const byResponse = new Map<ServerResponse, ServedResponse>();
+  // Tokens written to a response wait here until its socket really writes them: Node's http corks
+  // a response's socket and flushes it later, so the truth is stamped in the socket's own write.
+  const waiting = new Map<Socket, { served: ServedResponse; tokens: string[] }[]>();
+  const stamp = (socket: Socket) => {
+    const queued = waiting.get(socket);
+    if (!queued) return;
+    waiting.delete(socket);
+    const at = performance.timeOrigin + performance.now();
+    for (const { served, tokens } of queued) {
+      for (const token of tokens) {
+        served.tokens.push(token);
+        served.at.push(at);
+      }
+    }
+  };
+  const socketProto = Socket.prototype as unknown as Record<
+    "_write" | "_writev",
+    (...a: unknown[]) => unknown
+  >;
+  for (const name of ["_write", "_writev"] as const) {
+    const originalWrite = socketProto[name];
+    socketProto[name] = function (this: Socket, ...args: unknown[]) {
+      stamp(this);
+      return originalWrite.apply(this, args);
+    };
+  }
   const original = ServerResponse.prototype.write;
   ServerResponse.prototype.write = function (this: ServerResponse, chunk: unknown, ...rest: unknown[]) {
     const text = typeof chunk === "string" ? chunk : Buffer.isBuffer(chunk) ? chunk.toString("utf8") : "";
@@ -83,20 +110,14 @@ if (!isMainThread && parentPort && workerData) {
         // Not a JSON event (a misbehaving mode); no tokens to time.
       }
     }
-    const result = (original as (...a: unknown[]) => boolean).call(this, chunk, ...rest);
-    if (tokens.length > 0) {
+    if (tokens.length > 0 && this.socket) {
       const served = byResponse.get(this) ?? { tokens: [], at: [] };
       byResponse.set(this, served);
-      // Node's http corks a response's socket and writes it on the next tick: stamp after that write.
-      process.nextTick(() => {
-        const at = performance.timeOrigin + performance.now();
-        for (const token of tokens) {
-          served.tokens.push(token);
-          served.at.push(at);
-        }
-      });
+      const queued = waiting.get(this.socket) ?? [];
+      queued.push({ served, tokens });
+      waiting.set(this.socket, queued);
     }
-    return result;
+    return (original as (...a: unknown[]) => boolean).call(this, chunk, ...rest);
   } as typeof original;
   const sim = await startSimLlm(workerData as SimLlmOptions);
   port.on("message", async (message: string) => {
