@@ -296,6 +296,27 @@ export const controllerConfigSchema = {
     default: 65536,
     min: 64,
   },
+  "controlPlane.listen": {
+    type: "string",
+    doc: "host:port the control plane (gRPC) listens on for remote agents in agents.mode remote.",
+    default: "127.0.0.1:7443",
+  },
+  "controlPlane.tlsCertFile": {
+    type: "string",
+    doc: "PEM certificate chain of the control plane; empty for plaintext (loopback only).",
+    default: "",
+  },
+  "controlPlane.tlsKeyFile": {
+    type: "string",
+    doc: "PEM private key of the control plane.",
+    default: "",
+    secret: true,
+  },
+  "controlPlane.allowPlaintext": {
+    type: "boolean",
+    doc: "Serve plaintext on a non-loopback address (only behind a TLS-terminating proxy).",
+    default: false,
+  },
   "agents.localPods": {
     type: "string-list",
     doc: "Names of the local agents in local mode (two or more, so wins can be reproduced on another).",
