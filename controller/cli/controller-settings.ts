@@ -31,6 +31,7 @@ export interface ControllerSettings {
         secretAccessKey?: string | undefined;
       };
   webListen: string;
+  controlPlane: { listen: string; tlsCertFile: string; tlsKeyFile: string; allowPlaintext: boolean };
   agents: {
     mode: "local" | "remote";
     localPods: string[];
@@ -64,6 +65,9 @@ export function resolveControllerSettings(
     }
     if (v<string>("publish.target") === "s3" && !v<string>("publish.s3.bucket"))
       problems.push("publish.s3.bucket: required when publish.target is s3");
+    if (Boolean(v<string>("controlPlane.tlsCertFile")) !== Boolean(v<string>("controlPlane.tlsKeyFile"))) {
+      problems.push("controlPlane.tlsCertFile and controlPlane.tlsKeyFile: give both or neither");
+    }
     if (v<string>("agents.mode") === "local" && v<string[]>("agents.localPods").length < 2) {
       problems.push("agents.localPods: give at least two names; a win must be reproduced on another pod");
     }
@@ -149,6 +153,12 @@ export function resolveControllerSettings(
           }
         : { target: "local", folder: v<string>("publish.folder") },
     webListen: v<string>("web.listen"),
+    controlPlane: {
+      listen: v<string>("controlPlane.listen"),
+      tlsCertFile: v<string>("controlPlane.tlsCertFile"),
+      tlsKeyFile: v<string>("controlPlane.tlsKeyFile"),
+      allowPlaintext: v<boolean>("controlPlane.allowPlaintext"),
+    },
     agents: {
       mode: v<"local" | "remote">("agents.mode"),
       localPods: v<string[]>("agents.localPods"),

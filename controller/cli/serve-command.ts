@@ -1,6 +1,5 @@
 import { type CliCommand, ExitCode } from "../../shared/cli/cli-command.ts";
 import { loadConfig } from "../../shared/config/load-config.ts";
-import { CacheonError } from "../../shared/errors/cacheon-error.ts";
 import { createLogger, type LogLevel } from "../../shared/log/logger.ts";
 import { controllerConfigSchema, controllerEnvPrefix } from "../config/controller-config.ts";
 import { resolveControllerSettings } from "./controller-settings.ts";
@@ -19,8 +18,9 @@ first, so stopping (even kill -9) and starting again loses nothing and sets no w
 Serves the leaderboard, round plots, /metrics and /healthz on web.listen.
 
 In agents.mode local, jobs run in this process on the local Docker engine (one local agent per
-name in agents.localPods). agents.mode remote (pods through the control plane) is the
-integration point with the control plane server and is refused until it is wired.
+name in agents.localPods). In agents.mode remote, the control plane listens on
+controlPlane.listen and jobs go to enrolled agents on pods (\`cacheon-controller mint-token\`
+mints their enrolment tokens).
 
 Options:
   --config FILE      configuration file (YAML or JSON); \`cacheon-controller config --reference\` lists every setting
@@ -54,12 +54,6 @@ a dependency (chain, store, Docker) unavailable at start, 130 interrupted.`,
       format: format === "auto" ? undefined : (format as "json" | "pretty"),
       stream: io.stderr as never,
     });
-    if (settings.agents.mode === "remote") {
-      throw new CacheonError(
-        "invalid-config",
-        "agents.mode remote is not wired into serve yet (the control plane job runner exists: controller/rounds/control-plane-job-runner.ts); use agents.mode local",
-      );
-    }
     // Loaded here so --help and usage errors do not pay for @polkadot/api and dockerode.
     const { startController } = await import("./start-controller.ts");
     const controller = await startController({ settings, logger, signal: io.signal });

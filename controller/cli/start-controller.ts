@@ -1,3 +1,4 @@
+import { readFile } from "node:fs/promises";
 import { Keyring } from "@polkadot/keyring";
 import type { KeyringPair } from "@polkadot/keyring/types";
 import { cryptoWaitReady } from "@polkadot/util-crypto";
@@ -8,6 +9,7 @@ import { ChainClient } from "../chain/chain-client.ts";
 import { loadHotkey } from "../chain/wallet.ts";
 import { chainCommitmentSource } from "../intake/chain-commitment-source.ts";
 import { type ArtefactSink, localFolderSink, s3Sink } from "../publish/artefact-sink.ts";
+import { createControlPlaneJobRunner } from "../rounds/control-plane-job-runner.ts";
 import {
   type ControllerCycleOptions,
   type CycleReport,
@@ -16,7 +18,7 @@ import {
 } from "../rounds/controller-cycle.ts";
 import { createLocalJobRunner, type JobRunner } from "../rounds/job-runner.ts";
 import { openStore } from "../store/controller-store.ts";
-import { type LoopHealth, startWebServer, type WebServer } from "../web/web-server.ts";
+import { type LoopHealth, parseListen, startWebServer, type WebServer } from "../web/web-server.ts";
 import { chainWeightTarget } from "../weights/chain-weight-target.ts";
 import type { ControllerSettings } from "./controller-settings.ts";
 
@@ -32,6 +34,8 @@ export interface StartControllerOptions {
 /** A wired controller: store, chain, runner, publication and web page. */
 export interface RunningController {
   webUrl: string | undefined;
+  /** Where remote agents dial (agents.mode remote). */
+  controlPlaneUrl: string | undefined;
   /** One cycle now. */
   cycle(): Promise<CycleReport>;
   /** Cycles until the signal aborts. */
@@ -45,8 +49,11 @@ export async function startController(options: StartControllerOptions): Promise<
   const store = openStore({ path: settings.storePath });
   let client: ChainClient | undefined;
   let web: WebServer | undefined;
+  let controlPlaneUrl: string | undefined;
+  const cleanups: (() => Promise<void>)[] = [];
   const close = async () => {
     await web?.close();
+    for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
     await client?.close().catch(() => {});
     store.close();
   };
@@ -58,7 +65,14 @@ export async function startController(options: StartControllerOptions): Promise<
       settings.publish.target === "local"
         ? localFolderSink(settings.publish.folder)
         : s3Sink(settings.publish);
-    const runner = options.runner ?? localRunner(settings, logger);
+    let runner = options.runner;
+    if (!runner && settings.agents.mode === "remote") {
+      const remote = await startRemoteAgents(settings, logger);
+      cleanups.push(remote.close);
+      runner = remote.runner;
+      controlPlaneUrl = remote.url;
+    }
+    runner ??= localRunner(settings, logger);
     const health: LoopHealth = { lastSuccessMs: 0, cycles: 0, failedCycles: 0 };
     if (settings.webListen)
       web = await startWebServer({
@@ -98,6 +112,7 @@ export async function startController(options: StartControllerOptions): Promise<
     };
     return {
       webUrl: web?.url,
+      controlPlaneUrl,
       async cycle() {
         try {
           const report = await runControllerCycle(cycleOptions, signal);
@@ -150,4 +165,37 @@ function localRunner(settings: ControllerSettings, logger: Logger): JobRunner {
   return createLocalJobRunner({
     pods: Object.fromEntries(settings.agents.localPods.map((name) => [name, executor])),
   });
+}
+
+/** The control plane for agents on pods: its store shares the controller's SQLite file. */
+async function startRemoteAgents(settings: ControllerSettings, logger: Logger) {
+  const { ControlPlane } = await import("../control-plane/control-plane.ts");
+  const { startControlPlaneServer } = await import("../control-plane/control-plane-server.ts");
+  const { SqliteControlPlaneStore } = await import("../control-plane/control-plane-store.ts");
+  const { listen, tlsCertFile, tlsKeyFile, allowPlaintext } = settings.controlPlane;
+  const { host, port } = parseListen(listen, "controlPlane.listen");
+  const tls = tlsCertFile
+    ? { cert: await readFile(tlsCertFile), key: await readFile(tlsKeyFile) }
+    : undefined;
+  const store = new SqliteControlPlaneStore({ path: settings.storePath });
+  const controlPlane = new ControlPlane({ store, logger });
+  try {
+    const server = await startControlPlaneServer({ controlPlane, host, port, tls, allowPlaintext, logger });
+    const runner = createControlPlaneJobRunner(controlPlane);
+    logger.info("control plane listening", { url: server.url });
+    return {
+      runner,
+      url: server.url,
+      close: async () => {
+        runner.close();
+        controlPlane.close();
+        await server.close();
+        store.close();
+      },
+    };
+  } catch (error) {
+    controlPlane.close();
+    store.close();
+    throw error;
+  }
 }

@@ -305,13 +305,13 @@ function send(
 }
 
 /** Parses "host:port" ("[::1]:8090", ":8090" = all interfaces); throws naming the setting. */
-export function parseListen(listen: string): { host: string; port: number } {
+export function parseListen(listen: string, setting = "web.listen"): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(listen);
   const port = m ? Number(m[3]) : Number.NaN;
   if (!m || port > 65535) {
     throw new CacheonError(
       "invalid-config",
-      `web.listen "${listen}" is not host:port (e.g. 127.0.0.1:8090, [::1]:8090, :8090)`,
+      `${setting} "${listen}" is not host:port (e.g. 127.0.0.1:8090, [::1]:8090, :8090)`,
     );
   }
   return { host: m[1] ?? (m[2] || "0.0.0.0"), port };
