@@ -6,11 +6,10 @@
  *
  *   node bench/bench-client-accuracy.ts [--levels 1,64] [--prefill-ms 150] [--decode-ms 10] [--tokens 48]
  */
-import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { create } from "@bufbuild/protobuf";
 import { runWorkload } from "../agent/bench/run-workload.ts";
-import { startSimWorker } from "../agent/bench/testing/sim-worker.ts";
+import { errorsAgainstServer, startSimWorker } from "../agent/bench/testing/sim-worker.ts";
 import { WorkloadSpecSchema } from "../shared/gen/cacheon/v1/workload_pb.ts";
 import { percentile } from "../shared/stats/summarise.ts";
 
@@ -68,20 +67,7 @@ for (const level of (values.levels as string).split(",").map(Number)) {
         arrival: { process: { case: "closedLoop", value: { concurrency: level } } },
       }),
     });
-    const served = await sim.writes();
-    const origin = performance.timeOrigin + run.originMs + (await sim.clockOffset());
-    const byTokens = new Map(served.map((r) => [r.tokens.join(","), r]));
-    const ttft: number[] = [];
-    const tpot: number[] = [];
-    for (const t of run.timeline) {
-      const truth = byTokens.get(run.outputs[t.requestIndex]?.tokens.map((x) => x.token).join(",") ?? "");
-      const m = run.requests[t.requestIndex];
-      if (!truth || !m) continue;
-      const first = truth.at[0] as number;
-      const last = truth.at.at(-1) as number;
-      ttft.push(m.ttftMs - (first - (origin + t.sentMs)));
-      tpot.push(m.tpotMs - (last - first) / (truth.at.length - 1));
-    }
+    const { ttft, tpot } = await errorsAgainstServer(run, sim);
     const p = (xs: number[]) => {
       const s = [...xs].sort((a, b) => a - b);
       return [10, 50, 90].map((q) => percentile(s, q).toFixed(3).padStart(7)).join(" ");

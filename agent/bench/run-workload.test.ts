@@ -1,12 +1,11 @@
-import { performance } from "node:perf_hooks";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { afterEach, describe, expect, it } from "vitest";
 import { type Distribution, TokenCountSource } from "../../shared/gen/cacheon/v1/metrics_pb.ts";
 import { type WorkloadSpec, WorkloadSpecSchema } from "../../shared/gen/cacheon/v1/workload_pb.ts";
 import { type RunningSimLlm, type SimLlmOptions, startSimLlm } from "../../sim-llm/sim-llm-server.ts";
 import type { Prompt } from "../workload/prompt.ts";
-import { chatUrl, runWorkload, type WorkloadRun } from "./run-workload.ts";
-import { type SimWorker, startSimWorker } from "./testing/sim-worker.ts";
+import { chatUrl, runWorkload } from "./run-workload.ts";
+import { errorsAgainstServer, type SimWorker, startSimWorker } from "./testing/sim-worker.ts";
 
 const model = "Qwen/Qwen2.5-72B-Instruct";
 const servers: (RunningSimLlm | SimWorker)[] = [];
@@ -49,31 +48,6 @@ function workload(over: WorkloadInit & { concurrency?: number } = {}): WorkloadS
     arrival: { process: { case: "closedLoop", value: { concurrency: concurrency ?? 1 } } },
     ...(rest as object),
   });
-}
-
-/**
- * Per request, measured minus true TTFT and TPOT, where the truth is when the server handed each
- * token to its socket. Requests are matched to responses by their token sequence.
- */
-async function errorsAgainstServer(
-  run: WorkloadRun,
-  s: SimWorker,
-): Promise<{ ttft: number[]; tpot: number[] }> {
-  const served = await s.writes();
-  const origin = performance.timeOrigin + run.originMs + (await s.clockOffset());
-  const byTokens = new Map(served.map((r) => [r.tokens.join(","), r]));
-  const ttft: number[] = [];
-  const tpot: number[] = [];
-  for (const t of run.timeline) {
-    const truth = byTokens.get(run.outputs[t.requestIndex]?.tokens.map((x) => x.token).join(",") ?? "");
-    if (!truth) throw new Error(`request ${t.requestIndex} matches no response the server wrote`);
-    const metrics = run.requests[t.requestIndex];
-    const first = truth.at[0] ?? Number.NaN;
-    const last = truth.at.at(-1) ?? Number.NaN;
-    ttft.push((metrics?.ttftMs ?? Number.NaN) - (first - (origin + t.sentMs)));
-    tpot.push((metrics?.tpotMs ?? Number.NaN) - (last - first) / (truth.at.length - 1));
-  }
-  return { ttft, tpot };
 }
 
 function dist(d: Distribution | undefined): Distribution {

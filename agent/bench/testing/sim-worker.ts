@@ -10,6 +10,7 @@ import { Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
 import { type SimLlmOptions, startSimLlm } from "../../../sim-llm/sim-llm-server.ts";
+import type { WorkloadRun } from "../run-workload.ts";
 
 /** What the server wrote for one response. */
 export interface ServedResponse {
@@ -66,6 +67,31 @@ export async function startSimWorker(options: Omit<SimLlmOptions, "logger" | "on
       await worker.terminate();
     },
   };
+}
+
+/**
+ * Per request, measured minus true TTFT and TPOT, where the truth is when the server handed each
+ * token to its socket. Requests are matched to responses by their token sequence.
+ */
+export async function errorsAgainstServer(
+  run: WorkloadRun,
+  s: SimWorker,
+): Promise<{ ttft: number[]; tpot: number[] }> {
+  const served = await s.writes();
+  const origin = performance.timeOrigin + run.originMs + (await s.clockOffset());
+  const byTokens = new Map(served.map((r) => [r.tokens.join(","), r]));
+  const ttft: number[] = [];
+  const tpot: number[] = [];
+  for (const t of run.timeline) {
+    const truth = byTokens.get(run.outputs[t.requestIndex]?.tokens.map((x) => x.token).join(",") ?? "");
+    if (!truth) throw new Error(`request ${t.requestIndex} matches no response the server wrote`);
+    const metrics = run.requests[t.requestIndex];
+    const first = truth.at[0] ?? Number.NaN;
+    const last = truth.at.at(-1) ?? Number.NaN;
+    ttft.push((metrics?.ttftMs ?? Number.NaN) - (first - (origin + t.sentMs)));
+    tpot.push((metrics?.tpotMs ?? Number.NaN) - (last - first) / (truth.at.length - 1));
+  }
+  return { ttft, tpot };
 }
 
 if (!isMainThread && parentPort && workerData) {
