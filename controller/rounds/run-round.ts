@@ -7,24 +7,17 @@ import { formatImageReference, parseImageReference } from "../../shared/image/im
 import { type Logger, silentLogger } from "../../shared/log/logger.ts";
 import { sleep } from "../../shared/retry/backoff.ts";
 import { type CopyPolicy, defaultCopyPolicy, detectCopy } from "../copies/detect-copy.ts";
-import { buildMinerReport, type ReportMeasurement } from "../publish/miner-report.ts";
-import { type ArmScore, compareOnPod, type JobScore, scoreJob } from "../scoring/score-job.ts";
+import { scoreJob } from "../scoring/score-job.ts";
 import type { ScoringPolicy } from "../scoring/scoring-policy.ts";
-import {
-  type ChallengerEvidence,
-  type ChallengerReading,
-  classifyReading,
-  compareSeats,
-  type Seat,
-  type Standing,
-  settleStanding,
-} from "../scoring/settle-standing.ts";
+import { classifyReading, type Standing } from "../scoring/settle-standing.ts";
 import type { ControllerStore, JobRow, RoundRow, SubmissionRow } from "../store/controller-store.ts";
 import { armMeasurements, armRoleOf } from "./arm-measurements.ts";
 import type { JobRunner } from "./job-runner.ts";
-import { type ArmSubject, type PlannedSlot, planEvaluation, planReproduction } from "./plan-jobs.ts";
+import { type PlannedSlot, planEvaluation, planReproduction } from "./plan-jobs.ts";
+import { readingFor, sanitiseStanding, seatSubject, subjectOf } from "./round-readings.ts";
 import { derivedSeed, roundSeed } from "./round-seed.ts";
 import type { RoundSettings } from "./round-settings.ts";
+import { settleRound } from "./settle-round.ts";
 
 /** A point in a round's life, reported to {@link RoundEngineOptions.onStep}. */
 export interface RoundStep {
@@ -59,9 +52,6 @@ interface Completion {
   result?: JobResult;
   error?: Error;
 }
-
-// States a seat holder may be in; anything else (failed, copy, replaced, deregistered) loses the seat.
-const liveStates = new Set(["pending", "evaluated"]);
 
 /**
  * Runs one round to the end, or resumes the one a stopped controller left open: plans jobs
@@ -174,7 +164,7 @@ export async function runRound(
     const created = store.transaction(() => {
       const pending = store.listSubmissions({ states: ["pending"] });
       if (pending.length === 0) return undefined;
-      const standing = sanitiseStanding(store.currentStanding<Standing>());
+      const standing = sanitiseStanding(store, store.currentStanding<Standing>());
       const seed = roundSeed(head.hash, settings.validatorSecret);
       const r = store.insertRound({
         block: head.block,
@@ -187,8 +177,8 @@ export async function runRound(
       });
       const slots = planEvaluation({
         challengers: pending.map(subjectOf),
-        leader: seatSubject(standing.leader),
-        runnerUp: seatSubject(standing.runnerUp),
+        leader: seatSubject(store, standing.leader),
+        runnerUp: seatSubject(store, standing.runnerUp),
         maxChallengersPerJob: settings.maxChallengersPerJob,
       });
       for (const slot of slots) insertAttempt(r, "evaluate", slot, 0, seed, slot.excludedPods);
@@ -241,6 +231,17 @@ export async function runRound(
       job: toJson(EvaluationJobSchema, job),
       excludedPods: excluded,
     });
+  }
+
+  function settle(r: RoundRow): RoundRow {
+    const settled = settleRound({ store, round: r, policy, logger: rlog });
+    step({ kind: "round-settled", roundId: r.id });
+    const after = (settled.standingAfter ?? {}) as Standing;
+    rlog.info("round settled", {
+      leader: after.leader?.submissionId,
+      runnerUp: after.runnerUp?.submissionId,
+    });
+    return settled;
   }
 
   function startJob(job: JobRow, podId: string): void {
@@ -391,7 +392,7 @@ export async function runRound(
     const content = all.map(contentOf);
     for (const id of r.challengers) {
       const sub = store.getSubmission(id);
-      if (!sub || sub.state !== "pending") continue;
+      if (sub?.state !== "pending") continue;
       const copy = detectCopy({
         candidate: contentOf(sub),
         others: content,
@@ -408,8 +409,8 @@ export async function runRound(
       const candidates = [];
       for (const id of r.challengers) {
         const sub = store.getSubmission(id);
-        if (!sub || sub.state !== "pending") continue;
-        const first = readingFor(id, "evaluate");
+        if (sub?.state !== "pending") continue;
+        const first = readingFor(store, roundId, id, "evaluate", policy);
         const cls = classifyReading(first, standing, policy);
         if ((cls === "candidate-leader" || cls === "candidate-runner-up") && first) {
           candidates.push({ subject: subjectOf(sub), firstPod: first.podId });
@@ -418,8 +419,8 @@ export async function runRound(
       if (candidates.length === 0) return false;
       const slots = planReproduction({
         candidates,
-        leader: seatSubject(standing.leader),
-        runnerUp: seatSubject(standing.runnerUp),
+        leader: seatSubject(store, standing.leader),
+        runnerUp: seatSubject(store, standing.runnerUp),
       });
       for (const slot of slots)
         insertAttempt(
@@ -436,221 +437,6 @@ export async function runRound(
     if (planned) step({ kind: "reproduction-planned", roundId: r.id });
     return planned;
   }
-
-  function readingFor(submissionId: string, phase: JobRow["phase"]): ChallengerReading | undefined {
-    const jobs = store
-      .listJobs(roundId)
-      .filter((j) => j.phase === phase && j.decision === "decided" && j.score !== null)
-      .filter((j) =>
-        (j.score as JobScore).arms.some((a) => a.submissionId === submissionId && a.role === "challenger"),
-      );
-    const job = jobs.at(-1);
-    if (!job) return undefined;
-    const score = job.score as JobScore;
-    const arm = score.arms.find(
-      (a) => a.submissionId === submissionId && a.role === "challenger",
-    ) as ArmScore;
-    const leader = score.arms.find((a) => a.role === "leader");
-    const runnerUp = score.arms.find((a) => a.role === "runner-up");
-    return {
-      jobId: job.id,
-      podId: job.podId ?? "",
-      gate: arm.gate,
-      reason: arm.reason,
-      speed: arm.speed,
-      vsLeader: leader ? compareOnPod(score, arm, leader, policy) : undefined,
-      vsRunnerUp: runnerUp ? compareOnPod(score, arm, runnerUp, policy) : undefined,
-      vsBaseline: compareOnPod(score, arm, undefined, policy),
-    };
-  }
-
-  function settle(r: RoundRow): RoundRow {
-    const settled = store.transaction(() => {
-      const before = r.standingBefore as Standing;
-      const evidence: ChallengerEvidence[] = [];
-      const special: { sub: SubmissionRow; verdict: string; reason: string }[] = [];
-      for (const id of r.challengers) {
-        const sub = store.getSubmission(id);
-        if (!sub) continue;
-        if (sub.state === "copy") special.push({ sub, verdict: "copy", reason: sub.reason });
-        else if (sub.state !== "pending") special.push({ sub, verdict: "withdrawn", reason: sub.reason });
-        else
-          evidence.push({
-            submissionId: id,
-            hotkey: sub.hotkey,
-            commitBlock: sub.commitBlock,
-            first: readingFor(id, "evaluate"),
-            reproduction: readingFor(id, "reproduce"),
-          });
-      }
-      const settlement = settleStanding(before, evidence, policy);
-      // A seat holder that failed its gate on two or more pods this round (its image deleted,
-      // broken, or wrong) loses the seat: otherwise every job would stay "no decision" forever.
-      for (const seat of [before.leader, before.runnerUp]) {
-        if (!seat) continue;
-        const pods = seatFailures(seat.submissionId);
-        if (pods.size < 2) continue;
-        const reason = `the ${seat === before.leader ? "leader" : "runner-up"} failed its gate on ${pods.size} pods this round (${[...pods.values()].join("; ")}); it loses the seat`;
-        const sub = store.getSubmission(seat.submissionId);
-        if (sub) {
-          store.setSubmissionState(sub.id, "failed", reason, sub.copyOf);
-          store.insertVerdict({
-            roundId: r.id,
-            submissionId: sub.id,
-            hotkey: sub.hotkey,
-            verdict: "failed",
-            speed: 0,
-            settledSpeed: 0,
-            reason,
-            evidence: {},
-          });
-          report(r, sub, "failed", reason, 0, 0, undefined, []);
-        }
-        rlog.warn("seat holder failed on several pods; seat removed", {
-          submission: seat.submissionId,
-          pods: [...pods.keys()],
-        });
-      }
-      const standing = sanitiseStanding(settlement.standing);
-      const ranked = rankOf(standing, settlement.verdicts);
-      for (const v of settlement.verdicts) {
-        const sub = store.getSubmission(v.submissionId) as SubmissionRow;
-        const first = readingFor(v.submissionId, "evaluate");
-        const repro = readingFor(v.submissionId, "reproduce");
-        store.insertVerdict({ roundId: r.id, ...v, evidence: { first, reproduction: repro } });
-        const next =
-          v.verdict === "failed"
-            ? "failed"
-            : v.verdict === "no-result" || v.verdict === "awaiting-reproduction"
-              ? "pending"
-              : "evaluated";
-        store.setSubmissionState(sub.id, next, v.reason, sub.copyOf);
-        report(r, sub, v.verdict, v.reason, v.speed, v.settledSpeed, ranked.get(v.submissionId), [
-          first,
-          repro,
-        ]);
-      }
-      for (const s of special) {
-        store.insertVerdict({
-          roundId: r.id,
-          submissionId: s.sub.id,
-          hotkey: s.sub.hotkey,
-          verdict: s.verdict,
-          speed: 0,
-          settledSpeed: 0,
-          reason: s.reason,
-          evidence: {},
-        });
-        report(r, s.sub, s.verdict, s.reason, 0, 0, undefined, [readingFor(s.sub.id, "evaluate")]);
-      }
-      store.insertStanding(r.id, standing);
-      store.setRoundState(r.id, "settled", standing);
-      return store.getRound(r.id) as RoundRow;
-    });
-    step({ kind: "round-settled", roundId: r.id });
-    rlog.info("round settled", {
-      leader: (settled.standingAfter as Standing).leader?.submissionId,
-      runnerUp: (settled.standingAfter as Standing).runnerUp?.submissionId,
-    });
-    return settled;
-  }
-
-  /** Pods (with the reason) on which a seat holder's arm failed its gate in this round. */
-  function seatFailures(submissionId: string): Map<string, string> {
-    const pods = new Map<string, string>();
-    for (const job of store.listJobs(roundId)) {
-      const arm = (job.score as JobScore | null)?.arms.find(
-        (a) => a.submissionId === submissionId && (a.role === "leader" || a.role === "runner-up"),
-      );
-      if (arm?.gate === "fail" && job.podId) pods.set(job.podId, `${job.podId}: ${arm.reason}`);
-    }
-    return pods;
-  }
-
-  function report(
-    r: RoundRow,
-    sub: SubmissionRow,
-    verdict: string,
-    reason: string,
-    speed: number,
-    settledSpeed: number,
-    rank: number | undefined,
-    readings: (ChallengerReading | undefined)[],
-  ): void {
-    const measurements: ReportMeasurement[] = readings
-      .filter((x): x is ChallengerReading => x !== undefined)
-      .map((x, i) => {
-        const against = x.vsLeader
-          ? { seat: "leader", c: x.vsLeader }
-          : x.vsRunnerUp
-            ? { seat: "runner-up", c: x.vsRunnerUp }
-            : { seat: "baseline", c: x.vsBaseline };
-        return {
-          jobId: x.jobId,
-          phase: i === 0 ? "evaluate" : "reproduce",
-          podId: x.podId,
-          gate: x.gate,
-          speed: x.speed,
-          against: { seat: against.seat, ratio: against.c.ratio, bar: against.c.bar, noise: against.c.noise },
-          reason: x.reason,
-        };
-      });
-    store.putMinerReport({
-      roundId: r.id,
-      hotkey: sub.hotkey,
-      submissionId: sub.id,
-      report: buildMinerReport({
-        hotkey: sub.hotkey,
-        submissionId: sub.id,
-        image: sub.image,
-        roundId: r.id,
-        verdict,
-        rank,
-        speed,
-        settledSpeed,
-        reason,
-        measurements,
-        minMargin: policy.minMargin,
-      }),
-    });
-  }
-
-  /** Drops seats whose submission is no longer live (replaced, deregistered, copy); a lone runner-up moves up. */
-  function sanitiseStanding(standing: Standing): Standing {
-    const ok = (seat: Seat | undefined) => {
-      const sub = seat ? store.getSubmission(seat.submissionId) : undefined;
-      return seat && sub && liveStates.has(sub.state) ? seat : undefined;
-    };
-    const leader = ok(standing.leader);
-    const runnerUp = ok(standing.runnerUp);
-    return leader ? { leader, runnerUp } : { leader: runnerUp, runnerUp: undefined };
-  }
-
-  function seatSubject(seat: Seat | undefined): ArmSubject | undefined {
-    const sub = seat ? store.getSubmission(seat.submissionId) : undefined;
-    return sub ? subjectOf(sub) : undefined;
-  }
-}
-
-function rankOf(
-  standing: Standing,
-  verdicts: { submissionId: string; settledSpeed: number; verdict: string }[],
-): Map<string, number> {
-  const ranks = new Map<string, number>();
-  if (standing.leader) ranks.set(standing.leader.submissionId, 1);
-  if (standing.runnerUp) ranks.set(standing.runnerUp.submissionId, 2);
-  const rest = verdicts
-    .filter(
-      (v) =>
-        !ranks.has(v.submissionId) &&
-        v.settledSpeed > 0 &&
-        (v.verdict === "below-bar" || v.verdict === "not-reproduced"),
-    )
-    .map((v) => ({ submissionId: v.submissionId, hotkey: "", commitBlock: 0, settledSpeed: v.settledSpeed }))
-    .sort((a, b) => compareSeats(a, b, 0));
-  let next = ranks.size + 1;
-  for (const v of rest) ranks.set(v.submissionId, next++);
-  return ranks;
 }
 
 function latestAttempts(jobs: JobRow[]): JobRow[] {
@@ -660,11 +446,6 @@ function latestAttempts(jobs: JobRow[]): JobRow[] {
     if (!cur || j.attempt > cur.attempt) bySlot.set(j.slot, j);
   }
   return [...bySlot.values()];
-}
-
-function subjectOf(sub: SubmissionRow): ArmSubject {
-  if (!sub.image) throw new CacheonError("internal", `submission ${sub.id} has no image and cannot be run`);
-  return { submissionId: sub.id, hotkey: sub.hotkey, image: sub.image };
 }
 
 function contentOf(s: SubmissionRow) {

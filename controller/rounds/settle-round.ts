@@ -1,0 +1,209 @@
+import type { Logger } from "../../shared/log/logger.ts";
+import { buildMinerReport, type ReportMeasurement } from "../publish/miner-report.ts";
+import type { JobScore } from "../scoring/score-job.ts";
+import type { ScoringPolicy } from "../scoring/scoring-policy.ts";
+import {
+  type ChallengerEvidence,
+  type ChallengerReading,
+  compareSeats,
+  type Standing,
+  settleStanding,
+} from "../scoring/settle-standing.ts";
+import type { ControllerStore, RoundRow, SubmissionRow } from "../store/controller-store.ts";
+import { readingFor, sanitiseStanding } from "./round-readings.ts";
+
+/** Options of {@link settleRound}. */
+export interface SettleRoundOptions {
+  store: ControllerStore;
+  round: RoundRow;
+  policy: ScoringPolicy;
+  logger: Logger;
+}
+
+/**
+ * Settles a round in one transaction: every challenger's verdict from its readings (copies and
+ * withdrawn submissions named as such), seat holders that failed on two pods unseated, the new
+ * standing, submission states and each miner's report. Returns the settled round.
+ */
+export function settleRound(options: SettleRoundOptions): RoundRow {
+  const { store, policy } = options;
+  const r = options.round;
+  const roundId = r.id;
+  const rlog = options.logger;
+  const reading = (id: string, phase: "evaluate" | "reproduce") =>
+    readingFor(store, roundId, id, phase, policy);
+  const settled = store.transaction(() => {
+    const before = r.standingBefore as Standing;
+    const evidence: ChallengerEvidence[] = [];
+    const special: { sub: SubmissionRow; verdict: string; reason: string }[] = [];
+    for (const id of r.challengers) {
+      const sub = store.getSubmission(id);
+      if (!sub) continue;
+      if (sub.state === "copy") special.push({ sub, verdict: "copy", reason: sub.reason });
+      else if (sub.state !== "pending") special.push({ sub, verdict: "withdrawn", reason: sub.reason });
+      else
+        evidence.push({
+          submissionId: id,
+          hotkey: sub.hotkey,
+          commitBlock: sub.commitBlock,
+          first: reading(id, "evaluate"),
+          reproduction: reading(id, "reproduce"),
+        });
+    }
+    const settlement = settleStanding(before, evidence, policy);
+    // A seat holder that failed its gate on two or more pods this round (its image deleted,
+    // broken, or wrong) loses the seat: otherwise every job would stay "no decision" forever.
+    for (const seat of [before.leader, before.runnerUp]) {
+      if (!seat) continue;
+      const pods = seatFailures(store, roundId, seat.submissionId);
+      if (pods.size < 2) continue;
+      const reason = `the ${seat === before.leader ? "leader" : "runner-up"} failed its gate on ${pods.size} pods this round (${[...pods.values()].join("; ")}); it loses the seat`;
+      const sub = store.getSubmission(seat.submissionId);
+      if (sub) {
+        store.setSubmissionState(sub.id, "failed", reason, sub.copyOf);
+        store.insertVerdict({
+          roundId: r.id,
+          submissionId: sub.id,
+          hotkey: sub.hotkey,
+          verdict: "failed",
+          speed: 0,
+          settledSpeed: 0,
+          reason,
+          evidence: {},
+        });
+        report(store, policy, r, sub, "failed", reason, 0, 0, undefined, []);
+      }
+      rlog.warn("seat holder failed on several pods; seat removed", {
+        submission: seat.submissionId,
+        pods: [...pods.keys()],
+      });
+    }
+    const standing = sanitiseStanding(store, settlement.standing);
+    const ranked = rankOf(standing, settlement.verdicts);
+    for (const v of settlement.verdicts) {
+      const sub = store.getSubmission(v.submissionId) as SubmissionRow;
+      const first = reading(v.submissionId, "evaluate");
+      const repro = reading(v.submissionId, "reproduce");
+      store.insertVerdict({ roundId: r.id, ...v, evidence: { first, reproduction: repro } });
+      const next =
+        v.verdict === "failed"
+          ? "failed"
+          : v.verdict === "no-result" || v.verdict === "awaiting-reproduction"
+            ? "pending"
+            : "evaluated";
+      store.setSubmissionState(sub.id, next, v.reason, sub.copyOf);
+      report(
+        store,
+        policy,
+        r,
+        sub,
+        v.verdict,
+        v.reason,
+        v.speed,
+        v.settledSpeed,
+        ranked.get(v.submissionId),
+        [first, repro],
+      );
+    }
+    for (const s of special) {
+      store.insertVerdict({
+        roundId: r.id,
+        submissionId: s.sub.id,
+        hotkey: s.sub.hotkey,
+        verdict: s.verdict,
+        speed: 0,
+        settledSpeed: 0,
+        reason: s.reason,
+        evidence: {},
+      });
+      report(store, policy, r, s.sub, s.verdict, s.reason, 0, 0, undefined, [reading(s.sub.id, "evaluate")]);
+    }
+    store.insertStanding(r.id, standing);
+    store.setRoundState(r.id, "settled", standing);
+    return store.getRound(r.id) as RoundRow;
+  });
+  return settled;
+}
+
+/** Pods (with the reason) on which a seat holder's arm failed its gate in this round. */
+function seatFailures(store: ControllerStore, roundId: string, submissionId: string): Map<string, string> {
+  const pods = new Map<string, string>();
+  for (const job of store.listJobs(roundId)) {
+    const arm = (job.score as JobScore | null)?.arms.find(
+      (a) => a.submissionId === submissionId && (a.role === "leader" || a.role === "runner-up"),
+    );
+    if (arm?.gate === "fail" && job.podId) pods.set(job.podId, `${job.podId}: ${arm.reason}`);
+  }
+  return pods;
+}
+
+function report(
+  store: ControllerStore,
+  policy: ScoringPolicy,
+  r: RoundRow,
+  sub: SubmissionRow,
+  verdict: string,
+  reason: string,
+  speed: number,
+  settledSpeed: number,
+  rank: number | undefined,
+  readings: (ChallengerReading | undefined)[],
+): void {
+  const measurements: ReportMeasurement[] = readings
+    .filter((x): x is ChallengerReading => x !== undefined)
+    .map((x, i) => {
+      const against = x.vsLeader
+        ? { seat: "leader", c: x.vsLeader }
+        : x.vsRunnerUp
+          ? { seat: "runner-up", c: x.vsRunnerUp }
+          : { seat: "baseline", c: x.vsBaseline };
+      return {
+        jobId: x.jobId,
+        phase: i === 0 ? "evaluate" : "reproduce",
+        podId: x.podId,
+        gate: x.gate,
+        speed: x.speed,
+        against: { seat: against.seat, ratio: against.c.ratio, bar: against.c.bar, noise: against.c.noise },
+        reason: x.reason,
+      };
+    });
+  store.putMinerReport({
+    roundId: r.id,
+    hotkey: sub.hotkey,
+    submissionId: sub.id,
+    report: buildMinerReport({
+      hotkey: sub.hotkey,
+      submissionId: sub.id,
+      image: sub.image,
+      roundId: r.id,
+      verdict,
+      rank,
+      speed,
+      settledSpeed,
+      reason,
+      measurements,
+      minMargin: policy.minMargin,
+    }),
+  });
+}
+
+function rankOf(
+  standing: Standing,
+  verdicts: { submissionId: string; settledSpeed: number; verdict: string }[],
+): Map<string, number> {
+  const ranks = new Map<string, number>();
+  if (standing.leader) ranks.set(standing.leader.submissionId, 1);
+  if (standing.runnerUp) ranks.set(standing.runnerUp.submissionId, 2);
+  const rest = verdicts
+    .filter(
+      (v) =>
+        !ranks.has(v.submissionId) &&
+        v.settledSpeed > 0 &&
+        (v.verdict === "below-bar" || v.verdict === "not-reproduced"),
+    )
+    .map((v) => ({ submissionId: v.submissionId, hotkey: "", commitBlock: 0, settledSpeed: v.settledSpeed }))
+    .sort((a, b) => compareSeats(a, b, 0));
+  let next = ranks.size + 1;
+  for (const v of rest) ranks.set(v.submissionId, next++);
+  return ranks;
+}
