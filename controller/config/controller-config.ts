@@ -181,6 +181,11 @@ export const controllerConfigSchema = {
     doc: "With no leader, a challenger must beat the baseline by the bar to lead.",
     default: true,
   },
+  "scoring.failOnFindings": {
+    type: "boolean",
+    doc: "An arm the agent flagged (e.g. cached responses: later repetitions much faster) fails, unless the baseline is flagged too.",
+    default: true,
+  },
   "copies.maxExtraLayers": {
     type: "integer",
     doc: "The leader's layers plus at most this many layers on top is a copy.",
