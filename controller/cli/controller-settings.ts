@@ -122,6 +122,7 @@ export function resolveControllerSettings(
       noiseMultiplier: v<number>("scoring.noiseMultiplier"),
       maxFailedRequestFraction: v<number>("scoring.maxFailedRequestFraction"),
       leaderMustBeatBaseline: v<boolean>("scoring.leaderMustBeatBaseline"),
+      failOnFindings: v<boolean>("scoring.failOnFindings"),
     }),
     copies: {
       maxExtraLayers: v<number>("copies.maxExtraLayers"),

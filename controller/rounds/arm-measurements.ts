@@ -53,6 +53,7 @@ export function armMeasurements(job: EvaluationJob, result: JobResult): ArmMeasu
       failedRequests: summary?.failed ?? 0,
       correctnessPassed: r?.correctness ? r.correctness.passed : undefined,
       correctnessReasons: r?.correctness ? [...r.correctness.reasons] : [],
+      findings: summary ? [...summary.findings] : [],
     };
   });
 }

@@ -21,6 +21,8 @@ import { type RunningController, startController } from "../cli/start-controller
 import { controllerConfigSchema, controllerEnvPrefix } from "../config/controller-config.ts";
 import type { Standing } from "../scoring/settle-standing.ts";
 import { openStore } from "../store/controller-store.ts";
+import { defaultWeightPolicy, weightKey } from "../weights/weight-policy.ts";
+import { desiredWeights } from "../weights/weight-setter.ts";
 import { createLocalJobRunner } from "./job-runner.ts";
 
 const root = join(import.meta.dirname, "..", "..");
@@ -33,7 +35,7 @@ const miners = {
   "//Charlie": "faster",
   "//Dave": "wrong-model",
   "//Eve": "fast-retagged",
-  "//Ferdie": "slow",
+  "//Ferdie": "cache-cheating",
 };
 
 beforeAll(async () => {
@@ -99,38 +101,41 @@ afterAll(async () => {
 });
 
 describe("a scripted round on the local chain with the reference server images", () => {
-  it("crowns the fastest correct server, zeroes the wrong one, disqualifies the copy, reproduces before paying, sets 80/20", async () => {
-    const reports = [];
-    for (let i = 0; i < 4; i += 1) {
-      const r = await controller.cycle();
-      reports.push(r);
-      if (r.weights.action === "set" && r.round) break;
-      if (!r.round && r.weights.action !== "set") await devnet.waitForFinalized((await currentBlock()) + 5);
+  it("crowns the fastest correct server, zeroes the wrong and the caching one, disqualifies the copy, reproduces before paying, sets 80/20", async () => {
+    // Cycles until nothing is pending and the confirmed weights are the standing's (the chain's
+    // rate limit of 100 blocks, 10 s here, may hold the second setting back a cycle). A job broken
+    // by something outside (the Docker engine is shared) leaves its submissions pending for the
+    // next round, so a few cycles are allowed.
+    const storePath = join(dir, "controller.db");
+    for (let i = 0; i < 8 && !settledAndPaid(storePath); i += 1) {
+      await controller.cycle();
+      if (!settledAndPaid(storePath)) await devnet.waitForFinalized((await currentBlock()) + 20);
     }
-    const store = openStore({ path: join(dir, "controller.db"), readOnly: true });
+    const store = openStore({ path: storePath, readOnly: true });
     try {
-      const round = store.listRounds(1)[0];
-      expect(round?.state).toBe("settled");
-      const verdicts = Object.fromEntries(
-        store.listVerdicts({ roundId: round?.id ?? "" }).map((v) => [v.submissionId, v]),
-      );
+      const rounds = store.listRounds();
+      expect(rounds.every((r) => r.state === "settled")).toBe(true);
       const byHotkeyUid = (uid: number) => store.listSubmissions().find((s) => s.uid === uid);
-      const verdictOf = (uid: number) => verdicts[byHotkeyUid(uid)?.id ?? ""];
+      const verdictOf = (uid: number) =>
+        store.listVerdicts({ submissionId: byHotkeyUid(uid)?.id ?? "" }).at(-1);
       const why = JSON.stringify(
-        store
-          .listVerdicts({ roundId: round?.id ?? "" })
-          .map((v) => [v.hotkey.slice(0, 6), v.verdict, v.settledSpeed.toFixed(3), v.reason]),
+        rounds.flatMap((r) =>
+          store
+            .listVerdicts({ roundId: r.id })
+            .map((v) => [r.id, v.hotkey.slice(0, 6), v.verdict, v.settledSpeed.toFixed(3), v.reason]),
+        ),
       );
-      // uids: Bob 1 fast, Charlie 2 faster, Dave 3 wrong-model, Eve 4 fast-retagged, Ferdie 5 slow
+      // uids: Bob 1 fast, Charlie 2 faster, Dave 3 wrong-model, Eve 4 fast-retagged, Ferdie 5 cache-cheating
       expect(verdictOf(2)?.verdict, why).toBe("leader");
       expect(verdictOf(1)?.verdict, why).toBe("runner-up");
       expect(verdictOf(3)?.verdict, why).toBe("failed");
       expect(verdictOf(3)?.reason).toMatch(/correctness gate failed/);
       expect(verdictOf(4)?.verdict, why).toBe("copy");
       expect(byHotkeyUid(4)?.copyOf).toBe(byHotkeyUid(1)?.id);
-      expect(verdictOf(5)?.verdict, why).not.toMatch(/leader|runner-up/);
+      expect(verdictOf(5)?.verdict, why).toBe("failed");
+      expect(verdictOf(5)?.reason).toMatch(/flagged by the agent: .*cached/);
       // Paid only after a reproduction on the other local pod with another seed.
-      const jobs = store.listJobs(round?.id ?? "");
+      const jobs = rounds.flatMap((r) => store.listJobs(r.id));
       const repro = jobs.filter((j) => j.phase === "reproduce" && j.state === "done");
       expect(repro.length).toBeGreaterThan(0);
       for (const j of repro) expect(j.excludedPods).not.toContain(j.podId);
@@ -144,21 +149,35 @@ describe("a scripted round on the local chain with the reference server images",
         [1, 16384],
         [2, 65535],
       ]);
-      // The weights before any leader went to the burn uid; nothing was set twice.
-      expect(
-        store
-          .listWeightSettings()
-          .map((w) => [w.uids, w.state])
-          .reverse(),
-      ).toEqual([
-        [[0], "confirmed"],
-        [[1, 2], "confirmed"],
-      ]);
+      // The weights before any leader went to the burn uid; every setting was confirmed, and none
+      // repeated the one before it (no refresh is due within this test).
+      const settings = store.listWeightSettings().reverse();
+      expect(settings[0]?.uids).toEqual([0]);
+      expect(settings.map((w) => w.state).every((state) => state === "confirmed")).toBe(true);
+      for (let k = 1; k < settings.length; k += 1) expect(settings[k]?.key).not.toBe(settings[k - 1]?.key);
     } finally {
       store.close();
     }
   }, 900_000);
 });
+
+/** True when no submission waits and the last confirmed weights are what the standing asks for. */
+function settledAndPaid(path: string): boolean {
+  const store = openStore({ path, readOnly: true });
+  try {
+    const last = store.listWeightSettings({ states: ["confirmed"], limit: 1 })[0];
+    const desired = desiredWeights(store, defaultWeightPolicy);
+    return (
+      store.listSubmissions({ states: ["pending"] }).length === 0 &&
+      store.openRound() === undefined &&
+      last !== undefined &&
+      desired !== undefined &&
+      last.key === weightKey(desired)
+    );
+  } finally {
+    store.close();
+  }
+}
 
 async function chainWeightsOfAlice(): Promise<[number, number][]> {
   const client = await ChainClient.connect({ endpoints: [devnet.url], rounds: 1 });

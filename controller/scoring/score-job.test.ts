@@ -115,6 +115,28 @@ describe("scoreJob", () => {
   });
 });
 
+describe("findings", () => {
+  const flagged = { findings: ["repetitions 2-3 were 40% faster than the first: responses may be cached"] };
+  it("an arm the agent flagged fails, unless the baseline is flagged too or the policy says not to", () => {
+    const score = scoreJob(
+      [arm("opening-baseline", 100), arm("challenger", 50, flagged), arm("closing-baseline", 100)],
+      policy,
+    );
+    expect(score.arms[0]).toMatchObject({ gate: "fail", speed: 0 });
+    expect(score.arms[0]?.reason).toMatch(/flagged by the agent: repetitions 2-3 were 40% faster/);
+    const both = scoreJob(
+      [arm("opening-baseline", 100, flagged), arm("challenger", 50, flagged), arm("closing-baseline", 100)],
+      policy,
+    );
+    expect(both.arms[0]?.gate).toBe("pass");
+    const off = scoreJob(
+      [arm("opening-baseline", 100), arm("challenger", 50, flagged), arm("closing-baseline", 100)],
+      resolveScoringPolicy({ failOnFindings: false }),
+    );
+    expect(off.arms[0]?.gate).toBe("pass");
+  });
+});
+
 describe("compareOnPod", () => {
   const job = (leaderWall: number, challengerWall: number, cv = 0) =>
     scoreJob(

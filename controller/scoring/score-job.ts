@@ -35,6 +35,8 @@ export interface ArmMeasurement {
   correctnessPassed: boolean | undefined;
   /** The agent's failure reasons, one line each. */
   correctnessReasons: string[];
+  /** Suspicious behaviour the agent saw (e.g. later repetitions much faster: cached responses). */
+  findings?: readonly string[] | undefined;
 }
 
 /** Gate outcome and speed of one arm. */
@@ -90,7 +92,12 @@ export function scoreJob(arms: readonly ArmMeasurement[], policy: ScoringPolicy)
   }
   const baselineWallS = (opening.wallS + closing.wallS) / 2;
   const bookendSpread = Math.abs(closing.wallS - opening.wallS) / baselineWallS;
-  const scored = arms.filter((a) => !isBaseline(a.role)).map((a) => gateOnly(a, policy, baselineWallS));
+  // Findings the baseline shows as well (say, prefix caching in the reference server) are the
+  // workload's doing, not evidence against a challenger.
+  const baselineFindings = (opening.findings?.length ?? 0) + (closing.findings?.length ?? 0) > 0;
+  const scored = arms
+    .filter((a) => !isBaseline(a.role))
+    .map((a) => gateOnly(a, policy, baselineWallS, baselineFindings));
   if (bookendSpread > policy.bookendLimit) {
     return {
       decision: "no-decision",
@@ -115,7 +122,12 @@ export function scoreJob(arms: readonly ArmMeasurement[], policy: ScoringPolicy)
   return { decision: "decided", reason: "", baselineWallS, bookendSpread, arms: scored };
 }
 
-function gateOnly(arm: ArmMeasurement, policy: ScoringPolicy, baselineWallS: number): ArmScore {
+function gateOnly(
+  arm: ArmMeasurement,
+  policy: ScoringPolicy,
+  baselineWallS: number,
+  baselineFindings = false,
+): ArmScore {
   const relativeError = arm.repetitions > 0 ? arm.wallCv / Math.sqrt(arm.repetitions) : 0;
   const base = {
     armId: arm.armId,
@@ -139,6 +151,9 @@ function gateOnly(arm: ArmMeasurement, policy: ScoringPolicy, baselineWallS: num
     return fail(
       `${arm.failedRequests} of ${arm.requests} scored requests failed (allowed ${pct(policy.maxFailedRequestFraction)})`,
     );
+  }
+  if (policy.failOnFindings && !baselineFindings && arm.findings && arm.findings.length > 0) {
+    return fail(`flagged by the agent: ${arm.findings.join("; ")}`);
   }
   return { ...base, gate: "pass", reason: "", speed: baselineWallS > 0 ? baselineWallS / arm.wallS : 0 };
 }

@@ -25,6 +25,12 @@ export interface ScoringPolicy {
    * repackaged baseline is not paid. @default true
    */
   leaderMustBeatBaseline: boolean;
+  /**
+   * An arm the agent flagged (findings such as later repetitions much faster than the first:
+   * cached responses) fails its gate, unless the job's baseline is flagged the same way.
+   * @default true
+   */
+  failOnFindings: boolean;
 }
 
 /** The default policy (see each field's `@default`). */
@@ -34,6 +40,7 @@ export const defaultScoringPolicy: Readonly<ScoringPolicy> = Object.freeze({
   noiseMultiplier: 2,
   maxFailedRequestFraction: 0,
   leaderMustBeatBaseline: true,
+  failOnFindings: true,
 });
 
 /** Fills unset fields with defaults and checks every field; throws naming each bad one. */
@@ -53,8 +60,8 @@ export function resolveScoringPolicy(partial: Partial<ScoringPolicy> = {}): Scor
   fraction("minMargin", 1);
   fraction("noiseMultiplier", 100);
   fraction("maxFailedRequestFraction", 1);
-  if (typeof policy.leaderMustBeatBaseline !== "boolean") {
-    problems.push("leaderMustBeatBaseline must be true or false");
+  for (const key of ["leaderMustBeatBaseline", "failOnFindings"] as const) {
+    if (typeof policy[key] !== "boolean") problems.push(`${key} must be true or false`);
   }
   if (problems.length > 0) {
     throw new CacheonError("invalid-config", `scoring policy: ${problems.join("; ")}`);
