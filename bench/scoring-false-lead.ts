@@ -28,6 +28,12 @@ const scenarios = [
   { name: "typical pod (CV 1%, drift 0.5%)", armCv: [0.01, 0.01] as const, bookendNoise: 0.005 },
   { name: "noisy pod (CV 2%, drift 2%)", armCv: [0.02, 0.02] as const, bookendNoise: 0.02 },
   { name: "mixed pods (CV 0.3%-2%, drift 1%)", armCv: [0.003, 0.02] as const, bookendNoise: 0.01 },
+  {
+    name: "typical pod, 7 repetitions per arm",
+    armCv: [0.01, 0.01] as const,
+    bookendNoise: 0.005,
+    repetitions: 7,
+  },
 ];
 const noBar = { ...defaultScoringPolicy, minMargin: 0, noiseMultiplier: 0 };
 const rows = scenarios.map((s, i) => {
