@@ -1,4 +1,5 @@
 import { type CliCommand, ExitCode } from "../../shared/cli/cli-command.ts";
+import { createProgressBar, type ProgressBar } from "../../shared/cli/progress-bar.ts";
 import { loadConfig } from "../../shared/config/load-config.ts";
 import { createLogger, type LogLevel } from "../../shared/log/logger.ts";
 import { controllerConfigSchema, controllerEnvPrefix } from "../config/controller-config.ts";
@@ -56,7 +57,24 @@ a dependency (chain, store, Docker) unavailable at start, 130 interrupted.`,
     });
     // Loaded here so --help and usage errors do not pay for @polkadot/api and dockerode.
     const { startController } = await import("./start-controller.ts");
-    const controller = await startController({ settings, logger, signal: io.signal });
+    let bar: ProgressBar | undefined;
+    let barTotal = 0;
+    const controller = await startController({
+      settings,
+      logger,
+      signal: io.signal,
+      // A bar per round on the terminal (periodic lines elsewhere): jobs finished of jobs planned.
+      onStep: (step) => {
+        if (!bar || step.jobsTotal !== barTotal) {
+          bar = createProgressBar({ label: step.roundId, total: step.jobsTotal, stream: io.stderr });
+          barTotal = step.jobsTotal;
+        }
+        if (step.kind === "round-settled") {
+          bar.finish(`settled`);
+          bar = undefined;
+        } else bar.update(step.jobsDone, `${step.jobsDone}/${step.jobsTotal} jobs (${step.kind})`);
+      },
+    });
     try {
       if (values.once) {
         const report = await controller.cycle();

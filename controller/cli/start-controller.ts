@@ -17,6 +17,7 @@ import {
   serveLoop,
 } from "../rounds/controller-cycle.ts";
 import { createLocalJobRunner, type JobRunner } from "../rounds/job-runner.ts";
+import type { RoundStep } from "../rounds/run-round.ts";
 import { openStore } from "../store/controller-store.ts";
 import { type LoopHealth, parseListen, startWebServer, type WebServer } from "../web/web-server.ts";
 import { chainWeightTarget } from "../weights/chain-weight-target.ts";
@@ -29,6 +30,8 @@ export interface StartControllerOptions {
   signal: AbortSignal;
   /** Replaces the local Docker agents (tests, or the control plane runner). */
   runner?: JobRunner;
+  /** Called at each step of a round (progress output). */
+  onStep?: (step: RoundStep) => void;
 }
 
 /** A wired controller: store, chain, runner, publication and web page. */
@@ -100,6 +103,7 @@ export async function startController(options: StartControllerOptions): Promise<
       }),
       weightPolicy: settings.weights,
       cadence: settings.cadence,
+      onStep: options.onStep,
     };
     // Either loop succeeding shows the controller alive (a round may run for hours).
     const record = (report: unknown, error?: Error) => {

@@ -80,6 +80,10 @@ describe("runRound", () => {
     }
     expect(steps.map((s) => s.kind)).toContain("reproduction-planned");
     expect(steps.at(-1)?.kind).toBe("round-settled");
+    // Progress: every planned job ended by settlement; reproduction added jobs on the way.
+    expect(steps.at(-1)?.jobsDone).toBe(steps.at(-1)?.jobsTotal);
+    expect(steps[0]).toMatchObject({ kind: "round-created", jobsDone: 0, jobsTotal: 2 });
+    expect(steps.at(-1)?.jobsTotal).toBeGreaterThan(2);
     const frank = store.getSubmission("sub-5");
     expect(frank).toMatchObject({ state: "copy", copyOf: "sub-2" });
     const erinReport = store.listMinerReports({ hotkey: "erin" })[0]?.report as MinerReport;

@@ -24,6 +24,9 @@ export interface RoundStep {
   kind: "round-created" | "job-started" | "job-finished" | "reproduction-planned" | "round-settled";
   roundId: string;
   jobId?: string | undefined;
+  /** Planned jobs of the round that reached an end (done or given up), and all planned jobs. */
+  jobsDone: number;
+  jobsTotal: number;
 }
 
 /** Options of {@link runRound}. */
@@ -70,7 +73,12 @@ export async function runRound(
   const now = options.now ?? Date.now;
   const copyPolicy = options.copyPolicy ?? defaultCopyPolicy;
   const pollMs = options.pollMs ?? 1000;
-  const step = (s: RoundStep) => options.onStep?.(s);
+  const step = (s: Omit<RoundStep, "jobsDone" | "jobsTotal">) => {
+    if (!options.onStep) return;
+    const latest = latestAttempts(store.listJobs(s.roundId));
+    const done = latest.filter((j) => j.state === "done" || j.state === "abandoned").length;
+    options.onStep({ ...s, jobsDone: done, jobsTotal: latest.length });
+  };
 
   let round = store.openRound() ?? (await createRound());
   if (!round) return undefined;
