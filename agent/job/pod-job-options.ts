@@ -7,6 +7,7 @@ import type { WorkloadSpec } from "../../shared/gen/cacheon/v1/workload_pb.ts";
 import type { Logger } from "../../shared/log/logger.ts";
 import type { ArmLimits, GpuSelection } from "../containers/arm-container-spec.ts";
 import type { RegistryAuth } from "../containers/pull-image.ts";
+import type { BandwidthRunner } from "../hardware/bandwidth-check.ts";
 import type { Prompt } from "../workload/prompt.ts";
 
 /** What measuring one arm produced (the bench engine's WorkloadRun, reduced to what the job uses). */
@@ -44,8 +45,31 @@ export type TeacherForce = (input: {
 /** Checks the machine against the job's hardware profile before anything is pulled. */
 export type VerifyHardware = (input: { profile: string; signal: AbortSignal }) => Promise<HardwareReport>;
 
-/** Waits until the GPUs are idle (cool, unused) before the next arm starts. */
-export type WaitForGpuIdle = (input: { profile: string; signal: AbortSignal }) => Promise<void>;
+/**
+ * Waits until the GPUs are idle (cool, unused) before the next arm starts. Throws when they do
+ * not go idle in time: the pod is busy or shared, so the job fails rather than measure on it.
+ */
+export type WaitForGpuIdle = (input: {
+  profile: string;
+  armId: string;
+  signal: AbortSignal;
+}) => Promise<void>;
+
+/** Settings of the default GPU idle gate (agent/hardware waitForGpuIdle); missing fields take its defaults. */
+export interface IdleGateSettings {
+  /** Consecutive idle samples needed. @default 3 */
+  samples?: number;
+  /** Time between samples, ms. @default 2000 */
+  intervalMs?: number;
+  /** Give up (and fail the job) after this long, ms. @default 300000 */
+  timeoutMs?: number;
+  /** @default 65 */
+  maxTemperatureC?: number;
+  /** @default 5 */
+  maxUtilizationPercent?: number;
+  /** @default 1024 */
+  maxMemoryUsedMib?: number;
+}
 
 /** Options of runPodJob. Every field optional except the engine; defaults follow the subnet's rules. */
 export interface PodJobOptions {
@@ -91,17 +115,40 @@ export interface PodJobOptions {
   /** Measures an arm. @default the bench engine's runWorkload */
   measure?: MeasureArm;
   /**
-   * Teacher forcing by the closing baseline. Integration point: when absent, outputs are judged
-   * without teacher forcing and each CorrectnessSummary says so in `thresholds`.
+   * Teacher forcing by the closing baseline (its container is kept up after its measurement).
+   * Each CorrectnessSummary records in `thresholds` how many outputs were scored.
+   * @default agent/bench teacherForce against the closing baseline's server
    */
   teacherForce?: TeacherForce;
   /**
-   * Hardware verification. Integration point for agent/hardware: when absent, profile "none"
-   * gets a report built from the Docker engine's facts and any other profile fails the job.
+   * Hardware verification before anything is pulled.
+   * @default agent/hardware probeHardware with the job's profile, `nvidiaSmiPath`, `env` and `docker`
    */
   verifyHardware?: VerifyHardware;
-  /** GPU idle gate before each arm. @default immediate (no GPUs to wait for) */
+  /**
+   * GPU idle gate before each arm.
+   * @default agent/hardware waitForGpuIdle with the job's profile, `nvidiaSmiPath`, `env` and `idleGate`
+   * (for profile "none" on a machine without nvidia-smi it passes at once)
+   */
   waitForGpuIdle?: WaitForGpuIdle;
+  /** Settings of the default idle gate. */
+  idleGate?: IdleGateSettings;
+  /** nvidia-smi the default probe and idle gate run: a name on PATH or a path. @default "nvidia-smi" */
+  nvidiaSmiPath?: string;
+  /**
+   * Environment of the default probe and idle gate (loader overrides are checked in it; nvidia-smi
+   * runs with it, cleaned). @default process.env
+   */
+  env?: Record<string, string | undefined>;
+  /**
+   * Run the active GPU-to-GPU copy test (issue 5) inside the opening baseline's image once it is
+   * pulled, before any arm starts, when the profile sets `minBandwidthGbPerS`. A result below the
+   * threshold, or a test that cannot run, fails the job's hardware verification. Pod mode turns it
+   * on. @default false
+   */
+  bandwidthCheck?: boolean;
+  /** Runs the copy test given the pulled baseline image id. @default dockerBandwidthRunner on `docker` */
+  bandwidthRunner?: (image: string) => BandwidthRunner;
   /** Clock, for tests. @default Date.now */
   now?: () => number;
 }

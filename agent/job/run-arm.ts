@@ -104,7 +104,8 @@ export async function runArm(input: RunArmInput): Promise<ArmRun> {
   let container: ArmContainer | undefined;
   let keep = false;
   try {
-    await input.waitForGpuIdle({ profile: input.profile, signal: input.signal });
+    progress("gpu-idle", `waiting for idle GPUs before ${arm.armId}`);
+    await input.waitForGpuIdle({ profile: input.profile, armId: arm.armId, signal: input.signal });
     // The image may have gone since it was pulled (the baseline runs twice; something else on the
     // machine may prune): pull it again by digest rather than fail the arm.
     try {

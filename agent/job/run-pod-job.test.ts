@@ -1,3 +1,6 @@
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -13,6 +16,11 @@ import type { PodJobOptions } from "./pod-job-options.ts";
 import { runPodJob } from "./run-pod-job.ts";
 
 const services = testServices();
+const fixtures = join(import.meta.dirname, "..", "..", "test", "fixtures", "nvidia-smi");
+const replay = join(fixtures, "nvidia-smi-replay");
+const tmp = mkdtempSync(join(tmpdir(), "cacheon-pod-job-"));
+/** A clean environment in which nvidia-smi-replay answers from one capture folder. */
+const replayEnv = (folder: string) => ({ PATH: process.env.PATH, NVSMI_FIXTURE_DIR: join(fixtures, folder) });
 const docker = new Docker({ socketPath: services.dockerSocket });
 const mib = 1024 * 1024;
 let hostileRef: string;
@@ -31,6 +39,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  rmSync(tmp, { recursive: true, force: true });
   for (const ref of [hostileRef, crashingRef, neverReadyRef]) {
     await docker
       .getImage(ref)
@@ -123,6 +132,13 @@ describe("runPodJob with the real engine and registry", () => {
     expect(c1?.reason).toMatch(/not found|manifest unknown/i);
     expect(c2?.outcome).toBe(ArmOutcome.MEASURED);
     expect(c2?.correctness?.prompts).toBe(4);
+    // Teacher forcing ran against the closing baseline; this test server has no /tokenize, so none
+    // of its outputs could be scored, and the summary says so rather than pretending.
+    expect(c2?.correctness?.thresholds).toContain("teacher_forcing=0/4 outputs scored by b9");
+    const live = events.find((e) => e.case === "armFinished" && e.value.result?.armId === "c2");
+    expect(live?.case === "armFinished" && live.value.result?.correctness?.thresholds).toContain(
+      "teacher_forcing=pending",
+    );
     expect(c3?.outcome).toBe(ArmOutcome.NEVER_READY);
     expect(c3?.reason).toMatch(/exited with code 3 before it was ready/);
     expect(c3?.exitCode).toBe(3);
@@ -182,14 +198,48 @@ describe("runPodJob with the real engine and registry", () => {
     expect(result.reason).toMatch(/first arm must be the opening baseline/);
   });
 
-  it("fails the job before any pull when the hardware profile is not met", async () => {
+  it("fails an h200x8 job on the 2x H200 capture for the GPU count, before any image is pulled", async () => {
     const j = job(`test-job-${process.pid}-hw`, [arm("b0", ArmRole.OPENING_BASELINE, hostileRef)]);
     j.hardwareProfile = "h200x8";
-    const result = await runPodJob(j, { signal: new AbortController().signal, emit: () => {} }, options());
+    const events: JobEventPayload[] = [];
+    const result = await runPodJob(
+      j,
+      { signal: new AbortController().signal, emit: (e) => events.push(e) },
+      { ...options(), nvidiaSmiPath: replay, env: replayEnv("h200-x2") },
+    );
     expect(result.completed).toBe(false);
-    expect(result.reason).toMatch(/^hardware verification failed/);
-    expect(result.arms).toHaveLength(1);
-    expect(result.arms[0]?.outcome).toBe(ArmOutcome.UNSPECIFIED);
+    expect(result.reason).toMatch(
+      /^hardware verification failed: .*gpu-count \(host\): found 2 GPU\(s\), the profile needs exactly 8/,
+    );
+    // The report went into the result: what the probe saw, not a stand-in.
+    expect(result.hardware?.profile).toBe("h200x8");
+    expect(result.hardware?.gpus.map((g) => g.name)).toEqual(["NVIDIA H200", "NVIDIA H200"]);
+    expect(result.hardware?.fingerprint?.nvidiaSmiPath).toBe(replay);
+    expect(result.hardware?.failures.map((f) => f.rule)).toContain("gpu-count");
+    // Every other failure is this machine's host (no NVIDIA runtime, little disk), never the GPUs.
+    const gpuRules = result.hardware?.failures.filter((f) => f.subject !== "host").map((f) => f.rule);
+    expect(gpuRules).toEqual([]);
+    expect(events.some((e) => e.case === "progress" && e.value.phase === "pull")).toBe(false);
+    expect(result.arms.map((a) => a.outcome)).toEqual([ArmOutcome.UNSPECIFIED]);
+  });
+
+  it("fails the job when nvidia-smi is missing under a GPU profile (cannot tell)", async () => {
+    const j = job(`test-job-${process.pid}-nosmi`, [arm("b0", ArmRole.OPENING_BASELINE, hostileRef)]);
+    j.hardwareProfile = "h100x8";
+    const result = await runPodJob(
+      j,
+      { signal: new AbortController().signal, emit: () => {} },
+      { ...options(), nvidiaSmiPath: join(tmp, "no-such-nvidia-smi") },
+    );
+    expect(result.completed).toBe(false);
+    expect(result.reason).toMatch(/^hardware verification failed: nvidia-smi not found .*--nvidia-smi PATH/);
+  });
+
+  it("fails the job naming an unknown hardware profile", async () => {
+    const j = job(`test-job-${process.pid}-badprofile`, [arm("b0", ArmRole.OPENING_BASELINE, hostileRef)]);
+    j.hardwareProfile = "a100x3";
+    const result = await runPodJob(j, { signal: new AbortController().signal, emit: () => {} }, options());
+    expect(result.reason).toMatch(/^hardware verification failed: unknown hardware profile "a100x3"/);
   });
 
   it("stops on cancel, marks the unfinished arms cancelled and removes everything", async () => {
@@ -225,5 +275,125 @@ describe("runPodJob with the real engine and registry", () => {
     expect(result.reason).toBe("cancelled: operator said stop");
     expect(result.arms.map((a) => a.outcome)).toEqual([ArmOutcome.CANCELLED, ArmOutcome.CANCELLED]);
     expect(await removeJobObjects({ docker, jobId })).toEqual({ containers: 0, networks: 0 });
+  });
+});
+
+describe("runPodJob's GPU idle gate and copy test (replayed nvidia-smi captures, real engine)", () => {
+  /** A 2-GPU h200x8 this host can meet: GPU rules kept, the host's missing NVIDIA runtime and disk waived. */
+  const profile = (name: string, extra = "") => {
+    const file = join(tmp, `${name}.yaml`);
+    writeFileSync(
+      file,
+      `extends: h200x8\ngpuCount: 2\nrequireNvidiaContainerRuntime: false\nminDockerDiskFreeGib: 0\n${extra}`,
+    );
+    return file;
+  };
+  /** nvidia-smi-replay behind a wrapper that logs every call, to count the probe's and the gate's. */
+  const loggingSmi = (name: string) => {
+    const path = join(tmp, `${name}-nvidia-smi`);
+    const log = join(tmp, `${name}.log`);
+    writeFileSync(path, `#!/usr/bin/env bash\necho "$*" >> "${log}"\nexec "${replay}" "$@"\n`);
+    chmodSync(path, 0o755);
+    return { path, calls: () => readFileSync(log, "utf8").trim().split("\n") };
+  };
+  const capture = readFileSync(join(fixtures, "h200-x2-firecracker", "bandwidth.jsonl"), "utf8")
+    .split("\n")
+    .find((l) => l.startsWith("{")) as string;
+
+  it("waits for idle GPUs before every arm and records the copy test of the baseline image", async () => {
+    const smi = loggingSmi("idle");
+    const jobId = `test-job-${process.pid}-gate`;
+    const j = job(jobId, [
+      arm("b0", ArmRole.OPENING_BASELINE, hostileRef),
+      arm("b9", ArmRole.CLOSING_BASELINE, hostileRef),
+    ]);
+    j.hardwareProfile = profile("h200x2");
+    const images: string[] = [];
+    const result = await runPodJob(
+      j,
+      { signal: new AbortController().signal, emit: () => {} },
+      {
+        ...options(),
+        gpus: "none",
+        nvidiaSmiPath: smi.path,
+        env: replayEnv("h200-x2-firecracker/idle"),
+        idleGate: { samples: 2, intervalMs: 10 },
+        bandwidthCheck: true,
+        // The GPUs cannot run here: replay the real 2x H200 measurement, as the container would print it.
+        bandwidthRunner: (image) => async () => {
+          images.push(image);
+          return capture;
+        },
+      },
+    );
+    expect(result.completed, result.reason).toBe(true);
+    expect(result.hardware?.ok).toBe(true);
+    expect(result.hardware?.bandwidth?.pairs.map((p) => p.gbPerS)).toEqual([393.277, 392.936]);
+    expect(result.hardware?.bandwidth?.minGbPerS).toBe(315);
+    expect(images).toEqual([result.arms[0]?.image?.configDigest]);
+    // One -q -x for the probe, then two idle samples before each of the two arms.
+    expect(smi.calls().filter((c) => c === "-q -x")).toHaveLength(1 + 2 * 2);
+    expect(result.arms.map((a) => a.outcome)).toEqual([ArmOutcome.MEASURED, ArmOutcome.MEASURED]);
+  });
+
+  it("fails the job, naming the busy GPU, when the GPUs never go idle", async () => {
+    const jobId = `test-job-${process.pid}-busy`;
+    const j = job(jobId, [arm("b0", ArmRole.OPENING_BASELINE, hostileRef)]);
+    // The busy capture has a PyTorch process on GPU 0: allowed by this profile so the gate is what stops it.
+    j.hardwareProfile = profile("h200x2-shared", "forbidGpuProcesses: false\n");
+    const result = await runPodJob(
+      j,
+      { signal: new AbortController().signal, emit: () => {} },
+      {
+        ...options(),
+        gpus: "none",
+        nvidiaSmiPath: replay,
+        env: replayEnv("h200-x2-firecracker/busy"),
+        idleGate: { samples: 2, intervalMs: 20, timeoutMs: 200 },
+      },
+    );
+    expect(result.completed).toBe(false);
+    expect(result.hardware?.ok).toBe(true);
+    expect(result.reason).toMatch(
+      /the GPUs did not go idle before arm b0 .*gpu 0: 100% busy > 5%; gpu 0: 21877 MiB in use > 1024 MiB \(pid 972 python3\); stop whatever else uses them/,
+    );
+    expect(result.arms.map((a) => a.outcome)).toEqual([ArmOutcome.UNSPECIFIED]);
+    expect(await removeJobObjects({ docker, jobId })).toEqual({ containers: 0, networks: 0 });
+  });
+
+  it("fails verification when the copy test is below the profile or cannot get GPUs", async () => {
+    const run = (jobId: string, runner?: PodJobOptions["bandwidthRunner"]) => {
+      const j = job(jobId, [arm("b0", ArmRole.OPENING_BASELINE, hostileRef)]);
+      j.hardwareProfile = profile("h200x2");
+      return runPodJob(
+        j,
+        { signal: new AbortController().signal, emit: () => {} },
+        {
+          ...options(),
+          gpus: "none",
+          nvidiaSmiPath: replay,
+          env: replayEnv("h200-x2-firecracker/idle"),
+          bandwidthCheck: true,
+          ...(runner ? { bandwidthRunner: runner } : {}),
+        },
+      );
+    };
+    const slow = await run(
+      `test-job-${process.pid}-slowbw`,
+      () => async () => capture.replace('"gb_per_s": 393.277', '"gb_per_s": 250.5'),
+    );
+    expect(slow.completed).toBe(false);
+    expect(slow.reason).toBe(
+      "hardware verification failed: bandwidth (host): copy bandwidth below 315 GB/s: gpu 0->1 250.5 GB/s",
+    );
+    expect(slow.hardware?.ok).toBe(false);
+    expect(slow.hardware?.bandwidth?.ok).toBe(false);
+    expect(slow.arms.map((a) => a.outcome)).toEqual([ArmOutcome.UNSPECIFIED]);
+    // The real runner on this engine: no NVIDIA runtime, so the container cannot get GPUs.
+    const noGpus = await run(`test-job-${process.pid}-nogpubw`);
+    expect(noGpus.completed).toBe(false);
+    expect(noGpus.reason).toMatch(
+      /^hardware verification failed: bandwidth \(host\): the copy test could not run: Docker cannot give the container GPUs .*NVIDIA Container Toolkit/,
+    );
   });
 });

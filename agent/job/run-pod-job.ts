@@ -1,8 +1,8 @@
-import { create } from "@bufbuild/protobuf";
+import { clone, create } from "@bufbuild/protobuf";
 import { compareOutputs, type TeacherForcedScore } from "../../shared/correctness/compare-outputs.ts";
 import { CacheonError } from "../../shared/errors/cacheon-error.ts";
 import { ArmFinishedSchema, JobProgressSchema } from "../../shared/gen/cacheon/v1/agent_service_pb.ts";
-import { type HardwareReport, HardwareReportSchema } from "../../shared/gen/cacheon/v1/hardware_pb.ts";
+import { HardwareFailureSchema, type HardwareReport } from "../../shared/gen/cacheon/v1/hardware_pb.ts";
 import { ArmRole, type EvaluationJob } from "../../shared/gen/cacheon/v1/job_pb.ts";
 import {
   ArmOutcome,
@@ -12,14 +12,27 @@ import {
   JobResultSchema,
 } from "../../shared/gen/cacheon/v1/result_pb.ts";
 import type { PinnedImage } from "../../shared/image/image-reference.ts";
+import type { Logger } from "../../shared/log/logger.ts";
 import { silentLogger } from "../../shared/log/logger.ts";
 import { runWorkload } from "../bench/run-workload.ts";
+import { teacherForce } from "../bench/teacher-force.ts";
 import type { GpuSelection, NetworkMode } from "../containers/arm-container-spec.ts";
 import { createJobNetwork, type JobNetwork, removeJobObjects } from "../containers/job-network.ts";
 import { pullImage } from "../containers/pull-image.ts";
-import { createPullQueue } from "../containers/pull-queue.ts";
+import { createPullQueue, type PullQueue } from "../containers/pull-queue.ts";
+import { dockerBandwidthRunner, parseBandwidthOutput } from "../hardware/bandwidth-check.ts";
+import { probeHardware } from "../hardware/probe-hardware.ts";
+import { loadHardwareProfile } from "../hardware/profiles.ts";
+import { waitForGpuIdle } from "../hardware/wait-for-gpu-idle.ts";
 import type { JobContext, JobExecutor } from "./job-executor.ts";
-import type { ArmMeasurement, MeasureArm, PodJobOptions, VerifyHardware } from "./pod-job-options.ts";
+import type {
+  ArmMeasurement,
+  MeasureArm,
+  PodJobOptions,
+  TeacherForce,
+  VerifyHardware,
+  WaitForGpuIdle,
+} from "./pod-job-options.ts";
 import {
   type ArmRun,
   enumName,
@@ -95,7 +108,7 @@ export async function runPodJob(
 
     progress("verify", `checking hardware against profile "${job.hardwareProfile || "none"}"`);
     const profile = job.hardwareProfile || "none";
-    const verify = options.verifyHardware ?? defaultVerifyHardware(options);
+    const verify = options.verifyHardware ?? defaultVerifyHardware(options, logger);
     let hardware: HardwareReport;
     try {
       hardware = await verify({ profile, signal });
@@ -139,6 +152,13 @@ export async function runPodJob(
     const gpus: GpuSelection = options.gpus ?? (profile === "none" ? "none" : "all");
     const measure = options.measure ?? defaultMeasure;
     const closingIndex = job.arms.findLastIndex((a) => a.role === ArmRole.CLOSING_BASELINE);
+    const teacher = options.teacherForce ?? defaultTeacherForce(logger);
+    const gate = options.waitForGpuIdle ?? defaultWaitForGpuIdle(options);
+
+    if (options.bandwidthCheck) {
+      const failure = await checkBandwidth(job, hardware, pulls, options, signal, progress);
+      if (failure) return finish(false, `hardware verification failed: ${failure}`);
+    }
 
     for (const [i, arm] of job.arms.entries()) {
       if (signal.aborted) break;
@@ -165,8 +185,8 @@ export async function runPodJob(
         pulls,
         repull: (image) => pullOne(image, signal),
         measure,
-        waitForGpuIdle: options.waitForGpuIdle ?? (async () => {}),
-        keepRunning: i === closingIndex && options.teacherForce !== undefined,
+        waitForGpuIdle: gate,
+        keepRunning: i === closingIndex,
         signal,
         emit,
         logger: logger.child({ arm: arm.armId }),
@@ -181,10 +201,11 @@ export async function runPodJob(
       }
       runs.set(arm.armId, run);
       if (run.container) kept.push({ run, input });
-      judge(run, runs.get(job.arms[0]?.armId ?? ""), [], options);
+      judge(run, runs.get(job.arms[0]?.armId ?? ""), undefined, options);
       emit({
         case: "armFinished",
-        value: create(ArmFinishedSchema, { jobId: job.jobId, result: run.result }),
+        // A snapshot: the final verdict (after teacher forcing) replaces run.result's correctness later.
+        value: create(ArmFinishedSchema, { jobId: job.jobId, result: clone(ArmResultSchema, run.result) }),
       });
       logger.info("arm finished", {
         arm: arm.armId,
@@ -197,26 +218,34 @@ export async function runPodJob(
     const opening = runs.get(job.arms[0]?.armId ?? "");
     const closing = kept[0];
     for (const run of runs.values()) {
-      if (run === opening || !run.measurement) continue;
-      let scores: TeacherForcedScore[] = [];
-      if (closing?.run.container && options.teacherForce && !signal.aborted) {
-        progress("teacher-forcing", `scoring ${run.result.armId}'s outputs on the closing baseline`);
+      // Without a measured opening baseline there is nothing to judge against: skip the scoring.
+      if (run === opening || !run.measurement || opening?.result.outcome !== ArmOutcome.MEASURED) continue;
+      const scored: TeacherForcing = { scores: [], note: "" };
+      if (!closing?.run.container) {
+        scored.note = "none (the closing baseline was not measured)";
+      } else if (!signal.aborted) {
+        const by = closing.run.result.armId;
+        progress("teacher-forcing", `scoring ${run.result.armId}'s outputs on the closing baseline ${by}`);
         try {
-          scores = await options.teacherForce({
+          scored.scores = await teacher({
             endpoint: closing.run.container.endpoint,
             workload,
             prompts: run.measurement.prompts,
             outputs: run.measurement.outputs,
             signal,
           });
+          const outputs = run.measurement.outputs.filter((o) => o.ok).length;
+          scored.note = `${scored.scores.length}/${outputs} outputs scored by ${by}`;
         } catch (error) {
+          if (signal.aborted) break;
+          scored.note = `none (${CacheonError.from(error).message})`;
           logger.warn("teacher forcing failed; judged without it", {
             arm: run.result.armId,
             error: error as Error,
           });
         }
       }
-      judge(run, opening, scores, options);
+      judge(run, opening, scored, options);
     }
   } catch (error) {
     if (!signal.aborted) {
@@ -248,11 +277,21 @@ export async function runPodJob(
   );
 }
 
-/** Sets an arm's correctness against the opening baseline (none for the opening baseline itself). */
+/** Teacher-forced scores of one arm and a line saying how many outputs they cover, for audit. */
+interface TeacherForcing {
+  scores: TeacherForcedScore[];
+  note: string;
+}
+
+/**
+ * Sets an arm's correctness against the opening baseline (none for the opening baseline itself).
+ * Called once as the arm finishes (a provisional verdict for the live event, before teacher
+ * forcing) and once with the closing baseline's scores.
+ */
 function judge(
   run: ArmRun,
   opening: ArmRun | undefined,
-  teacherForced: TeacherForcedScore[],
+  teacherForced: TeacherForcing | undefined,
   options: PodJobOptions,
 ) {
   if (run === opening || !run.measurement) return;
@@ -260,10 +299,10 @@ function judge(
   const summary = compareOutputs({
     reference: opening.measurement.outputs,
     candidate: run.measurement.outputs,
-    teacherForced,
+    teacherForced: teacherForced?.scores ?? [],
     thresholds: options.thresholds,
   });
-  if (!options.teacherForce) summary.thresholds.push("teacher_forcing=not-wired");
+  summary.thresholds.push(`teacher_forcing=${teacherForced ? teacherForced.note : "pending"}`);
   run.result.correctness = summary;
 }
 
@@ -295,35 +334,82 @@ const defaultMeasure: MeasureArm = async (input): Promise<ArmMeasurement> => {
   return { summary: run.summary, requests: run.requests, outputs: run.outputs, prompts: run.prompts };
 };
 
-/**
- * Integration point for agent/hardware (issue 5): until its probe is wired here, profile "none"
- * passes with the engine's facts and any GPU profile fails the job rather than running unverified.
- */
-function defaultVerifyHardware(options: PodJobOptions): VerifyHardware {
-  return async ({ profile }) => {
-    const info = await options.docker.info().catch(() => undefined);
-    const report = create(HardwareReportSchema, {
+/** Verifies the machine with agent/hardware's probe against the job's profile. */
+function defaultVerifyHardware(options: PodJobOptions, logger: Logger): VerifyHardware {
+  return ({ profile, signal }) =>
+    probeHardware({
       profile,
-      ok: profile === "none",
-      takenAtUnixMs: BigInt((options.now ?? Date.now)()),
-      host: {
-        hostname: String(info?.Name ?? ""),
-        cpuLogicalCores: Number(info?.NCPU ?? 0),
-        memoryTotalBytes: BigInt(info?.MemTotal ?? 0),
-        os: String(info?.OperatingSystem ?? ""),
-        kernel: String(info?.KernelVersion ?? ""),
-        dockerVersion: String(info?.ServerVersion ?? ""),
-        nvidiaContainerRuntime: Boolean(info?.Runtimes && "nvidia" in info.Runtimes),
-      },
+      nvidiaSmiPath: options.nvidiaSmiPath,
+      docker: options.docker,
+      env: options.env,
+      signal,
+      logger,
+      now: options.now,
     });
-    if (profile !== "none") {
-      report.failures.push({
-        $typeName: "cacheon.v1.HardwareFailure",
-        rule: "probe",
-        subject: "host",
-        detail: `no hardware probe is wired into the pod job for profile "${profile}"; pass verifyHardware (agent/hardware) or use profile "none"`,
-      });
+}
+
+/** The GPU idle gate of agent/hardware; GPUs that stay busy fail the job (the pod is not ours alone). */
+function defaultWaitForGpuIdle(options: PodJobOptions): WaitForGpuIdle {
+  return async ({ profile, armId, signal }) => {
+    const gate = await waitForGpuIdle({
+      ...options.idleGate,
+      profile,
+      nvidiaSmiPath: options.nvidiaSmiPath,
+      env: options.env,
+      signal,
+    });
+    if (!gate.idle) {
+      throw new CacheonError(
+        "unavailable",
+        `the GPUs did not go idle before arm ${armId} (${gate.samplesTaken} samples in ${(gate.waitedMs / 1000).toFixed(1)} s): ${gate.reasons.join("; ")}; stop whatever else uses them or run the job on another pod`,
+      );
     }
-    return report;
   };
+}
+
+/** Teacher forcing with agent/bench's teacherForce against the closing baseline's server. */
+function defaultTeacherForce(logger: Logger): TeacherForce {
+  return ({ endpoint, workload, prompts, outputs, signal }) =>
+    teacherForce({ reference: endpoint, model: workload.model, prompts, outputs, signal, logger });
+}
+
+/**
+ * The active copy-bandwidth check (issue 5), run inside the opening baseline's image (it carries
+ * PyTorch) once that is pulled and before any arm starts. Adds the result to the hardware report;
+ * returns why the machine fails, or undefined when it passes or the profile sets no threshold.
+ */
+async function checkBandwidth(
+  job: EvaluationJob,
+  hardware: HardwareReport,
+  pulls: PullQueue,
+  options: PodJobOptions,
+  signal: AbortSignal,
+  progress: (phase: string, message: string) => void,
+): Promise<string | undefined> {
+  const min = loadHardwareProfile(job.hardwareProfile || "none").minBandwidthGbPerS;
+  if (min === undefined) return undefined;
+  const fail = (detail: string) => {
+    hardware.ok = false;
+    hardware.failures.push(create(HardwareFailureSchema, { rule: "bandwidth", subject: "host", detail }));
+    return `bandwidth (host): ${detail}`;
+  };
+  const baseline = pinnedImageOf(job.arms[0]?.image);
+  if (!baseline.ok) return fail(`no baseline image to run the copy test in: ${baseline.error}`);
+  progress("verify", `GPU-to-GPU copy test in the baseline image (needs >= ${min} GB/s)`);
+  try {
+    const { configDigest } = await pulls.get(baseline.image);
+    const runner = (
+      options.bandwidthRunner ?? ((image) => dockerBandwidthRunner({ docker: options.docker, image }))
+    )(configDigest);
+    const check = parseBandwidthOutput(await runner({ signal }), min);
+    hardware.bandwidth = check;
+    if (check.ok) return undefined;
+    const slow = check.pairs
+      .filter((p) => p.gbPerS < min)
+      .map((p) => `gpu ${p.src}->${p.dst} ${p.gbPerS.toFixed(1)} GB/s`);
+    return fail(`copy bandwidth below ${min} GB/s: ${slow.join(", ")}`);
+  } catch (error) {
+    signal.throwIfAborted();
+    return fail(`the copy test could not run: ${CacheonError.from(error).message}`);
+  }
 }

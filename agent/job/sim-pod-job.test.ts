@@ -103,11 +103,39 @@ describe("a pod job over the reference server images", () => {
     expect(faster?.disqualifications).toEqual([]);
   });
 
+  it("scores every measured arm's outputs by teacher forcing on the closing baseline", () => {
+    for (const id of [
+      "faster",
+      "slow",
+      "wrong-model",
+      "stream-buffering",
+      "cache-cheating",
+      "baseline-close",
+    ]) {
+      const correctness = byId(id).correctness;
+      const outputs = correctness?.promptsEvidence.length ?? 0;
+      expect(outputs, id).toBe(6);
+      expect(correctness?.thresholds, id).toContain(
+        `teacher_forcing=${outputs}/${outputs} outputs scored by baseline-close`,
+      );
+      for (const e of correctness?.promptsEvidence ?? []) {
+        expect(Number.isFinite(e.teacherForcedMeanLogprob), `${id} ${e.requestIndex}`).toBe(true);
+        expect(e.teacherForcedMeanLogprob).toBeLessThanOrEqual(0);
+      }
+    }
+    // An honest server's output is as likely under the reference model as the reference's own.
+    for (const e of byId("faster").correctness?.promptsEvidence ?? []) {
+      expect(Math.abs(e.teacherForcedMeanLogprob - e.referenceMeanLogprob)).toBeLessThan(0.5);
+    }
+  });
+
   it("names each failure", () => {
     const wrong = byId("wrong-model");
     expect(wrong.outcome).toBe(ArmOutcome.MEASURED);
     expect(wrong.correctness?.passed).toBe(false);
-    expect(wrong.correctness?.reasons.join(" ")).not.toBe("");
+    expect(wrong.correctness?.reasons.join(" ")).toMatch(
+      /teacher-forced log-likelihood more than 0\.5 nats\/token below the reference's: \d+ outputs?/,
+    );
     expect(byId("crashing").outcome, byId("crashing").reason).toBe(ArmOutcome.CRASHED);
     expect(byId("crashing").reason).toMatch(/exited with code/);
     expect(byId("never-ready").outcome).toBe(ArmOutcome.NEVER_READY);
