@@ -58,25 +58,33 @@ describe("summariseArm", () => {
 });
 
 describe("repetitionFindings", () => {
-  it("flags repetitions much faster than the first and repeated prompts with collapsed TTFT", () => {
+  it("flags repetitions much faster than the first and repeated prompts answered at once", () => {
     const requests = [
-      req({ repetition: 0, requestIndex: 0, ttftMs: 100 }),
-      req({ repetition: 0, requestIndex: 1, ttftMs: 120 }),
-      req({ repetition: 1, requestIndex: 0, ttftMs: 2 }),
-      req({ repetition: 1, requestIndex: 1, ttftMs: 3 }),
+      req({ repetition: 0, requestIndex: 0, ttftMs: 100, e2eMs: 1000 }),
+      req({ repetition: 0, requestIndex: 1, ttftMs: 120, e2eMs: 1100 }),
+      req({ repetition: 1, requestIndex: 0, ttftMs: 2, e2eMs: 3 }),
+      req({ repetition: 1, requestIndex: 1, ttftMs: 3, e2eMs: 4 }),
     ];
     const f = repetitionFindings(requests, [1.0, 0.05]);
     expect(f[0]).toMatch(/repeated prompts ran 20.00x faster than the first time .*responses may be cached/);
     expect(f[1]).toBe(
-      "2 of 2 repeated requests had a TTFT below 0.5x of the same prompt's first TTFT: responses may be cached",
+      "2 of 2 repeated requests took under 0.5x of the same prompt's first end-to-end time: responses may be cached",
     );
+  });
+  it("does not flag prefix caching: a repeated prompt's TTFT drops but its E2E barely moves", () => {
+    const requests = [
+      req({ repetition: 0, requestIndex: 0, ttftMs: 300, e2eMs: 10_000 }),
+      req({ repetition: 1, requestIndex: 0, ttftMs: 20, e2eMs: 9_720 }),
+    ];
+    expect(repetitionFindings(requests, [10.0, 9.72])).toEqual([]);
   });
   it("stays quiet for repetitions within noise and for a single repetition", () => {
     const requests = [
       req({ repetition: 0, requestIndex: 0 }),
-      req({ repetition: 1, requestIndex: 0, ttftMs: 95 }),
+      req({ repetition: 1, requestIndex: 0, ttftMs: 95, e2eMs: 950 }),
     ];
     expect(repetitionFindings(requests, [1.0, 0.95, 1.02])).toEqual([]);
+    expect(repetitionFindings(requests, [1.0, 0.8])).toEqual([]);
     expect(repetitionFindings(requests, [1.0])).toEqual([]);
     expect(repetitionFindings(requests, [1.0, 0.85], { maxRepetitionSpeedup: 0.1 })).toHaveLength(1);
   });
