@@ -27,6 +27,10 @@ export const controllerProgram: Omit<RunCliOptions, "argv" | "io"> = {
       summary: "mint a one-time, expiring enrolment token bound to a pod id",
       load: async () => (await import("./mint-token-command.ts")).mintTokenCommand,
     },
+    demo: {
+      summary: "run the whole loop on this machine: local chain, miners, controller, local agents, page",
+      load: async () => (await import("./demo-command.ts")).demoCommand,
+    },
     "cloud-init": {
       summary: "write the #cloud-config user-data that boots the agent on a rented pod",
       load: async () => (await import("./cloud-init-command.ts")).cloudInitCommand,
