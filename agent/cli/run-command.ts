@@ -4,6 +4,8 @@ import Docker from "dockerode";
 import { type CliCommand, ExitCode } from "../../shared/cli/cli-command.ts";
 import { CacheonError } from "../../shared/errors/cacheon-error.ts";
 import { createLogger } from "../../shared/log/logger.ts";
+import { probeHardware } from "../hardware/probe-hardware.ts";
+import { defaultProfileName, loadHardwareProfile } from "../hardware/profiles.ts";
 import { runAgentSession } from "../session/agent-session.ts";
 import { type AgentCredential, enrolWithController } from "../session/controller-client.ts";
 
@@ -24,10 +26,22 @@ Options:
   --pod ID           the pod id the token was minted for
   --ca FILE          PEM certificate to trust for the controller (self-signed controllers)
   --state FILE       where the session credential is kept (default .cacheon/agent-credential.json)
-  --profile NAME     hardware profile reported at enrolment (default "none")
+  --profile NAME|FILE  hardware profile the machine is probed against before enrolling; the report
+                     goes to the controller with the enrolment ("none" for local development)
+                     (default ${defaultProfileName}; env CACHEON_HARDWARE_PROFILE). Each job is
+                     verified again against the profile the job names, before anything is pulled.
+  --nvidia-smi PATH  nvidia-smi the probe and the GPU idle gate run (default: nvidia-smi on PATH)
+  --no-bandwidth     skip the active GPU-to-GPU copy test each job runs in the baseline image
+                     (on by default in pod mode, for profiles that set a bandwidth threshold)
+  --cpus N           CPUs each arm's container may use                     (default 32)
+  --memory-mib N     memory of each arm's container, MiB (swap equal)      (default 204800)
+  --nofile N         open-files limit in the containers                    (default 65536)
   --json             log JSON lines
 
-Exit codes: 0 stopped by a signal, 1 refused by the controller, 2 usage or configuration error.`,
+Docker is reached on DOCKER_SOCKET (default /var/run/docker.sock).
+
+Exit codes: 0 stopped by a signal, 1 refused by the controller, 2 usage or configuration error,
+or the hardware probe could not tell (nvidia-smi missing or failing under a GPU profile).`,
   options: {
     controller: { type: "string" },
     token: { type: "string" },
@@ -35,6 +49,11 @@ Exit codes: 0 stopped by a signal, 1 refused by the controller, 2 usage or confi
     ca: { type: "string" },
     state: { type: "string" },
     profile: { type: "string" },
+    "nvidia-smi": { type: "string" },
+    "no-bandwidth": { type: "boolean" },
+    cpus: { type: "string" },
+    "memory-mib": { type: "string" },
+    nofile: { type: "string" },
   },
   async run(values, _positionals, io) {
     const url = values.controller as string | undefined;
@@ -53,6 +72,19 @@ Exit codes: 0 stopped by a signal, 1 refused by the controller, 2 usage or confi
     });
     const statePath = (values.state as string | undefined) ?? ".cacheon/agent-credential.json";
     const endpoint = { url, ...(values.ca ? { caPem: readFileSync(values.ca as string) } : {}) };
+    const profile =
+      (values.profile as string | undefined) ?? io.env.CACHEON_HARDWARE_PROFILE ?? defaultProfileName;
+    loadHardwareProfile(profile); // a bad profile is a usage error now, not at the first job
+    const nvidiaSmiPath = values["nvidia-smi"] as string | undefined;
+    // Only the limits given: an undefined field would override the container's default.
+    const limits = Object.fromEntries(
+      Object.entries({
+        cpus: positive(values.cpus, "--cpus", false),
+        memoryBytes: mibToBytes(positive(values["memory-mib"], "--memory-mib", true)),
+        nofile: positive(values.nofile, "--nofile", true),
+      }).filter(([, v]) => v !== undefined),
+    );
+    const docker = new Docker({ socketPath: io.env.DOCKER_SOCKET ?? "/var/run/docker.sock" });
     let credential = readCredential(statePath, podId);
     if (!credential) {
       const token = values.token as string | undefined;
@@ -60,39 +92,89 @@ Exit codes: 0 stopped by a signal, 1 refused by the controller, 2 usage or confi
         io.stderr.write(`cacheon-agent run: no saved credential in ${statePath}; pass --token to enrol.\n`);
         return ExitCode.usage;
       }
-      credential = await enrolWithController({
-        endpoint,
-        token,
-        podId,
-        agentVersion: process.env.npm_package_version ?? "0.1.0",
+      // The controller learns what it rented before it sends a job: the report goes with Enrol,
+      // also when the machine falls short (the controller decides; every job re-checks anyway).
+      log.info("probing hardware", { profile });
+      const hardware = await probeHardware({
+        profile,
+        nvidiaSmiPath,
+        docker,
+        env: io.env,
         signal: io.signal,
       });
+      if (hardware.ok) log.info("hardware meets the profile", { profile, gpus: hardware.gpus.length });
+      else
+        log.warn("hardware does not meet the profile; enrolling with the report", {
+          profile,
+          failures: hardware.failures.map((f) => `${f.rule} (${f.subject}): ${f.detail}`),
+        });
+      try {
+        credential = await enrolWithController({
+          endpoint,
+          token,
+          podId,
+          hardware,
+          agentVersion: process.env.npm_package_version ?? "0.1.0",
+          signal: io.signal,
+        });
+      } catch (error) {
+        return refused(error, io.stderr);
+      }
       mkdirSync(dirname(statePath), { recursive: true });
       writeFileSync(statePath, JSON.stringify({ podId, url, ...credential }), { mode: 0o600 });
       chmodSync(statePath, 0o600);
       log.info("enrolled", { agentId: credential.agentId, state: statePath });
     }
-    const docker = new Docker({ socketPath: io.env.DOCKER_SOCKET ?? "/var/run/docker.sock" });
     const { createPodJobExecutor } = await import("../job/run-pod-job.ts");
+    const executor = createPodJobExecutor({
+      docker,
+      logger: log,
+      nvidiaSmiPath,
+      env: io.env,
+      bandwidthCheck: !values["no-bandwidth"],
+      limits,
+    });
     try {
       await runAgentSession({
         endpoint,
         credential,
-        executor: createPodJobExecutor({ docker, logger: log }),
+        executor,
         signal: io.signal,
         logger: log,
         onConnected: ({ lastAgentSeq }) => log.info("connected to the controller", { lastAgentSeq }),
       });
     } catch (error) {
-      const err = CacheonError.from(error);
-      io.stderr.write(`cacheon-agent run: ${err.message}\n`);
-      return err.code === "permission-denied" || err.code === "failed-precondition"
-        ? ExitCode.negative
-        : ExitCode.usage;
+      return refused(error, io.stderr);
     }
     return ExitCode.ok;
   },
 };
+
+/** A flag's positive number (an integer when asked), undefined when absent; a usage error otherwise. */
+function positive(raw: unknown, flag: string, integer: boolean): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) {
+    throw new CacheonError(
+      "invalid-argument",
+      `${flag} must be a positive ${integer ? "integer" : "number"}, got "${String(raw)}"`,
+    );
+  }
+  return n;
+}
+
+function mibToBytes(mib: number | undefined): number | undefined {
+  return mib === undefined ? undefined : mib * 1024 * 1024;
+}
+
+/** Exit 1 when the controller refused this agent, 2 for anything else. */
+function refused(error: unknown, stderr: NodeJS.WritableStream): number {
+  const err = CacheonError.from(error);
+  stderr.write(`cacheon-agent run: ${err.message}\n`);
+  return err.code === "permission-denied" || err.code === "failed-precondition"
+    ? ExitCode.negative
+    : ExitCode.usage;
+}
 
 function readCredential(path: string, podId: string): AgentCredential | undefined {
   if (!existsSync(path)) return undefined;
