@@ -13,7 +13,7 @@ import { agentProgram } from "./main.ts";
 const services = testServices();
 const docker = new Docker({ socketPath: services.dockerSocket });
 
-async function cli(args: string[]) {
+async function cli(args: string[], extraEnv: Record<string, string | undefined> = {}) {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
   let out = "";
@@ -30,7 +30,7 @@ async function cli(args: string[]) {
     io: {
       stdout,
       stderr,
-      env: { DOCKER_SOCKET: services.dockerSocket },
+      env: { DOCKER_SOCKET: services.dockerSocket, ...extraEnv },
       signal: new AbortController().signal,
     },
   });
@@ -96,6 +96,32 @@ describe("cacheon-agent local", () => {
     ]);
     expect(json.verdicts[0].outcome).toBe("NEVER_READY");
     expect(readFileSync(join(dir, "r.html"), "utf8")).toContain("<td>NEVER_READY</td>");
+    // The real probe ran for profile "none" and its report is in the result.
+    expect(out).toMatch(/^hardware: profile none met \(0 GPUs\)$/m);
+    expect(json.result.hardware.profile).toBe("none");
+    expect(json.result.hardware.ok).toBe(true);
+  });
+
+  it("exits 2 before any pull when the machine does not meet the profile (2x H200 capture, h200x8)", async () => {
+    const fixtures = join(import.meta.dirname, "..", "..", "test", "fixtures", "nvidia-smi");
+    const dir = mkdtempSync(join(tmpdir(), "cacheon-local-hw-"));
+    const { code, err } = await cli(
+      [
+        ...["--challenger", serveRef, "--baseline", serveRef, "--profile", "h200x8"],
+        ...["--nvidia-smi", join(fixtures, "nvidia-smi-replay"), "--json", join(dir, "r.json"), ...small],
+      ],
+      { PATH: process.env.PATH, NVSMI_FIXTURE_DIR: join(fixtures, "h200-x2") },
+    );
+    expect(code).toBe(2);
+    expect(err).toMatch(
+      /the job could not run: hardware verification failed: .*gpu-count \(host\): found 2 GPU\(s\), the profile needs exactly 8/,
+    );
+    expect(err).not.toMatch(/pull /);
+    const json = JSON.parse(readFileSync(join(dir, "r.json"), "utf8"));
+    expect(json.result.hardware.gpus).toHaveLength(2);
+    expect(json.result.arms.map((a: { outcome?: string }) => a.outcome ?? "ARM_OUTCOME_UNSPECIFIED")).toEqual(
+      ["ARM_OUTCOME_UNSPECIFIED", "ARM_OUTCOME_UNSPECIFIED", "ARM_OUTCOME_UNSPECIFIED"],
+    );
   });
 
   it("exits 2 naming the problem for a missing challenger, a tag without digest, or no baseline", async () => {

@@ -5,7 +5,7 @@ import { type CliCommand, ExitCode } from "../../shared/cli/cli-command.ts";
 import { createProgressBar, type ProgressBar } from "../../shared/cli/progress-bar.ts";
 import { CacheonError } from "../../shared/errors/cacheon-error.ts";
 import { ArmRole, EvaluationJobSchema } from "../../shared/gen/cacheon/v1/job_pb.ts";
-import { JobResultSchema } from "../../shared/gen/cacheon/v1/result_pb.ts";
+import { type JobResult, JobResultSchema } from "../../shared/gen/cacheon/v1/result_pb.ts";
 import { parseImageReference } from "../../shared/image/image-reference.ts";
 import { createLogger } from "../../shared/log/logger.ts";
 import { type MinerVerdict, minerVerdicts } from "../job/miner-verdict.ts";
@@ -29,7 +29,11 @@ verdict, and everything that would disqualify the image.
 Options:
   --challenger REF@DIGEST  your image, pinned by digest (required)
   --baseline REF@DIGEST    the pinned baseline image (or CACHEON_BASELINE_IMAGE)
-  --profile NAME           hardware profile to check ("none" runs without GPUs)   (default none)
+  --profile NAME|FILE      hardware profile the machine is probed against before anything is
+                           pulled ("none" runs without GPUs; h200x8, h100x8 or a YAML/JSON file)
+                                                                                  (default none)
+  --nvidia-smi PATH        nvidia-smi the probe and the GPU idle gate run     (default: on PATH)
+  --bandwidth              also run the GPU-to-GPU copy test in the baseline image, as pods do
   --model-dir DIR          model weights, mounted read-only at /model
   --model NAME             model name sent in requests                           (default ${defaultModel})
   --requests N             timed requests per repetition                          (default 10)
@@ -48,6 +52,8 @@ Exit codes: 0 no disqualification, 1 disqualified, 2 usage error or the job coul
     challenger: { type: "string" },
     baseline: { type: "string" },
     profile: { type: "string" },
+    "nvidia-smi": { type: "string" },
+    bandwidth: { type: "boolean" },
     "model-dir": { type: "string" },
     model: { type: "string" },
     requests: { type: "string" },
@@ -152,6 +158,9 @@ Exit codes: 0 no disqualification, 1 disqualified, 2 usage error or the job coul
         logger,
         networkMode: network,
         hostGuard: "best-effort",
+        nvidiaSmiPath: str("nvidia-smi"),
+        env: io.env,
+        bandwidthCheck: Boolean(values.bandwidth),
         limits: { nofile: int("nofile", 65536, 64) },
       },
     );
@@ -172,9 +181,20 @@ Exit codes: 0 no disqualification, 1 disqualified, 2 usage error or the job coul
       return ExitCode.usage;
     }
     io.stdout.write(renderText(verdicts, result.networkMode));
+    io.stdout.write(hardwareLine(result));
     return verdicts.every((v) => v.disqualifications.length === 0) ? ExitCode.ok : ExitCode.negative;
   },
 };
+
+/** One line on what the probe found, e.g. "hardware: profile none met (0 GPUs, docker 27.5.1)". */
+function hardwareLine(result: JobResult): string {
+  const hw = result.hardware;
+  if (!hw) return "hardware: not probed\n";
+  const bandwidth = hw.bandwidth?.pairs.length
+    ? `, copy test min ${Math.min(...hw.bandwidth.pairs.map((p) => p.gbPerS)).toFixed(1)} GB/s`
+    : "";
+  return `hardware: profile ${hw.profile} ${hw.ok ? "met" : "NOT met"} (${hw.gpus.length} GPU${hw.gpus.length === 1 ? "" : "s"}${bandwidth})\n`;
+}
 
 function pct(x: number): string {
   return Number.isFinite(x) ? `${(x * 100).toFixed(1)}%` : "n/a";
