@@ -72,8 +72,9 @@ Exit codes: 0 a leader was crowned and paid on chain, 1 the loop ran but paid no
     try {
       io.stderr.write(`chain   ${demo.chainUrl} (subnet 1, a block every ${blockTime} s)\n`);
       io.stderr.write(`page    ${demo.webUrl ?? "(disabled)"}\n`);
-      io.stderr.write(`state   ${demo.dir}\n`);
+      io.stderr.write(`state   ${demo.dir} (agent jobs ${demo.runTag}-*)\n`);
       const summary = await demo.run();
+      if (io.signal.aborted) throw new CacheonError("cancelled", "interrupted");
       const totalS = (performance.now() - started) / 1000;
       io.stdout.write(
         values.json

@@ -148,6 +148,8 @@ export interface DemoLoop {
   chainUrl: string;
   webUrl: string | undefined;
   dir: string;
+  /** Prefix of every job id the local agents run (container label cacheon.job), unique to this run. */
+  runTag: string;
   /** Commits the miners, then runs controller cycles until a leader is paid on chain (or maxCycles). */
   run(): Promise<DemoSummary>;
   /** Stops everything this demo started; safe to call twice. */
@@ -247,6 +249,7 @@ export async function startDemoLoop(options: DemoLoopOptions): Promise<DemoLoop>
       chainUrl,
       webUrl: running.webUrl,
       dir,
+      runTag,
       async run() {
         await timed("commits", "miners commit their images (cacheon-miner commit)", async () => {
           for (const miner of demoMiners) emit(await commitAs(miner, images, dir, chainUrl, signal));
