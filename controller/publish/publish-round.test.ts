@@ -1,7 +1,14 @@
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CreateBucketCommand, GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import {
+  CreateBucketCommand,
+  DeleteBucketCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  S3Client,
+} from "@aws-sdk/client-s3";
 import { describe, expect, it } from "vitest";
 import { testServices } from "../../test/support/services.ts";
 import { ingestCommitments } from "../intake/ingest-commitments.ts";
@@ -122,6 +129,11 @@ describe("publishRound", () => {
     await expect(missing.put("x.json", "{}", "application/json")).rejects.toThrow(
       /cannot put s3:\/\/.*-missing\/x\.json.*bucket exists/,
     );
+    // Leave the shared S3 server as it was.
+    const listed = await client.send(new ListObjectsV2Command({ Bucket: bucket }));
+    for (const o of listed.Contents ?? [])
+      await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: o.Key }));
+    await client.send(new DeleteBucketCommand({ Bucket: bucket }));
   });
 
   it("refuses keys that could escape, and unsettled rounds", async () => {
