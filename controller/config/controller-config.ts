@@ -1,4 +1,5 @@
 import type { ConfigSchema } from "../../shared/config/config-schema.ts";
+import { podsConfigSchema } from "../pods/pods-config.ts";
 
 /** Prefix of the controller's environment variables. */
 export const controllerEnvPrefix = "CACHEON_CONTROLLER_";
@@ -327,4 +328,41 @@ export const controllerConfigSchema = {
     doc: "Names of the local agents in local mode (two or more, so wins can be reproduced on another).",
     default: ["local-a", "local-b"],
   },
+  "artefacts.target": {
+    type: "string",
+    doc: "Where agents upload raw artefacts (per-arm container logs and request metrics) in agents.mode remote: none, or s3 through pre-signed URLs (agents never see credentials).",
+    values: ["none", "s3"],
+    default: "none",
+  },
+  "artefacts.s3.bucket": {
+    type: "string",
+    doc: "Bucket for raw artefacts; empty reuses publish.s3.bucket.",
+    default: "",
+  },
+  "artefacts.s3.prefix": { type: "string", doc: "Key prefix of raw artefacts.", default: "artefacts/" },
+  "artefacts.s3.endpoint": {
+    type: "string",
+    doc: "S3-compatible endpoint URL pods can reach; empty reuses publish.s3.endpoint.",
+    default: "",
+  },
+  "artefacts.s3.region": { type: "string", doc: "S3 region; empty reuses publish.s3.region.", default: "" },
+  "artefacts.s3.accessKeyId": {
+    type: "string",
+    doc: "S3 access key id; empty reuses publish.s3.accessKeyId.",
+    default: "",
+    secret: true,
+  },
+  "artefacts.s3.secretAccessKey": {
+    type: "string",
+    doc: "S3 secret key; empty reuses publish.s3.secretAccessKey.",
+    default: "",
+    secret: true,
+  },
+  "artefacts.maxMiB": {
+    type: "integer",
+    doc: "Largest raw artefact accepted, MiB.",
+    default: 64,
+    min: 1,
+  },
+  ...podsConfigSchema,
 } satisfies ConfigSchema;
