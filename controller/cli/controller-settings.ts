@@ -1,6 +1,9 @@
 import { CacheonError } from "../../shared/errors/cacheon-error.ts";
 import { parseImageReference } from "../../shared/image/image-reference.ts";
 import type { CopyPolicy } from "../copies/detect-copy.ts";
+import type { BudgetOptions } from "../pods/budget.ts";
+import type { FleetTimeouts } from "../pods/fleet.ts";
+import type { StaticMachine } from "../pods/static-provider.ts";
 import type { RoundSettings } from "../rounds/round-settings.ts";
 import { resolveScoringPolicy, type ScoringPolicy } from "../scoring/scoring-policy.ts";
 import type { WeightPolicy } from "../weights/weight-policy.ts";
@@ -37,6 +40,62 @@ export interface ControllerSettings {
     localPods: string[];
     limits: { cpus: number; memoryBytes: number; nofile: number };
   };
+  /** The fleet serve rents pods with in agents.mode remote (provider "none": no fleet). */
+  pods: PodsSettings;
+  /** Raw artefacts agents upload through pre-signed URLs (agents.mode remote). */
+  artefacts: ArtefactSettings;
+}
+
+/** Fleet settings (controller/pods/). */
+export interface PodsSettings {
+  provider:
+    | { kind: "none" }
+    | { kind: "static"; machines: StaticMachine[] }
+    | {
+        kind: "command";
+        create: [string, ...string[]];
+        list: [string, ...string[]];
+        delete: [string, ...string[]];
+        timeoutMs: number;
+      };
+  profile: { name: string; gpuModel: string; gpuCount: number };
+  /** URL the pods' agents dial; "" means the control plane's own URL. */
+  controllerUrl: string;
+  bundleUrl: string;
+  bundleSha256: string;
+  bootReportUrl: string;
+  budget: Required<BudgetOptions>;
+  timeouts: Required<Omit<FleetTimeouts, "jobMs">>;
+  tickMs: number;
+}
+
+/** Raw artefact storage: none, or S3 (settings fall back to publish.s3.* when empty). */
+export type ArtefactSettings =
+  | { target: "none" }
+  | {
+      target: "s3";
+      bucket: string;
+      prefix: string;
+      endpoint?: string | undefined;
+      region: string;
+      accessKeyId?: string | undefined;
+      secretAccessKey?: string | undefined;
+      maxBytes: number;
+    };
+
+/** Parses pods.machines entries ("id@host" or "id@host@price"); pushes problems. */
+function parseMachines(entries: string[], profile: string, problems: string[]): StaticMachine[] {
+  const machines: StaticMachine[] = [];
+  for (const entry of entries) {
+    const [id, host, price, ...rest] = entry.split("@");
+    const pricePerHour = price === undefined ? undefined : Number(price);
+    if (!id || !host || rest.length > 0 || (pricePerHour !== undefined && !(pricePerHour >= 0))) {
+      problems.push(`pods.machines: "${entry}" is not "id@host" or "id@host@pricePerHour"`);
+      continue;
+    }
+    machines.push({ id, host, profile, ...(pricePerHour !== undefined ? { pricePerHour } : {}) });
+  }
+  return machines;
 }
 
 /**
@@ -68,10 +127,31 @@ export function resolveControllerSettings(
     if (Boolean(v<string>("controlPlane.tlsCertFile")) !== Boolean(v<string>("controlPlane.tlsKeyFile"))) {
       problems.push("controlPlane.tlsCertFile and controlPlane.tlsKeyFile: give both or neither");
     }
+    if (v<string>("agents.mode") === "remote" && v<string>("pods.provider") !== "none") {
+      for (const key of ["pods.bundleUrl", "pods.bundleSha256"])
+        if (!v<string>(key))
+          problems.push(`${key}: required when pods.provider is ${v<string>("pods.provider")}`);
+    }
+    if (
+      v<string>("artefacts.target") === "s3" &&
+      !v<string>("artefacts.s3.bucket") &&
+      !v<string>("publish.s3.bucket")
+    )
+      problems.push("artefacts.s3.bucket: required when artefacts.target is s3 (or set publish.s3.bucket)");
     if (v<string>("agents.mode") === "local" && v<string[]>("agents.localPods").length < 2) {
       problems.push("agents.localPods: give at least two names; a win must be reproduced on another pod");
     }
   }
+  const providerKind = v<"none" | "static" | "command">("pods.provider") ?? "none";
+  const command = (key: string) => v<string[]>(key) ?? [];
+  if (providerKind === "command") {
+    for (const key of ["pods.createCommand", "pods.listCommand", "pods.deleteCommand"])
+      if (command(key).length === 0) problems.push(`${key}: required when pods.provider is command`);
+  }
+  const profileName = v<string>("rounds.hardwareProfile");
+  const machines = parseMachines(v<string[]>("pods.machines") ?? [], profileName, problems);
+  if (providerKind === "static" && machines.length === 0 && problems.length === 0)
+    problems.push('pods.machines: give at least one "id@host" when pods.provider is static');
   if (v<number>("weights.leaderShare") + v<number>("weights.runnerUpShare") <= 0)
     problems.push("weights.leaderShare + weights.runnerUpShare must be above 0");
   if (problems.length > 0) {
@@ -169,5 +249,57 @@ export function resolveControllerSettings(
         nofile: v<number>("agents.localNofile"),
       },
     },
+    pods: {
+      provider:
+        providerKind === "command"
+          ? {
+              kind: "command",
+              create: command("pods.createCommand") as [string, ...string[]],
+              list: command("pods.listCommand") as [string, ...string[]],
+              delete: command("pods.deleteCommand") as [string, ...string[]],
+              timeoutMs: v<number>("pods.commandTimeoutSeconds") * 1000,
+            }
+          : providerKind === "static"
+            ? { kind: "static", machines }
+            : { kind: "none" },
+      profile: {
+        name: profileName,
+        gpuModel: v<string>("pods.gpuModel"),
+        gpuCount: v<number>("pods.gpuCount"),
+      },
+      controllerUrl: v<string>("pods.controllerUrl") ?? "",
+      bundleUrl: v<string>("pods.bundleUrl") ?? "",
+      bundleSha256: (v<string>("pods.bundleSha256") ?? "").toLowerCase(),
+      bootReportUrl: v<string>("pods.bootReportUrl") ?? "",
+      budget: {
+        maxPods: v<number>("pods.maxPods"),
+        maxPricePerHour: v<number>("pods.maxPricePerHour"),
+        maxLifetimeMs: Math.round(v<number>("pods.maxLifetimeMinutes") * 60_000),
+        maxIdleMs: Math.round(v<number>("pods.maxIdleMinutes") * 60_000),
+      },
+      timeouts: {
+        provisionMs: Math.round(v<number>("pods.provisionTimeoutMinutes") * 60_000),
+        bootMs: Math.round(v<number>("pods.bootTimeoutMinutes") * 60_000),
+        verifyMs: Math.round(v<number>("pods.verifyTimeoutMinutes") * 60_000),
+      },
+      tickMs: Math.round(v<number>("pods.tickSeconds") * 1000),
+    },
+    artefacts:
+      v<string>("artefacts.target") === "s3"
+        ? {
+            target: "s3",
+            bucket: v<string>("artefacts.s3.bucket") || v<string>("publish.s3.bucket"),
+            prefix: v<string>("artefacts.s3.prefix"),
+            endpoint: v<string>("artefacts.s3.endpoint") || s3Endpoint || undefined,
+            region: v<string>("artefacts.s3.region") || v<string>("publish.s3.region"),
+            accessKeyId:
+              v<string>("artefacts.s3.accessKeyId") || v<string>("publish.s3.accessKeyId") || undefined,
+            secretAccessKey:
+              v<string>("artefacts.s3.secretAccessKey") ||
+              v<string>("publish.s3.secretAccessKey") ||
+              undefined,
+            maxBytes: v<number>("artefacts.maxMiB") * 1024 * 1024,
+          }
+        : { target: "none" },
   };
 }
