@@ -83,7 +83,7 @@ describe("publishRound", () => {
     expect(erin.verdict).toBe("failed");
     expect(erin.nextSteps.length).toBeGreaterThan(0);
     const raw = JSON.parse(
-      readFileSync(join(dir, "rounds", roundId, "jobs", `${roundId}-e0-a0.json`), "utf8"),
+      readFileSync(join(dir, "rounds", roundId, "jobs", `${store.storeId()}-${roundId}-e0-a0.json`), "utf8"),
     );
     expect(raw.result.arms).toHaveLength(4);
     expect(store.getRound(roundId)?.publishLocation).toBe(first.location);

@@ -211,7 +211,7 @@ export async function runRound(
     seed: string,
     excluded: string[],
   ): void {
-    const jobId = `${r.id}-${slot.slot}-a${attempt}`;
+    const jobId = `${store.storeId()}-${r.id}-${slot.slot}-a${attempt}`;
     const job = create(EvaluationJobSchema, {
       jobId,
       roundId: r.id,

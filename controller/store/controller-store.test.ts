@@ -25,6 +25,20 @@ describe("openStore", () => {
     again.close();
   });
 
+  it("gives each store its own id, kept across reopening, so job ids differ between stores", () => {
+    const path = tempPath();
+    const first = openStore({ path });
+    const id = first.storeId();
+    expect(id).toMatch(/^[0-9a-f]{8}$/);
+    first.close();
+    const again = openStore({ path });
+    expect(again.storeId()).toBe(id);
+    again.close();
+    const other = openStore({ path: tempPath() });
+    expect(other.storeId()).not.toBe(id);
+    other.close();
+  });
+
   it("applies a new migration on top of an existing store", () => {
     const path = tempPath();
     openStore({ path }).close();
@@ -48,13 +62,14 @@ describe("openStore", () => {
   it("a failing migration leaves the previous version intact", () => {
     const path = tempPath();
     openStore({ path }).close();
+    const current = migrations.at(-1)?.version ?? 0;
     const bad = [
       ...migrations,
-      { version: 2, name: "broken", sql: "CREATE TABLE ok (x INTEGER); CREATE TABLE broken (" },
+      { version: current + 1, name: "broken", sql: "CREATE TABLE ok (x INTEGER); CREATE TABLE broken (" },
     ];
     expect(() => openStore({ path, migrations: bad })).toThrow(/cannot prepare the controller store/);
     const store = openStore({ path });
-    expect(store.schemaVersion()).toBe(1);
+    expect(store.schemaVersion()).toBe(current);
     expect(store.db.prepare("SELECT name FROM sqlite_master WHERE name = 'ok'").get()).toBeUndefined();
     store.close();
   });

@@ -206,6 +206,13 @@ export class ControllerStore {
     return row?.value;
   }
 
+  /** Random id of this store (8 hex), created by a migration; prefixes job ids. */
+  storeId(): string {
+    const id = this.getMeta("store_id");
+    if (!id) throw new CacheonError("internal", "the store has no store_id; its migrations did not run");
+    return id;
+  }
+
   setMeta(key: string, value: string): void {
     this.db
       .prepare(

@@ -144,4 +144,12 @@ CREATE TABLE miner_reports (
 );
 `,
   },
+  {
+    version: 2,
+    name: "store id",
+    // Job ids go to agents and label Docker objects; round numbers restart in every store, so
+    // two controllers sharing an engine (or a test beside the demo) would otherwise reuse ids
+    // and sweep each other's containers. A random id per store keeps job ids unique.
+    sql: "INSERT INTO meta (key, value) VALUES ('store_id', lower(hex(randomblob(4)))) ON CONFLICT (key) DO NOTHING;",
+  },
 ];
