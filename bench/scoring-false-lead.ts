@@ -23,7 +23,12 @@ if (!Number.isInteger(rounds) || rounds < 1 || !Number.isInteger(seed)) {
   process.exit(2);
 }
 
-const scenarios = [
+const scenarios: {
+  name: string;
+  armCv: readonly [number, number];
+  bookendNoise: number;
+  repetitions?: number;
+}[] = [
   { name: "steady pod (CV 0.3%, drift 0.3%)", armCv: [0.003, 0.003] as const, bookendNoise: 0.003 },
   { name: "typical pod (CV 1%, drift 0.5%)", armCv: [0.01, 0.01] as const, bookendNoise: 0.005 },
   { name: "noisy pod (CV 2%, drift 2%)", armCv: [0.02, 0.02] as const, bookendNoise: 0.02 },
@@ -44,6 +49,7 @@ const rows = scenarios.map((s, i) => {
       rounds,
       armCv: s.armCv,
       bookendNoise: s.bookendNoise,
+      repetitions: s.repetitions,
       seed: seed + i,
     });
   const same = run(defaultScoringPolicy, 1);
@@ -64,7 +70,7 @@ if (values.json) {
 } else {
   const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
   process.stdout.write(
-    `default policy: moat ${pct(defaultScoringPolicy.minMargin)}, k ${defaultScoringPolicy.noiseMultiplier}, bookend limit ${pct(defaultScoringPolicy.bookendLimit)}; ${rounds} rounds per cell, seed ${seed}\n\n`,
+    `default policy: moat ${pct(defaultScoringPolicy.minMargin)}, k ${defaultScoringPolicy.noiseMultiplier}, bookend limit ${pct(defaultScoringPolicy.bookendLimit)}, drift correction ${defaultScoringPolicy.driftCorrection ? "on" : "off"}, drift residual ${defaultScoringPolicy.driftResidual}; 3 repetitions per arm unless said; ${rounds} rounds per cell, seed ${seed}\n\n`,
   );
   process.stdout.write(
     "scenario                              false lead  (1st job)  3% take-over  no-bar false lead  ratio\n",

@@ -71,20 +71,15 @@ export function simulateTakeovers(options: NoiseSimulationOptions): NoiseSimulat
     for (let attempt = 0; attempt <= maxReruns; attempt += 1) {
       const cv = options.armCv[0] + (options.armCv[1] - options.armCv[0]) * random.uniform();
       const podFactor = 1 + 0.05 * random.normal();
+      // The pod drifts linearly from the opening to the closing baseline; each arm runs at its
+      // place in the job's order (opening, leader, challenger, closing), as on a real pod.
       const drift = options.bookendNoise * random.normal();
+      const at = (place: number) => podFactor * (1 + (drift * place) / 3);
       const arms: ArmMeasurement[] = [
-        arm(random, "b0", "opening-baseline", "", baselineWall * podFactor, cv, repetitions),
-        arm(random, "l", "leader", "leader", leaderWall * podFactor * (1 + drift / 2), cv, repetitions),
-        arm(
-          random,
-          "c",
-          "challenger",
-          "challenger",
-          challengerWall * podFactor * (1 + drift / 2),
-          cv,
-          repetitions,
-        ),
-        arm(random, "b1", "closing-baseline", "", baselineWall * podFactor * (1 + drift), cv, repetitions),
+        arm(random, "b0", "opening-baseline", "", baselineWall * at(0), cv, repetitions),
+        arm(random, "l", "leader", "leader", leaderWall * at(1), cv, repetitions),
+        arm(random, "c", "challenger", "challenger", challengerWall * at(2), cv, repetitions),
+        arm(random, "b1", "closing-baseline", "", baselineWall * at(3), cv, repetitions),
       ];
       const score = scoreJob(arms, options.policy);
       if (score.decision !== "decided") {

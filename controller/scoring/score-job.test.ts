@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { type ArmMeasurement, type ArmRoleName, compareOnPod, scoreJob } from "./score-job.ts";
+import {
+  type ArmMeasurement,
+  type ArmRoleName,
+  compareOnPod,
+  medianInefficiency,
+  ratioNoise,
+  scoreJob,
+} from "./score-job.ts";
 import { defaultScoringPolicy, resolveScoringPolicy } from "./scoring-policy.ts";
 
 function arm(role: ArmRoleName, wallS: number, extra: Partial<ArmMeasurement> = {}): ArmMeasurement {
@@ -159,24 +166,149 @@ describe("compareOnPod", () => {
     expect(c.beats).toBe(true);
   });
 
-  it("the bar grows with k x the measured noise", () => {
+  it("the bar grows with k x the noise pooled from the repetitions", () => {
     const c = compare(job(50, 50 / 1.03, 0.02));
-    // combined standard error sqrt(2) * 0.02 / sqrt(3) = 1.63%; bar = 1 + 2 x 1.63%
-    expect(c.noise).toBeCloseTo((Math.sqrt(2) * 0.02) / Math.sqrt(3), 5);
+    // Leader and challenger CV 2%, bookends 0%, 3 repetitions each: pooled read CV
+    // sqrt((2 x 2 x 0.02^2) / 8) = 1.41%; each median's error 1.41% x 1.16 / sqrt(3); the ratio's
+    // error is the two arms' in quadrature plus both bookends' scaled by the 1/3 between the arms
+    // (the interpolated baseline); the bookends agree, so no drift residual.
+    const arm = ((0.02 / Math.SQRT2) * 1.16) / Math.sqrt(3);
+    expect(c.noise).toBeCloseTo(Math.sqrt(2 * arm ** 2 + (1 / 9) * 2 * arm ** 2), 6);
     expect(c.bar).toBeCloseTo(1 + 2 * c.noise, 6);
-    expect(c.beats).toBe(false);
-    expect(compare(job(50, 50 / 1.05, 0.02)).beats).toBe(true);
+    expect(c.beats).toBe(true);
+    expect(compare(job(50, 50 / 1.02, 0.02))).toMatchObject({ beats: false, insideNoise: true });
+    expect(compare(job(50, 50 / 1.005, 0.02))).toMatchObject({ beats: false, insideNoise: false });
   });
 
-  it("bookend spread counts as noise", () => {
-    const score = scoreJob(
-      [arm("opening-baseline", 98), arm("leader", 50), arm("challenger", 48.5), arm("closing-baseline", 102)],
+  it("more repetitions lower the bar", () => {
+    const withReps = (repetitions: number) => {
+      const score = scoreJob(
+        [
+          arm("opening-baseline", 100, { wallCv: 0.01, repetitions }),
+          arm("leader", 50, { wallCv: 0.01, repetitions }),
+          arm("challenger", 49, { wallCv: 0.01, repetitions }),
+          arm("closing-baseline", 100, { wallCv: 0.01, repetitions }),
+        ],
+        policy,
+      );
+      return compareOnPod(score, score.arms[1] as never, score.arms[0], policy).noise;
+    };
+    expect(withReps(7)).toBeLessThan(withReps(3) * 0.7);
+    expect(withReps(3)).toBeLessThan(withReps(2));
+  });
+
+  it("a noisy challenger raises its own bar through the pool", () => {
+    const noisy = scoreJob(
+      [
+        arm("opening-baseline", 100, { wallCv: 0.005 }),
+        arm("leader", 50, { wallCv: 0.005 }),
+        arm("challenger", 48, { wallCv: 0.08 }),
+        arm("closing-baseline", 100, { wallCv: 0.005 }),
+      ],
       policy,
     );
-    const c = compareOnPod(score, score.arms[1] as never, score.arms[0], policy);
-    expect(c.noise).toBeCloseTo(0.04);
-    expect(c.bar).toBeCloseTo(1.08);
+    const c = compareOnPod(noisy, noisy.arms[1] as never, noisy.arms[0], policy);
+    expect(c.ratio).toBeCloseTo(50 / 48);
+    expect(c.noise).toBeGreaterThan(0.03);
     expect(c.beats).toBe(false);
+  });
+
+  it("bookend drift is corrected by each arm's place between the bookends", () => {
+    // The pod slowed 4% over the job: every arm ran 0%, 1.33%, 2.67%, 4% slower than at the
+    // start. The challenger (truly 3% faster) ran after the leader, so the raw ratio hides most
+    // of its lead; the interpolated baseline restores it.
+    const score = scoreJob(
+      [
+        arm("opening-baseline", 100),
+        arm("leader", 50 * (1 + 0.04 / 3)),
+        arm("challenger", (50 / 1.03) * (1 + 0.08 / 3)),
+        arm("closing-baseline", 104),
+      ],
+      policy,
+    );
+    expect(score.arms.map((a) => a.position)).toEqual([1 / 3, 2 / 3]);
+    expect(score.arms[0]?.speed).toBeCloseTo(2, 6);
+    const c = compareOnPod(score, score.arms[1] as never, score.arms[0], policy);
+    expect(c.ratio).toBeCloseTo(1.03, 6);
+    // The drift left as noise: 0.25 x spread 3.92% x 1/3 apart.
+    expect(c.noise).toBeCloseTo(0.25 * (4 / 102) * (1 / 3), 6);
+    expect(c.beats).toBe(true);
+    const off = resolveScoringPolicy({ driftCorrection: false, driftResidual: 1 });
+    const raw = scoreJob(
+      [
+        arm("opening-baseline", 100),
+        arm("leader", 50 * (1 + 0.04 / 3)),
+        arm("challenger", (50 / 1.03) * (1 + 0.08 / 3)),
+        arm("closing-baseline", 104),
+      ],
+      off,
+    );
+    const r = compareOnPod(raw, raw.arms[1] as never, raw.arms[0], off);
+    expect(r.ratio).toBeCloseTo((50 * (1 + 0.04 / 3)) / ((50 / 1.03) * (1 + 0.08 / 3)), 6);
+    expect(r.beats).toBe(false);
+  });
+
+  it("with one repetition per arm, one read's noise is the bookend difference over sqrt(2)", () => {
+    const one = { repetitions: 1 };
+    const score = scoreJob(
+      [
+        arm("opening-baseline", 99, one),
+        arm("leader", 50, one),
+        arm("challenger", 48, one),
+        arm("closing-baseline", 101, one),
+      ],
+      resolveScoringPolicy({ driftResidual: 0 }),
+    );
+    const read = 0.02 / Math.SQRT2;
+    // challenger and leader one read each, plus both bookends' reads 1/3 apart.
+    const expected = Math.sqrt(2 * read ** 2 + (1 / 3) ** 2 * 2 * read ** 2);
+    expect(
+      ratioNoise(score, score.arms[1] as never, score.arms[0], resolveScoringPolicy({ driftResidual: 0 })),
+    ).toBeCloseTo(expected, 9);
+  });
+
+  it("against the baseline the interpolated bookends' error counts at the arm's place", () => {
+    const score = scoreJob(
+      [
+        arm("opening-baseline", 100, { wallCv: 0.01 }),
+        arm("challenger", 80, { wallCv: 0.01 }),
+        arm("closing-baseline", 100, { wallCv: 0.01 }),
+      ],
+      policy,
+    );
+    const e = (0.01 * 1.16) / Math.sqrt(3);
+    // halfway: (1/2)^2 of each bookend's error
+    expect(ratioNoise(score, score.arms[0] as never, undefined, policy)).toBeCloseTo(
+      Math.sqrt(e ** 2 + 0.25 * e ** 2 + 0.25 * e ** 2),
+      9,
+    );
+  });
+
+  it("medianInefficiency: 1 for one or two reads, towards sqrt(pi/2) for many", () => {
+    expect(medianInefficiency(1)).toBe(1);
+    expect(medianInefficiency(2)).toBe(1);
+    expect(medianInefficiency(3)).toBeCloseTo(1.16);
+    expect(medianInefficiency(50)).toBeCloseTo(Math.sqrt(Math.PI / 2));
+  });
+
+  it("an arm reporting a negative or NaN CV adds nothing to the pool", () => {
+    const score = scoreJob(
+      [
+        arm("opening-baseline", 100, { wallCv: 0.01 }),
+        arm("leader", 50, { wallCv: Number.NaN }),
+        arm("challenger", 49, { wallCv: -1 }),
+        arm("closing-baseline", 100, { wallCv: 0.01 }),
+      ],
+      resolveScoringPolicy({ driftCorrection: false }),
+    );
+    const n = ratioNoise(
+      score,
+      score.arms[1] as never,
+      score.arms[0],
+      resolveScoringPolicy({ driftCorrection: false }),
+    );
+    expect(Number.isFinite(n)).toBe(true);
+    expect(n).toBeCloseTo(Math.sqrt(2) * ((0.01 * 1.16) / Math.sqrt(3)), 9);
   });
 
   it("nothing beats anything in an undecided job or with a failed challenger", () => {
@@ -215,5 +347,11 @@ describe("resolveScoringPolicy", () => {
       /bookendLimit must be a number from 0 to 1, got null; minMargin must be a number from 0 to 1, got -1/,
     );
     expect(() => resolveScoringPolicy({ leaderMustBeatBaseline: "yes" as never })).toThrow(/true or false/);
+    expect(() => resolveScoringPolicy({ driftCorrection: 1 as never })).toThrow(
+      /driftCorrection must be true or false/,
+    );
+    expect(() => resolveScoringPolicy({ driftResidual: 11 })).toThrow(
+      /driftResidual must be a number from 0 to 10, got 11/,
+    );
   });
 });

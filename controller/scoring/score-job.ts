@@ -48,11 +48,26 @@ export interface ArmScore {
   gate: "pass" | "fail";
   /** Why the gate failed, for the miner's report. */
   reason: string;
-  /** Baseline wall time / this arm's wall time; 0 when the gate failed. */
+  /**
+   * Baseline wall time / this arm's wall time; 0 when the gate failed. The baseline is the one
+   * interpolated at `position` when the policy corrects drift, else the bookends' mean.
+   */
   speed: number;
   wallS: number;
+  /** The arm's own repetition CV and count, which compareOnPod pools with the other arms'. */
+  wallCv: number;
+  repetitions: number;
+  /** Where the arm ran between the bookends: 0 = right after the opening, 1 = the closing. */
+  position: number;
   /** Standard error of the arm's wall time relative to it: wallCv / sqrt(repetitions). */
   relativeError: number;
+}
+
+/** What compareOnPod needs of a bookend read. */
+export interface BookendRead {
+  wallS: number;
+  wallCv: number;
+  repetitions: number;
 }
 
 /** The verdict on one job's measurements. */
@@ -68,6 +83,8 @@ export interface JobScore {
   baselineWallS: number;
   /** |B' - B| / mean(B, B'). */
   bookendSpread: number;
+  /** Opening and closing reads (empty when invalid). */
+  bookends: BookendRead[];
   arms: ArmScore[];
 }
 
@@ -80,7 +97,8 @@ export function scoreJob(arms: readonly ArmMeasurement[], policy: ScoringPolicy)
     reason,
     baselineWallS: 0,
     bookendSpread: 0,
-    arms: arms.filter((a) => !isBaseline(a.role)).map((a) => gateOnly(a, policy, 0)),
+    bookends: [],
+    arms: arms.filter((a) => !isBaseline(a.role)).map((a) => gateOnly(a, policy, () => 0, 0)),
   });
   if (!opening || !closing) return invalid("the job lacks an opening or a closing baseline arm");
   for (const bookend of [opening, closing]) {
@@ -92,18 +110,32 @@ export function scoreJob(arms: readonly ArmMeasurement[], policy: ScoringPolicy)
   }
   const baselineWallS = (opening.wallS + closing.wallS) / 2;
   const bookendSpread = Math.abs(closing.wallS - opening.wallS) / baselineWallS;
+  const bookends = [opening, closing].map((b) => ({
+    wallS: b.wallS,
+    wallCv: b.wallCv,
+    repetitions: b.repetitions,
+  }));
+  // Arms run in the order given (the job's order), so an arm's place between the bookends is
+  // its index between theirs; the baseline it is judged against is read off the line through
+  // the two bookends at that place.
+  const from = arms.indexOf(opening);
+  const span = arms.indexOf(closing) - from;
+  const positionOf = (a: ArmMeasurement) => (span !== 0 ? clamp01((arms.indexOf(a) - from) / span) : 0.5);
+  const baselineAt = (position: number) =>
+    policy.driftCorrection ? opening.wallS + (closing.wallS - opening.wallS) * position : baselineWallS;
   // Findings the baseline shows as well (say, prefix caching in the reference server) are the
   // workload's doing, not evidence against a challenger.
   const baselineFindings = (opening.findings?.length ?? 0) + (closing.findings?.length ?? 0) > 0;
   const scored = arms
     .filter((a) => !isBaseline(a.role))
-    .map((a) => gateOnly(a, policy, baselineWallS, baselineFindings));
+    .map((a) => gateOnly(a, policy, baselineAt, positionOf(a), baselineFindings));
   if (bookendSpread > policy.bookendLimit) {
     return {
       decision: "no-decision",
       reason: `baseline bookends disagree by ${pct(bookendSpread)} (limit ${pct(policy.bookendLimit)}): the pod drifted during the job; rerun`,
       baselineWallS,
       bookendSpread,
+      bookends,
       arms: scored,
     };
   }
@@ -116,16 +148,18 @@ export function scoreJob(arms: readonly ArmMeasurement[], policy: ScoringPolicy)
       reason: `the ${brokenReference.role} failed on this pod (${brokenReference.reason}); challengers cannot be compared with it here; rerun on another pod`,
       baselineWallS,
       bookendSpread,
+      bookends,
       arms: scored,
     };
   }
-  return { decision: "decided", reason: "", baselineWallS, bookendSpread, arms: scored };
+  return { decision: "decided", reason: "", baselineWallS, bookendSpread, bookends, arms: scored };
 }
 
 function gateOnly(
   arm: ArmMeasurement,
   policy: ScoringPolicy,
-  baselineWallS: number,
+  baselineAt: (position: number) => number,
+  position: number,
   baselineFindings = false,
 ): ArmScore {
   const relativeError = arm.repetitions > 0 ? arm.wallCv / Math.sqrt(arm.repetitions) : 0;
@@ -134,6 +168,9 @@ function gateOnly(
     role: arm.role,
     submissionId: arm.submissionId,
     wallS: arm.wallS,
+    wallCv: arm.wallCv,
+    repetitions: arm.repetitions,
+    position,
     relativeError,
   };
   const fail = (reason: string): ArmScore => ({ ...base, gate: "fail", reason, speed: 0 });
@@ -155,19 +192,29 @@ function gateOnly(
   if (policy.failOnFindings && !baselineFindings && arm.findings && arm.findings.length > 0) {
     return fail(`flagged by the agent: ${arm.findings.join("; ")}`);
   }
+  const baselineWallS = baselineAt(position);
   return { ...base, gate: "pass", reason: "", speed: baselineWallS > 0 ? baselineWallS / arm.wallS : 0 };
 }
 
 /** A same-pod comparison of a challenger with the arm it would displace. */
 export interface PodComparison {
-  /** reference wall / challenger wall: above 1 means the challenger was faster. */
+  /**
+   * Challenger's speed over the reference's, both against the baseline at their own place between
+   * the bookends (reference wall / challenger wall when drift is not corrected): above 1 means
+   * the challenger was faster.
+   */
   ratio: number;
-  /** Noise on this pod for this pair: max(bookend spread, combined standard error). */
+  /** Relative standard error of the ratio on this pod (see ratioNoise). */
   noise: number;
   /** The ratio needed: 1 + max(minMargin, k x noise). */
   bar: number;
   /** ratio > bar. */
   beats: boolean;
+  /**
+   * Faster than the moat but not than the bar: the pod could not tell. A caller may measure it
+   * again rather than read it as a loss.
+   */
+  insideNoise: boolean;
 }
 
 /**
@@ -181,17 +228,90 @@ export function compareOnPod(
   reference: ArmScore | undefined,
   policy: ScoringPolicy,
 ): PodComparison {
-  const refWall = reference ? reference.wallS : job.baselineWallS;
-  const refError = reference ? reference.relativeError : job.bookendSpread / 2;
-  const combined = Math.sqrt(challenger.relativeError ** 2 + refError ** 2);
-  const noise = Math.max(job.bookendSpread, combined);
+  const noise = ratioNoise(job, challenger, reference, policy);
   const bar = 1 + Math.max(policy.minMargin, policy.noiseMultiplier * noise);
-  if (job.decision !== "decided" || challenger.gate !== "pass") {
-    return { ratio: 0, noise, bar, beats: false };
+  const none = { ratio: 0, noise, bar, beats: false, insideNoise: false };
+  if (job.decision !== "decided" || challenger.gate !== "pass") return none;
+  if (reference && reference.gate !== "pass") return none;
+  const ratio = reference ? challenger.speed / reference.speed : challenger.speed;
+  if (!Number.isFinite(ratio)) return none;
+  return { ratio, noise, bar, beats: ratio > bar, insideNoise: ratio > 1 + policy.minMargin && ratio <= bar };
+}
+
+/**
+ * Relative standard error of a challenger's ratio to its reference on one pod.
+ *
+ * The repetitions carry the noise: every arm on a pod sees the same machine, so their
+ * repetition variances are pooled (weighted by degrees of freedom) over the arms this ratio
+ * involves: the two bookends, the reference and the challenger. One arm's CV from 3 repetitions
+ * is too unsteady to set a bar with (it is often twice or half the truth); the pool of four
+ * arms is steadier, and a noisy arm still raises it. Each arm's error is then that CV over
+ * sqrt(repetitions), times the median's inefficiency (the wall figure is a median), so more
+ * repetitions lower the bar as they should.
+ *
+ * The baseline interpolated between the bookends carries their read error into the ratio in
+ * proportion to how far apart the compared arms ran. The bookends' disagreement is drift, not
+ * read noise, once corrected; `driftResidual` of it stays as noise for drift that is not a
+ * straight line. Without repetitions (one read per arm), one read's noise is taken from the
+ * bookends: their difference over sqrt(2), a difference of two reads being sqrt(2) times one.
+ * Pure.
+ */
+export function ratioNoise(
+  job: JobScore,
+  challenger: ArmScore,
+  reference: ArmScore | undefined,
+  policy: ScoringPolicy,
+): number {
+  const reads: { wallCv: number; repetitions: number }[] = [...job.bookends, challenger];
+  if (reference) reads.push(reference);
+  let sumSquares = 0;
+  let dof = 0;
+  for (const r of reads) {
+    if (r.repetitions >= 2 && Number.isFinite(r.wallCv) && r.wallCv >= 0) {
+      sumSquares += (r.repetitions - 1) * r.wallCv ** 2;
+      dof += r.repetitions - 1;
+    }
   }
-  if (reference && reference.gate !== "pass") return { ratio: 0, noise, bar, beats: false };
-  const ratio = refWall / challenger.wallS;
-  return { ratio, noise, bar, beats: ratio > bar };
+  const readCv = dof > 0 ? Math.sqrt(sumSquares / dof) : job.bookendSpread / Math.SQRT2;
+  const error = (repetitions: number) =>
+    (readCv * medianInefficiency(repetitions)) / Math.sqrt(Math.max(1, repetitions));
+  const [opening, closing] = job.bookends;
+  const bookendVariance = (position: number) => {
+    const a = opening ? error(opening.repetitions) ** 2 : 0;
+    const b = closing ? error(closing.repetitions) ** 2 : 0;
+    return policy.driftCorrection ? (1 - position) ** 2 * a + position ** 2 * b : (a + b) / 4;
+  };
+  let variance = error(challenger.repetitions) ** 2;
+  let span: number;
+  if (reference) {
+    variance += error(reference.repetitions) ** 2;
+    span = Math.abs(challenger.position - reference.position);
+    // Both speeds share the interpolation line; only the part of its error that differs
+    // between the two places reaches the ratio.
+    if (policy.driftCorrection) {
+      const a = opening ? error(opening.repetitions) ** 2 : 0;
+      const b = closing ? error(closing.repetitions) ** 2 : 0;
+      variance += span ** 2 * (a + b);
+    }
+  } else {
+    variance += bookendVariance(challenger.position);
+    span = 1;
+  }
+  return Math.sqrt(variance) + policy.driftResidual * job.bookendSpread * span;
+}
+
+/**
+ * Standard error of the median of n normal reads over that of their mean. The median of 1 or 2
+ * reads is their mean; beyond, it tends to sqrt(pi/2).
+ */
+export function medianInefficiency(n: number): number {
+  const known: Record<number, number> = { 3: 1.16, 4: 1.092, 5: 1.197, 6: 1.135, 7: 1.214 };
+  if (n <= 2) return 1;
+  return known[n] ?? Math.sqrt(Math.PI / 2);
+}
+
+function clamp01(x: number): number {
+  return Math.min(1, Math.max(0, x));
 }
 
 function isBaseline(role: ArmRoleName): boolean {

@@ -13,8 +13,28 @@ export interface ScoringPolicy {
   bookendLimit: number;
   /** Smallest margin a challenger must beat the arm it displaces by (0.01 = 1%). @default 0.01 */
   minMargin: number;
-  /** k in bar = 1 + max(minMargin, k x noise). @default 2 */
+  /**
+   * k in bar = 1 + max(minMargin, k x noise), where noise is the standard error of the ratio
+   * being judged: estimated from the repetitions of the arms involved (pooled), so it shrinks as
+   * repetitions grow, plus the unmodelled share of the bookends' drift (see driftResidual).
+   * @default 2
+   */
   noiseMultiplier: number;
+  /**
+   * Treat the bookends' difference as linear drift of the pod over the job: each arm's speed is
+   * taken against the baseline interpolated at the arm's place between the bookends, so a pod
+   * that slowed down during the job does not favour the arms run first. Off: every arm is taken
+   * against the bookends' mean. @default true
+   */
+  driftCorrection: boolean;
+  /**
+   * Share of the bookend spread counted as noise that the drift correction cannot remove (two
+   * points cannot show a step or a curve), scaled by how far apart the two compared arms ran
+   * (the whole spread against the baseline). 0 trusts linear drift fully; with driftCorrection
+   * off, 1 counts all the drift between the two arms as noise. Added to the statistical error,
+   * not in quadrature: drift is a bias, not a random read. @default 0.25
+   */
+  driftResidual: number;
   /**
    * Largest fraction of an arm's scored requests that may fail before its correctness gate
    * fails, even when the agent's correctness summary passed. @default 0
@@ -38,6 +58,8 @@ export const defaultScoringPolicy: Readonly<ScoringPolicy> = Object.freeze({
   bookendLimit: 0.05,
   minMargin: 0.01,
   noiseMultiplier: 2,
+  driftCorrection: true,
+  driftResidual: 0.25,
   maxFailedRequestFraction: 0,
   leaderMustBeatBaseline: true,
   failOnFindings: true,
@@ -59,8 +81,9 @@ export function resolveScoringPolicy(partial: Partial<ScoringPolicy> = {}): Scor
   fraction("bookendLimit", 1);
   fraction("minMargin", 1);
   fraction("noiseMultiplier", 100);
+  fraction("driftResidual", 10);
   fraction("maxFailedRequestFraction", 1);
-  for (const key of ["leaderMustBeatBaseline", "failOnFindings"] as const) {
+  for (const key of ["leaderMustBeatBaseline", "failOnFindings", "driftCorrection"] as const) {
     if (typeof policy[key] !== "boolean") problems.push(`${key} must be true or false`);
   }
   if (problems.length > 0) {

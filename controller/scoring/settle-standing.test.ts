@@ -11,7 +11,13 @@ import {
 } from "./settle-standing.ts";
 
 const policy = defaultScoringPolicy;
-const cmp = (ratio: number, bar = 1.01): PodComparison => ({ ratio, bar, noise: 0, beats: ratio > bar });
+const cmp = (ratio: number, bar = 1.01): PodComparison => ({
+  ratio,
+  bar,
+  noise: 0,
+  beats: ratio > bar,
+  insideNoise: false,
+});
 
 function reading(
   speed: number,
