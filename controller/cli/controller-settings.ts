@@ -200,6 +200,8 @@ export function resolveControllerSettings(
       bookendLimit: v<number>("scoring.bookendLimit"),
       minMargin: v<number>("scoring.minMargin"),
       noiseMultiplier: v<number>("scoring.noiseMultiplier"),
+      driftCorrection: v<boolean>("scoring.driftCorrection"),
+      driftResidual: v<number>("scoring.driftResidual"),
       maxFailedRequestFraction: v<number>("scoring.maxFailedRequestFraction"),
       leaderMustBeatBaseline: v<boolean>("scoring.leaderMustBeatBaseline"),
       failOnFindings: v<boolean>("scoring.failOnFindings"),

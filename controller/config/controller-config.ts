@@ -165,10 +165,22 @@ export const controllerConfigSchema = {
   },
   "scoring.noiseMultiplier": {
     type: "number",
-    doc: "k in bar = 1 + max(minMargin, k x noise).",
+    doc: "k in bar = 1 + max(minMargin, k x noise); noise = the ratio's standard error from the arms' repetitions (pooled) plus the drift residual.",
     default: 2,
     min: 0,
     max: 100,
+  },
+  "scoring.driftCorrection": {
+    type: "boolean",
+    doc: "Judge each arm against the baseline interpolated at its place between the bookends (linear drift), not their mean.",
+    default: true,
+  },
+  "scoring.driftResidual": {
+    type: "number",
+    doc: "Share of the bookend spread kept as noise after drift correction (drift that is not a straight line), times how far apart the compared arms ran.",
+    default: 0.25,
+    min: 0,
+    max: 10,
   },
   "scoring.maxFailedRequestFraction": {
     type: "number",
