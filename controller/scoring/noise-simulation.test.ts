@@ -35,6 +35,25 @@ describe("default policy under synthetic noise", () => {
     expect(r.takeovers / r.rounds).toBeGreaterThan(0.1);
   });
 
+  it("re-measuring a reading inside the noise band raises the 3% take-over and keeps false leads rare", () => {
+    const typical = { ...base, armCv: [0.01, 0.01] as const, bookendNoise: 0.005 };
+    const once = simulateTakeovers({ ...typical, trueAdvantage: 1.03 });
+    const again = simulateTakeovers({ ...typical, trueAdvantage: 1.03, remeasureInsideNoise: 2 });
+    expect(once.remeasuredJobs).toBe(0);
+    expect(again.remeasuredJobs).toBeGreaterThan(0);
+    expect(again.takeovers).toBeGreaterThan(once.takeovers * 1.2);
+    const same = simulateTakeovers({ ...typical, trueAdvantage: 1, remeasureInsideNoise: 2 });
+    expect(same.takeovers / same.rounds).toBeLessThan(0.005);
+  });
+
+  it("more repetitions per arm raise the 3% take-over on a typical pod", () => {
+    const typical = { ...base, trueAdvantage: 1.03, armCv: [0.01, 0.01] as const, bookendNoise: 0.005 };
+    const three = simulateTakeovers({ ...typical, repetitions: 3 });
+    const seven = simulateTakeovers({ ...typical, repetitions: 7 });
+    expect(seven.takeovers).toBeGreaterThan(three.takeovers * 1.2);
+    expect(seven.takeovers / seven.rounds).toBeGreaterThan(0.9);
+  });
+
   it("is deterministic for a seed", () => {
     const o = {
       ...base,

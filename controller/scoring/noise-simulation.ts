@@ -23,6 +23,13 @@ export interface NoiseSimulationOptions {
   repetitions?: number;
   /** Times a no-decision job is rerun before the round gives up on it. @default 2 */
   maxReruns?: number;
+  /**
+   * Extra measurements of a challenger whose reading landed inside the noise band (faster than
+   * the moat, not than the bar), each on a fresh pod draw, before the reading counts as below
+   * the bar. The round runner (controller/rounds) does not schedule these yet: 0 is what the
+   * controller does today; more shows what wiring it would buy. @default 0
+   */
+  remeasureInsideNoise?: number;
   /** Seed of the generator. @default 1 */
   seed?: number;
 }
@@ -38,6 +45,8 @@ export interface NoiseSimulationResult {
   noDecisionJobs: number;
   /** Rounds that ended without any decided first job. */
   undecidedRounds: number;
+  /** Jobs run again because the reading landed inside the noise band. */
+  remeasuredJobs: number;
 }
 
 const baselineWall = 100;
@@ -65,7 +74,9 @@ export function simulateTakeovers(options: NoiseSimulationOptions): NoiseSimulat
     firstWins: 0,
     noDecisionJobs: 0,
     undecidedRounds: 0,
+    remeasuredJobs: 0,
   };
+  const remeasures = options.remeasureInsideNoise ?? 0;
 
   const runJob = (podId: string): ChallengerReading | undefined => {
     for (let attempt = 0; attempt <= maxReruns; attempt += 1) {
@@ -90,16 +101,24 @@ export function simulateTakeovers(options: NoiseSimulationOptions): NoiseSimulat
     }
     return undefined;
   };
+  const measure = (podId: string): ChallengerReading | undefined => {
+    let r = runJob(podId);
+    for (let extra = 0; extra < remeasures && r?.vsLeader?.insideNoise === true; extra += 1) {
+      result.remeasuredJobs += 1;
+      r = runJob(podId);
+    }
+    return r;
+  };
 
   for (let round = 0; round < options.rounds; round += 1) {
-    const first = runJob("pod-a");
+    const first = measure("pod-a");
     if (!first) {
       result.undecidedRounds += 1;
       continue;
     }
     const firstWin = first.vsLeader?.beats === true;
     if (firstWin) result.firstWins += 1;
-    const reproduction = firstWin ? runJob("pod-b") : undefined;
+    const reproduction = firstWin ? measure("pod-b") : undefined;
     const settled = settleStanding(
       standing,
       [{ submissionId: "challenger", hotkey: "C", commitBlock: 2, first, reproduction }],
