@@ -1,6 +1,7 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
 import * as http2 from "node:http2";
 import { isIP } from "node:net";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { type ConnectNodeAdapterOptions, connectNodeAdapter } from "@connectrpc/connect-node";
 import { CacheonError } from "../../shared/errors/cacheon-error.ts";
 import { file_cacheon_v1_agent_service } from "../../shared/gen/cacheon/v1/agent_service_pb.ts";
 import { file_grpc_health_v1_health } from "../../shared/gen/grpc/health/v1/health_pb.ts";
@@ -9,6 +10,8 @@ import { type Logger, silentLogger } from "../../shared/log/logger.ts";
 import type { ControlPlane } from "./control-plane.ts";
 import { registerHealth } from "./health-service.ts";
 import { registerReflection } from "./reflection-service.ts";
+
+type NodeHandlerFn = NonNullable<ConnectNodeAdapterOptions["fallback"]>;
 
 /** Options of {@link startControlPlaneServer}. */
 export interface ControlPlaneServerOptions {
@@ -27,6 +30,15 @@ export interface ControlPlaneServerOptions {
   allowPlaintext?: boolean;
   /** @default silentLogger */
   logger?: Logger;
+  /**
+   * Handles requests that are not RPCs (e.g. the pods' boot reports); returns false for paths it
+   * does not own, which are answered 404. With TLS, HTTP/1.1 clients (curl) reach it too
+   * (allowHTTP1); a plaintext server speaks h2c only, so HTTP/1.1 clients cannot reach it.
+   */
+  fallback?: (
+    req: IncomingMessage | http2.Http2ServerRequest,
+    res: ServerResponse | http2.Http2ServerResponse,
+  ) => boolean;
 }
 
 /** A running control plane server. */
@@ -86,6 +98,16 @@ export async function startControlPlaneServer(
     grpc: true,
     grpcWeb: true,
     connect: true,
+    ...(options.fallback
+      ? {
+          fallback: (...[req, res]: Parameters<NodeHandlerFn>) => {
+            // connect-node narrows the response type; both Node APIs are what it passes at runtime.
+            if (options.fallback?.(req, res as unknown as http2.Http2ServerResponse)) return;
+            res.writeHead(404);
+            res.end();
+          },
+        }
+      : {}),
   });
   const server = options.tls
     ? http2.createSecureServer({ cert: options.tls.cert, key: options.tls.key, allowHTTP1: true }, handler)
