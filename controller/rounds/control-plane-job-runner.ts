@@ -1,7 +1,36 @@
 import { CacheonError } from "../../shared/errors/cacheon-error.ts";
 import type { EvaluationJob } from "../../shared/gen/cacheon/v1/job_pb.ts";
 import type { JobResult } from "../../shared/gen/cacheon/v1/result_pb.ts";
+import { type Logger, silentLogger } from "../../shared/log/logger.ts";
 import type { JobRunner } from "./job-runner.ts";
+
+/** An artefact the job may upload (controller/control-plane/upload-storage.ts, UploadRequest). */
+export interface ArtefactRequest {
+  name: string;
+  maxBytes: number;
+}
+
+/** The controller's check of one uploaded artefact (UploadVerification). */
+export interface ArtefactCheck {
+  jobId: string;
+  name: string;
+  verified: boolean;
+  problem?: string;
+  location: string;
+}
+
+/** Options of {@link createControlPlaneJobRunner}. */
+export interface ControlPlaneJobRunnerOptions {
+  /** Raw artefacts each job uploads through pre-signed URLs; none when absent. */
+  uploads?: (job: EvaluationJob) => ArtefactRequest[];
+  /**
+   * After the result arrives, how long to wait for the agent's uploads to be verified before the
+   * job is recorded without the missing ones, ms. @default 60000
+   */
+  artefactWaitMs?: number;
+  /** @default silentLogger */
+  logger?: Logger;
+}
 
 /**
  * The part of the control plane (controller/control-plane/control-plane.ts, `ControlPlane`) the
@@ -9,13 +38,25 @@ import type { JobRunner } from "./job-runner.ts";
  */
 export interface JobDispatch {
   connectedAgents(): { agentId: string; podId: string; openJobIds: string[] }[];
-  assignJob(agentId: string, job: EvaluationJob): Promise<EvaluationJob>;
+  assignJob(
+    agentId: string,
+    job: EvaluationJob,
+    options?: { uploads?: ArtefactRequest[] },
+  ): Promise<EvaluationJob>;
   cancelJob(jobId: string, reason: string): void;
   addListener(listener: {
     jobFinished?(agentId: string, result: JobResult): void;
     jobFailed?(agentId: string, failure: { jobId: string; reason: string; retryable: boolean }): void;
     jobsReturned?(agentId: string, jobIds: string[], reason: string): void;
+    artefactVerified?(agentId: string, verification: ArtefactCheck): void;
   }): () => void;
+}
+
+/** A runner that also answers which artefacts of a job were verified. */
+export interface ControlPlaneJobRunner extends JobRunner {
+  /** Verified (and refused) artefacts of a job, in the order their checks completed. */
+  artefacts(jobId: string): ArtefactCheck[];
+  close(): void;
 }
 
 /**
@@ -24,10 +65,23 @@ export interface JobDispatch {
  * rejects when the agent reports failure, is lost, or hands the job back, so the round retries it
  * elsewhere. Cancelling the signal cancels the job on the agent.
  */
-export function createControlPlaneJobRunner(dispatch: JobDispatch): JobRunner & { close(): void } {
+export function createControlPlaneJobRunner(
+  dispatch: JobDispatch,
+  options: ControlPlaneJobRunnerOptions = {},
+): ControlPlaneJobRunner {
+  const logger = options.logger ?? silentLogger;
   const waiting = new Map<string, { resolve: (r: JobResult) => void; reject: (e: Error) => void }>();
   const claimed = new Set<string>();
+  const checks = new Map<string, ArtefactCheck[]>();
+  const checked = new Map<string, () => void>();
   const remove = dispatch.addListener({
+    artefactVerified(agent, verification) {
+      const list = checks.get(verification.jobId);
+      if (!list) return;
+      list.push(verification);
+      if (!verification.verified) logger.warn("an uploaded artefact was refused", { agent, ...verification });
+      checked.get(verification.jobId)?.();
+    },
     jobFinished(_agent, result) {
       waiting.get(result.jobId)?.resolve(result);
     },
@@ -76,16 +130,45 @@ export function createControlPlaneJobRunner(dispatch: JobDispatch): JobRunner & 
         const result = new Promise<JobResult>((resolve, reject) =>
           waiting.set(job.jobId, { resolve, reject }),
         );
-        await dispatch.assignJob(agent.agentId, job);
+        const uploads = options.uploads?.(job) ?? [];
+        checks.set(job.jobId, []);
+        await dispatch.assignJob(agent.agentId, job, uploads.length > 0 ? { uploads } : {});
         signal.addEventListener("abort", onAbort, { once: true });
         if (signal.aborted) onAbort();
-        return await result;
+        const finished = await result;
+        if (uploads.length > 0) await artefactsChecked(job.jobId, uploads.length, signal);
+        return finished;
       } finally {
         signal.removeEventListener("abort", onAbort);
         waiting.delete(job.jobId);
+        checked.delete(job.jobId);
         claimed.delete(podId);
       }
     },
+    artefacts: (jobId) => [...(checks.get(jobId) ?? [])],
     close: remove,
   };
+
+  /** Waits until every upload of a job was checked, or artefactWaitMs passed (logged, not fatal). */
+  async function artefactsChecked(jobId: string, expected: number, signal: AbortSignal): Promise<void> {
+    const done = () => (checks.get(jobId)?.length ?? 0) >= expected;
+    if (done()) return;
+    await new Promise<void>((resolve) => {
+      const finish = () => {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", finish);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        logger.warn("artefacts not all verified in time; the job is recorded without them", {
+          jobId,
+          verified: checks.get(jobId)?.length ?? 0,
+          expected,
+        });
+        finish();
+      }, options.artefactWaitMs ?? 60_000);
+      checked.set(jobId, () => done() && finish());
+      signal.addEventListener("abort", finish, { once: true });
+    });
+  }
 }
