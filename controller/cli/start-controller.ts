@@ -1,4 +1,3 @@
-import { readFile } from "node:fs/promises";
 import { Keyring } from "@polkadot/keyring";
 import type { KeyringPair } from "@polkadot/keyring/types";
 import { cryptoWaitReady } from "@polkadot/util-crypto";
@@ -9,7 +8,6 @@ import { ChainClient } from "../chain/chain-client.ts";
 import { loadHotkey } from "../chain/wallet.ts";
 import { chainCommitmentSource } from "../intake/chain-commitment-source.ts";
 import { type ArtefactSink, localFolderSink, s3Sink } from "../publish/artefact-sink.ts";
-import { createControlPlaneJobRunner } from "../rounds/control-plane-job-runner.ts";
 import {
   type ControllerCycleOptions,
   type CycleReport,
@@ -19,7 +17,7 @@ import {
 import { createLocalJobRunner, type JobRunner } from "../rounds/job-runner.ts";
 import type { RoundStep } from "../rounds/run-round.ts";
 import { openStore } from "../store/controller-store.ts";
-import { type LoopHealth, parseListen, startWebServer, type WebServer } from "../web/web-server.ts";
+import { type LoopHealth, startWebServer, type WebServer } from "../web/web-server.ts";
 import { chainWeightTarget } from "../weights/chain-weight-target.ts";
 import type { ControllerSettings } from "./controller-settings.ts";
 
@@ -70,7 +68,8 @@ export async function startController(options: StartControllerOptions): Promise<
         : s3Sink(settings.publish);
     let runner = options.runner;
     if (!runner && settings.agents.mode === "remote") {
-      const remote = await startRemoteAgents(settings, logger);
+      const { startRemoteAgents } = await import("../fleet-wiring/start-remote-agents.ts");
+      const remote = await startRemoteAgents(settings, logger, signal);
       cleanups.push(remote.close);
       runner = remote.runner;
       controlPlaneUrl = remote.url;
@@ -169,37 +168,4 @@ function localRunner(settings: ControllerSettings, logger: Logger): JobRunner {
   return createLocalJobRunner({
     pods: Object.fromEntries(settings.agents.localPods.map((name) => [name, executor])),
   });
-}
-
-/** The control plane for agents on pods: its store shares the controller's SQLite file. */
-async function startRemoteAgents(settings: ControllerSettings, logger: Logger) {
-  const { ControlPlane } = await import("../control-plane/control-plane.ts");
-  const { startControlPlaneServer } = await import("../control-plane/control-plane-server.ts");
-  const { SqliteControlPlaneStore } = await import("../control-plane/control-plane-store.ts");
-  const { listen, tlsCertFile, tlsKeyFile, allowPlaintext } = settings.controlPlane;
-  const { host, port } = parseListen(listen, "controlPlane.listen");
-  const tls = tlsCertFile
-    ? { cert: await readFile(tlsCertFile), key: await readFile(tlsKeyFile) }
-    : undefined;
-  const store = new SqliteControlPlaneStore({ path: settings.storePath });
-  const controlPlane = new ControlPlane({ store, logger });
-  try {
-    const server = await startControlPlaneServer({ controlPlane, host, port, tls, allowPlaintext, logger });
-    const runner = createControlPlaneJobRunner(controlPlane);
-    logger.info("control plane listening", { url: server.url });
-    return {
-      runner,
-      url: server.url,
-      close: async () => {
-        runner.close();
-        controlPlane.close();
-        await server.close();
-        store.close();
-      },
-    };
-  } catch (error) {
-    controlPlane.close();
-    store.close();
-    throw error;
-  }
 }
