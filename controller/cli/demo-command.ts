@@ -14,12 +14,14 @@ export const demoCommand: CliCommand = {
   help: `Usage: cacheon-controller demo [--dir DIR] [--web HOST:PORT] [--chain-port N] [--block-time S] [--json]
 
 The main job on embedded defaults, on one machine. Builds the reference server images (sim-llm)
-into the local registry, starts a local Subtensor chain (subnet 1: //Alice validates,
-//Bob..//Ferdie mine; wallets written to DIR/wallets), the controller with its store in DIR, two
-local agents on the Docker engine (hardware profile "none") and the operators' page. The miners
-commit through \`cacheon-miner commit\`: an honest fast server, an honest slower one, a wrong
-model, a response cache, and a relabelled copy of the leader. The controller runs a round,
-reproduces the win on the other local agent, and sets weights on the chain; the leaderboard and
+into the local registry, starts a local Subtensor chain (subnet 1: //Alice validates; //Bob,
+//Charlie, //Grace, //Dave, //Eve and //Ferdie mine; wallets written to DIR/wallets), the
+controller with its store in DIR, two local agents on the Docker engine (hardware profile "none")
+and the operators' page. The miners commit through \`cacheon-miner commit\`: an honest server 10%
+faster than the baseline, one 5% faster, one 5% slower, a wrong model, a response cache, and a
+relabelled copy of the leader. The controller runs a round, reproduces the wins on the other local
+agent, and sets weights on the chain: 80% to the leader, 20% to the runner-up, nothing to the
+slower server (correct, but below the baseline) nor to the disqualified ones. The leaderboard and
 the weights read back from the chain are printed at the end.
 
 On a terminal the page keeps being served until Ctrl-C; otherwise the command exits when the
@@ -164,10 +166,21 @@ function terminalView(io: CommandIo) {
   return { onEvent, finish: () => imageBar?.finish() };
 }
 
+/** A reason cut to fit a table cell; the full text is in the disqualified list, --json and the page. */
+function brief(reason: string, max = 72): string {
+  if (!reason) return "-";
+  return reason.length <= max ? reason : `${reason.slice(0, max - 1).trimEnd()}…`;
+}
+
 /** The final report: leaderboard, disqualifications with reasons, weights on chain, durations. */
 export function formatDemoSummary(s: DemoSummary, totalSeconds: number): string {
   const speed = (x: number) => (x > 0 ? `${x.toFixed(3)}x` : "-");
-  const head = ["rank", "uid", "miner", "role", "verdict", "speed vs baseline"];
+  const total = s.chainWeights.reduce((sum, [, w]) => sum + w, 0);
+  const share = (uid: number | null) => {
+    const w = s.chainWeights.find(([u]) => u === uid)?.[1] ?? 0;
+    return w > 0 && total > 0 ? `${((100 * w) / total).toFixed(0)}%` : "-";
+  };
+  const head = ["rank", "uid", "miner", "role", "verdict", "speed (x baseline)", "paid", "why"];
   const rows = s.standings.map((r) => [
     String(r.rank ?? "-"),
     String(r.uid ?? "-"),
@@ -175,6 +188,8 @@ export function formatDemoSummary(s: DemoSummary, totalSeconds: number): string 
     r.role,
     r.verdict,
     speed(r.speed),
+    share(r.uid),
+    brief(r.reason),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? "").length)));
   const line = (row: string[]) =>
@@ -182,7 +197,6 @@ export function formatDemoSummary(s: DemoSummary, totalSeconds: number): string 
       .map((c, i) => c.padEnd(widths[i] ?? 0))
       .join("  ")
       .trimEnd();
-  const total = s.chainWeights.reduce((sum, [, w]) => sum + w, 0);
   const minerOf = (uid: number) =>
     s.standings.find((r) => r.uid === uid)?.miner ?? (uid === 0 ? "burn" : "?");
   const lines = [
@@ -194,7 +208,7 @@ export function formatDemoSummary(s: DemoSummary, totalSeconds: number): string 
     line(head),
     ...rows.map(line),
     "",
-    "disqualified:",
+    "disqualified (full reasons):",
     ...(s.disqualified.length > 0
       ? s.disqualified.map((d) => `  ${d.miner} (uid ${d.uid ?? "-"}): ${d.verdict}: ${d.reason || "-"}`)
       : ["  none"]),

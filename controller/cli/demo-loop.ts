@@ -7,7 +7,6 @@ import Docker from "dockerode";
 import { removeJobObjects } from "../../agent/containers/job-network.ts";
 import type { JobEventPayload, JobExecutor } from "../../agent/job/job-executor.ts";
 import { createPodJobExecutor } from "../../agent/job/run-pod-job.ts";
-import { defaultSeed } from "../../devnet/chain/devnet-seed.ts";
 import { type Devnet, startDevnet } from "../../devnet/devnet.ts";
 import { commitCommand } from "../../miner/cli/commit-command.ts";
 import { ExitCode } from "../../shared/cli/cli-command.ts";
@@ -25,36 +24,9 @@ import { openStore } from "../store/controller-store.ts";
 import { type LeaderboardRow, leaderboard } from "../web/leaderboard.ts";
 import { resolveControllerSettings } from "./controller-settings.ts";
 import { type DemoImages, prepareDemoImages } from "./demo-images.ts";
+import { type DemoMiner, demoMiners, demoNetuid, demoSeed, writeDemoWallets } from "./demo-miners.ts";
 import { type RunningController, startController } from "./start-controller.ts";
 
-/** A miner of the demo: a dev account of the devnet's subnet 1 and what it submits. */
-export interface DemoMiner {
-  /** Dev URI of its hotkey, e.g. "//Bob". */
-  uri: string;
-  /** Wallet name in the demo's wallet folder. */
-  name: string;
-  /** What it stands for, for people reading the leaderboard. */
-  role: string;
-  /** Sim image name, or "copy-of-leader". */
-  image: string;
-}
-
-/**
- * The demo's miners in commit order: the leader's content is committed first (the earliest
- * commit owns it), its relabelled copy last. "fast" (5% faster than the baseline) is the honest
- * but slower server: it is the runner-up, so the weights are 80/20.
- */
-export const demoMiners: readonly DemoMiner[] = [
-  { uri: "//Bob", name: "bob", role: "honest, fast", image: "faster" },
-  { uri: "//Charlie", name: "charlie", role: "honest, slower", image: "fast" },
-  { uri: "//Dave", name: "dave", role: "wrong model", image: "wrong-model" },
-  { uri: "//Eve", name: "eve", role: "cache-cheating", image: "cache-cheating" },
-  { uri: "//Ferdie", name: "ferdie", role: "copy of the leader", image: "copy-of-leader" },
-];
-
-/** The demo's subnet and its validator. */
-export const demoNetuid = 1;
-const validatorUri = "//Alice";
 const marker = ".cacheon-demo";
 const mib = 1024 * 1024;
 
@@ -158,8 +130,8 @@ export interface DemoLoop {
 
 /**
  * The whole loop on one machine: builds the reference server images into the local registry,
- * starts the local chain (devnet: subnet 1, //Alice validator, //Bob..//Ferdie miners, wallets
- * written to DIR/wallets), the controller with its store under DIR, two local agents on the
+ * starts the local chain (devnet seeded with {@link demoSeed}: subnet 1, //Alice validator, the
+ * {@link demoMiners}, wallets written to DIR/wallets), the controller with its store under DIR, two local agents on the
  * Docker engine (hardware profile "none") and the operators' page. {@link DemoLoop.run} makes the
  * miners commit through `cacheon-miner commit` and runs controller cycles until weights paying a
  * leader are confirmed on chain. The demo command and the end-to-end test both call this.
@@ -212,16 +184,13 @@ export async function startDemoLoop(options: DemoLoopOptions): Promise<DemoLoop>
       }),
     );
     devnet = await timed("chain", "starting the local chain", async () => {
-      const seed = defaultSeed();
-      // A weight setting per round must not wait 100 blocks (the chain's default) in a demo.
-      for (const subnet of seed.subnets) subnet.weightsSetRateLimit = 5;
       const chain = await startDevnet({
         port: options.chainPort ?? 0,
         blockTimeSeconds: options.blockTimeSeconds ?? 1,
-        seed,
+        seed: demoSeed(),
         logger: logger.child({ component: "devnet" }),
       });
-      await writeWallets(join(dir, "wallets"));
+      await writeDemoWallets(join(dir, "wallets"));
       return chain;
     });
     const chainUrl = devnet.url;
@@ -279,19 +248,6 @@ function freshFolder(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, marker), "state of `scripts/demo`; emptied at every start\n");
-}
-
-/** Bittensor-layout hotkey files (unencrypted, as btcli writes them) for the validator and miners. */
-async function writeWallets(folder: string): Promise<void> {
-  await cryptoWaitReady();
-  const keyring = new Keyring({ type: "sr25519", ss58Format: 42 });
-  const accounts = [{ name: "validator", uri: validatorUri }, ...demoMiners];
-  for (const { name, uri } of accounts) {
-    const hotkeys = join(folder, name, "hotkeys");
-    mkdirSync(hotkeys, { recursive: true });
-    const file = { secretPhrase: uri, ss58Address: keyring.addFromUri(uri).address };
-    writeFileSync(join(hotkeys, "default"), JSON.stringify(file), { mode: 0o600 });
-  }
 }
 
 /** The controller's configuration for the demo: small workloads, two local pods, fast weights. */

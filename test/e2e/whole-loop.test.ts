@@ -16,6 +16,7 @@ import {
   type DemoSummary,
   startDemoLoop,
 } from "../../controller/cli/demo-loop.ts";
+import { demoMiners } from "../../controller/cli/demo-miners.ts";
 import { openStore } from "../../controller/store/controller-store.ts";
 import { testServices } from "../support/services.ts";
 
@@ -67,10 +68,12 @@ describe("the whole loop on one machine", () => {
     expect(commits.map((c) => [c.miner.name, c.uid])).toEqual([
       ["bob", 1],
       ["charlie", 2],
-      ["dave", 3],
-      ["eve", 4],
-      ["ferdie", 5],
+      ["grace", 3],
+      ["dave", 4],
+      ["eve", 5],
+      ["ferdie", 6],
     ]);
+    expect(commits.map((c) => c.miner.name)).toEqual(demoMiners.map((m) => m.name));
     const blocks = commits.map((c) => c.block);
     expect([...blocks].sort((a, b) => a - b)).toEqual(blocks);
   });
@@ -81,12 +84,29 @@ describe("the whole loop on one machine", () => {
     expect(summary.leader?.speed).toBeGreaterThan(1);
     expect(summary.runnerUp?.miner).toBe("charlie");
     expect(summary.runnerUp?.speed).toBeGreaterThan(1);
+    expect(summary.leader?.speed).toBeGreaterThan(summary.runnerUp?.speed ?? Infinity);
     const round = summary.rounds[0];
     expect(round?.state).toBe("settled");
     const repro = round?.jobs.filter((j) => j.phase === "reproduce" && j.state === "done") ?? [];
     expect(repro.length).toBeGreaterThan(0);
     const pods = new Set(round?.jobs.map((j) => j.pod));
     expect(pods).toEqual(new Set(["local-a", "local-b"]));
+  });
+
+  it("measures the honest slow server as correct, ranks it below the seats, and does not pay it", () => {
+    const grace = byMiner("grace");
+    expect(grace?.state, JSON.stringify(grace)).toBe("evaluated");
+    expect(grace?.verdict).toBe("below-bar");
+    expect(grace?.reason).toMatch(/^correct at 0\.\d{3}x the baseline/);
+    expect(grace?.speed).toBeGreaterThan(0);
+    expect(grace?.speed).toBeLessThan(1);
+    expect(grace?.rank).toBe(3);
+    expect(summary.disqualified.map((d) => d.miner)).not.toContain("grace");
+    expect(summary.chainWeights.map(([uid]) => uid)).not.toContain(grace?.uid);
+    const row = formatDemoSummary(summary, 1)
+      .split("\n")
+      .find((l) => /^3\s+3\s+grace\s/.test(l));
+    expect(row).toMatch(/below-bar\s+0\.\d{3}x\s+-\s+correct at/);
   });
 
   it("disqualifies the wrong model on correctness, the response cache on its finding, the copy as a copy", () => {
@@ -102,7 +122,7 @@ describe("the whole loop on one machine", () => {
     const store = openStore({ path: join(demo?.dir ?? "", "controller.db"), readOnly: true });
     try {
       const subs = store.listSubmissions();
-      const ferdie = subs.find((s) => s.uid === 5);
+      const ferdie = subs.find((s) => s.uid === 6);
       const bob = subs.find((s) => s.uid === 1);
       expect(ferdie?.copyOf).toBe(bob?.id);
       expect(ferdie?.digest).not.toBe(bob?.digest);
@@ -117,7 +137,11 @@ describe("the whole loop on one machine", () => {
       [2, 16384],
     ]);
     expect(summary.chainWeights).toEqual(chainWeights);
-    expect(formatDemoSummary(summary, 1)).toMatch(/uid 1 bob 65535 \(80%\), uid 2 charlie 16384 \(20%\)/);
+    const printed = formatDemoSummary(summary, 1);
+    expect(printed).toMatch(/uid 1 bob 65535 \(80%\), uid 2 charlie 16384 \(20%\)/);
+    expect(printed).toMatch(/^rank\s+uid\s+miner\s+role\s+verdict\s+speed \(x baseline\)\s+paid\s+why$/m);
+    expect(printed).toMatch(/^1\s+1\s+bob\s+honest, fast\s+leader\s+1\.\d{3}x\s+80%\s+leads at/m);
+    expect(printed).toMatch(/^2\s+2\s+charlie\s+.*runner-up\s+1\.\d{3}x\s+20%\s+runner-up at/m);
   });
 
   it("shows the outcome on the operators' page with a plot of the round", async () => {
