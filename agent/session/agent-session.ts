@@ -13,6 +13,7 @@ import { type Logger, silentLogger } from "../../shared/log/logger.ts";
 import { type BackoffOptions, backoffDelay, resolveBackoff, sleep } from "../../shared/retry/backoff.ts";
 import { cacheonErrorFromRpc, retryDecision } from "../../shared/retry/retryable.ts";
 import type { JobExecutor } from "../job/job-executor.ts";
+import { withArtefactUploads } from "./artefact-uploads.ts";
 import { type AgentCredential, type ControllerEndpoint, connectToController } from "./controller-client.ts";
 import { EventOutbox } from "./event-outbox.ts";
 
@@ -81,7 +82,7 @@ export async function runAgentSession(options: AgentSessionOptions): Promise<voi
     state.agentState = AgentState.MEASURING;
     const done = (async () => {
       try {
-        const result = await options.executor(job, {
+        const result = await withArtefactUploads(options.executor, { logger: log })(job, {
           signal: abort.signal,
           emit: (payload) => void outbox.add(payload),
         });
