@@ -1,0 +1,188 @@
+// The fleet wired to the control plane: pods rented through the `command` provider (machines are
+// real processes, test/fixtures/providers/fake-cloud.ts), their agents enrol over gRPC on
+// loopback with the token from the pod's user-data, a round runs on them, raw artefacts go to the
+// real S3 server through pre-signed URLs and are verified, and every machine is returned.
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { CreateBucketCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { create } from "@bufbuild/protobuf";
+import { afterEach, describe, expect, it } from "vitest";
+import { runAgentSession } from "../../agent/session/agent-session.ts";
+import { enrolWithController } from "../../agent/session/controller-client.ts";
+import { HardwareReportSchema } from "../../shared/gen/cacheon/v1/hardware_pb.ts";
+import { createFakeCloud } from "../../test/pods/fake-cloud.ts";
+import { testServices } from "../../test/support/services.ts";
+import { ControlPlane } from "../control-plane/control-plane.ts";
+import { startControlPlaneServer } from "../control-plane/control-plane-server.ts";
+import { SqliteControlPlaneStore } from "../control-plane/control-plane-store.ts";
+import { S3UploadStorage } from "../control-plane/s3-upload-storage.ts";
+import { ingestCommitments } from "../intake/ingest-commitments.ts";
+import { Fleet } from "../pods/fleet.ts";
+import { openSqlitePodLedger } from "../pods/pod-ledger.ts";
+import { createControlPlaneJobRunner } from "../rounds/control-plane-job-runner.ts";
+import { runRound } from "../rounds/run-round.ts";
+import { simulatedPod } from "../rounds/simulated-pod.ts";
+import { scenarioCommitments, scenarioSettings, scenarioSimImages } from "../rounds/testing/sim-scenario.ts";
+import { defaultScoringPolicy } from "../scoring/scoring-policy.ts";
+import { openStore } from "../store/controller-store.ts";
+import { connectFleet, fleetJobRunner } from "./connect-fleet.ts";
+import { armUploads } from "./start-remote-agents.ts";
+
+const profile = { name: "none", gpuModel: "H200", gpuCount: 8 };
+const bucket = `cacheon-test-fleet-wiring-${process.pid}`;
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function setUp(options: { hardwareOk: boolean }) {
+  const { s3 } = testServices();
+  const client = new S3Client({
+    endpoint: s3.endpoint,
+    region: s3.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+  });
+  await client.send(new CreateBucketCommand({ Bucket: bucket })).catch(() => {});
+  const uploads = new S3UploadStorage({ client, bucket, prefix: "t/" });
+  const store = new SqliteControlPlaneStore();
+  const controlPlane = new ControlPlane({
+    store,
+    uploads,
+    heartbeatIntervalMs: 200,
+    heartbeatDeadlineMs: 3000,
+  });
+  const server = await startControlPlaneServer({ controlPlane });
+  const cloud = createFakeCloud();
+  const ledger = openSqlitePodLedger(":memory:");
+  const fleet = new Fleet({
+    provider: cloud.provider,
+    ledger,
+    tokens: { mint: async (podId, ttl) => controlPlane.mintEnrolmentToken(podId, ttl).token },
+    userData: ({ podId, enrolmentToken }) =>
+      `#cloud-config\n# CACHEON_POD_ID=${podId}\n# CACHEON_ENROLMENT_TOKEN=${enrolmentToken}\n`,
+    budget: { maxPods: 2 },
+    onTransition: ({ podId, to }) => {
+      const agentId = fleet.get(podId).agentId;
+      if ((to === "released" || to === "failed") && agentId) controlPlane.retireAgent(agentId);
+    },
+  });
+  const disconnect = connectFleet({ fleet, controlPlane, store });
+  // Each machine "boots": its agent enrols with the token from its user-data, as cloud-init would.
+  const booted = new Set<string>();
+  const stops: AbortController[] = [];
+  const boot = async () => {
+    for (const name of readdirSync(cloud.dir).filter((n) => n.endsWith(".user-data"))) {
+      if (booted.has(name)) continue;
+      booted.add(name);
+      const text = readFileSync(join(cloud.dir, name), "utf8");
+      const podId = /CACHEON_POD_ID=(\S+)/.exec(text)?.[1] ?? "";
+      const token = /CACHEON_ENROLMENT_TOKEN=(\S+)/.exec(text)?.[1] ?? "";
+      const endpoint = { url: server.url };
+      const hardware = create(HardwareReportSchema, {
+        profile: "h200x8",
+        ok: options.hardwareOk,
+        failures: options.hardwareOk
+          ? []
+          : [{ rule: "gpu-count", subject: "host", detail: "2 GPUs, expected 8" }],
+      });
+      const credential = await enrolWithController({
+        endpoint,
+        token,
+        podId,
+        hardware,
+        agentVersion: "test",
+      });
+      const stop = new AbortController();
+      stops.push(stop);
+      void runAgentSession({
+        endpoint,
+        credential,
+        signal: stop.signal,
+        backoff: { initialDelayMs: 1, maxDelayMs: 5, jitter: 0.5 },
+        executor: simulatedPod(podId, { images: scenarioSimImages }),
+      }).catch(() => {});
+    }
+  };
+  const booter = setInterval(() => void boot().catch(() => {}), 50);
+  cleanups.push(async () => {
+    clearInterval(booter);
+    for (const s of stops) s.abort();
+    await fleet.shutdown("test over");
+    disconnect();
+    await server.close();
+    store.close();
+    ledger.close();
+    cloud.dispose();
+  });
+  return { client, controlPlane, fleet, cloud, uploads };
+}
+
+const waitFor = async (what: string, check: () => boolean, ms = 20_000) => {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+};
+
+describe("remote mode with a fleet", () => {
+  it("rents pods when jobs wait, runs the round on their agents, verifies uploaded artefacts, refuses a tampered one, and returns every machine", async () => {
+    const { client, controlPlane, fleet, cloud, uploads } = await setUp({ hardwareOk: true });
+    const inner = createControlPlaneJobRunner(controlPlane, {
+      uploads: (job) => armUploads(job, 1 << 20),
+    });
+    cleanups.push(() => inner.close());
+    const runner = fleetJobRunner({ runner: inner, fleet, profile });
+    expect(runner.allPods()).toEqual([]);
+    const store = openStore({ path: ":memory:" });
+    ingestCommitments({ store, snapshot: { block: 50, entries: scenarioCommitments } });
+    const round = await runRound(
+      {
+        store,
+        runner,
+        settings: scenarioSettings,
+        policy: defaultScoringPolicy,
+        finalizedHead: async () => ({ block: 60, hash: "0x0606" }),
+        pollMs: 20,
+      },
+      new AbortController().signal,
+    );
+    const jobs = store.listJobs(round?.id ?? "").filter((j) => j.state === "done");
+    expect(jobs.length).toBeGreaterThan(0);
+    // Every job ran on a pod the fleet rented; at most maxPods were rented.
+    const rented = fleet.pods().map((p) => p.podId);
+    expect(rented.length).toBeLessThanOrEqual(2);
+    for (const j of jobs) expect(rented).toContain(j.podId);
+    const checks = jobs.flatMap((j) => inner.artefacts(j.id));
+    expect(checks.length).toBeGreaterThan(0);
+    expect(checks.every((c) => c.verified)).toBe(true);
+    expect(checks.some((c) => c.name.endsWith("/metrics.jsonl"))).toBe(true);
+
+    // An object replaced after the agent reported it fails verification (size or sha256).
+    const first = checks[0];
+    if (!first) throw new Error("no artefact");
+    const key = first.location.replace(`s3://${bucket}/`, "");
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: "tampered" }));
+    const report = await uploads.verify(first.jobId, first.name, { sha256: "0".repeat(64), sizeBytes: 8 });
+    expect(report.verified).toBe(false);
+    expect(report.problem).toMatch(/sha256/);
+
+    await fleet.shutdown("round over");
+    expect(fleet.live()).toEqual([]);
+    expect(await cloud.provider.list()).toEqual([]);
+    expect(cloud.machines()).toEqual([]);
+  }, 120_000);
+
+  it("releases a pod whose agent reports hardware that fails the profile, and retires the agent", async () => {
+    const { controlPlane, fleet, cloud } = await setUp({ hardwareOk: false });
+    const pod = await fleet.request(profile);
+    await waitFor("the hardware verdict", () => fleet.get(pod.podId).state === "failed");
+    expect(fleet.get(pod.podId).endReason).toMatch(
+      /hardware verification failed: gpu-count \(host\): 2 GPUs/,
+    );
+    await waitFor("the machine to be returned", () => fleet.get(pod.podId).returned);
+    expect(await cloud.provider.list()).toEqual([]);
+    await waitFor("the retired agent's session to end", () => controlPlane.connectedAgents().length === 0);
+  }, 60_000);
+});
