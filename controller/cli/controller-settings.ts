@@ -205,6 +205,7 @@ export function resolveControllerSettings(
       maxFailedRequestFraction: v<number>("scoring.maxFailedRequestFraction"),
       leaderMustBeatBaseline: v<boolean>("scoring.leaderMustBeatBaseline"),
       failOnFindings: v<boolean>("scoring.failOnFindings"),
+      maxRemeasurements: v<number>("scoring.maxRemeasurements"),
     }),
     copies: {
       maxExtraLayers: v<number>("copies.maxExtraLayers"),

@@ -199,6 +199,13 @@ export const controllerConfigSchema = {
     doc: "An arm the agent flagged (e.g. cached responses: later repetitions much faster) fails, unless the baseline is flagged too.",
     default: true,
   },
+  "scoring.maxRemeasurements": {
+    type: "integer",
+    doc: "Times a challenger inside the noise band (faster than 1 + minMargin, not past the bar) is measured again in a round, each on another pod with a derived seed, before it settles below the bar; 0 reads it as below the bar at once.",
+    default: 2,
+    min: 0,
+    max: 10,
+  },
   "copies.maxExtraLayers": {
     type: "integer",
     doc: "The leader's layers plus at most this many layers on top is a copy.",

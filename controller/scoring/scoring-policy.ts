@@ -51,6 +51,14 @@ export interface ScoringPolicy {
    * @default true
    */
   failOnFindings: boolean;
+  /**
+   * Times a challenger whose reading landed inside the noise band (faster than the seat's holder
+   * by more than minMargin, not past the bar: the pod could not tell) is measured again within
+   * the round, each time in a new job on another pod with a derived seed, before the reading
+   * counts as below the bar. The same holds for a reproduction inside the band. 0 reads a
+   * reading inside the band as below the bar at once. @default 2
+   */
+  maxRemeasurements: number;
 }
 
 /** The default policy (see each field's `@default`). */
@@ -63,6 +71,7 @@ export const defaultScoringPolicy: Readonly<ScoringPolicy> = Object.freeze({
   maxFailedRequestFraction: 0,
   leaderMustBeatBaseline: true,
   failOnFindings: true,
+  maxRemeasurements: 2,
 });
 
 /** Fills unset fields with defaults and checks every field; throws naming each bad one. */
@@ -83,6 +92,12 @@ export function resolveScoringPolicy(partial: Partial<ScoringPolicy> = {}): Scor
   fraction("noiseMultiplier", 100);
   fraction("driftResidual", 10);
   fraction("maxFailedRequestFraction", 1);
+  const remeasurements = policy.maxRemeasurements;
+  if (!Number.isInteger(remeasurements) || remeasurements < 0 || remeasurements > 10) {
+    problems.push(
+      `maxRemeasurements must be a whole number from 0 to 10, got ${JSON.stringify(remeasurements)}`,
+    );
+  }
   for (const key of ["leaderMustBeatBaseline", "failOnFindings", "driftCorrection"] as const) {
     if (typeof policy[key] !== "boolean") problems.push(`${key} must be true or false`);
   }
