@@ -37,7 +37,7 @@ describe("default policy under synthetic noise", () => {
 
   it("re-measuring a reading inside the noise band raises the 3% take-over and keeps false leads rare", () => {
     const typical = { ...base, armCv: [0.01, 0.01] as const, bookendNoise: 0.005 };
-    const once = simulateTakeovers({ ...typical, trueAdvantage: 1.03 });
+    const once = simulateTakeovers({ ...typical, trueAdvantage: 1.03, remeasureInsideNoise: 0 });
     const again = simulateTakeovers({ ...typical, trueAdvantage: 1.03, remeasureInsideNoise: 2 });
     expect(once.remeasuredJobs).toBe(0);
     expect(again.remeasuredJobs).toBeGreaterThan(0);
@@ -47,7 +47,13 @@ describe("default policy under synthetic noise", () => {
   });
 
   it("more repetitions per arm raise the 3% take-over on a typical pod", () => {
-    const typical = { ...base, trueAdvantage: 1.03, armCv: [0.01, 0.01] as const, bookendNoise: 0.005 };
+    const typical = {
+      ...base,
+      trueAdvantage: 1.03,
+      armCv: [0.01, 0.01] as const,
+      bookendNoise: 0.005,
+      remeasureInsideNoise: 0,
+    };
     const three = simulateTakeovers({ ...typical, repetitions: 3 });
     const seven = simulateTakeovers({ ...typical, repetitions: 7 });
     expect(seven.takeovers).toBeGreaterThan(three.takeovers * 1.2);

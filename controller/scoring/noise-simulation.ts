@@ -2,7 +2,12 @@ import { type SeededRandom, seededRandom } from "../../shared/stats/seeded-rando
 import { coefficientOfVariation, median } from "../../shared/stats/summarise.ts";
 import { type ArmMeasurement, type ArmRoleName, compareOnPod, type JobScore, scoreJob } from "./score-job.ts";
 import type { ScoringPolicy } from "./scoring-policy.ts";
-import { type ChallengerReading, type Standing, settleStanding } from "./settle-standing.ts";
+import {
+  type ChallengerReading,
+  remeasureDecision,
+  type Standing,
+  settleStanding,
+} from "./settle-standing.ts";
 
 /** Options of {@link simulateTakeovers}. */
 export interface NoiseSimulationOptions {
@@ -24,10 +29,11 @@ export interface NoiseSimulationOptions {
   /** Times a no-decision job is rerun before the round gives up on it. @default 2 */
   maxReruns?: number;
   /**
-   * Extra measurements of a challenger whose reading landed inside the noise band (faster than
-   * the moat, not than the bar), each on a fresh pod draw, before the reading counts as below
-   * the bar. The round runner (controller/rounds) does not schedule these yet: 0 is what the
-   * controller does today; more shows what wiring it would buy. @default 0
+   * Re-measurements of a reading inside the noise band of the leader's seat (see
+   * insideNoiseBand, the predicate the round runner uses too), each on a fresh pod draw, before
+   * it counts as below the bar; reproductions are re-measured the same way. The controller does
+   * this up to `policy.maxRemeasurements` times; 0 reads the band as a loss at once.
+   * @default policy.maxRemeasurements
    */
   remeasureInsideNoise?: number;
   /** Seed of the generator. @default 1 */
@@ -76,7 +82,7 @@ export function simulateTakeovers(options: NoiseSimulationOptions): NoiseSimulat
     undecidedRounds: 0,
     remeasuredJobs: 0,
   };
-  const remeasures = options.remeasureInsideNoise ?? 0;
+  const remeasures = options.remeasureInsideNoise ?? options.policy.maxRemeasurements;
 
   const runJob = (podId: string): ChallengerReading | undefined => {
     for (let attempt = 0; attempt <= maxReruns; attempt += 1) {
@@ -101,28 +107,41 @@ export function simulateTakeovers(options: NoiseSimulationOptions): NoiseSimulat
     }
     return undefined;
   };
-  const measure = (podId: string): ChallengerReading | undefined => {
-    let r = runJob(podId);
-    for (let extra = 0; extra < remeasures && r?.vsLeader?.insideNoise === true; extra += 1) {
+  // The policy's own decision, with the simulation's count of re-measurements as the limit.
+  const policy = { ...options.policy, maxRemeasurements: remeasures };
+  const measure = (podId: string): { reading: ChallengerReading | undefined; again: number } => {
+    let reading = runJob(podId);
+    let again = 0;
+    while (remeasureDecision(reading, standing, policy, again, "leader") === "remeasure") {
+      again += 1;
       result.remeasuredJobs += 1;
-      r = runJob(podId);
+      reading = runJob(podId);
     }
-    return r;
+    return { reading, again };
   };
 
   for (let round = 0; round < options.rounds; round += 1) {
-    const first = measure("pod-a");
+    const { reading: first, again } = measure("pod-a");
     if (!first) {
       result.undecidedRounds += 1;
       continue;
     }
     const firstWin = first.vsLeader?.beats === true;
     if (firstWin) result.firstWins += 1;
-    const reproduction = firstWin ? measure("pod-b") : undefined;
+    const repro = firstWin ? measure("pod-b") : undefined;
     const settled = settleStanding(
       standing,
-      [{ submissionId: "challenger", hotkey: "C", commitBlock: 2, first, reproduction }],
-      options.policy,
+      [
+        {
+          submissionId: "challenger",
+          hotkey: "C",
+          commitBlock: 2,
+          first,
+          reproduction: repro?.reading,
+          remeasurements: { first: again, reproduction: repro?.again ?? 0 },
+        },
+      ],
+      policy,
     );
     if (settled.standing.leader?.submissionId === "challenger") result.takeovers += 1;
   }

@@ -6,6 +6,8 @@ import {
   type ChallengerReading,
   classifyReading,
   compareSeats,
+  insideNoiseBand,
+  remeasureDecision,
   type Standing,
   settleStanding,
 } from "./settle-standing.ts";
@@ -166,5 +168,83 @@ describe("settleStanding", () => {
     expect(compareSeats(a, b, 0.01)).toBeGreaterThan(0);
     expect(compareSeats(a, { ...b, settledSpeed: 1.6 }, 0.01)).toBeGreaterThan(0);
     expect(compareSeats({ ...a, settledSpeed: 1.7 }, b, 0.01)).toBeLessThan(0);
+  });
+});
+
+describe("a reading inside the noise band", () => {
+  // Faster than the leader by 2%, past the 1% moat, but the pod's noise put the bar at 3%.
+  const band = (ratio: number, bar = 1.03): PodComparison => ({
+    ratio,
+    bar,
+    noise: 0.015,
+    beats: ratio > bar,
+    insideNoise: ratio > 1 + policy.minMargin && ratio <= bar,
+  });
+  // It does not beat the runner-up either (a synthetic pod: the seats' speeds are other pods').
+  const standing: Standing = { leader, runnerUp };
+  const inside = reading(1.53, undefined, {
+    vsLeader: band(1.02),
+    vsRunnerUp: band(1.005),
+    vsBaseline: cmp(1.53),
+  });
+
+  it("is re-measured up to maxRemeasurements times, then settles", () => {
+    expect(insideNoiseBand(inside, standing, policy)).toBe(true);
+    expect(remeasureDecision(inside, standing, policy, 0)).toBe("remeasure");
+    expect(remeasureDecision(inside, standing, policy, 1)).toBe("remeasure");
+    expect(remeasureDecision(inside, standing, policy, 2)).toBe("settle");
+    expect(remeasureDecision(inside, standing, { ...policy, maxRemeasurements: 0 }, 0)).toBe("settle");
+  });
+
+  it("a reading past the bar, below the moat, failed or missing is never re-measured", () => {
+    expect(remeasureDecision(reading(1.6, undefined, { vsLeader: band(1.05) }), standing, policy, 0)).toBe(
+      "settle",
+    );
+    expect(remeasureDecision(reading(1.5, undefined, { vsLeader: band(1.005) }), standing, policy, 0)).toBe(
+      "settle",
+    );
+    expect(remeasureDecision({ ...inside, gate: "fail" }, standing, policy, 0)).toBe("settle");
+    expect(remeasureDecision(undefined, standing, policy, 0)).toBe("settle");
+  });
+
+  it("a reading that takes the runner-up's seat is reproduced, not re-measured for the leader's", () => {
+    const runner = { ...inside, vsRunnerUp: cmp(1.2) };
+    expect(insideNoiseBand(runner, { leader, runnerUp }, policy)).toBe(false);
+    // Asked about the leader's seat alone (a reproduction of a leader candidate), it is inside.
+    expect(insideNoiseBand(runner, { leader, runnerUp }, policy, "leader")).toBe(true);
+  });
+
+  it("with no leader the baseline's band counts", () => {
+    const vsBase = reading(1.02, undefined, { vsBaseline: band(1.02) });
+    expect(remeasureDecision(vsBase, {}, policy, 0)).toBe("remeasure");
+    expect(insideNoiseBand(vsBase, {}, { ...policy, leaderMustBeatBaseline: false })).toBe(false);
+  });
+
+  it("settles as no result while re-measurements are owed, below the bar once they are spent", () => {
+    const e: ChallengerEvidence = { submissionId: "C", hotkey: "hC", commitBlock: 20, first: inside };
+    const owed = settleStanding(standing, [{ ...e, remeasurements: { first: 1, reproduction: 0 } }], policy);
+    expect(owed.verdicts[0]?.verdict).toBe("no-result");
+    expect(owed.verdicts[0]?.reason).toMatch(/inside the noise band.*measured again/);
+    const spent = settleStanding(standing, [{ ...e, remeasurements: { first: 2, reproduction: 0 } }], policy);
+    expect(spent.verdicts[0]?.verdict).toBe("below-bar");
+    expect(spent.verdicts[0]?.reason).toMatch(/still inside the noise band after 2 re-measurements/);
+    expect(spent.standing.leader?.submissionId).toBe("L");
+    const off = settleStanding(standing, [e], { ...policy, maxRemeasurements: 0 });
+    expect(off.verdicts[0]?.verdict).toBe("below-bar");
+  });
+
+  it("a reproduction inside the band waits for its re-measurement, then is not reproduced", () => {
+    const e: ChallengerEvidence = {
+      submissionId: "C",
+      hotkey: "hC",
+      commitBlock: 20,
+      first: reading(1.6, 1.06, { vsRunnerUp: cmp(1.2) }),
+      reproduction: { ...inside, podId: "pod-b" },
+    };
+    const owed = settleStanding(standing, [{ ...e, remeasurements: { first: 0, reproduction: 0 } }], policy);
+    expect(owed.verdicts[0]?.verdict).toBe("awaiting-reproduction");
+    expect(owed.verdicts[0]?.reason).toMatch(/inside the noise band/);
+    const spent = settleStanding(standing, [{ ...e, remeasurements: { first: 0, reproduction: 2 } }], policy);
+    expect(spent.verdicts[0]?.verdict).toBe("not-reproduced");
   });
 });

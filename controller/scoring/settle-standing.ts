@@ -42,6 +42,11 @@ export interface ChallengerEvidence {
   first?: ChallengerReading | undefined;
   /** The decided reproduction on another pod with another seed, when there is one. */
   reproduction?: ChallengerReading | undefined;
+  /**
+   * Re-measurements the round planned because a reading landed inside the noise band, per phase
+   * (`first` and `reproduction` are then the latest decided ones). @default 0 each
+   */
+  remeasurements?: { first: number; reproduction: number } | undefined;
 }
 
 /** Where a challenger stands after the first measurement. */
@@ -62,6 +67,54 @@ export function classifyReading(
   if (beatsSeat(reading, "leader", standing, policy)) return "candidate-leader";
   if (beatsSeat(reading, "runner-up", standing, policy)) return "candidate-runner-up";
   return "below-bar";
+}
+
+/**
+ * Whether a reading that takes no seat landed inside the noise band of a seat it could take:
+ * faster than the seat's holder (the baseline, for an empty seat when the policy says a seat
+ * must beat it) by more than minMargin but not past the bar, so the pod could not tell. With
+ * `seat`, only that seat is asked about (a reproduction answers for the seat its first reading
+ * claimed; the noise simulation models the leader's seat only); otherwise a reading that takes
+ * any seat is not inside the band. Pure.
+ */
+export function insideNoiseBand(
+  reading: ChallengerReading | undefined,
+  standing: Standing,
+  policy: ScoringPolicy,
+  seat?: "leader" | "runner-up",
+): boolean {
+  if (reading?.gate !== "pass") return false;
+  const seats = seat ? [seat] : (["leader", "runner-up"] as const);
+  if (seats.some((s) => beatsSeat(reading, s, standing, policy))) return false;
+  return seats.some((s) => seatComparison(reading, s, standing, policy)?.insideNoise === true);
+}
+
+/**
+ * The decision on a reading inside the noise band: "remeasure" while fewer than
+ * `policy.maxRemeasurements` re-measurements were planned for it in this phase of the round,
+ * else "settle" (it counts as below the bar). A reading outside the band always settles. Pure.
+ */
+export function remeasureDecision(
+  reading: ChallengerReading | undefined,
+  standing: Standing,
+  policy: ScoringPolicy,
+  remeasurements: number,
+  seat?: "leader" | "runner-up",
+): "remeasure" | "settle" {
+  if (!insideNoiseBand(reading, standing, policy, seat)) return "settle";
+  return remeasurements < policy.maxRemeasurements ? "remeasure" : "settle";
+}
+
+/** The comparison that decides whether a reading takes `seat` (undefined: a passing gate suffices). */
+function seatComparison(
+  reading: ChallengerReading,
+  seat: "leader" | "runner-up",
+  standing: Standing,
+  policy: ScoringPolicy,
+): PodComparison | undefined {
+  const holder = seat === "leader" ? standing.leader : standing.runnerUp;
+  if (holder) return seat === "leader" ? reading.vsLeader : reading.vsRunnerUp;
+  return policy.leaderMustBeatBaseline ? reading.vsBaseline : undefined;
 }
 
 function beatsSeat(
@@ -137,8 +190,22 @@ export function settleStanding(
       };
     } else if (firstClass === "failed") {
       verdict = { ...base, verdict: "failed", reason: e.first?.reason ?? "failed" };
+    } else if (
+      firstClass === "below-bar" &&
+      remeasureDecision(e.first, standing, policy, e.remeasurements?.first ?? 0) === "remeasure"
+    ) {
+      verdict = {
+        ...base,
+        verdict: "no-result",
+        reason: `${belowBarReason(e.first, standing)}: inside the noise band, and its re-measurement on another pod did not finish this round; it will be measured again`,
+      };
     } else if (firstClass === "below-bar") {
-      verdict = { ...base, verdict: "below-bar", reason: belowBarReason(e.first, standing) };
+      const again = e.remeasurements?.first ?? 0;
+      verdict = {
+        ...base,
+        verdict: "below-bar",
+        reason: `${belowBarReason(e.first, standing)}${again > 0 && insideNoiseBand(e.first, standing, policy) ? ` (still inside the noise band after ${again} re-measurement${again === 1 ? "" : "s"} on other pods)` : ""}`,
+      };
     } else if (!e.reproduction) {
       verdict = {
         ...base,
@@ -166,15 +233,27 @@ export function settleStanding(
       const runnerBoth = beatsSeat(e.reproduction, "runner-up", standing, policy);
       if (leaderBoth) leaderPool.push(seat);
       else if (runnerBoth) runnerUpPool.push(seat);
-      verdict = {
-        ...base,
-        settledSpeed,
-        verdict: leaderBoth || runnerBoth ? "below-bar" : "not-reproduced",
-        reason:
-          leaderBoth || runnerBoth
-            ? "reproduced, but another challenger settled faster"
-            : `beat the seat on pod ${e.first?.podId} but not in the reproduction on pod ${e.reproduction.podId} (ratio ${fmt(e.reproduction.vsLeader?.ratio ?? e.reproduction.vsRunnerUp?.ratio ?? e.reproduction.vsBaseline.ratio)} against a bar of ${fmt(e.reproduction.vsLeader?.bar ?? e.reproduction.vsRunnerUp?.bar ?? e.reproduction.vsBaseline.bar)}); a win must hold on two pods`,
-      };
+      const claimed = firstClass === "candidate-leader" ? "leader" : "runner-up";
+      const pendingAgain =
+        !leaderBoth &&
+        !runnerBoth &&
+        remeasureDecision(e.reproduction, standing, policy, e.remeasurements?.reproduction ?? 0, claimed) ===
+          "remeasure";
+      verdict = pendingAgain
+        ? {
+            ...base,
+            verdict: "awaiting-reproduction",
+            reason: `beat the ${claimed} on pod ${e.first?.podId}; the reproduction on pod ${e.reproduction.podId} landed inside the noise band and its re-measurement did not finish this round, so it is not paid yet`,
+          }
+        : {
+            ...base,
+            settledSpeed,
+            verdict: leaderBoth || runnerBoth ? "below-bar" : "not-reproduced",
+            reason:
+              leaderBoth || runnerBoth
+                ? "reproduced, but another challenger settled faster"
+                : `beat the seat on pod ${e.first?.podId} but not in the reproduction on pod ${e.reproduction.podId} (ratio ${fmt(e.reproduction.vsLeader?.ratio ?? e.reproduction.vsRunnerUp?.ratio ?? e.reproduction.vsBaseline.ratio)} against a bar of ${fmt(e.reproduction.vsLeader?.bar ?? e.reproduction.vsRunnerUp?.bar ?? e.reproduction.vsBaseline.bar)}); a win must hold on two pods`,
+          };
     }
     verdicts.push(verdict);
     verdictOf.set(e.submissionId, verdict);
