@@ -64,18 +64,27 @@ export interface ReproductionCandidate {
   firstPod: string;
 }
 
-/** One reproduction job per pod of first measurement, avoiding that pod. Pure. */
+/**
+ * One reproduction job per pod of first measurement, avoiding that pod. Re-measurements of
+ * readings inside the noise band are planned the same way under another slot prefix. Pure.
+ */
 export function planReproduction(options: {
   candidates: readonly ReproductionCandidate[];
   leader?: ArmSubject | undefined;
   runnerUp?: ArmSubject | undefined;
+  /** @default "r" */
+  slotPrefix?: string;
+  /** Number of the first slot (slots already planned under the prefix). @default 0 */
+  firstSlot?: number;
 }): PlannedSlot[] {
+  const prefix = options.slotPrefix ?? "r";
+  const first = options.firstSlot ?? 0;
   const byPod = new Map<string, ArmSubject[]>();
   for (const c of options.candidates) byPod.set(c.firstPod, [...(byPod.get(c.firstPod) ?? []), c.subject]);
   return [...byPod.entries()]
     .sort((a, b) => a[0].localeCompare(b[0]))
     .map(([pod, group], i) => ({
-      slot: `r${i}`,
+      slot: `${prefix}${first + i}`,
       arms: armsFor(group, options.leader, options.runnerUp),
       excludedPods: [pod],
     }));

@@ -1,4 +1,6 @@
+import { fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { CacheonError } from "../../shared/errors/cacheon-error.ts";
+import { ArmRole, EvaluationJobSchema } from "../../shared/gen/cacheon/v1/job_pb.ts";
 import { type ArmScore, compareOnPod, type JobScore } from "../scoring/score-job.ts";
 import type { ScoringPolicy } from "../scoring/scoring-policy.ts";
 import type { ChallengerReading, Seat, Standing } from "../scoring/settle-standing.ts";
@@ -38,6 +40,37 @@ export function readingFor(
     vsRunnerUp: runnerUp ? compareOnPod(score, arm, runnerUp, policy) : undefined,
     vsBaseline: compareOnPod(score, arm, undefined, policy),
   };
+}
+
+/** Slot prefix of re-measurement jobs per phase ("m0", "m1", ... and "rm0", ...). */
+export const remeasureSlotPrefix = { evaluate: "m", reproduce: "rm" } as const satisfies Record<
+  JobRow["phase"],
+  string
+>;
+
+/**
+ * Re-measurements of a challenger in a round's phase, read from the store so a restarted
+ * controller counts the same. "planned" counts re-measurement slots whatever became of them
+ * (the round plans no more than the limit); "decided" counts those that produced a decided
+ * reading (what settlement holds against the limit: one given up for want of a pod or time
+ * leaves the challenger undecided, not below the bar).
+ */
+export function remeasurementsOf(
+  store: ControllerStore,
+  roundId: string,
+  submissionId: string,
+  phase: JobRow["phase"],
+  count: "planned" | "decided",
+): number {
+  const pattern = new RegExp(`^${remeasureSlotPrefix[phase]}\\d+$`);
+  const slots = new Set<string>();
+  for (const j of store.listJobs(roundId)) {
+    if (j.phase !== phase || !pattern.test(j.slot)) continue;
+    if (count === "decided" ? j.decision !== "decided" : j.attempt !== 0) continue;
+    const arms = fromJson(EvaluationJobSchema, j.job as JsonValue).arms;
+    if (arms.some((a) => a.submissionId === submissionId && a.role === ArmRole.CHALLENGER)) slots.add(j.slot);
+  }
+  return slots.size;
 }
 
 /** Drops seats whose submission is no longer live (replaced, deregistered, copy); a lone runner-up moves up. */

@@ -237,4 +237,90 @@ describe("runRound", () => {
     expect(standing.runnerUp).toBeUndefined();
     expect(store.getSubmission("sub-2")?.state).toBe("failed");
   });
+
+  describe("a challenger inside the noise band", () => {
+    // 2% faster than the baseline. A pod drifting 4.5% between its bookends (inside the 5% limit)
+    // sets the bar near 3% (drift residual), so 2% lands inside the band; on a steady pod the bar
+    // is the 1% moat and 2% clears it. A low CV keeps the ratio well away from both edges.
+    const marginal = fakeDigest("9");
+    const images = { ...simImages, [marginal]: { speed: 1.02 } };
+    const drifty: SimulatedPodOptions = { images, drift: 0.045, cv: 0.001 };
+    const steady: SimulatedPodOptions = { images, cv: 0.001 };
+    const ivy = (store: ControllerStore) =>
+      commit(store, 50, [["ivy", 1, `127.0.0.1:5000/miner/ivy:v1@${marginal}`, 10]]);
+
+    it("is measured again on another pod with a derived seed and crowned when that clears the bar", async () => {
+      const store = openStore({ path: ":memory:" });
+      ivy(store);
+      const { options, steps } = engine(store, { drifty, "steady-a": steady, "steady-b": steady });
+      const round = await runRound(options, new AbortController().signal);
+      const jobs = store.listJobs(round?.id ?? "");
+      const first = jobs.find((j) => j.slot === "e0");
+      const again = jobs.find((j) => j.slot === "m0");
+      expect(first).toMatchObject({ podId: "drifty", state: "done", decision: "decided" });
+      expect(again).toMatchObject({ phase: "evaluate", state: "done", excludedPods: ["drifty"] });
+      expect(again?.podId).not.toBe("drifty");
+      expect(again?.seed).not.toBe(round?.seed);
+      // The re-measurement carries the bookends like any job.
+      const roles = (again?.score as { arms: { role: string }[] }).arms.map((a) => a.role);
+      expect(roles).toEqual(["challenger"]);
+      expect((again?.job as { arms: { role: string }[] }).arms.map((a) => a.role)).toEqual([
+        "ARM_ROLE_OPENING_BASELINE",
+        "ARM_ROLE_CHALLENGER",
+        "ARM_ROLE_CLOSING_BASELINE",
+      ]);
+      expect(steps.map((x) => x.kind)).toContain("remeasurement-planned");
+      expect(verdicts(store, round?.id ?? "")).toEqual({ ivy: "leader" });
+      expect(((round?.standingAfter ?? {}) as Standing).leader?.hotkey).toBe("ivy");
+      expect(jobs.some((j) => j.phase === "reproduce" && j.state === "done")).toBe(true);
+    });
+
+    it("settles below the bar after maxRemeasurements re-measurements that stay inside the band", async () => {
+      const store = openStore({ path: ":memory:" });
+      ivy(store);
+      const { options } = engine(store, { "drifty-a": drifty, "drifty-b": drifty, "drifty-c": drifty });
+      const round = await runRound(options, new AbortController().signal);
+      const jobs = store.listJobs(round?.id ?? "");
+      expect(jobs.map((j) => j.slot)).toEqual(["e0", "m0", "m1"]);
+      expect(new Set(jobs.map((j) => j.seed)).size).toBe(3);
+      for (const [a, b] of [
+        [jobs[0], jobs[1]],
+        [jobs[1], jobs[2]],
+      ])
+        expect(b?.podId).not.toBe(a?.podId);
+      const v = store.listVerdicts({ roundId: round?.id ?? "" })[0];
+      expect(v?.verdict).toBe("below-bar");
+      expect(v?.reason).toMatch(/still inside the noise band after 2 re-measurements/);
+      expect(store.getSubmission("sub-1")?.state).toBe("evaluated");
+      expect(((round?.standingAfter ?? {}) as Standing).leader).toBeUndefined();
+
+      // 0 restores the old reading: below the bar after the one job.
+      const off = openStore({ path: ":memory:" });
+      ivy(off);
+      const once = engine(off, { "drifty-a": drifty, "drifty-b": drifty });
+      const r0 = await runRound(
+        { ...once.options, policy: { ...defaultScoringPolicy, maxRemeasurements: 0 } },
+        new AbortController().signal,
+      );
+      expect(off.listJobs(r0?.id ?? "").map((j) => j.slot)).toEqual(["e0"]);
+      expect(verdicts(off, r0?.id ?? "")).toEqual({ ivy: "below-bar" });
+    });
+
+    it("with no other pod the re-measurement is given up and the challenger waits for the next round", async () => {
+      const store = openStore({ path: ":memory:" });
+      ivy(store);
+      const { options } = engine(store, { solo: drifty });
+      const round = await runRound(options, new AbortController().signal);
+      const jobs = store.listJobs(round?.id ?? "");
+      // Each owed re-measurement is planned once and given up at once: bounded by the limit.
+      expect(jobs.map((j) => [j.slot, j.state])).toEqual([
+        ["e0", "done"],
+        ["m0", "abandoned"],
+        ["m1", "abandoned"],
+      ]);
+      expect(jobs[1]?.reason).toMatch(/no pod other than solo/);
+      expect(verdicts(store, round?.id ?? "")).toEqual({ ivy: "no-result" });
+      expect(store.getSubmission("sub-1")?.state).toBe("pending");
+    });
+  });
 });

@@ -9,19 +9,32 @@ import { sleep } from "../../shared/retry/backoff.ts";
 import { type CopyPolicy, defaultCopyPolicy, detectCopy } from "../copies/detect-copy.ts";
 import { scoreJob } from "../scoring/score-job.ts";
 import type { ScoringPolicy } from "../scoring/scoring-policy.ts";
-import { classifyReading, type Standing } from "../scoring/settle-standing.ts";
+import { classifyReading, remeasureDecision, type Standing } from "../scoring/settle-standing.ts";
 import type { ControllerStore, JobRow, RoundRow, SubmissionRow } from "../store/controller-store.ts";
 import { armMeasurements, armRoleOf } from "./arm-measurements.ts";
 import type { JobRunner } from "./job-runner.ts";
 import { type PlannedSlot, planEvaluation, planReproduction } from "./plan-jobs.ts";
-import { readingFor, sanitiseStanding, seatSubject, subjectOf } from "./round-readings.ts";
+import {
+  readingFor,
+  remeasurementsOf,
+  remeasureSlotPrefix,
+  sanitiseStanding,
+  seatSubject,
+  subjectOf,
+} from "./round-readings.ts";
 import { derivedSeed, roundSeed } from "./round-seed.ts";
 import type { RoundSettings } from "./round-settings.ts";
 import { settleRound } from "./settle-round.ts";
 
 /** A point in a round's life, reported to {@link RoundEngineOptions.onStep}. */
 export interface RoundStep {
-  kind: "round-created" | "job-started" | "job-finished" | "reproduction-planned" | "round-settled";
+  kind:
+    | "round-created"
+    | "job-started"
+    | "job-finished"
+    | "remeasurement-planned"
+    | "reproduction-planned"
+    | "round-settled";
   roundId: string;
   jobId?: string | undefined;
   /** Planned jobs of the round that reached an end (done or given up), and all planned jobs. */
@@ -143,6 +156,8 @@ export async function runRound(
           await sleep(Math.min(pollMs, Math.max(1, round.deadlineMs - now())), signal);
           continue;
         }
+        // Readings inside the noise band are measured again before anything is decided on them.
+        if (!expired && planRemeasurements(round)) continue;
         if (round.state === "evaluating" && !expired && planReproductions(round)) continue;
         return settle(round);
       }
@@ -409,6 +424,59 @@ export async function runRound(
       });
       if (copy) store.setSubmissionState(sub.id, "copy", copy.reason, copy.originalId);
     }
+  }
+
+  /**
+   * Plans a job on another pod, with a derived seed, for each challenger whose latest reading in
+   * the round's current phase landed inside the noise band and is owed a re-measurement. In
+   * one transaction; the count comes from the store, so a restart neither repeats nor skips one.
+   */
+  function planRemeasurements(r: RoundRow): boolean {
+    const phase: JobRow["phase"] = r.state === "evaluating" ? "evaluate" : "reproduce";
+    const planned = store.transaction(() => {
+      const standing = r.standingBefore as Standing;
+      const candidates = [];
+      for (const id of r.challengers) {
+        const sub = store.getSubmission(id);
+        if (sub?.state !== "pending") continue;
+        const latest = readingFor(store, roundId, id, phase, policy);
+        let seat: "leader" | "runner-up" | undefined;
+        if (phase === "reproduce") {
+          const cls = classifyReading(readingFor(store, roundId, id, "evaluate", policy), standing, policy);
+          if (cls !== "candidate-leader" && cls !== "candidate-runner-up") continue;
+          seat = cls === "candidate-leader" ? "leader" : "runner-up";
+        }
+        const done = remeasurementsOf(store, roundId, id, phase, "planned");
+        if (latest && remeasureDecision(latest, standing, policy, done, seat) === "remeasure") {
+          candidates.push({ subject: subjectOf(sub), firstPod: latest.podId });
+        }
+      }
+      if (candidates.length === 0) return false;
+      const prefix = remeasureSlotPrefix[phase];
+      const slotPattern = new RegExp(`^${prefix}\\d+$`);
+      const used = new Set(
+        store
+          .listJobs(roundId)
+          .filter((j) => slotPattern.test(j.slot))
+          .map((j) => j.slot),
+      ).size;
+      const slots = planReproduction({
+        candidates,
+        leader: seatSubject(store, standing.leader),
+        runnerUp: seatSubject(store, standing.runnerUp),
+        slotPrefix: prefix,
+        firstSlot: used,
+      });
+      for (const slot of slots)
+        insertAttempt(r, phase, slot, 0, derivedSeed(r.seed, `remeasure/${slot.slot}`), slot.excludedPods);
+      rlog.info("re-measuring readings inside the noise band", {
+        phase,
+        challengers: candidates.map((c) => c.subject.submissionId),
+      });
+      return true;
+    });
+    if (planned) step({ kind: "remeasurement-planned", roundId: r.id });
+    return planned;
   }
 
   function planReproductions(r: RoundRow): boolean {

@@ -10,7 +10,7 @@ import {
   settleStanding,
 } from "../scoring/settle-standing.ts";
 import type { ControllerStore, RoundRow, SubmissionRow } from "../store/controller-store.ts";
-import { readingFor, sanitiseStanding } from "./round-readings.ts";
+import { readingFor, remeasurementsOf, sanitiseStanding } from "./round-readings.ts";
 
 /** Options of {@link settleRound}. */
 export interface SettleRoundOptions {
@@ -48,6 +48,10 @@ export function settleRound(options: SettleRoundOptions): RoundRow {
           commitBlock: sub.commitBlock,
           first: reading(id, "evaluate"),
           reproduction: reading(id, "reproduce"),
+          remeasurements: {
+            first: remeasurementsOf(store, roundId, id, "evaluate", "decided"),
+            reproduction: remeasurementsOf(store, roundId, id, "reproduce", "decided"),
+          },
         });
     }
     const settlement = settleStanding(before, evidence, policy);

@@ -43,8 +43,9 @@ export interface ChallengerEvidence {
   /** The decided reproduction on another pod with another seed, when there is one. */
   reproduction?: ChallengerReading | undefined;
   /**
-   * Re-measurements the round planned because a reading landed inside the noise band, per phase
-   * (`first` and `reproduction` are then the latest decided ones). @default 0 each
+   * Re-measurements that produced a decided reading because an earlier one landed inside the
+   * noise band, per phase (`first` and `reproduction` are then the latest). While fewer than
+   * `policy.maxRemeasurements`, a reading inside the band is no decision. @default 0 each
    */
   remeasurements?: { first: number; reproduction: number } | undefined;
 }
