@@ -436,9 +436,8 @@ export async function runRound(
     const planned = store.transaction(() => {
       const standing = r.standingBefore as Standing;
       const candidates = [];
-      for (const id of r.challengers) {
-        const sub = store.getSubmission(id);
-        if (sub?.state !== "pending") continue;
+      for (const sub of pendingChallengers(r)) {
+        const id = sub.id;
         const latest = readingFor(store, roundId, id, phase, policy);
         let seat: "leader" | "runner-up" | undefined;
         if (phase === "reproduce") {
@@ -479,14 +478,18 @@ export async function runRound(
     return planned;
   }
 
+  function pendingChallengers(r: RoundRow): SubmissionRow[] {
+    return r.challengers
+      .map((id) => store.getSubmission(id))
+      .filter((sub): sub is SubmissionRow => sub?.state === "pending");
+  }
+
   function planReproductions(r: RoundRow): boolean {
     const planned = store.transaction(() => {
       const standing = r.standingBefore as Standing;
       const candidates = [];
-      for (const id of r.challengers) {
-        const sub = store.getSubmission(id);
-        if (sub?.state !== "pending") continue;
-        const first = readingFor(store, roundId, id, "evaluate", policy);
+      for (const sub of pendingChallengers(r)) {
+        const first = readingFor(store, roundId, sub.id, "evaluate", policy);
         const cls = classifyReading(first, standing, policy);
         if ((cls === "candidate-leader" || cls === "candidate-runner-up") && first) {
           candidates.push({ subject: subjectOf(sub), firstPod: first.podId });
