@@ -22,17 +22,7 @@ export interface ControllerSettings {
   weights: WeightPolicy;
   cadence: WeightCadence;
   versionKey: bigint;
-  publish:
-    | { target: "local"; folder: string }
-    | {
-        target: "s3";
-        bucket: string;
-        prefix: string;
-        endpoint?: string | undefined;
-        region: string;
-        accessKeyId?: string | undefined;
-        secretAccessKey?: string | undefined;
-      };
+  publish: { target: "local"; folder: string } | ({ target: "s3" } & S3Location);
   webListen: string;
   controlPlane: { listen: string; tlsCertFile: string; tlsKeyFile: string; allowPlaintext: boolean };
   agents: {
@@ -70,18 +60,17 @@ export interface PodsSettings {
 }
 
 /** Raw artefact storage: none, or S3 (settings fall back to publish.s3.* when empty). */
-export type ArtefactSettings =
-  | { target: "none" }
-  | {
-      target: "s3";
-      bucket: string;
-      prefix: string;
-      endpoint?: string | undefined;
-      region: string;
-      accessKeyId?: string | undefined;
-      secretAccessKey?: string | undefined;
-      maxBytes: number;
-    };
+export type ArtefactSettings = { target: "none" } | ({ target: "s3"; maxBytes: number } & S3Location);
+
+/** A bucket and prefix on S3 or an S3-compatible server; empty credentials use the SDK's chain. */
+export interface S3Location {
+  bucket: string;
+  prefix: string;
+  endpoint?: string | undefined;
+  region: string;
+  accessKeyId?: string | undefined;
+  secretAccessKey?: string | undefined;
+}
 
 /** Parses pods.machines entries ("id@host" or "id@host@price"); pushes problems. */
 function parseMachines(entries: string[], profile: string, problems: string[]): StaticMachine[] {
