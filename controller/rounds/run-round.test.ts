@@ -261,10 +261,11 @@ describe("runRound", () => {
       expect(again).toMatchObject({ phase: "evaluate", state: "done", excludedPods: ["drifty"] });
       expect(again?.podId).not.toBe("drifty");
       expect(again?.seed).not.toBe(round?.seed);
-      // The re-measurement carries the bookends like any job.
-      const roles = (again?.score as { arms: { role: string }[] }).arms.map((a) => a.role);
+      // The re-measurement carries the bookends like any job; only the challenger is scored.
+      if (!again) throw new Error("no re-measurement job m0");
+      const roles = (again.score as { arms: { role: string }[] }).arms.map((a) => a.role);
       expect(roles).toEqual(["challenger"]);
-      expect((again?.job as { arms: { role: string }[] }).arms.map((a) => a.role)).toEqual([
+      expect((again.job as { arms: { role: string }[] }).arms.map((a) => a.role)).toEqual([
         "ARM_ROLE_OPENING_BASELINE",
         "ARM_ROLE_CHALLENGER",
         "ARM_ROLE_CLOSING_BASELINE",
