@@ -351,9 +351,8 @@ function progressExecutor(o: {
     digestToMiner.set(ref.slice(ref.lastIndexOf("@") + 1), `${m.name} (${m.role})`);
   }
   return async (roundJob, context) => {
-    // Job ids are per store ("round-1-e0-a0"), and the pod job removes every container labelled
-    // with its job id: a second loop on the same engine (a test beside the demo) would remove
-    // this one's containers. The agent sees the id prefixed with this run's tag.
+    // Job ids are already unique (the store's id prefixes them); the run's tag in front names
+    // this run's Docker objects, so the operator (and the e2e test) can find what one run left.
     const job = { ...roundJob, jobId: `${runTag}-${roundJob.jobId}` };
     jobIds.add(job.jobId);
     const who = new Map(
