@@ -1,12 +1,8 @@
 import { compactToU8a, hexToU8a, u8aConcat, u8aToHex } from "@polkadot/util";
 import { blake2AsHex } from "@polkadot/util-crypto";
 import type { Logger } from "../../shared/log/logger.ts";
-import {
-  type DevnetBlock,
-  type DevnetChain,
-  type ExtrinsicStatusJson,
-  PoolError,
-} from "../chain/devnet-chain.ts";
+import type { DevnetBlock, DevnetChain } from "../chain/devnet-chain.ts";
+import { type ExtrinsicStatusJson, PoolError } from "../chain/transaction-pool.ts";
 import type { WebSocketConnection } from "../ws/websocket-server.ts";
 
 /** A JSON-RPC error: code, message and optional data, as Substrate nodes send them. */

@@ -1,141 +1,41 @@
-import type { Codec } from "@polkadot/types/types";
 import { u8aConcat } from "@polkadot/util";
 import { blake2AsHex } from "@polkadot/util-crypto";
-import type { ChainStorage } from "./chain-storage.ts";
+import type { ChainStorage } from "../chain/chain-storage.ts";
+import { big, bool, num, nums } from "./codec-values.ts";
+import { type DevnetPallet, type DispatchContext, type DispatchOutcome, fail } from "./pallet.ts";
+import { epochIndex } from "./subtensor-epoch.ts";
 
-// The dispatch rules of the calls the devnet applies, in the order subtensor checks them
-// (pallets/subtensor/src/subnets/weights.rs do_set_weights / do_commit_weights / do_reveal_weights,
-// pallets/commitments/src/lib.rs set_commitment), so the first failing check names the same
-// module error as on finney. Storage is written only after every check passed, which is what the
-// runtime's transactional dispatch gives.
-
-/** An event to deposit: pallet section and event name as in the metadata, fields in order. */
-export interface RuntimeEvent {
-  section: string;
-  method: string;
-  data: unknown[];
-}
-
-/** The outcome of dispatching one call. */
-export type DispatchOutcome =
-  | { ok: true; events: RuntimeEvent[] }
-  | { ok: false; error: { section: string; name: string } };
-
-/** What a call sees of the chain. */
-export interface DispatchContext {
-  storage: ChainStorage;
-  /** The signer's account id (hex). */
-  who: string;
-  /** Number of the block being built. */
-  block: number;
-}
-
-/** The calls the devnet applies, as "section.method" (camelCase, as @polkadot/api names them). */
-export const supportedCalls = new Set([
-  "commitments.setCommitment",
-  "subtensorModule.setWeights",
-  "subtensorModule.commitWeights",
-  "subtensorModule.revealWeights",
-  "system.remark",
-  "system.remarkWithEvent",
-]);
+// SubtensorModule's weight calls in the order subtensor checks them
+// (pallets/subtensor/src/subnets/weights.rs do_set_weights / do_commit_weights / do_reveal_weights),
+// so the first failing check names the same module error as on finney. Storage is written only
+// after every check passed, which is what the runtime's transactional dispatch gives.
 
 const maxUnrevealedCommits = 10;
 
-/** Dispatches one supported call. */
-export function dispatchCall(
-  context: DispatchContext,
-  call: { section: string; method: string; args: Codec[] },
-): DispatchOutcome {
-  const name = `${call.section}.${call.method}`;
-  const args = call.args;
-  switch (name) {
-    case "commitments.setCommitment":
-      return setCommitment(
-        context,
-        num(args[0]),
-        args[1] as Codec & { fields: Codec[] & { length: number } },
-      );
-    case "subtensorModule.setWeights": {
+/** set_weights, commit_weights and reveal_weights (the blake2 hash commit-reveal). */
+export const subtensorWeightsPallet: DevnetPallet = {
+  section: "subtensorModule",
+  calls: {
+    setWeights: (context, args) => {
       const netuid = num(args[0]);
       if (bool(context.storage.read("subtensorModule", "commitRevealWeightsEnabled", netuid)))
         return fail("subtensorModule", "CommitRevealEnabled");
       return setWeights(context, netuid, nums(args[1]), nums(args[2]), big(args[3]));
-    }
-    case "subtensorModule.commitWeights":
-      return commitWeights(context, num(args[0]), args[1]?.toHex() ?? "0x");
-    case "subtensorModule.revealWeights":
-      return revealWeights(context, {
+    },
+    commitWeights: (context, args) => commitWeights(context, num(args[0]), args[1]?.toHex() ?? "0x"),
+    revealWeights: (context, args) =>
+      revealWeights(context, {
         netuid: num(args[0]),
         uids: nums(args[1]),
         values: nums(args[2]),
         salt: nums(args[3]),
         versionKey: big(args[4]),
-      });
-    case "system.remark":
-      return { ok: true, events: [] };
-    case "system.remarkWithEvent":
-      return {
-        ok: true,
-        events: [
-          {
-            section: "system",
-            method: "Remarked",
-            data: [context.who, blake2AsHex(args[0]?.toU8a(true) ?? "")],
-          },
-        ],
-      };
-    default:
-      throw new Error(`dispatchCall: ${name} is not supported`);
-  }
-}
+      }),
+  },
+};
 
-function setCommitment(
-  { storage, who, block }: DispatchContext,
-  netuid: number,
-  info: Codec & { fields: Codec[] & { length: number } },
-): DispatchOutcome {
-  if (storage.read("subtensorModule", "uids", netuid, who) === undefined)
-    return fail("commitments", "AccountNotAllowedCommit");
-  const maxFields = storage.meta.decorated.consts.commitments?.maxFields;
-  if (info.fields.length > Number(maxFields?.toString() ?? 3))
-    return fail("commitments", "TooManyFieldsInCommitmentInfo");
-  // Space used per epoch, as the pallet meters it (bytes of each field, 32 for hashes).
-  const required = [...info.fields].reduce((sum, field) => sum + fieldSpace(field), 0);
-  const epoch = epochIndex(storage, netuid, block);
-  const usage = storage.read("commitments", "usedSpaceOf", netuid, who)?.toJSON() as
-    | { lastEpoch: number; usedSpace: number }
-    | undefined;
-  const used = usage && usage.lastEpoch === epoch ? usage.usedSpace : 0;
-  const maxSpace = num(storage.read("commitments", "maxSpace"));
-  if (used + required > maxSpace) return fail("commitments", "SpaceLimitExceeded");
-  storage.write("commitments", "usedSpaceOf", [netuid, who], {
-    lastEpoch: epoch,
-    usedSpace: used + required,
-  });
-  const previous = storage.read("commitments", "commitmentOf", netuid, who)?.toJSON() as
-    | { deposit: number }
-    | undefined;
-  storage.write("commitments", "commitmentOf", [netuid, who], {
-    deposit: previous?.deposit ?? 0,
-    block,
-    info: info.toU8a(),
-  });
-  storage.write("commitments", "lastCommitment", [netuid, who], block);
-  return { ok: true, events: [{ section: "commitments", method: "Commitment", data: [netuid, who] }] };
-}
-
-function fieldSpace(field: Codec): number {
-  const json = field.toJSON() as Record<string, unknown> | null;
-  if (json === null || typeof json !== "object") return 0;
-  const [variant, value] = Object.entries(json)[0] ?? ["None", null];
-  if (variant === "none") return 0;
-  if (typeof value === "string" && value.startsWith("0x")) return (value.length - 2) / 2;
-  return 32;
-}
-
-/** subtensor's do_set_weights, check by check. */
-function setWeights(
+/** subtensor's do_set_weights, check by check (exported for reveals, which end in it). */
+export function setWeights(
   context: DispatchContext,
   netuid: number,
   uids: number[],
@@ -208,12 +108,6 @@ function setLastUpdate(storage: ChainStorage, netuid: number, uid: number, block
   while (updates.length <= uid) updates.push(0);
   updates[uid] = block;
   storage.write("subtensorModule", "lastUpdate", [netuid], updates);
-}
-
-/** subtensor's epoch index: `(block + netuid + 1) / (tempo + 1)`. */
-export function epochIndex(storage: ChainStorage, netuid: number, block: number): number {
-  const tempo = num(storage.read("subtensorModule", "tempo", netuid));
-  return Math.floor((block + netuid + 1) / (tempo + 1));
 }
 
 type Commit = [string, number, number, number];
@@ -309,24 +203,4 @@ function revealWeights(
       { section: "subtensorModule", method: "WeightsRevealed", data: [who, netuid, hash] },
     ],
   };
-}
-
-function fail(section: string, name: string): DispatchOutcome {
-  return { ok: false, error: { section, name } };
-}
-
-function num(codec: Codec | undefined): number {
-  return Number(codec?.toString() ?? 0);
-}
-
-function big(codec: Codec | undefined): bigint {
-  return BigInt(codec?.toString() ?? 0);
-}
-
-function bool(codec: Codec | undefined): boolean {
-  return codec?.toJSON() === true;
-}
-
-function nums(codec: Codec | undefined): number[] {
-  return ((codec?.toJSON() as number[] | undefined) ?? []).map(Number);
 }

@@ -1,0 +1,183 @@
+import type { Extrinsic } from "@polkadot/types/interfaces";
+import { hexToU8a } from "@polkadot/util";
+import { blake2AsHex, blake2AsU8a, signatureVerify } from "@polkadot/util-crypto";
+import type { ChainMetadata } from "../runtime/chain-metadata.ts";
+
+/** Status of a watched extrinsic, in the JSON form of author_extrinsicUpdate. */
+export type ExtrinsicStatusJson =
+  | "ready"
+  | "future"
+  | "invalid"
+  | "dropped"
+  | { inBlock: string }
+  | { finalized: string };
+
+/** A JSON-RPC error the pool answers with, as Substrate's author API does (codes 1001-1014). */
+export class PoolError extends Error {
+  readonly code: number;
+  readonly rpcMessage: string;
+  readonly data: string;
+  constructor(code: number, message: string, data: string) {
+    super(`${code}: ${message}: ${data}`);
+    this.code = code;
+    this.rpcMessage = message;
+    this.data = data;
+  }
+}
+
+/** One extrinsic waiting in the pool. */
+export interface PoolEntry {
+  hash: string;
+  hex: string;
+  /** Signer's account id (hex). */
+  signer: string;
+  nonce: number;
+  extrinsic: Extrinsic;
+  watcher: ((status: ExtrinsicStatusJson) => void) | undefined;
+}
+
+/** What the pool reads of the chain to validate a transaction. */
+export interface PoolChainView {
+  meta: ChainMetadata;
+  genesisHash(): string;
+  /** Number of the best block. */
+  bestNumber(): number;
+  /** Hash of block `number`, undefined when unknown. */
+  blockHash(number: number): string | undefined;
+  /** The account's nonce in the best block's state. */
+  accountNonce(id: string): number;
+  /** Whether the runtime applies this call. */
+  supports(call: { section: string; method: string }): boolean;
+  /** The calls the runtime applies, for the refusal's text. */
+  supportedCalls(): string[];
+}
+
+/**
+ * The transaction pool: checks an extrinsic as Substrate's pool does (format, call, era,
+ * signature, nonce, duplicates) and keeps it until a block includes or drops it.
+ */
+export class TransactionPool {
+  readonly entries: PoolEntry[] = [];
+  private readonly chain: PoolChainView;
+
+  constructor(chain: PoolChainView) {
+    this.chain = chain;
+  }
+
+  /** The nonce the account's next transaction must carry, counting ready ones in the pool. */
+  nextNonce(id: string): number {
+    let nonce = this.chain.accountNonce(id);
+    const pending = new Set(this.entries.filter((e) => e.signer === id).map((e) => e.nonce));
+    while (pending.has(nonce)) nonce += 1;
+    return nonce;
+  }
+
+  /**
+   * Checks an extrinsic and queues it. Throws PoolError with Substrate's code and text for
+   * everything the pool would refuse.
+   */
+  submit(hex: string, watcher?: (status: ExtrinsicStatusJson) => void): PoolEntry {
+    const { registry } = this.chain.meta;
+    let extrinsic: Extrinsic;
+    try {
+      extrinsic = registry.createType("Extrinsic", hexToU8a(hex));
+    } catch (error) {
+      throw new PoolError(1001, "Extrinsic has invalid format", (error as Error).message);
+    }
+    const hash = blake2AsHex(hexToU8a(hex));
+    if (!extrinsic.isSigned)
+      throw new PoolError(
+        1011,
+        "Unknown Transaction Validity",
+        "Could not find an unsigned validator for the unsigned transaction",
+      );
+    const call = `${extrinsic.method.section}.${extrinsic.method.method}`;
+    if (!this.chain.supports(extrinsic.method))
+      throw new PoolError(
+        1010,
+        "Invalid Transaction",
+        `Transaction call is not expected (the devnet applies only ${this.chain.supportedCalls().join(", ")}; ${call} is not implemented)`,
+      );
+    const birthHash = this.birthHash(extrinsic);
+    const signer = registry.createType("AccountId32", extrinsic.signer.toString()).toHex();
+    if (!this.signatureValid(extrinsic, birthHash))
+      throw new PoolError(1010, "Invalid Transaction", "Transaction has a bad signature");
+    const nonce = extrinsic.nonce.toNumber();
+    if (nonce < this.chain.accountNonce(signer))
+      throw new PoolError(1010, "Invalid Transaction", "Transaction is outdated");
+    if (this.entries.some((e) => e.hash === hash))
+      throw new PoolError(1013, "Transaction Already Imported", "Transaction is already in the pool");
+    if (this.entries.some((e) => e.signer === signer && e.nonce === nonce))
+      throw new PoolError(
+        1014,
+        "Priority is too low: (0 vs 0)",
+        "The transaction has too low priority to replace another transaction already in the pool.",
+      );
+    const entry: PoolEntry = { hash, hex: hex.toLowerCase(), signer, nonce, extrinsic, watcher };
+    this.entries.push(entry);
+    watcher?.(nonce <= this.nextNonce(signer) - 1 ? "ready" : "future");
+    return entry;
+  }
+
+  remove(entry: PoolEntry): void {
+    const index = this.entries.indexOf(entry);
+    if (index >= 0) this.entries.splice(index, 1);
+  }
+
+  /** Whether the extrinsic's mortal era has ended before block `number`. */
+  expired(extrinsic: Extrinsic, number: number): boolean {
+    const era = extrinsic.era;
+    return era.isMortalEra && number - 1 >= era.asMortalEra.death(number - 1);
+  }
+
+  /** Drops a watcher (on unsubscribe or connection close). */
+  unwatch(watcher: (status: ExtrinsicStatusJson) => void): void {
+    for (const entry of this.entries) if (entry.watcher === watcher) entry.watcher = undefined;
+  }
+
+  /** The block hash a signature commits to (CheckMortality); refuses unknown and expired eras. */
+  private birthHash(extrinsic: Extrinsic): string {
+    const era = extrinsic.era;
+    if (!era.isMortalEra) return this.chain.genesisHash();
+    const current = this.chain.bestNumber();
+    const birth = era.asMortalEra.birth(current);
+    const hash = this.chain.blockHash(birth);
+    if (!hash || birth > current)
+      throw new PoolError(1010, "Invalid Transaction", "Transaction has an ancient birth block");
+    if (current >= era.asMortalEra.death(current))
+      throw new PoolError(1010, "Invalid Transaction", "Transaction is outdated");
+    return hash;
+  }
+
+  /** Verifies the signature over the payload the signer saw: call, extra and implicit data. */
+  private signatureValid(extrinsic: Extrinsic, birthHash: string): boolean {
+    const { registry, runtimeVersion } = this.chain.meta;
+    const signature = extrinsic.signature as unknown as {
+      mode?: { toNumber(): number };
+      metadataHash?: { unwrap(): { toHex(): string }; isSome: boolean };
+    };
+    const payload = registry.createType(
+      "ExtrinsicPayload",
+      {
+        method: extrinsic.method.toHex(),
+        era: extrinsic.era,
+        nonce: extrinsic.nonce,
+        tip: extrinsic.tip,
+        specVersion: runtimeVersion.specVersion,
+        transactionVersion: runtimeVersion.transactionVersion,
+        genesisHash: this.chain.genesisHash(),
+        blockHash: birthHash,
+        mode: signature.mode?.toNumber() ?? 0,
+        metadataHash: signature.metadataHash?.isSome ? signature.metadataHash.unwrap().toHex() : undefined,
+      },
+      { version: 4 },
+    );
+    const bytes = payload.toU8a({ method: true });
+    const message = bytes.length > 256 ? blake2AsU8a(bytes) : bytes;
+    try {
+      return signatureVerify(message, extrinsic.signature.toU8a(), extrinsic.signer.toString()).isValid;
+    } catch {
+      return false;
+    }
+  }
+}

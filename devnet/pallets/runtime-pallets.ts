@@ -1,0 +1,76 @@
+import type { ChainStorage } from "../chain/chain-storage.ts";
+import { balancesPallet } from "./balances-pallet.ts";
+import { commitmentsPallet } from "./commitments-pallet.ts";
+import type {
+  BlockHookContext,
+  CallHandler,
+  DevnetPallet,
+  DispatchContext,
+  DispatchOutcome,
+  ResolvedSeed,
+  RuntimeCall,
+  RuntimeEvent,
+} from "./pallet.ts";
+import { subtensorRegistrationPallet } from "./subtensor-registration.ts";
+import { subtensorSubnetsPallet } from "./subtensor-subnets.ts";
+import { subtensorWeightsPallet } from "./subtensor-weights.ts";
+import { systemPallet } from "./system-pallet.ts";
+
+/**
+ * The devnet's runtime: its pallets in the order their genesis and hooks run (as construct_runtime
+ * orders them). Add a pallet here and nowhere else.
+ */
+export const runtimePallets: readonly DevnetPallet[] = [
+  systemPallet,
+  balancesPallet,
+  subtensorSubnetsPallet,
+  subtensorRegistrationPallet,
+  subtensorWeightsPallet,
+  commitmentsPallet,
+];
+
+/** The devnet's calls, applied by one runtime. */
+export class DevnetRuntime {
+  private readonly pallets: readonly DevnetPallet[];
+  private readonly handlers = new Map<string, CallHandler>();
+
+  constructor(pallets: readonly DevnetPallet[] = runtimePallets) {
+    this.pallets = pallets;
+    for (const pallet of pallets)
+      for (const [method, handler] of Object.entries(pallet.calls)) {
+        const name = `${pallet.section}.${method}`;
+        if (this.handlers.has(name)) throw new Error(`two devnet pallets define the call ${name}`);
+        this.handlers.set(name, handler);
+      }
+  }
+
+  /** The calls the devnet applies, as "section.method" (camelCase, as @polkadot/api names them). */
+  get supportedCalls(): string[] {
+    return [...this.handlers.keys()];
+  }
+
+  supports(call: { section: string; method: string }): boolean {
+    return this.handlers.has(`${call.section}.${call.method}`);
+  }
+
+  /** Writes every pallet's genesis state. */
+  genesis(storage: ChainStorage, seed: ResolvedSeed): void {
+    for (const pallet of this.pallets) pallet.genesis?.(storage, seed);
+  }
+
+  /** Dispatches one supported call; the caller discards the storage writes of a failed one. */
+  dispatch(context: Omit<DispatchContext, "dispatch">, call: RuntimeCall): DispatchOutcome {
+    const handler = this.handlers.get(`${call.section}.${call.method}`);
+    if (!handler) throw new Error(`the devnet runtime has no call ${call.section}.${call.method}`);
+    const full: DispatchContext = { ...context, dispatch: (inner) => this.dispatch(context, inner) };
+    return handler(full, call.args);
+  }
+
+  onInitialize(context: BlockHookContext): RuntimeEvent[] {
+    return this.pallets.flatMap((p) => p.onInitialize?.(context) ?? []);
+  }
+
+  onFinalize(context: BlockHookContext): RuntimeEvent[] {
+    return this.pallets.flatMap((p) => p.onFinalize?.(context) ?? []);
+  }
+}
