@@ -428,10 +428,10 @@ async function runCycles(
 function leaderPaid(dir: string): boolean {
   const store = openStore({ path: join(dir, "controller.db"), readOnly: true });
   try {
-    const leader = store.currentStanding<Standing>().leader;
+    const leader = store.standings.current<Standing>().leader;
     if (!leader) return false;
-    const uid = store.listSubmissions().find((s) => s.id === leader.submissionId)?.uid;
-    const last = store.listWeightSettings({ states: ["confirmed"], limit: 1 })[0];
+    const uid = store.submissions.list().find((s) => s.id === leader.submissionId)?.uid;
+    const last = store.weightSettings.list({ states: ["confirmed"], limit: 1 })[0];
     return uid !== undefined && uid !== null && (last?.uids.includes(uid) ?? false);
   } finally {
     store.close();
@@ -458,10 +458,10 @@ async function summarize(o: {
       miner: byAddress.get(row.hotkey)?.name ?? row.hotkey,
       role: byAddress.get(row.hotkey)?.role ?? "",
     }));
-    rounds = store.listRounds(20).map((r) => ({
+    rounds = store.rounds.list(20).map((r) => ({
       id: r.id,
       state: r.state,
-      jobs: store.listJobs(r.id).map((j) => ({ id: j.id, phase: j.phase, pod: j.podId, state: j.state })),
+      jobs: store.jobs.list(r.id).map((j) => ({ id: j.id, phase: j.phase, pod: j.podId, state: j.state })),
     }));
   } finally {
     store.close();

@@ -92,11 +92,11 @@ describe("serve in agents.mode remote", () => {
       readOnly: true,
     });
     try {
-      const jobs = store.listJobs(round?.id ?? "");
+      const jobs = store.jobs.list(round?.id ?? "");
       expect(new Set(jobs.map((j) => j.podId))).toEqual(new Set(["pod-1", "pod-2"]));
       expect(
         Object.fromEntries(
-          store.listVerdicts({ roundId: round?.id ?? "" }).map((v) => [v.verdict, v.hotkey]),
+          store.verdicts.list({ roundId: round?.id ?? "" }).map((v) => [v.verdict, v.hotkey]),
         ),
       ).toEqual({
         leader: keyring.addFromUri("//Charlie").address,
@@ -111,7 +111,7 @@ describe("serve in agents.mode remote", () => {
     const lastConfirmed = () => {
       const st = openStore({ path: storePath, readOnly: true });
       try {
-        return st.listWeightSettings({ states: ["confirmed"], limit: 1 })[0];
+        return st.weightSettings.list({ states: ["confirmed"], limit: 1 })[0];
       } finally {
         st.close();
       }

@@ -148,7 +148,7 @@ describe("remote mode with a fleet", () => {
       },
       new AbortController().signal,
     );
-    const jobs = store.listJobs(round?.id ?? "").filter((j) => j.state === "done");
+    const jobs = store.jobs.list(round?.id ?? "").filter((j) => j.state === "done");
     expect(jobs.length).toBeGreaterThan(0);
     // Every job ran on a pod the fleet rented; at most maxPods were rented.
     const rented = fleet.pods().map((p) => p.podId);

@@ -23,7 +23,7 @@ describe("ingestCommitments", () => {
     };
     const first = ingestCommitments({ store, snapshot });
     expect(first.pending).toEqual(["sub-1", "sub-2"]);
-    expect(store.getSubmission("sub-1")).toMatchObject({
+    expect(store.submissions.get("sub-1")).toMatchObject({
       hotkey: "alice",
       state: "pending",
       digest: digest("a"),
@@ -38,7 +38,7 @@ describe("ingestCommitments", () => {
       superseded: [],
       deregistered: [],
     });
-    expect(store.listSubmissions()).toHaveLength(2);
+    expect(store.submissions.list()).toHaveLength(2);
   });
 
   it("records the same digest from a later hotkey as a copy at once; the earliest commit owns it", () => {
@@ -51,8 +51,8 @@ describe("ingestCommitments", () => {
       },
     });
     expect(s.copies).toEqual(["sub-2"]);
-    expect(store.getSubmission("sub-2")).toMatchObject({ hotkey: "carol", state: "copy", copyOf: "sub-1" });
-    expect(store.getSubmission("sub-2")?.reason).toMatch(/same image digest/);
+    expect(store.submissions.get("sub-2")).toMatchObject({ hotkey: "carol", state: "copy", copyOf: "sub-1" });
+    expect(store.submissions.get("sub-2")?.reason).toMatch(/same image digest/);
   });
 
   it("records malformed commitments with the reason and what to do", () => {
@@ -69,7 +69,7 @@ describe("ingestCommitments", () => {
       },
     });
     expect(s.malformed).toHaveLength(3);
-    const byHotkey = Object.fromEntries(store.listSubmissions().map((r) => [r.hotkey, r]));
+    const byHotkey = Object.fromEntries(store.submissions.list().map((r) => [r.hotkey, r]));
     expect(byHotkey.dave?.reason).toMatch(/has no digest.*Commit a reference pinned by digest/);
     expect(byHotkey.erin?.reason).toMatch(/it is empty/);
     expect(byHotkey.frank?.reason).toMatch(/lowercase hex/);
@@ -87,7 +87,7 @@ describe("ingestCommitments", () => {
     });
     expect(s.superseded).toEqual(["sub-1"]);
     expect(s.pending).toEqual(["sub-2"]);
-    expect(store.getSubmission("sub-1")?.state).toBe("superseded");
+    expect(store.submissions.get("sub-1")?.state).toBe("superseded");
   });
 
   it("a deregistered hotkey drops out; a uid change is followed", () => {
@@ -104,8 +104,8 @@ describe("ingestCommitments", () => {
       snapshot: { block: 11, entries: [entry("bob", 7, ref("bob/x", "b"), 9)] },
     });
     expect(s.deregistered).toEqual(["sub-1"]);
-    expect(store.getSubmission("sub-1")?.state).toBe("deregistered");
-    expect(store.getSubmission("sub-2")?.uid).toBe(7);
+    expect(store.submissions.get("sub-1")?.state).toBe("deregistered");
+    expect(store.submissions.get("sub-2")?.uid).toBe(7);
     // Re-registering with the same commitment makes a fresh submission.
     const back = ingestCommitments({
       store,
@@ -124,6 +124,6 @@ describe("ingestCommitments", () => {
       },
     });
     expect(s.pending).toEqual(["sub-1"]);
-    expect(store.getSubmission("sub-1")?.digest).toBe(digest("a"));
+    expect(store.submissions.get("sub-1")?.digest).toBe(digest("a"));
   });
 });

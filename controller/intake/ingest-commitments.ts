@@ -6,7 +6,8 @@ import {
 import type { Logger } from "../../shared/log/logger.ts";
 import { silentLogger } from "../../shared/log/logger.ts";
 import { detectCopy } from "../copies/detect-copy.ts";
-import type { ControllerStore, SubmissionRow } from "../store/controller-store.ts";
+import type { ControllerStore } from "../store/controller-store.ts";
+import type { SubmissionRow } from "../store/submission-table.ts";
 
 /** One registered hotkey's commitment as read from the chain. */
 export interface CommitmentEntry {
@@ -98,16 +99,16 @@ export function ingestCommitments(options: IngestOptions): IntakeSummary {
         continue;
       }
       seen.add(entry.hotkey);
-      const previous = store.getCommitment(entry.hotkey);
+      const previous = store.commitments.get(entry.hotkey);
       if (previous && previous.raw === entry.raw && previous.commitBlock === entry.commitBlock) {
-        const current = store.getSubmission(previous.submissionId);
-        if (current && current.uid !== entry.uid) store.setSubmissionUid(current.id, entry.uid);
+        const current = store.submissions.get(previous.submissionId);
+        if (current && current.uid !== entry.uid) store.submissions.setUid(current.id, entry.uid);
         continue;
       }
       if (previous) {
-        const old = store.getSubmission(previous.submissionId);
+        const old = store.submissions.get(previous.submissionId);
         if (old && (live as readonly string[]).includes(old.state)) {
-          store.setSubmissionState(
+          store.submissions.setState(
             old.id,
             "superseded",
             `replaced by a newer commitment at block ${entry.commitBlock}`,
@@ -117,7 +118,7 @@ export function ingestCommitments(options: IngestOptions): IntakeSummary {
         }
       }
       const row = insertFromCommitment(store, entry, snapshot.block, parse);
-      store.putCommitment({
+      store.commitments.put({
         hotkey: entry.hotkey,
         raw: entry.raw,
         commitBlock: entry.commitBlock,
@@ -128,11 +129,11 @@ export function ingestCommitments(options: IngestOptions): IntakeSummary {
       else summary.pending.push(row.id);
       log.info("new submission", { id: row.id, hotkey: row.hotkey, state: row.state, reason: row.reason });
     }
-    for (const c of store.listCommitments()) {
+    for (const c of store.commitments.list()) {
       if (seen.has(c.hotkey)) continue;
-      const sub = store.getSubmission(c.submissionId);
+      const sub = store.submissions.get(c.submissionId);
       if (sub && (live as readonly string[]).includes(sub.state)) {
-        store.setSubmissionState(
+        store.submissions.setState(
           sub.id,
           "deregistered",
           `hotkey left the subnet (not registered at block ${snapshot.block})`,
@@ -140,7 +141,7 @@ export function ingestCommitments(options: IngestOptions): IntakeSummary {
         );
         summary.deregistered.push(sub.id);
       }
-      store.deleteCommitment(c.hotkey);
+      store.commitments.delete(c.hotkey);
     }
   });
   return summary;
@@ -161,7 +162,7 @@ function insertFromCommitment(
   };
   const parsed = entry.parsed ?? parse(entry.raw);
   if (!parsed.ok) {
-    return store.insertSubmission({
+    return store.submissions.insert({
       ...base,
       image: null,
       digest: null,
@@ -169,14 +170,14 @@ function insertFromCommitment(
       reason: `${parsed.error}. Commit a reference pinned by digest, e.g. registry.example.com/you/server:v1@sha256:<64 hex>`,
     });
   }
-  const row = store.insertSubmission({
+  const row = store.submissions.insert({
     ...base,
     image: formatImageReference(parsed.image),
     digest: parsed.image.digest,
     state: "pending",
   });
-  const others = store
-    .listSubmissions()
+  const others = store.submissions
+    .list()
     .filter((s) => s.digest !== null && s.id !== row.id && s.state !== "malformed")
     .map((s) => ({
       submissionId: s.id,
@@ -196,8 +197,8 @@ function insertFromCommitment(
     others,
   });
   if (copy) {
-    store.setSubmissionState(row.id, "copy", copy.reason, copy.originalId);
-    return store.getSubmission(row.id) as SubmissionRow;
+    store.submissions.setState(row.id, "copy", copy.reason, copy.originalId);
+    return store.submissions.get(row.id) as SubmissionRow;
   }
   return row;
 }

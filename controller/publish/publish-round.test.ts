@@ -86,7 +86,7 @@ describe("publishRound", () => {
       readFileSync(join(dir, "rounds", roundId, "jobs", `${store.storeId()}-${roundId}-e0-a0.json`), "utf8"),
     );
     expect(raw.result.arms).toHaveLength(4);
-    expect(store.getRound(roundId)?.publishLocation).toBe(first.location);
+    expect(store.rounds.get(roundId)?.publishLocation).toBe(first.location);
   });
 
   it("writes the same objects to S3 (the real S3 server of the test services)", async () => {
@@ -140,7 +140,7 @@ describe("publishRound", () => {
     for (const bad of ["../x", "a/../../b", "/abs", "a//b", "a b", ""])
       expect(() => checkKey(bad)).toThrow(/not a relative path/);
     const store = openStore({ path: ":memory:" });
-    const r = store.insertRound({
+    const r = store.rounds.insert({
       block: 1,
       blockHash: "0x01",
       seed: "01",

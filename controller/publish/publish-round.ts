@@ -19,7 +19,7 @@ export async function publishRound(
   options: PublishRoundOptions,
 ): Promise<{ location: string; objects: number }> {
   const { store, sink, roundId } = options;
-  const round = store.getRound(roundId);
+  const round = store.rounds.get(roundId);
   if (!round || round.state !== "settled")
     throw new Error(`round ${roundId} is not settled; only settled rounds are published`);
   const json = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;
@@ -29,7 +29,7 @@ export async function publishRound(
     await sink.put(key, json(value), "application/json");
     objects += 1;
   };
-  for (const job of store.listJobs(round.id)) {
+  for (const job of store.jobs.list(round.id)) {
     await put(`${base}/jobs/${job.id}.json`, {
       job: job.job,
       podId: job.podId,
@@ -40,21 +40,21 @@ export async function publishRound(
       score: job.score,
     });
   }
-  for (const report of store.listMinerReports({ roundId: round.id })) {
+  for (const report of store.minerReports.list({ roundId: round.id })) {
     await put(`${base}/miners/${report.hotkey}.json`, report.report);
     await put(`miners/${report.hotkey}/latest.json`, report.report);
   }
   await put(`${base}/summary.json`, roundSummary(store, round));
   const location = sink.locate(`${base}/summary.json`);
-  store.transaction(() => store.setRoundPublished(round.id, location));
+  store.transaction(() => store.rounds.setPublished(round.id, location));
   return { location, objects };
 }
 
 /** Publishes every settled round not yet published (a stop between settling and publishing is caught up here). */
 export async function publishPendingRounds(options: Omit<PublishRoundOptions, "roundId">): Promise<string[]> {
   const done: string[] = [];
-  const rounds = options.store
-    .listRounds(1000)
+  const rounds = options.store.rounds
+    .list(1000)
     .filter((r) => r.state === "settled" && r.publishedAt === null)
     .reverse();
   for (const r of rounds) {

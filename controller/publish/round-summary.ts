@@ -1,6 +1,8 @@
 import type { JobScore } from "../scoring/score-job.ts";
 import type { Standing } from "../scoring/settle-standing.ts";
-import type { ArmResultRow, ControllerStore, RoundRow } from "../store/controller-store.ts";
+import type { ArmResultRow } from "../store/arm-result-table.ts";
+import type { ControllerStore } from "../store/controller-store.ts";
+import type { RoundRow } from "../store/round-table.ts";
 
 /** One arm in a round summary: its stored result and the submitter's hotkey. */
 export type SummaryArm = Omit<ArmResultRow, "jobId"> & { hotkey: string };
@@ -46,8 +48,8 @@ export interface RoundSummary {
 
 /** Builds a round's summary from the store. */
 export function roundSummary(store: ControllerStore, round: RoundRow): RoundSummary {
-  const hotkeyOf = new Map(store.listSubmissions().map((s) => [s.id, s.hotkey]));
-  const jobs = store.listJobs(round.id).map((j): SummaryJob => {
+  const hotkeyOf = new Map(store.submissions.list().map((s) => [s.id, s.hotkey]));
+  const jobs = store.jobs.list(round.id).map((j): SummaryJob => {
     const score = j.score as JobScore | null;
     return {
       jobId: j.id,
@@ -60,8 +62,8 @@ export function roundSummary(store: ControllerStore, round: RoundRow): RoundSumm
       reason: j.reason,
       baselineWallS: score?.baselineWallS ?? null,
       bookendSpread: score?.bookendSpread ?? null,
-      arms: store
-        .listArmResults(j.id)
+      arms: store.armResults
+        .list(j.id)
         .map(({ jobId: _, ...a }) => ({ ...a, hotkey: hotkeyOf.get(a.submissionId) ?? "" })),
     };
   });
@@ -78,7 +80,7 @@ export function roundSummary(store: ControllerStore, round: RoundRow): RoundSumm
     standingBefore: round.standingBefore as Standing,
     standingAfter: round.standingAfter as Standing | null,
     jobs,
-    verdicts: store.listVerdicts({ roundId: round.id }).map((v) => ({
+    verdicts: store.verdicts.list({ roundId: round.id }).map((v) => ({
       submissionId: v.submissionId,
       hotkey: v.hotkey,
       verdict: v.verdict,

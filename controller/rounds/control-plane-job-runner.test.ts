@@ -86,10 +86,10 @@ describe("a round over remote agents through the real control plane (gRPC on loo
       new AbortController().signal,
     );
     expect(
-      Object.fromEntries(store.listVerdicts({ roundId: round?.id ?? "" }).map((v) => [v.hotkey, v.verdict])),
+      Object.fromEntries(store.verdicts.list({ roundId: round?.id ?? "" }).map((v) => [v.hotkey, v.verdict])),
     ).toEqual(scenarioVerdicts);
     expect(((round?.standingAfter ?? {}) as Standing).leader?.hotkey).toBe("carol");
-    const jobs = store.listJobs(round?.id ?? "");
+    const jobs = store.jobs.list(round?.id ?? "");
     // Every attempt went through an agent, and pod-flaky's failures were retried elsewhere.
     expect(executed.length).toBe(jobs.length);
     const flaky = jobs.filter((j) => j.podId === "pod-flaky");

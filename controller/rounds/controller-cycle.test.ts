@@ -38,7 +38,7 @@ describe("serveLoop", () => {
         intervalMs: 20,
         weightIntervalMs: 10,
         onWeights: (r) =>
-          seen.push({ openRound: store.openRound() !== undefined, weights: r?.action ?? "error" }),
+          seen.push({ openRound: store.rounds.open() !== undefined, weights: r?.action ?? "error" }),
         onCycle: (r) => {
           if (r?.round) rounds += 1;
           if (rounds > 0 && chain.read().accepted.length >= 2) stop.abort();
@@ -52,7 +52,7 @@ describe("serveLoop", () => {
     // The fallback went out while the first round was still running; 80/20 after it settled.
     expect(seen.some((s) => s.openRound && s.weights !== "error")).toBe(true);
     expect(chain.read().accepted.map((a) => a.uids)).toEqual([[0], [1, 2]]);
-    expect(store.listRounds()[0]?.state).toBe("settled");
+    expect(store.rounds.list()[0]?.state).toBe("settled");
     expect(seen.filter((s) => s.weights === "error")).toEqual([]);
     store.close();
   }, 90_000);
@@ -96,7 +96,7 @@ describe("runControllerCycle", () => {
     broken = false;
     const second = await runControllerCycle(options, new AbortController().signal);
     expect(second.published).toEqual([first.round?.id]);
-    expect(store.getRound(first.round?.id ?? "")?.publishLocation).toMatch(/^file:\/\//);
+    expect(store.rounds.get(first.round?.id ?? "")?.publishLocation).toMatch(/^file:\/\//);
     store.close();
   });
 });

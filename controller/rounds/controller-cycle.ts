@@ -9,7 +9,7 @@ import {
 } from "../intake/ingest-commitments.ts";
 import type { ArtefactSink } from "../publish/artefact-sink.ts";
 import { publishPendingRounds } from "../publish/publish-round.ts";
-import type { RoundRow } from "../store/controller-store.ts";
+import type { RoundRow } from "../store/round-table.ts";
 import type { WeightPolicy } from "../weights/weight-policy.ts";
 import {
   setWeightsIfDue,

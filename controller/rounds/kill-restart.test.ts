@@ -49,16 +49,16 @@ function runController(
 function outcome(dir: string) {
   const store = openStore({ path: join(dir, "controller.db"), readOnly: true });
   try {
-    const rounds = store.listRounds();
+    const rounds = store.rounds.list();
     const verdicts = Object.fromEntries(
-      rounds.flatMap((r) => store.listVerdicts({ roundId: r.id })).map((v) => [v.hotkey, v.verdict]),
+      rounds.flatMap((r) => store.verdicts.list({ roundId: r.id })).map((v) => [v.hotkey, v.verdict]),
     );
     return {
       rounds: rounds.map((r) => ({ state: r.state, published: r.publishedAt !== null })),
       verdicts,
-      standing: store.currentStanding<Standing>(),
-      weightStates: store
-        .listWeightSettings()
+      standing: store.standings.current<Standing>(),
+      weightStates: store.weightSettings
+        .list()
         .map((w) => w.state)
         .reverse(),
       chain: fileChain(join(dir, "chain.json")).read(),

@@ -4,7 +4,9 @@ import { ArmRole, EvaluationJobSchema } from "../../shared/gen/cacheon/v1/job_pb
 import { type ArmScore, compareOnPod, type JobScore } from "../scoring/score-job.ts";
 import type { ScoringPolicy } from "../scoring/scoring-policy.ts";
 import type { ChallengerReading, Seat, Standing } from "../scoring/settle-standing.ts";
-import type { ControllerStore, JobRow, SubmissionRow } from "../store/controller-store.ts";
+import type { ControllerStore } from "../store/controller-store.ts";
+import type { JobRow } from "../store/job-table.ts";
+import type { SubmissionRow } from "../store/submission-table.ts";
 import type { ArmSubject } from "./plan-jobs.ts";
 
 // States a seat holder may be in; anything else (failed, copy, replaced, deregistered) loses the seat.
@@ -18,8 +20,8 @@ export function readingFor(
   phase: JobRow["phase"],
   policy: ScoringPolicy,
 ): ChallengerReading | undefined {
-  const jobs = store
-    .listJobs(roundId)
+  const jobs = store.jobs
+    .list(roundId)
     .filter((j) => j.phase === phase && j.decision === "decided" && j.score !== null)
     .filter((j) =>
       (j.score as JobScore).arms.some((a) => a.submissionId === submissionId && a.role === "challenger"),
@@ -64,7 +66,7 @@ export function remeasurementsOf(
 ): number {
   const pattern = new RegExp(`^${remeasureSlotPrefix[phase]}\\d+$`);
   const slots = new Set<string>();
-  for (const j of store.listJobs(roundId)) {
+  for (const j of store.jobs.list(roundId)) {
     if (j.phase !== phase || !pattern.test(j.slot)) continue;
     if (count === "decided" ? j.decision !== "decided" : j.attempt !== 0) continue;
     const arms = fromJson(EvaluationJobSchema, j.job as JsonValue).arms;
@@ -76,7 +78,7 @@ export function remeasurementsOf(
 /** Drops seats whose submission is no longer live (replaced, deregistered, copy); a lone runner-up moves up. */
 export function sanitiseStanding(store: ControllerStore, standing: Standing): Standing {
   const ok = (seat: Seat | undefined) => {
-    const sub = seat ? store.getSubmission(seat.submissionId) : undefined;
+    const sub = seat ? store.submissions.get(seat.submissionId) : undefined;
     return seat && sub && liveStates.has(sub.state) ? seat : undefined;
   };
   const leader = ok(standing.leader);
@@ -86,7 +88,7 @@ export function sanitiseStanding(store: ControllerStore, standing: Standing): St
 
 /** The arm subject of a seat's submission, if it still exists. */
 export function seatSubject(store: ControllerStore, seat: Seat | undefined): ArmSubject | undefined {
-  const sub = seat ? store.getSubmission(seat.submissionId) : undefined;
+  const sub = seat ? store.submissions.get(seat.submissionId) : undefined;
   return sub ? subjectOf(sub) : undefined;
 }
 

@@ -53,7 +53,7 @@ function commit(store: ControllerStore, block: number, entries: [string, number,
 }
 
 const verdicts = (store: ControllerStore, roundId: string) =>
-  Object.fromEntries(store.listVerdicts({ roundId }).map((v) => [v.hotkey, v.verdict]));
+  Object.fromEntries(store.verdicts.list({ roundId }).map((v) => [v.hotkey, v.verdict]));
 
 describe("runRound", () => {
   it("crowns the fastest correct, zeroes the wrong, disqualifies copies and pays only after reproduction", async () => {
@@ -70,7 +70,7 @@ describe("runRound", () => {
     expect(standing.runnerUp?.hotkey).toBe("bob");
     expect(verdicts(store, round?.id ?? "")).toEqual(scenarioVerdicts);
     // Every paid seat was measured twice, the second time on the other pod with another seed.
-    const jobs = store.listJobs(round?.id ?? "");
+    const jobs = store.jobs.list(round?.id ?? "");
     const repro = jobs.filter((j) => j.phase === "reproduce");
     expect(repro.length).toBeGreaterThan(0);
     for (const j of repro) {
@@ -84,15 +84,17 @@ describe("runRound", () => {
     expect(steps.at(-1)?.jobsDone).toBe(steps.at(-1)?.jobsTotal);
     expect(steps[0]).toMatchObject({ kind: "round-created", jobsDone: 0, jobsTotal: 2 });
     expect(steps.at(-1)?.jobsTotal).toBeGreaterThan(2);
-    const frank = store.getSubmission("sub-5");
+    const frank = store.submissions.get("sub-5");
     expect(frank).toMatchObject({ state: "copy", copyOf: "sub-2" });
-    const erinReport = store.listMinerReports({ hotkey: "erin" })[0]?.report as MinerReport;
+    const erinReport = store.minerReports.list({ hotkey: "erin" })[0]?.report as MinerReport;
     expect(erinReport.reason).toMatch(/correctness gate failed/);
     expect(erinReport.nextSteps.join(" ")).toMatch(/cacheon-miner evaluate/);
-    const ginaReport = store.listMinerReports({ hotkey: "gina" })[0]?.report as MinerReport;
+    const ginaReport = store.minerReports.list({ hotkey: "gina" })[0]?.report as MinerReport;
     expect(ginaReport.nextSteps.join(" ")).toMatch(/health within the start-up timeout/);
-    expect((store.listMinerReports({ hotkey: "carol" })[0]?.report as MinerReport | undefined)?.rank).toBe(1);
-    expect(store.listSubmissions({ states: ["pending"] })).toEqual([]);
+    expect((store.minerReports.list({ hotkey: "carol" })[0]?.report as MinerReport | undefined)?.rank).toBe(
+      1,
+    );
+    expect(store.submissions.list({ states: ["pending"] })).toEqual([]);
 
     // Next round: the leader's image plus one small layer is a copy; nothing pending means no round.
     ingestCommitments({
@@ -104,7 +106,7 @@ describe("runRound", () => {
     });
     const second = await runRound(options, new AbortController().signal);
     expect(verdicts(store, second?.id ?? "")).toEqual({ hank: "copy" });
-    expect(store.getSubmission("sub-7")?.reason).toMatch(/leader's image plus 1 small layer/);
+    expect(store.submissions.get("sub-7")?.reason).toMatch(/leader's image plus 1 small layer/);
     expect(((second?.standingAfter ?? {}) as Standing).leader?.hotkey).toBe("carol");
     expect(await runRound(options, new AbortController().signal)).toBeUndefined();
   });
@@ -116,8 +118,8 @@ describe("runRound", () => {
     const round = await runRound(options, new AbortController().signal);
     expect(((round?.standingAfter ?? {}) as Standing).leader).toBeUndefined();
     expect(verdicts(store, round?.id ?? "")).toEqual({ bob: "awaiting-reproduction" });
-    expect(store.getSubmission("sub-1")?.state).toBe("pending");
-    const abandoned = store.listJobs(round?.id ?? "").find((j) => j.phase === "reproduce");
+    expect(store.submissions.get("sub-1")?.state).toBe("pending");
+    const abandoned = store.jobs.list(round?.id ?? "").find((j) => j.phase === "reproduce");
     expect(abandoned?.state).toBe("abandoned");
     expect(abandoned?.reason).toMatch(/no pod other than solo/);
   });
@@ -131,7 +133,7 @@ describe("runRound", () => {
       good2: { images: simImages },
     });
     const round = await runRound(options, new AbortController().signal);
-    const jobs = store.listJobs(round?.id ?? "");
+    const jobs = store.jobs.list(round?.id ?? "");
     const first = jobs.filter((j) => j.slot === "e0");
     expect(first[0]).toMatchObject({ podId: "broken", state: "failed" });
     expect(first[0]?.reason).toMatch(/pod broken: nvidia-smi reports an uncorrectable ECC error/);
@@ -153,12 +155,12 @@ describe("runRound", () => {
       { ...all.options, settings: { ...settings, maxAttempts: 2 } },
       new AbortController().signal,
     );
-    const attempts = store2.listJobs(r2?.id ?? "");
+    const attempts = store2.jobs.list(r2?.id ?? "");
     expect(attempts).toHaveLength(2);
     expect(attempts[1]?.state).toBe("abandoned");
     expect(attempts[1]?.reason).toMatch(/gave up after 2 failed attempts/);
     expect(verdicts(store2, r2?.id ?? "")).toEqual({ bob: "no-result" });
-    expect(store2.getSubmission("sub-1")?.state).toBe("pending");
+    expect(store2.submissions.get("sub-1")?.state).toBe("pending");
   });
 
   it("a drifting pod gives no decision and the job is rerun on a steady one", async () => {
@@ -169,7 +171,7 @@ describe("runRound", () => {
       steady: { images: simImages },
     });
     const round = await runRound(options, new AbortController().signal);
-    const jobs = store.listJobs(round?.id ?? "");
+    const jobs = store.jobs.list(round?.id ?? "");
     const drifted = jobs.filter((j) => j.podId === "drifty");
     for (const j of drifted) expect(j.decision).toBe("no-decision");
     expect(jobs.filter((j) => j.decision === "decided").every((j) => j.podId === "steady")).toBe(true);
@@ -186,7 +188,7 @@ describe("runRound", () => {
     );
     expect(round?.state).toBe("settled");
     expect(verdicts(store, round?.id ?? "")).toEqual({ bob: "no-result" });
-    expect(store.listJobs(round?.id ?? "")[0]?.state).toBe("abandoned");
+    expect(store.jobs.list(round?.id ?? "")[0]?.state).toBe("abandoned");
   });
 
   it("the seed comes from the finalized block hash and the validator secret", async () => {
@@ -228,14 +230,14 @@ describe("runRound", () => {
       "pod-c": { images: gone },
     });
     const round = await runRound(next.options, new AbortController().signal);
-    const v = Object.fromEntries(store.listVerdicts({ roundId: round?.id ?? "" }).map((x) => [x.hotkey, x]));
+    const v = Object.fromEntries(store.verdicts.list({ roundId: round?.id ?? "" }).map((x) => [x.hotkey, x]));
     expect(v.carol?.verdict).toBe("failed");
     expect(v.carol?.reason).toMatch(/the leader failed its gate on [23] pods.*pull-failed/);
     expect(v.hank?.verdict).toBe("no-result");
     const standing = (round?.standingAfter ?? {}) as Standing;
     expect(standing.leader?.hotkey).toBe("bob");
     expect(standing.runnerUp).toBeUndefined();
-    expect(store.getSubmission("sub-2")?.state).toBe("failed");
+    expect(store.submissions.get("sub-2")?.state).toBe("failed");
   });
 
   describe("a challenger inside the noise band", () => {
@@ -254,7 +256,7 @@ describe("runRound", () => {
       ivy(store);
       const { options, steps } = engine(store, { drifty, "steady-a": steady, "steady-b": steady });
       const round = await runRound(options, new AbortController().signal);
-      const jobs = store.listJobs(round?.id ?? "");
+      const jobs = store.jobs.list(round?.id ?? "");
       const first = jobs.find((j) => j.slot === "e0");
       const again = jobs.find((j) => j.slot === "m0");
       expect(first).toMatchObject({ podId: "drifty", state: "done", decision: "decided" });
@@ -281,7 +283,7 @@ describe("runRound", () => {
       ivy(store);
       const { options } = engine(store, { "drifty-a": drifty, "drifty-b": drifty, "drifty-c": drifty });
       const round = await runRound(options, new AbortController().signal);
-      const jobs = store.listJobs(round?.id ?? "");
+      const jobs = store.jobs.list(round?.id ?? "");
       expect(jobs.map((j) => j.slot)).toEqual(["e0", "m0", "m1"]);
       expect(new Set(jobs.map((j) => j.seed)).size).toBe(3);
       for (const [a, b] of [
@@ -289,10 +291,10 @@ describe("runRound", () => {
         [jobs[1], jobs[2]],
       ])
         expect(b?.podId).not.toBe(a?.podId);
-      const v = store.listVerdicts({ roundId: round?.id ?? "" })[0];
+      const v = store.verdicts.list({ roundId: round?.id ?? "" })[0];
       expect(v?.verdict).toBe("below-bar");
       expect(v?.reason).toMatch(/still inside the noise band after 2 re-measurements/);
-      expect(store.getSubmission("sub-1")?.state).toBe("evaluated");
+      expect(store.submissions.get("sub-1")?.state).toBe("evaluated");
       expect(((round?.standingAfter ?? {}) as Standing).leader).toBeUndefined();
 
       // 0 restores the old reading: below the bar after the one job.
@@ -303,7 +305,7 @@ describe("runRound", () => {
         { ...once.options, policy: { ...defaultScoringPolicy, maxRemeasurements: 0 } },
         new AbortController().signal,
       );
-      expect(off.listJobs(r0?.id ?? "").map((j) => j.slot)).toEqual(["e0"]);
+      expect(off.jobs.list(r0?.id ?? "").map((j) => j.slot)).toEqual(["e0"]);
       expect(verdicts(off, r0?.id ?? "")).toEqual({ ivy: "below-bar" });
     });
 
@@ -312,7 +314,7 @@ describe("runRound", () => {
       ivy(store);
       const { options } = engine(store, { solo: drifty });
       const round = await runRound(options, new AbortController().signal);
-      const jobs = store.listJobs(round?.id ?? "");
+      const jobs = store.jobs.list(round?.id ?? "");
       // Each owed re-measurement is planned once and given up at once: bounded by the limit.
       expect(jobs.map((j) => [j.slot, j.state])).toEqual([
         ["e0", "done"],
@@ -321,7 +323,7 @@ describe("runRound", () => {
       ]);
       expect(jobs[1]?.reason).toMatch(/no pod other than solo/);
       expect(verdicts(store, round?.id ?? "")).toEqual({ ivy: "no-result" });
-      expect(store.getSubmission("sub-1")?.state).toBe("pending");
+      expect(store.submissions.get("sub-1")?.state).toBe("pending");
     });
   });
 });

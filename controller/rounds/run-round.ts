@@ -10,7 +10,10 @@ import { type CopyPolicy, defaultCopyPolicy, detectCopy } from "../copies/detect
 import { scoreJob } from "../scoring/score-job.ts";
 import type { ScoringPolicy } from "../scoring/scoring-policy.ts";
 import { classifyReading, remeasureDecision, type Standing } from "../scoring/settle-standing.ts";
-import type { ControllerStore, JobRow, RoundRow, SubmissionRow } from "../store/controller-store.ts";
+import type { ControllerStore } from "../store/controller-store.ts";
+import type { JobRow } from "../store/job-table.ts";
+import type { RoundRow } from "../store/round-table.ts";
+import type { SubmissionRow } from "../store/submission-table.ts";
 import { armMeasurements, armRoleOf } from "./arm-measurements.ts";
 import type { JobRunner } from "./job-runner.ts";
 import { type PlannedSlot, planEvaluation, planReproduction } from "./plan-jobs.ts";
@@ -88,18 +91,18 @@ export async function runRound(
   const pollMs = options.pollMs ?? 1000;
   const step = (s: Omit<RoundStep, "jobsDone" | "jobsTotal">) => {
     if (!options.onStep) return;
-    const latest = latestAttempts(store.listJobs(s.roundId));
+    const latest = latestAttempts(store.jobs.list(s.roundId));
     const done = latest.filter((j) => j.state === "done" || j.state === "abandoned").length;
     options.onStep({ ...s, jobsDone: done, jobsTotal: latest.length });
   };
 
-  let round = store.openRound() ?? (await createRound());
+  let round = store.rounds.open() ?? (await createRound());
   if (!round) return undefined;
   const roundId = round.id;
   const rlog = log.child({ round: roundId });
 
   // Jobs marked running belong to a controller that stopped: their results are gone.
-  for (const job of store.listJobs(roundId).filter((j) => j.state === "running")) {
+  for (const job of store.jobs.list(roundId).filter((j) => j.state === "running")) {
     store.transaction(() =>
       failAttempt(job, "lost", "the controller stopped while the job ran; rerun", false),
     );
@@ -109,15 +112,15 @@ export async function runRound(
   try {
     while (true) {
       signal.throwIfAborted();
-      round = store.getRound(roundId) as RoundRow;
+      round = store.rounds.get(roundId) as RoundRow;
       const expired = now() >= round.deadlineMs;
-      const latest = latestAttempts(store.listJobs(roundId));
+      const latest = latestAttempts(store.jobs.list(roundId));
       if (expired) {
         for (const { abort } of inFlight.values())
           abort.abort(new CacheonError("deadline-exceeded", "round deadline passed"));
         store.transaction(() => {
           for (const job of latest.filter((j) => j.state === "queued")) {
-            store.finishJob(job.id, {
+            store.jobs.finish(job.id, {
               state: "abandoned",
               reason: "the round's deadline passed before the job could run",
             });
@@ -137,7 +140,7 @@ export async function runRound(
               job.excludedPods.length > 0
             ) {
               store.transaction(() =>
-                store.finishJob(job.id, {
+                store.jobs.finish(job.id, {
                   state: "abandoned",
                   reason: `no pod other than ${job.excludedPods.join(", ")} is available; it is tried again next round`,
                 }),
@@ -182,14 +185,14 @@ export async function runRound(
   }
 
   async function createRound(): Promise<RoundRow | undefined> {
-    if (store.listSubmissions({ states: ["pending"] }).length === 0) return undefined;
+    if (store.submissions.list({ states: ["pending"] }).length === 0) return undefined;
     const head = await options.finalizedHead();
     const created = store.transaction(() => {
-      const pending = store.listSubmissions({ states: ["pending"] });
+      const pending = store.submissions.list({ states: ["pending"] });
       if (pending.length === 0) return undefined;
-      const standing = sanitiseStanding(store, store.currentStanding<Standing>());
+      const standing = sanitiseStanding(store, store.standings.current<Standing>());
       const seed = roundSeed(head.hash, settings.validatorSecret);
-      const r = store.insertRound({
+      const r = store.rounds.insert({
         block: head.block,
         blockHash: head.hash,
         seed,
@@ -244,7 +247,7 @@ export async function runRound(
         startupTimeoutS: a.subject ? settings.challengerStartupS : settings.baselineStartupS,
       })),
     });
-    store.insertJob({
+    store.jobs.insert({
       id: jobId,
       roundId: r.id,
       phase,
@@ -268,8 +271,8 @@ export async function runRound(
   }
 
   function startJob(job: JobRow, podId: string): void {
-    store.transaction(() => store.markJobRunning(job.id, podId));
-    const started = store.getJob(job.id) as JobRow;
+    store.transaction(() => store.jobs.markRunning(job.id, podId));
+    const started = store.jobs.get(job.id) as JobRow;
     step({ kind: "job-started", roundId, jobId: job.id });
     rlog.info("job started", { job: job.id, pod: podId, attempt: job.attempt });
     const abort = new AbortController();
@@ -302,7 +305,7 @@ export async function runRound(
   function recordCompletion(c: Completion): void {
     if (signal.aborted) return; // the job is left "running" and is rerun on restart
     store.transaction(() => {
-      const r = store.getRound(roundId) as RoundRow;
+      const r = store.rounds.get(roundId) as RoundRow;
       const expired = now() >= r.deadlineMs;
       if (!c.result) {
         failAttempt(
@@ -320,7 +323,7 @@ export async function runRound(
       recordImageFacts(c.result, evaluation);
       for (const arm of measurements) {
         const s = score.arms.find((a) => a.armId === arm.armId);
-        store.insertArmResult({
+        store.armResults.put({
           jobId: c.job.id,
           armId: arm.armId,
           role: arm.role,
@@ -335,9 +338,9 @@ export async function runRound(
       }
       const result = toJson(JobResultSchema, c.result);
       if (score.decision === "decided") {
-        store.finishJob(c.job.id, { state: "done", decision: score.decision, reason: "", result, score });
+        store.jobs.finish(c.job.id, { state: "done", decision: score.decision, reason: "", result, score });
       } else {
-        store.finishJob(c.job.id, {
+        store.jobs.finish(c.job.id, {
           state: "failed",
           decision: score.decision,
           reason: score.reason,
@@ -359,25 +362,25 @@ export async function runRound(
     retry: boolean,
     podId?: string,
   ): void {
-    store.finishJob(job.id, { state, reason });
+    store.jobs.finish(job.id, { state, reason });
     if (retry || state === "lost") retryOrAbandon(job, reason, true, podId);
     else retryOrAbandon(job, reason, false, podId);
   }
 
   function retryOrAbandon(job: JobRow, reason: string, allowed: boolean, podId?: string): void {
-    const r = store.getRound(roundId) as RoundRow;
+    const r = store.rounds.get(roundId) as RoundRow;
     // Attempts the controller lost by stopping are not the pods' failures and do not count; the
     // round's deadline still bounds them.
-    const failures = store
-      .listJobs(roundId)
+    const failures = store.jobs
+      .list(roundId)
       .filter((j) => j.slot === job.slot && j.state === "failed").length;
     if (!allowed || failures >= settings.maxAttempts) {
-      store.finishJob(job.id, {
+      store.jobs.finish(job.id, {
         state: "abandoned",
-        decision: store.getJob(job.id)?.decision ?? null,
+        decision: store.jobs.get(job.id)?.decision ?? null,
         reason: `${reason}; gave up after ${failures} failed attempt${failures === 1 ? "" : "s"}`,
-        result: store.getJob(job.id)?.result ?? undefined,
-        score: store.getJob(job.id)?.score ?? undefined,
+        result: store.jobs.get(job.id)?.result ?? undefined,
+        score: store.jobs.get(job.id)?.score ?? undefined,
       });
       return;
     }
@@ -401,7 +404,7 @@ export async function runRound(
     for (const arm of result.arms) {
       const planned = evaluation.arms.find((a) => a.armId === arm.armId);
       if (!planned?.submissionId || !arm.image) continue;
-      store.setImageFacts(planned.submissionId, {
+      store.submissions.setImageFacts(planned.submissionId, {
         configDigest: arm.image.configDigest,
         layers: arm.image.layerDiffIds,
         sizeBytes: Number(arm.image.sizeBytes) || undefined,
@@ -411,10 +414,10 @@ export async function runRound(
 
   function detectRoundCopies(r: RoundRow): void {
     const standing = r.standingBefore as Standing;
-    const all = store.listSubmissions().filter((s) => s.digest !== null);
+    const all = store.submissions.list().filter((s) => s.digest !== null);
     const content = all.map(contentOf);
     for (const id of r.challengers) {
-      const sub = store.getSubmission(id);
+      const sub = store.submissions.get(id);
       if (sub?.state !== "pending") continue;
       const copy = detectCopy({
         candidate: contentOf(sub),
@@ -422,7 +425,7 @@ export async function runRound(
         leaderId: standing.leader?.submissionId,
         policy: copyPolicy,
       });
-      if (copy) store.setSubmissionState(sub.id, "copy", copy.reason, copy.originalId);
+      if (copy) store.submissions.setState(sub.id, "copy", copy.reason, copy.originalId);
     }
   }
 
@@ -454,8 +457,8 @@ export async function runRound(
       const prefix = remeasureSlotPrefix[phase];
       const slotPattern = new RegExp(`^${prefix}\\d+$`);
       const used = new Set(
-        store
-          .listJobs(roundId)
+        store.jobs
+          .list(roundId)
           .filter((j) => slotPattern.test(j.slot))
           .map((j) => j.slot),
       ).size;
@@ -480,7 +483,7 @@ export async function runRound(
 
   function pendingChallengers(r: RoundRow): SubmissionRow[] {
     return r.challengers
-      .map((id) => store.getSubmission(id))
+      .map((id) => store.submissions.get(id))
       .filter((sub): sub is SubmissionRow => sub?.state === "pending");
   }
 
@@ -510,7 +513,7 @@ export async function runRound(
           derivedSeed(r.seed, `reproduce/${slot.slot}`),
           slot.excludedPods,
         );
-      store.setRoundState(r.id, "reproducing");
+      store.rounds.setState(r.id, "reproducing");
       return true;
     });
     if (planned) step({ kind: "reproduction-planned", roundId: r.id });

@@ -113,15 +113,15 @@ describe("a scripted round on the local chain with the reference server images",
     }
     const store = openStore({ path: storePath, readOnly: true });
     try {
-      const rounds = store.listRounds();
+      const rounds = store.rounds.list();
       expect(rounds.every((r) => r.state === "settled")).toBe(true);
-      const byHotkeyUid = (uid: number) => store.listSubmissions().find((s) => s.uid === uid);
+      const byHotkeyUid = (uid: number) => store.submissions.list().find((s) => s.uid === uid);
       const verdictOf = (uid: number) =>
-        store.listVerdicts({ submissionId: byHotkeyUid(uid)?.id ?? "" }).at(-1);
+        store.verdicts.list({ submissionId: byHotkeyUid(uid)?.id ?? "" }).at(-1);
       const why = JSON.stringify(
         rounds.flatMap((r) =>
-          store
-            .listVerdicts({ roundId: r.id })
+          store.verdicts
+            .list({ roundId: r.id })
             .map((v) => [r.id, v.hotkey.slice(0, 6), v.verdict, v.settledSpeed.toFixed(3), v.reason]),
         ),
       );
@@ -135,14 +135,14 @@ describe("a scripted round on the local chain with the reference server images",
       expect(verdictOf(5)?.verdict, why).toBe("failed");
       expect(verdictOf(5)?.reason).toMatch(/flagged by the agent: .*cached/);
       // Paid only after a reproduction on the other local pod with another seed.
-      const jobs = rounds.flatMap((r) => store.listJobs(r.id));
+      const jobs = rounds.flatMap((r) => store.jobs.list(r.id));
       const repro = jobs.filter((j) => j.phase === "reproduce" && j.state === "done");
       expect(repro.length).toBeGreaterThan(0);
       for (const j of repro) expect(j.excludedPods).not.toContain(j.podId);
-      const standing = store.currentStanding<Standing>();
+      const standing = store.standings.current<Standing>();
       expect(standing.leader?.submissionId).toBe(byHotkeyUid(2)?.id);
       // Weights on the chain, read back: leader uid 2 at 65535, runner-up uid 1 at a quarter of it.
-      const last = store.listWeightSettings({ states: ["confirmed"], limit: 1 })[0];
+      const last = store.weightSettings.list({ states: ["confirmed"], limit: 1 })[0];
       expect(last).toMatchObject({ uids: [1, 2], weights: [16384, 65535] });
       // ...and as the chain holds them for Alice (uid 0), read independently of the controller.
       expect(await chainWeightsOfAlice()).toEqual([
@@ -151,7 +151,7 @@ describe("a scripted round on the local chain with the reference server images",
       ]);
       // The weights before any leader went to the burn uid; every setting was confirmed, and none
       // repeated the one before it (no refresh is due within this test).
-      const settings = store.listWeightSettings().reverse();
+      const settings = store.weightSettings.list().reverse();
       expect(settings[0]?.uids).toEqual([0]);
       expect(settings.map((w) => w.state).every((state) => state === "confirmed")).toBe(true);
       for (let k = 1; k < settings.length; k += 1) expect(settings[k]?.key).not.toBe(settings[k - 1]?.key);
@@ -165,11 +165,11 @@ describe("a scripted round on the local chain with the reference server images",
 function settledAndPaid(path: string): boolean {
   const store = openStore({ path, readOnly: true });
   try {
-    const last = store.listWeightSettings({ states: ["confirmed"], limit: 1 })[0];
+    const last = store.weightSettings.list({ states: ["confirmed"], limit: 1 })[0];
     const desired = desiredWeights(store, defaultWeightPolicy);
     return (
-      store.listSubmissions({ states: ["pending"] }).length === 0 &&
-      store.openRound() === undefined &&
+      store.submissions.list({ states: ["pending"] }).length === 0 &&
+      store.rounds.open() === undefined &&
       last !== undefined &&
       desired !== undefined &&
       last.key === weightKey(desired)

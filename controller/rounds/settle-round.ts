@@ -9,7 +9,9 @@ import {
   type Standing,
   settleStanding,
 } from "../scoring/settle-standing.ts";
-import type { ControllerStore, RoundRow, SubmissionRow } from "../store/controller-store.ts";
+import type { ControllerStore } from "../store/controller-store.ts";
+import type { RoundRow } from "../store/round-table.ts";
+import type { SubmissionRow } from "../store/submission-table.ts";
 import { readingFor, remeasurementsOf, sanitiseStanding } from "./round-readings.ts";
 
 /** Options of {@link settleRound}. */
@@ -37,7 +39,7 @@ export function settleRound(options: SettleRoundOptions): RoundRow {
     const evidence: ChallengerEvidence[] = [];
     const special: { sub: SubmissionRow; verdict: string; reason: string }[] = [];
     for (const id of r.challengers) {
-      const sub = store.getSubmission(id);
+      const sub = store.submissions.get(id);
       if (!sub) continue;
       if (sub.state === "copy") special.push({ sub, verdict: "copy", reason: sub.reason });
       else if (sub.state !== "pending") special.push({ sub, verdict: "withdrawn", reason: sub.reason });
@@ -62,10 +64,10 @@ export function settleRound(options: SettleRoundOptions): RoundRow {
       const pods = seatFailures(store, roundId, seat.submissionId);
       if (pods.size < 2) continue;
       const reason = `the ${seat === before.leader ? "leader" : "runner-up"} failed its gate on ${pods.size} pods this round (${[...pods.values()].join("; ")}); it loses the seat`;
-      const sub = store.getSubmission(seat.submissionId);
+      const sub = store.submissions.get(seat.submissionId);
       if (sub) {
-        store.setSubmissionState(sub.id, "failed", reason, sub.copyOf);
-        store.insertVerdict({
+        store.submissions.setState(sub.id, "failed", reason, sub.copyOf);
+        store.verdicts.put({
           roundId: r.id,
           submissionId: sub.id,
           hotkey: sub.hotkey,
@@ -85,17 +87,17 @@ export function settleRound(options: SettleRoundOptions): RoundRow {
     const standing = sanitiseStanding(store, settlement.standing);
     const ranked = rankOf(standing, settlement.verdicts);
     for (const v of settlement.verdicts) {
-      const sub = store.getSubmission(v.submissionId) as SubmissionRow;
+      const sub = store.submissions.get(v.submissionId) as SubmissionRow;
       const first = reading(v.submissionId, "evaluate");
       const repro = reading(v.submissionId, "reproduce");
-      store.insertVerdict({ roundId: r.id, ...v, evidence: { first, reproduction: repro } });
+      store.verdicts.put({ roundId: r.id, ...v, evidence: { first, reproduction: repro } });
       const next =
         v.verdict === "failed"
           ? "failed"
           : v.verdict === "no-result" || v.verdict === "awaiting-reproduction"
             ? "pending"
             : "evaluated";
-      store.setSubmissionState(sub.id, next, v.reason, sub.copyOf);
+      store.submissions.setState(sub.id, next, v.reason, sub.copyOf);
       report(
         store,
         policy,
@@ -110,7 +112,7 @@ export function settleRound(options: SettleRoundOptions): RoundRow {
       );
     }
     for (const s of special) {
-      store.insertVerdict({
+      store.verdicts.put({
         roundId: r.id,
         submissionId: s.sub.id,
         hotkey: s.sub.hotkey,
@@ -122,9 +124,9 @@ export function settleRound(options: SettleRoundOptions): RoundRow {
       });
       report(store, policy, r, s.sub, s.verdict, s.reason, 0, 0, undefined, [reading(s.sub.id, "evaluate")]);
     }
-    store.insertStanding(r.id, standing);
-    store.setRoundState(r.id, "settled", standing);
-    return store.getRound(r.id) as RoundRow;
+    store.standings.append(r.id, standing);
+    store.rounds.setState(r.id, "settled", standing);
+    return store.rounds.get(r.id) as RoundRow;
   });
   return settled;
 }
@@ -132,7 +134,7 @@ export function settleRound(options: SettleRoundOptions): RoundRow {
 /** Pods (with the reason) on which a seat holder's arm failed its gate in this round. */
 function seatFailures(store: ControllerStore, roundId: string, submissionId: string): Map<string, string> {
   const pods = new Map<string, string>();
-  for (const job of store.listJobs(roundId)) {
+  for (const job of store.jobs.list(roundId)) {
     const arm = (job.score as JobScore | null)?.arms.find(
       (a) => a.submissionId === submissionId && (a.role === "leader" || a.role === "runner-up"),
     );
@@ -171,7 +173,7 @@ function report(
         reason: x.reason,
       };
     });
-  store.putMinerReport({
+  store.minerReports.put({
     roundId: r.id,
     hotkey: sub.hotkey,
     submissionId: sub.id,

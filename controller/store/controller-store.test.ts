@@ -108,8 +108,8 @@ describe("ControllerStore", () => {
   it("keeps submissions in arrival order with states, facts and filters", () => {
     const store = openStore({ path: ":memory:", now: () => 1000 });
     const base = { uid: 1, raw: "r", image: "i", digest: "d", commitBlock: 5, seenBlock: 6 };
-    const a = store.insertSubmission({ ...base, hotkey: "h1", state: "pending" });
-    const b = store.insertSubmission({
+    const a = store.submissions.insert({ ...base, hotkey: "h1", state: "pending" });
+    const b = store.submissions.insert({
       ...base,
       hotkey: "h2",
       state: "copy",
@@ -117,25 +117,27 @@ describe("ControllerStore", () => {
       copyOf: a.id,
     });
     expect([a.id, b.id]).toEqual(["sub-1", "sub-2"]);
-    store.setImageFacts(a.id, { configDigest: "sha256:c", layers: ["l1", "l2"], sizeBytes: 10 });
-    store.setImageFacts(a.id, {});
-    expect(store.getSubmission(a.id)).toMatchObject({
+    store.submissions.setImageFacts(a.id, { configDigest: "sha256:c", layers: ["l1", "l2"], sizeBytes: 10 });
+    store.submissions.setImageFacts(a.id, {});
+    expect(store.submissions.get(a.id)).toMatchObject({
       configDigest: "sha256:c",
       layers: ["l1", "l2"],
       sizeBytes: 10,
     });
-    expect(store.listSubmissions({ states: ["pending"] }).map((s) => s.id)).toEqual(["sub-1"]);
-    expect(store.listSubmissions({ hotkey: "h2" })[0]).toMatchObject({
+    expect(store.submissions.list({ states: ["pending"] }).map((s) => s.id)).toEqual(["sub-1"]);
+    expect(store.submissions.list({ hotkey: "h2" })[0]).toMatchObject({
       copyOf: "sub-1",
       reason: "same digest",
     });
-    expect(store.listSubmissions({ states: [] })).toEqual([]);
-    expect(() => store.setSubmissionState("sub-9", "failed", "x")).toThrow(/submission sub-9 does not exist/);
+    expect(store.submissions.list({ states: [] })).toEqual([]);
+    expect(() => store.submissions.setState("sub-9", "failed", "x")).toThrow(
+      /submission sub-9 does not exist/,
+    );
   });
 
   it("a job starts only from queued", () => {
     const store = openStore({ path: ":memory:" });
-    const round = store.insertRound({
+    const round = store.rounds.insert({
       block: 1,
       blockHash: "0xab",
       seed: "ab",
@@ -144,7 +146,7 @@ describe("ControllerStore", () => {
       challengers: [],
       standingBefore: {},
     });
-    store.insertJob({
+    store.jobs.insert({
       id: "j1",
       roundId: round.id,
       phase: "evaluate",
@@ -154,23 +156,23 @@ describe("ControllerStore", () => {
       job: {},
       excludedPods: [],
     });
-    store.markJobRunning("j1", "pod-a");
-    expect(() => store.markJobRunning("j1", "pod-b")).toThrow(/job j1 is not queued/);
-    store.finishJob("j1", {
+    store.jobs.markRunning("j1", "pod-a");
+    expect(() => store.jobs.markRunning("j1", "pod-b")).toThrow(/job j1 is not queued/);
+    store.jobs.finish("j1", {
       state: "done",
       decision: "decided",
       reason: "",
       result: { x: 1 },
       score: { y: 2 },
     });
-    expect(store.getJob("j1")).toMatchObject({
+    expect(store.jobs.get("j1")).toMatchObject({
       state: "done",
       podId: "pod-a",
       result: { x: 1 },
       score: { y: 2 },
     });
-    expect(store.openRound()?.id).toBe(round.id);
-    store.setRoundState(round.id, "settled", { leader: null });
-    expect(store.openRound()).toBeUndefined();
+    expect(store.rounds.open()?.id).toBe(round.id);
+    store.rounds.setState(round.id, "settled", { leader: null });
+    expect(store.rounds.open()).toBeUndefined();
   });
 });

@@ -1,5 +1,6 @@
 import type { Standing } from "../scoring/settle-standing.ts";
-import type { ControllerStore, WeightSettingRow } from "../store/controller-store.ts";
+import type { ControllerStore } from "../store/controller-store.ts";
+import type { WeightSettingRow } from "../store/weight-setting-table.ts";
 
 /** What an operator wants to know at a glance. */
 export interface ControllerStatus {
@@ -29,20 +30,20 @@ export function controllerStatus(store: ControllerStore): ControllerStatus {
     for (const i of items) out[key(i)] = (out[key(i)] ?? 0) + 1;
     return out;
   };
-  const open = store.openRound();
-  const rounds = store.listRounds(1000);
+  const open = store.rounds.open();
+  const rounds = store.rounds.list(1000);
   const last = rounds.find((r) => r.state === "settled");
-  const w = store.listWeightSettings({ limit: 1 })[0];
+  const w = store.weightSettings.list({ limit: 1 })[0];
   return {
     store: store.path,
     schemaVersion: store.schemaVersion(),
-    submissions: count(store.listSubmissions(), (s) => s.state),
+    submissions: count(store.submissions.list(), (s) => s.state),
     openRound: open
       ? {
           id: open.id,
           state: open.state,
           block: open.block,
-          jobs: count(store.listJobs(open.id), (j) => j.state),
+          jobs: count(store.jobs.list(open.id), (j) => j.state),
           deadline: new Date(open.deadlineMs).toISOString(),
         }
       : null,
@@ -54,7 +55,7 @@ export function controllerStatus(store: ControllerStore): ControllerStatus {
         }
       : null,
     rounds: rounds.length,
-    standing: store.currentStanding<Standing>(),
+    standing: store.standings.current<Standing>(),
     lastWeights: w
       ? {
           id: w.id,

@@ -1,5 +1,6 @@
 import type { Standing } from "../scoring/settle-standing.ts";
-import type { ControllerStore, SubmissionState } from "../store/controller-store.ts";
+import type { ControllerStore } from "../store/controller-store.ts";
+import type { SubmissionState } from "../store/submission-table.ts";
 
 /** One row of the leaderboard. */
 export interface LeaderboardRow {
@@ -21,9 +22,9 @@ const shown: readonly SubmissionState[] = ["pending", "evaluated", "failed", "co
 
 /** The current submission of every registered hotkey, ranked. */
 export function leaderboard(store: ControllerStore): LeaderboardRow[] {
-  const standing = store.currentStanding<Standing>();
-  const rows = store.listSubmissions({ states: shown }).map((s): LeaderboardRow => {
-    const latest = store.listVerdicts({ submissionId: s.id }).at(-1);
+  const standing = store.standings.current<Standing>();
+  const rows = store.submissions.list({ states: shown }).map((s): LeaderboardRow => {
+    const latest = store.verdicts.list({ submissionId: s.id }).at(-1);
     return {
       rank: null,
       hotkey: s.hotkey,

@@ -96,13 +96,13 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
     } else if (path === "/api/status") {
       send(res, 200, "application/json", `${JSON.stringify(controllerStatus(store), null, 2)}\n`);
     } else if (path.startsWith("/api/rounds/")) {
-      const round = store.getRound(decodeURIComponent(path.slice("/api/rounds/".length)));
+      const round = store.rounds.get(decodeURIComponent(path.slice("/api/rounds/".length)));
       if (!round) send(res, 404, "application/json", `${JSON.stringify({ error: "no such round" })}\n`);
       else send(res, 200, "application/json", `${JSON.stringify(roundSummary(store, round), null, 2)}\n`);
     } else if (path === "/") {
       send(res, 200, "text/html; charset=utf-8", indexPage());
     } else if (path.startsWith("/rounds/")) {
-      const round = store.getRound(decodeURIComponent(path.slice("/rounds/".length)));
+      const round = store.rounds.get(decodeURIComponent(path.slice("/rounds/".length)));
       if (!round) send(res, 404, "text/html; charset=utf-8", page("not found", "<p>No such round.</p>"));
       else send(res, 200, "text/html; charset=utf-8", page(round.id, roundHtml(roundSummary(store, round))));
     } else {
@@ -172,7 +172,7 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
       "gauge",
       [[{}, status.standing.runnerUp?.settledSpeed ?? 0]],
     );
-    const weights = options.store.listWeightSettings();
+    const weights = options.store.weightSettings.list();
     const byState: Record<string, number> = {};
     for (const w of weights) byState[w.state] = (byState[w.state] ?? 0) + 1;
     metric(
@@ -209,14 +209,14 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
       )
       .join("");
     const status = controllerStatus(options.store);
-    const rounds = options.store
-      .listRounds(10)
+    const rounds = options.store.rounds
+      .list(10)
       .map(
         (r) =>
           `<li><a href="/rounds/${encodeURIComponent(r.id)}">${escapeXml(r.id)}</a> block ${r.block}, ${escapeXml(r.state)}</li>`,
       )
       .join("");
-    const latest = options.store.listRounds(1)[0];
+    const latest = options.store.rounds.list(1)[0];
     const plots = latest ? roundHtml(roundSummary(options.store, latest)) : "<p>No round yet.</p>";
     return page(
       "cacheon controller",

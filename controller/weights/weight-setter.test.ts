@@ -28,7 +28,7 @@ function chain() {
 }
 
 function seat(store: ControllerStore, hotkey: string, uid: number) {
-  const s = store.insertSubmission({
+  const s = store.submissions.insert({
     hotkey,
     uid,
     raw: "r",
@@ -49,7 +49,7 @@ describe("setWeightsIfDue", () => {
     // No leader yet: the fallback burns to uid 0.
     expect((await setWeightsIfDue(opts)).action).toBe("set");
     expect(state.uids).toEqual([0]);
-    store.insertStanding(null, { leader: seat(store, "carol", 2), runnerUp: seat(store, "bob", 1) });
+    store.standings.append(null, { leader: seat(store, "carol", 2), runnerUp: seat(store, "bob", 1) });
     state.block += 50;
     expect(await setWeightsIfDue(opts)).toMatchObject({ action: "not-due" });
     state.block += 50;
@@ -61,35 +61,41 @@ describe("setWeightsIfDue", () => {
     state.block += 200;
     expect((await setWeightsIfDue(opts)).reason).toMatch(/refresh/);
     expect(state.calls).toBe(3);
-    expect(store.listWeightSettings().map((w) => w.state)).toEqual(["confirmed", "confirmed", "confirmed"]);
+    expect(store.weightSettings.list().map((w) => w.state)).toEqual(["confirmed", "confirmed", "confirmed"]);
   });
 
   it("an intent whose weights reached the chain is confirmed, not sent again", async () => {
     const store = openStore({ path: ":memory:" });
     const { state, target } = chain();
-    store.insertStanding(null, { leader: seat(store, "carol", 2) });
+    store.standings.append(null, { leader: seat(store, "carol", 2) });
     // A controller recorded the intent, the chain took the weights, then the controller died.
-    const intent = store.insertWeightIntent({
+    const intent = store.weightSettings.insertIntent({
       block: 1000,
       uids: [2],
       weights: [65535],
       key: "2:65535",
       reason: "x",
     });
-    store.updateWeightSetting(intent.id, { state: "submitted" });
+    store.weightSettings.update(intent.id, { state: "submitted" });
     Object.assign(state, { uids: [2], weights: [65535], lastUpdate: 1001, block: 1003 });
     const r = await setWeightsIfDue({ store, target, policy: defaultWeightPolicy });
     expect(r.action).toBe("confirmed-earlier");
     expect(state.calls).toBe(0);
-    expect(store.getWeightSetting(intent.id)).toMatchObject({ state: "confirmed", confirmedBlock: 1001 });
+    expect(store.weightSettings.get(intent.id)).toMatchObject({ state: "confirmed", confirmedBlock: 1001 });
     expect((await setWeightsIfDue({ store, target, policy: defaultWeightPolicy })).action).toBe("not-due");
   });
 
   it("an intent that never reached the chain waits while it may be in flight, then is sent once", async () => {
     const store = openStore({ path: ":memory:" });
     const { state, target } = chain();
-    store.insertStanding(null, { leader: seat(store, "carol", 2) });
-    store.insertWeightIntent({ block: 1000, uids: [2], weights: [65535], key: "2:65535", reason: "x" });
+    store.standings.append(null, { leader: seat(store, "carol", 2) });
+    store.weightSettings.insertIntent({
+      block: 1000,
+      uids: [2],
+      weights: [65535],
+      key: "2:65535",
+      reason: "x",
+    });
     state.block = 1002;
     expect((await setWeightsIfDue({ store, target, policy: defaultWeightPolicy })).action).toBe("waiting");
     state.block = 1010;
@@ -105,16 +111,16 @@ describe("setWeightsIfDue", () => {
     state.refuse = "the chain refused the extrinsic: subtensorModule.NeuronNoValidatorPermit";
     const r = await setWeightsIfDue({ store, target, policy: defaultWeightPolicy });
     expect(r.action).toBe("failed");
-    expect(store.listWeightSettings()[0]).toMatchObject({ state: "failed" });
-    expect(store.listWeightSettings()[0]?.error).toMatch(/failed-precondition: .*NeuronNoValidatorPermit/);
+    expect(store.weightSettings.list()[0]).toMatchObject({ state: "failed" });
+    expect(store.weightSettings.list()[0]?.error).toMatch(/failed-precondition: .*NeuronNoValidatorPermit/);
   });
 
   it("does not pay a seat whose hotkey left or replaced its submission", async () => {
     const store = openStore({ path: ":memory:" });
     const { state, target } = chain();
     const leader = seat(store, "carol", 2);
-    store.insertStanding(null, { leader, runnerUp: seat(store, "bob", 1) });
-    store.setSubmissionState(leader.submissionId, "deregistered", "hotkey left the subnet");
+    store.standings.append(null, { leader, runnerUp: seat(store, "bob", 1) });
+    store.submissions.setState(leader.submissionId, "deregistered", "hotkey left the subnet");
     await setWeightsIfDue({ store, target, policy: defaultWeightPolicy });
     expect(state).toMatchObject({ uids: [1], weights: [65535] });
   });

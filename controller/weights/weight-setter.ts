@@ -1,7 +1,8 @@
 import { CacheonError } from "../../shared/errors/cacheon-error.ts";
 import { type Logger, silentLogger } from "../../shared/log/logger.ts";
 import type { Standing } from "../scoring/settle-standing.ts";
-import type { ControllerStore, WeightSettingRow } from "../store/controller-store.ts";
+import type { ControllerStore } from "../store/controller-store.ts";
+import type { WeightSettingRow } from "../store/weight-setting-table.ts";
 import {
   computeWeights,
   type WeightPolicy,
@@ -72,12 +73,12 @@ export async function setWeightsIfDue(options: SetWeightsIfDueOptions): Promise<
   const log = options.logger ?? silentLogger;
   const block = await target.finalizedBlock();
 
-  const open = store.listWeightSettings({ states: ["intent", "submitted"], limit: 1 })[0];
+  const open = store.weightSettings.list({ states: ["intent", "submitted"], limit: 1 })[0];
   if (open) {
     const onChain = await target.readOwnWeights();
     if (onChain.lastUpdate >= open.block && sameWeights(onChain, open)) {
       store.transaction(() =>
-        store.updateWeightSetting(open.id, { state: "confirmed", confirmedBlock: onChain.lastUpdate }),
+        store.weightSettings.update(open.id, { state: "confirmed", confirmedBlock: onChain.lastUpdate }),
       );
       log.info("weights of an earlier run found on chain; confirmed without sending again", {
         id: open.id,
@@ -86,12 +87,12 @@ export async function setWeightsIfDue(options: SetWeightsIfDueOptions): Promise<
       return {
         action: "confirmed-earlier",
         reason: "found on chain",
-        setting: store.getWeightSetting(open.id),
+        setting: store.weightSettings.get(open.id),
       };
     }
     if (onChain.lastUpdate >= open.block) {
       store.transaction(() =>
-        store.updateWeightSetting(open.id, {
+        store.weightSettings.update(open.id, {
           state: "failed",
           error: `other weights were set at block ${onChain.lastUpdate} after this intent`,
         }),
@@ -104,7 +105,7 @@ export async function setWeightsIfDue(options: SetWeightsIfDueOptions): Promise<
   }
 
   const desired = desiredWeights(store, options.policy);
-  const last = store.listWeightSettings({ states: ["confirmed"], limit: 1 })[0];
+  const last = store.weightSettings.list({ states: ["confirmed"], limit: 1 })[0];
   const due = weightsDue({
     block,
     desired,
@@ -114,7 +115,7 @@ export async function setWeightsIfDue(options: SetWeightsIfDueOptions): Promise<
   });
   if (!due.due || !desired) return { action: "not-due", reason: due.reason };
   const intent = store.transaction(() =>
-    store.insertWeightIntent({
+    store.weightSettings.insertIntent({
       block,
       uids: desired.uids,
       weights: desired.weights,
@@ -125,11 +126,11 @@ export async function setWeightsIfDue(options: SetWeightsIfDueOptions): Promise<
   return send(intent, due.reason);
 
   async function send(setting: WeightSettingRow, why: string): Promise<WeightStepResult> {
-    store.transaction(() => store.updateWeightSetting(setting.id, { state: "submitted" }));
+    store.transaction(() => store.weightSettings.update(setting.id, { state: "submitted" }));
     try {
       const done = await target.setWeights(setting.uids, setting.weights, options.signal);
       store.transaction(() =>
-        store.updateWeightSetting(setting.id, {
+        store.weightSettings.update(setting.id, {
           state: "confirmed",
           txRef: done.ref,
           confirmedBlock: done.block,
@@ -142,15 +143,15 @@ export async function setWeightsIfDue(options: SetWeightsIfDueOptions): Promise<
         block: done.block,
         why,
       });
-      return { action: "set", reason: why, setting: store.getWeightSetting(setting.id) };
+      return { action: "set", reason: why, setting: store.weightSettings.get(setting.id) };
     } catch (error) {
       if (options.signal?.aborted) throw error;
       const err = CacheonError.from(error);
       store.transaction(() =>
-        store.updateWeightSetting(setting.id, { state: "failed", error: `${err.code}: ${err.message}` }),
+        store.weightSettings.update(setting.id, { state: "failed", error: `${err.code}: ${err.message}` }),
       );
       log.warn("setting weights failed", { id: setting.id, error: err });
-      return { action: "failed", reason: err.message, setting: store.getWeightSetting(setting.id) };
+      return { action: "failed", reason: err.message, setting: store.weightSettings.get(setting.id) };
     }
   }
 }
@@ -161,9 +162,9 @@ export async function setWeightsIfDue(options: SetWeightsIfDueOptions): Promise<
  * uid may already belong to someone else); a lone runner-up then leads.
  */
 export function desiredWeights(store: ControllerStore, policy: WeightPolicy): WeightVector | undefined {
-  const standing = store.currentStanding<Standing>();
+  const standing = store.standings.current<Standing>();
   const uidOf = (id: string | undefined) => {
-    const sub = id ? store.getSubmission(id) : undefined;
+    const sub = id ? store.submissions.get(id) : undefined;
     return sub && (sub.state === "evaluated" || sub.state === "pending") ? (sub.uid ?? undefined) : undefined;
   };
   const leaderUid = uidOf(standing.leader?.submissionId);

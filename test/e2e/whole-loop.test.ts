@@ -121,7 +121,7 @@ describe("the whole loop on one machine", () => {
     // ...a copy of the leader's own submission, by content (its digest differs: only a label changed).
     const store = openStore({ path: join(demo?.dir ?? "", "controller.db"), readOnly: true });
     try {
-      const subs = store.listSubmissions();
+      const subs = store.submissions.list();
       const ferdie = subs.find((s) => s.uid === 6);
       const bob = subs.find((s) => s.uid === 1);
       expect(ferdie?.copyOf).toBe(bob?.id);

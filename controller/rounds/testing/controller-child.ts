@@ -53,7 +53,7 @@ for (let cycle = 0; cycle < 6; cycle += 1) {
   step(
     `cycle intake=${report.intake.pending.length} round=${report.round?.id ?? "-"} weights=${report.weights.action}`,
   );
-  if (!report.round && report.weights.action === "not-due" && !store.openRound()) break;
+  if (!report.round && report.weights.action === "not-due" && !store.rounds.open()) break;
 }
 store.close();
 process.stdout.write("DONE\n");

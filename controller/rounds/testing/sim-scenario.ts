@@ -1,6 +1,7 @@
 import { type CommitmentEntry, ingestCommitments } from "../../intake/ingest-commitments.ts";
 import { defaultScoringPolicy } from "../../scoring/scoring-policy.ts";
-import type { ControllerStore, RoundRow } from "../../store/controller-store.ts";
+import type { ControllerStore } from "../../store/controller-store.ts";
+import type { RoundRow } from "../../store/round-table.ts";
 import { createLocalJobRunner } from "../job-runner.ts";
 import { defaultRoundSettings, type RoundSettings } from "../round-settings.ts";
 import { runRound } from "../run-round.ts";
