@@ -44,6 +44,8 @@ export interface DevnetChainOptions {
   stateHistory?: number;
   /** The pallets that apply calls. @default new DevnetRuntime() (every pallet of runtime-pallets.ts) */
   runtime?: DevnetRuntime;
+  /** Clock for block hooks (ms since the epoch). @default Date.now */
+  now?: () => number;
   logger?: Logger;
 }
 
@@ -70,6 +72,7 @@ export class DevnetChain {
   private readonly finalityLag: number;
   private readonly stateHistory: number;
   private readonly logger: Logger;
+  private readonly now: () => number;
 
   private constructor(options: DevnetChainOptions, runtime: DevnetRuntime, genesis: ChainStorage) {
     this.meta = options.meta;
@@ -78,6 +81,7 @@ export class DevnetChain {
     this.finalityLag = options.finalityLag ?? 1;
     this.stateHistory = options.stateHistory ?? 4096;
     this.logger = options.logger ?? silentLogger;
+    this.now = options.now ?? Date.now;
     this.pool = new TransactionPool({
       meta: this.meta,
       genesisHash: () => this.genesisHash,
@@ -173,9 +177,10 @@ export class DevnetChain {
     const deposit = (phase: EventPhase, events: RuntimeEvent[]) => {
       for (const event of events) records.push(encodeEventRecord(this.meta, phase, event));
     };
-    deposit("initialization", this.runtime.onInitialize({ storage, block: number }));
+    const hook = { storage, block: number, nowMs: this.now() };
+    deposit("initialization", this.runtime.onInitialize(hook));
     const included = this.applyExtrinsics(storage, number, deposit);
-    deposit("finalization", this.runtime.onFinalize({ storage, block: number }));
+    deposit("finalization", this.runtime.onFinalize(hook));
     storage.entries.set(storageKey(this.meta, "system", "events"), encodeEvents(records));
     storage.write("system", "eventCount", [], records.length);
     const block = this.pushBlock(

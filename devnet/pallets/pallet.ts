@@ -47,6 +47,8 @@ export interface BlockHookContext {
   storage: ChainStorage;
   /** Number of the block being built. */
   block: number;
+  /** Wall-clock time the block is built at (ms since the epoch), from the chain's clock. */
+  nowMs: number;
 }
 
 /** A call handler: checks in the runtime's order, writes storage only once every check passed. */
