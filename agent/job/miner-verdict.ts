@@ -85,6 +85,8 @@ function adviceFor(outcome: ArmOutcome | undefined): string {
       return " — read the log excerpt; the container must keep serving under the memory and pid limits";
     case ArmOutcome.BROKEN_OUTPUT:
       return " — stream OpenAI chat chunks with logprobs and end with [DONE]";
+    case ArmOutcome.GPU_FAULT:
+      return " — the GPUs must be free (no process, memory released) once the container is removed";
     default:
       return "";
   }

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Arm, ArmRole, EvaluationJobSchema } from "../../shared/gen/cacheon/v1/job_pb.ts";
+import { type Arm, ArmRole, ArmSchema, EvaluationJobSchema } from "../../shared/gen/cacheon/v1/job_pb.ts";
 import { ArmOutcome } from "../../shared/gen/cacheon/v1/result_pb.ts";
 import { parseImageReference } from "../../shared/image/image-reference.ts";
 import { testServices } from "../../test/support/services.ts";
@@ -65,16 +65,7 @@ const options = (): PodJobOptions => ({
 
 /** An arm of the given image. */
 function arm(armId: string, role: ArmRole, ref: string): Arm {
-  const image = parseImageReference(ref);
-  return {
-    $typeName: "cacheon.v1.Arm",
-    armId,
-    role,
-    image: { $typeName: "cacheon.v1.ImageReference", ...image },
-    hotkey: "",
-    startupTimeoutS: 0,
-    submissionId: "",
-  };
+  return create(ArmSchema, { armId, role, image: parseImageReference(ref) });
 }
 
 function job(jobId: string, arms: Arm[]) {

@@ -26,6 +26,7 @@ const outcomeNames: Record<number, ArmOutcomeName> = {
   [ArmOutcome.CRASHED]: "crashed",
   [ArmOutcome.BROKEN_OUTPUT]: "broken-output",
   [ArmOutcome.CANCELLED]: "cancelled",
+  [ArmOutcome.GPU_FAULT]: "gpu-fault",
 };
 
 /**

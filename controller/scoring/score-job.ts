@@ -11,6 +11,7 @@ export type ArmOutcomeName =
   | "crashed"
   | "broken-output"
   | "cancelled"
+  | "gpu-fault"
   | "unspecified";
 
 /** One arm's measurement as plain data: what the policy needs from an ArmResult. */

@@ -14,7 +14,7 @@ import type { Message, UnknownEnum } from "@bufbuild/protobuf";
  * Describes the file cacheon/v1/job.proto.
  */
 export const file_cacheon_v1_job: GenFile = /*@__PURE__*/
-  fileDesc("ChRjYWNoZW9uL3YxL2pvYi5wcm90bxIKY2FjaGVvbi52MSKlAQoDQXJtEg4KBmFybV9pZBgBIAEoCRIhCgRyb2xlGAIgASgOMhMuY2FjaGVvbi52MS5Bcm1Sb2xlEikKBWltYWdlGAMgASgLMhouY2FjaGVvbi52MS5JbWFnZVJlZmVyZW5jZRIOCgZob3RrZXkYBCABKAkSGQoRc3RhcnR1cF90aW1lb3V0X3MYBSABKA0SFQoNc3VibWlzc2lvbl9pZBgGIAEoCSJYCgxVcGxvYWRUYXJnZXQSDAoEbmFtZRgBIAEoCRILCgN1cmwYAiABKAkSEQoJbWF4X2J5dGVzGAMgASgEEhoKEmV4cGlyZXNfYXRfdW5peF9tcxgEIAEoAyKCAgoNRXZhbHVhdGlvbkpvYhIOCgZqb2JfaWQYASABKAkSEAoIcm91bmRfaWQYAiABKAkSEgoKcm91bmRfc2VlZBgDIAEoCRIqCgh3b3JrbG9hZBgEIAEoCzIYLmNhY2hlb24udjEuV29ya2xvYWRTcGVjEh0KBGFybXMYBSADKAsyDy5jYWNoZW9uLnYxLkFybRIYChBoYXJkd2FyZV9wcm9maWxlGAYgASgJEikKB3VwbG9hZHMYByADKAsyGC5jYWNoZW9uLnYxLlVwbG9hZFRhcmdldBIYChBkZWFkbGluZV91bml4X21zGAggASgDEhEKCW1vZGVsX2RpchgJIAEoCSqnAQoHQXJtUm9sZRIYChRBUk1fUk9MRV9VTlNQRUNJRklFRBAAEh0KGUFSTV9ST0xFX09QRU5JTkdfQkFTRUxJTkUQARITCg9BUk1fUk9MRV9MRUFERVIQAhIWChJBUk1fUk9MRV9SVU5ORVJfVVAQAxIXChNBUk1fUk9MRV9DSEFMTEVOR0VSEAQSHQoZQVJNX1JPTEVfQ0xPU0lOR19CQVNFTElORRAFYgZwcm90bzM", [file_cacheon_v1_image, file_cacheon_v1_workload]);
+  fileDesc("ChRjYWNoZW9uL3YxL2pvYi5wcm90bxIKY2FjaGVvbi52MSLDAgoDQXJtEg4KBmFybV9pZBgBIAEoCRIhCgRyb2xlGAIgASgOMhMuY2FjaGVvbi52MS5Bcm1Sb2xlEikKBWltYWdlGAMgASgLMhouY2FjaGVvbi52MS5JbWFnZVJlZmVyZW5jZRIOCgZob3RrZXkYBCABKAkSGQoRc3RhcnR1cF90aW1lb3V0X3MYBSABKA0SFQoNc3VibWlzc2lvbl9pZBgGIAEoCRILCgNjbWQYByADKAkSDAoEYXJncxgIIAMoCRIlCgNlbnYYCSADKAsyGC5jYWNoZW9uLnYxLkFybS5FbnZFbnRyeRIuCg13cml0YWJsZV9kaXJzGAogAygLMhcuY2FjaGVvbi52MS5Xcml0YWJsZURpchoqCghFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIi8KC1dyaXRhYmxlRGlyEgwKBHBhdGgYASABKAkSEgoKc2l6ZV9ieXRlcxgCIAEoBCJYCgxVcGxvYWRUYXJnZXQSDAoEbmFtZRgBIAEoCRILCgN1cmwYAiABKAkSEQoJbWF4X2J5dGVzGAMgASgEEhoKEmV4cGlyZXNfYXRfdW5peF9tcxgEIAEoAyKCAgoNRXZhbHVhdGlvbkpvYhIOCgZqb2JfaWQYASABKAkSEAoIcm91bmRfaWQYAiABKAkSEgoKcm91bmRfc2VlZBgDIAEoCRIqCgh3b3JrbG9hZBgEIAEoCzIYLmNhY2hlb24udjEuV29ya2xvYWRTcGVjEh0KBGFybXMYBSADKAsyDy5jYWNoZW9uLnYxLkFybRIYChBoYXJkd2FyZV9wcm9maWxlGAYgASgJEikKB3VwbG9hZHMYByADKAsyGC5jYWNoZW9uLnYxLlVwbG9hZFRhcmdldBIYChBkZWFkbGluZV91bml4X21zGAggASgDEhEKCW1vZGVsX2RpchgJIAEoCSqnAQoHQXJtUm9sZRIYChRBUk1fUk9MRV9VTlNQRUNJRklFRBAAEh0KGUFSTV9ST0xFX09QRU5JTkdfQkFTRUxJTkUQARITCg9BUk1fUk9MRV9MRUFERVIQAhIWChJBUk1fUk9MRV9SVU5ORVJfVVAQAxIXChNBUk1fUk9MRV9DSEFMTEVOR0VSEAQSHQoZQVJNX1JPTEVfQ0xPU0lOR19CQVNFTElORRAFYgZwcm90bzM", [file_cacheon_v1_image, file_cacheon_v1_workload]);
 
 /**
  * One image to run and measure within a job.
@@ -63,6 +63,39 @@ export type Arm = Message<"cacheon.v1.Arm"> & {
    * @generated from field: string submission_id = 6;
    */
   submissionId: string;
+
+  /**
+   * Replaces the image's ENTRYPOINT when not empty (Docker then drops the image's CMD too).
+   * Empty keeps the image's own entrypoint: miners' arms leave it empty. The baseline's comes from
+   * the controller's launch recipe (e.g. empty, to keep vLLM's `vllm serve`).
+   *
+   * @generated from field: repeated string cmd = 7;
+   */
+  cmd: string[];
+
+  /**
+   * Replaces the image's CMD (the entrypoint's arguments) when not empty, e.g. the stock vLLM
+   * image's "--model /model --served-model-name ... --tensor-parallel-size 8 --port 8000".
+   *
+   * @generated from field: repeated string args = 8;
+   */
+  args: string[];
+
+  /**
+   * Environment variables set in the container over the image's own ENV. Names are
+   * [A-Za-z_][A-Za-z0-9_]*; PORT is the agent's and may not be set here.
+   *
+   * @generated from field: map<string, string> env = 9;
+   */
+  env: { [key: string]: string };
+
+  /**
+   * Writable directories, each a size-capped tmpfs (caches: HOME, XDG cache, Triton, vLLM). The
+   * root file system stays read-only; /tmp and every VOLUME the image declares get their own tmpfs.
+   *
+   * @generated from field: repeated cacheon.v1.WritableDir writable_dirs = 10;
+   */
+  writableDirs: WritableDir[];
 };
 
 /**
@@ -71,6 +104,35 @@ export type Arm = Message<"cacheon.v1.Arm"> & {
  */
 export const ArmSchema: GenMessage<Arm> = /*@__PURE__*/
   messageDesc(file_cacheon_v1_job, 0);
+
+/**
+ * A writable, size-capped tmpfs inside an arm's container.
+ *
+ * @generated from message cacheon.v1.WritableDir
+ */
+export type WritableDir = Message<"cacheon.v1.WritableDir"> & {
+  /**
+   * Absolute, normalised path inside the container, e.g. "/cacheon/home"; not "/", /model, /tmp,
+   * /dev, /proc or /sys or anything under them.
+   *
+   * @generated from field: string path = 1;
+   */
+  path: string;
+
+  /**
+   * Size cap of the tmpfs, bytes (at least 1 MiB). Pages written count against the container's memory.
+   *
+   * @generated from field: uint64 size_bytes = 2;
+   */
+  sizeBytes: bigint;
+};
+
+/**
+ * Describes the message cacheon.v1.WritableDir.
+ * Use `create(WritableDirSchema)` to create a new message.
+ */
+export const WritableDirSchema: GenMessage<WritableDir> = /*@__PURE__*/
+  messageDesc(file_cacheon_v1_job, 1);
 
 /**
  * A pre-signed URL the agent may PUT one artefact to. The agent never holds storage credentials.
@@ -112,7 +174,7 @@ export type UploadTarget = Message<"cacheon.v1.UploadTarget"> & {
  * Use `create(UploadTargetSchema)` to create a new message.
  */
 export const UploadTargetSchema: GenMessage<UploadTarget> = /*@__PURE__*/
-  messageDesc(file_cacheon_v1_job, 1);
+  messageDesc(file_cacheon_v1_job, 2);
 
 /**
  * Everything a pod needs to evaluate a set of images once.
@@ -190,7 +252,7 @@ export type EvaluationJob = Message<"cacheon.v1.EvaluationJob"> & {
  * Use `create(EvaluationJobSchema)` to create a new message.
  */
 export const EvaluationJobSchema: GenMessage<EvaluationJob> = /*@__PURE__*/
-  messageDesc(file_cacheon_v1_job, 2);
+  messageDesc(file_cacheon_v1_job, 3);
 
 /**
  * Why an image is in a job; the agent runs arms in the job's order, which the controller sets

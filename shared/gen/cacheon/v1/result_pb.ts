@@ -18,7 +18,7 @@ import type { Message, UnknownEnum } from "@bufbuild/protobuf";
  * Describes the file cacheon/v1/result.proto.
  */
 export const file_cacheon_v1_result: GenFile = /*@__PURE__*/
-  fileDesc("ChdjYWNoZW9uL3YxL3Jlc3VsdC5wcm90bxIKY2FjaGVvbi52MSLkAgoJQXJtUmVzdWx0Eg4KBmFybV9pZBgBIAEoCRInCgdvdXRjb21lGAIgASgOMhYuY2FjaGVvbi52MS5Bcm1PdXRjb21lEg4KBnJlYXNvbhgDIAEoCRIoCgVpbWFnZRgEIAEoCzIZLmNhY2hlb24udjEuSW1hZ2VNZXRhZGF0YRInCgdzdW1tYXJ5GAUgASgLMhYuY2FjaGVvbi52MS5Bcm1TdW1tYXJ5EjMKC2NvcnJlY3RuZXNzGAYgASgLMh4uY2FjaGVvbi52MS5Db3JyZWN0bmVzc1N1bW1hcnkSEQoJZXhpdF9jb2RlGAcgASgFEhIKCm9vbV9raWxsZWQYCCABKAgSEwoLbG9nX2V4Y2VycHQYCSABKAkSEQoJc3RhcnR1cF9zGAogASgBEhoKEnN0YXJ0ZWRfYXRfdW5peF9tcxgLIAEoAxIbChNmaW5pc2hlZF9hdF91bml4X21zGAwgASgDIvMBCglKb2JSZXN1bHQSDgoGam9iX2lkGAEgASgJEiwKCGhhcmR3YXJlGAIgASgLMhouY2FjaGVvbi52MS5IYXJkd2FyZVJlcG9ydBIjCgRhcm1zGAMgAygLMhUuY2FjaGVvbi52MS5Bcm1SZXN1bHQSFAoMbmV0d29ya19tb2RlGAQgASgJEhEKCWNvbXBsZXRlZBgFIAEoCBIOCgZyZWFzb24YBiABKAkSGgoSc3RhcnRlZF9hdF91bml4X21zGAcgASgDEhsKE2ZpbmlzaGVkX2F0X3VuaXhfbXMYCCABKAMSEQoJYXJ0ZWZhY3RzGAkgAygJKtABCgpBcm1PdXRjb21lEhsKF0FSTV9PVVRDT01FX1VOU1BFQ0lGSUVEEAASGAoUQVJNX09VVENPTUVfTUVBU1VSRUQQARIbChdBUk1fT1VUQ09NRV9QVUxMX0ZBSUxFRBACEhsKF0FSTV9PVVRDT01FX05FVkVSX1JFQURZEAMSFwoTQVJNX09VVENPTUVfQ1JBU0hFRBAEEh0KGUFSTV9PVVRDT01FX0JST0tFTl9PVVRQVVQQBRIZChVBUk1fT1VUQ09NRV9DQU5DRUxMRUQQBmIGcHJvdG8z", [file_cacheon_v1_correctness, file_cacheon_v1_hardware, file_cacheon_v1_image, file_cacheon_v1_metrics]);
+  fileDesc("ChdjYWNoZW9uL3YxL3Jlc3VsdC5wcm90bxIKY2FjaGVvbi52MSKTAwoJQXJtUmVzdWx0Eg4KBmFybV9pZBgBIAEoCRInCgdvdXRjb21lGAIgASgOMhYuY2FjaGVvbi52MS5Bcm1PdXRjb21lEg4KBnJlYXNvbhgDIAEoCRIoCgVpbWFnZRgEIAEoCzIZLmNhY2hlb24udjEuSW1hZ2VNZXRhZGF0YRInCgdzdW1tYXJ5GAUgASgLMhYuY2FjaGVvbi52MS5Bcm1TdW1tYXJ5EjMKC2NvcnJlY3RuZXNzGAYgASgLMh4uY2FjaGVvbi52MS5Db3JyZWN0bmVzc1N1bW1hcnkSEQoJZXhpdF9jb2RlGAcgASgFEhIKCm9vbV9raWxsZWQYCCABKAgSEwoLbG9nX2V4Y2VycHQYCSABKAkSEQoJc3RhcnR1cF9zGAogASgBEhoKEnN0YXJ0ZWRfYXRfdW5peF9tcxgLIAEoAxIbChNmaW5pc2hlZF9hdF91bml4X21zGAwgASgDEi0KDGdwdV9hY3Rpdml0eRgOIAEoCzIXLmNhY2hlb24udjEuR3B1QWN0aXZpdHkiggEKC0dwdUFjdGl2aXR5EhMKC2ludGVydmFsX21zGAEgASgNEhAKCHdpbmRvd19zGAIgASgBEiIKBGdwdXMYAyADKAsyFC5jYWNoZW9uLnYxLkdwdVVzYWdlEhYKDmNvbnRhaW5lcl9waWRzGAQgAygNEhAKCHByb2JsZW1zGAUgAygJItQBCghHcHVVc2FnZRINCgVpbmRleBgBIAEoDRIMCgR1dWlkGAIgASgJEg8KB3NhbXBsZXMYAyABKA0SIAoYbWVhbl91dGlsaXphdGlvbl9wZXJjZW50GAQgASgBEh8KF21heF91dGlsaXphdGlvbl9wZXJjZW50GAUgASgNEhcKD2FjdGl2ZV9mcmFjdGlvbhgGIAEoARIbChNtYXhfbWVtb3J5X3VzZWRfbWliGAcgASgEEgwKBHBpZHMYCCADKA0SEwoLYXJtX3Byb2Nlc3MYCSABKAgi8wEKCUpvYlJlc3VsdBIOCgZqb2JfaWQYASABKAkSLAoIaGFyZHdhcmUYAiABKAsyGi5jYWNoZW9uLnYxLkhhcmR3YXJlUmVwb3J0EiMKBGFybXMYAyADKAsyFS5jYWNoZW9uLnYxLkFybVJlc3VsdBIUCgxuZXR3b3JrX21vZGUYBCABKAkSEQoJY29tcGxldGVkGAUgASgIEg4KBnJlYXNvbhgGIAEoCRIaChJzdGFydGVkX2F0X3VuaXhfbXMYByABKAMSGwoTZmluaXNoZWRfYXRfdW5peF9tcxgIIAEoAxIRCglhcnRlZmFjdHMYCSADKAkq6wEKCkFybU91dGNvbWUSGwoXQVJNX09VVENPTUVfVU5TUEVDSUZJRUQQABIYChRBUk1fT1VUQ09NRV9NRUFTVVJFRBABEhsKF0FSTV9PVVRDT01FX1BVTExfRkFJTEVEEAISGwoXQVJNX09VVENPTUVfTkVWRVJfUkVBRFkQAxIXChNBUk1fT1VUQ09NRV9DUkFTSEVEEAQSHQoZQVJNX09VVENPTUVfQlJPS0VOX09VVFBVVBAFEhkKFUFSTV9PVVRDT01FX0NBTkNFTExFRBAGEhkKFUFSTV9PVVRDT01FX0dQVV9GQVVMVBAHYgZwcm90bzM", [file_cacheon_v1_correctness, file_cacheon_v1_hardware, file_cacheon_v1_image, file_cacheon_v1_metrics]);
 
 /**
  * Result of one arm.
@@ -109,6 +109,15 @@ export type ArmResult = Message<"cacheon.v1.ArmResult"> & {
    * @generated from field: int64 finished_at_unix_ms = 12;
    */
   finishedAtUnixMs: bigint;
+
+  /**
+   * GPU use while the arm was measured (sampled off the measuring loop); unset when the arm was
+   * not measured or was given no GPUs. Proof that the arm's own processes served the timed
+   * requests on the GPUs; an arm without it (or idle GPUs) carries a finding in its summary.
+   *
+   * @generated from field: cacheon.v1.GpuActivity gpu_activity = 14;
+   */
+  gpuActivity?: GpuActivity | undefined;
 };
 
 /**
@@ -117,6 +126,132 @@ export type ArmResult = Message<"cacheon.v1.ArmResult"> & {
  */
 export const ArmResultSchema: GenMessage<ArmResult> = /*@__PURE__*/
   messageDesc(file_cacheon_v1_result, 0);
+
+/**
+ * GPU use of one arm's timed window, from a sampler running beside the measurement.
+ *
+ * @generated from message cacheon.v1.GpuActivity
+ */
+export type GpuActivity = Message<"cacheon.v1.GpuActivity"> & {
+  /**
+   * Time between samples, ms.
+   *
+   * @generated from field: uint32 interval_ms = 1;
+   */
+  intervalMs: number;
+
+  /**
+   * Length of the sampled window, seconds.
+   *
+   * @generated from field: double window_s = 2;
+   */
+  windowS: number;
+
+  /**
+   * One entry per GPU sampled, in index order.
+   *
+   * @generated from field: repeated cacheon.v1.GpuUsage gpus = 3;
+   */
+  gpus: GpuUsage[];
+
+  /**
+   * Host pids of the arm's container (all its processes) at the window's start and end.
+   *
+   * @generated from field: repeated uint32 container_pids = 4;
+   */
+  containerPids: number[];
+
+  /**
+   * Why the figures are incomplete (the sampler failed, a GPU gave no samples); empty when complete.
+   *
+   * @generated from field: repeated string problems = 5;
+   */
+  problems: string[];
+};
+
+/**
+ * Describes the message cacheon.v1.GpuActivity.
+ * Use `create(GpuActivitySchema)` to create a new message.
+ */
+export const GpuActivitySchema: GenMessage<GpuActivity> = /*@__PURE__*/
+  messageDesc(file_cacheon_v1_result, 1);
+
+/**
+ * One GPU's figures over an arm's timed window.
+ *
+ * @generated from message cacheon.v1.GpuUsage
+ */
+export type GpuUsage = Message<"cacheon.v1.GpuUsage"> & {
+  /**
+   * nvidia-smi's index.
+   *
+   * @generated from field: uint32 index = 1;
+   */
+  index: number;
+
+  /**
+   * GPU UUID.
+   *
+   * @generated from field: string uuid = 2;
+   */
+  uuid: string;
+
+  /**
+   * Samples with a known utilisation.
+   *
+   * @generated from field: uint32 samples = 3;
+   */
+  samples: number;
+
+  /**
+   * Mean and highest utilisation, percent.
+   *
+   * @generated from field: double mean_utilization_percent = 4;
+   */
+  meanUtilizationPercent: number;
+
+  /**
+   * See mean_utilization_percent.
+   *
+   * @generated from field: uint32 max_utilization_percent = 5;
+   */
+  maxUtilizationPercent: number;
+
+  /**
+   * Share of samples with utilisation above zero.
+   *
+   * @generated from field: double active_fraction = 6;
+   */
+  activeFraction: number;
+
+  /**
+   * Highest memory in use, MiB.
+   *
+   * @generated from field: uint64 max_memory_used_mib = 7;
+   */
+  maxMemoryUsedMib: bigint;
+
+  /**
+   * Host pids seen holding memory on this GPU during the window.
+   *
+   * @generated from field: repeated uint32 pids = 8;
+   */
+  pids: number[];
+
+  /**
+   * True when one of those pids belongs to the arm's container.
+   *
+   * @generated from field: bool arm_process = 9;
+   */
+  armProcess: boolean;
+};
+
+/**
+ * Describes the message cacheon.v1.GpuUsage.
+ * Use `create(GpuUsageSchema)` to create a new message.
+ */
+export const GpuUsageSchema: GenMessage<GpuUsage> = /*@__PURE__*/
+  messageDesc(file_cacheon_v1_result, 2);
 
 /**
  * Result of a whole evaluation job.
@@ -193,7 +328,7 @@ export type JobResult = Message<"cacheon.v1.JobResult"> & {
  * Use `create(JobResultSchema)` to create a new message.
  */
 export const JobResultSchema: GenMessage<JobResult> = /*@__PURE__*/
-  messageDesc(file_cacheon_v1_result, 1);
+  messageDesc(file_cacheon_v1_result, 3);
 
 /**
  * How an arm ended.
@@ -244,11 +379,21 @@ export const ArmOutcome = {
   BROKEN_OUTPUT: 5,
 
   /**
-   * The job was cancelled before the arm finished.
+   * The job was cancelled before the arm finished, or the arm was not run because the pod could
+   * not go on (see the reason); not the arm's fault.
    *
    * @generated from enum value: ARM_OUTCOME_CANCELLED = 6;
    */
   CANCELLED: 6,
+
+  /**
+   * The arm left the GPUs unusable after its container was removed (a process or memory still
+   * held, found by the check after every arm); its measurement does not count. The arms after it
+   * run only when the GPUs came back (on their own or by a reset).
+   *
+   * @generated from enum value: ARM_OUTCOME_GPU_FAULT = 7;
+   */
+  GPU_FAULT: 7,
 } as const;
 
 /**
