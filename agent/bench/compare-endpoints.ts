@@ -4,9 +4,12 @@ import {
   type TeacherForcedScore,
 } from "../../shared/correctness/compare-outputs.ts";
 import type { CorrectnessSummary } from "../../shared/gen/cacheon/v1/correctness_pb.ts";
+import type { TokenKTiming } from "../../shared/gen/cacheon/v1/metrics_pb.ts";
 import { silentLogger } from "../../shared/log/logger.ts";
+import { tokenKSpeed } from "../../shared/stats/token-k-speed.ts";
 import { type RunWorkloadOptions, runWorkload, type WorkloadRun } from "./run-workload.ts";
 import { teacherForce } from "./teacher-force.ts";
+import { tokenKTimings } from "./token-k-timings.ts";
 
 /** Options of {@link compareEndpoints}. */
 export interface CompareEndpointsOptions
@@ -27,8 +30,18 @@ export interface CompareEndpointsOptions
 export interface EndpointComparison {
   reference: WorkloadRun;
   candidate: WorkloadRun;
-  /** Reference wall time / candidate wall time (medians over repetitions): above 1 the candidate is faster. */
+  /**
+   * The candidate's speed against the reference, above 1 faster: by time to token k (the median over
+   * requests of reference time / candidate time to token k, k the fewer tokens of the two), or by
+   * whole wall time when the workload asks for no per-token logprobs (see `speedStatistic`).
+   */
   speedRatio: number;
+  /** Which statistic speedRatio is. */
+  speedStatistic: "time-to-token-k" | "whole-wall";
+  /** Reference wall time / candidate wall time (medians over repetitions): the secondary figure. */
+  wallRatio: number;
+  /** Per-request times to token k behind speedRatio. */
+  tokenK: TokenKTiming[];
   /** Teacher-forced scores of the candidate's outputs (empty when disabled). */
   teacherForced: TeacherForcedScore[];
   /** Correctness verdict of the candidate against the reference, from the timed outputs. */
@@ -78,6 +91,18 @@ export async function compareEndpoints(options: CompareEndpointsOptions): Promis
     teacherForced,
     thresholds: { topK: Math.max(1, options.workload.topLogprobs), ...thresholds },
   });
-  const speedRatio = candidate.summary.wallS > 0 ? reference.summary.wallS / candidate.summary.wallS : 0;
-  return { reference, candidate, speedRatio, teacherForced, correctness };
+  const wallRatio = candidate.summary.wallS > 0 ? reference.summary.wallS / candidate.summary.wallS : 0;
+  const tokenK = tokenKTimings({ arm: candidate.outputs, opening: reference.outputs });
+  const perToken = options.workload.topLogprobs > 0;
+  const speed = tokenKSpeed(tokenK, { position: 0 }).speed;
+  return {
+    reference,
+    candidate,
+    speedRatio: perToken ? (Number.isFinite(speed) ? speed : 0) : wallRatio,
+    speedStatistic: perToken ? "time-to-token-k" : "whole-wall",
+    wallRatio,
+    tokenK,
+    teacherForced,
+    correctness,
+  };
 }

@@ -85,6 +85,10 @@ describe("runWorkload timing against the reference server", () => {
     expect(errors.ttft).toHaveLength(8);
     expect(Math.abs(median(errors.ttft))).toBeLessThan(1);
     expect(Math.abs(median(errors.tpot))).toBeLessThan(1);
+    // Every token's arrival time (time to token k), not only the first and the last.
+    expect(errors.token).toHaveLength(8 * 16);
+    expect(Math.abs(median(errors.token))).toBeLessThan(1);
+    expect(Math.min(...errors.token)).toBeGreaterThan(-1);
     // And the truth is what was injected: a 40 ms prefill step, then 8 ms per token (server timer lateness aside).
     expect(dist(run.summary.ttftMs).p50).toBeGreaterThan(39.5);
     expect(Math.abs(dist(run.summary.tpotMs).p50 - 8)).toBeLessThan(1);
@@ -148,6 +152,11 @@ describe("runWorkload timing against the reference server", () => {
     );
     expect(dist(run.summary.tpotMs).max).toBeLessThan(1);
     expect(run.summary.outputTokens).toBe(32n);
+    // Time to token k lands at the burst for every k: holding tokens back buys nothing.
+    for (const o of run.outputs) {
+      expect(o.tokenTimesMs).toHaveLength(16);
+      expect(Math.min(...(o.tokenTimesMs ?? []))).toBeGreaterThan(169);
+    }
   });
 
   it("fails token inflation past max_tokens and lying usage, naming the reason", async () => {

@@ -193,6 +193,11 @@ export async function runWorkload(options: RunWorkloadOptions): Promise<Workload
             text: r.text,
             tokens: r.tokens,
             finishReason: r.finishReason,
+            tokenTimesMs: r.tokenAt.map((at) => at - r.sentAt),
+            usageCompletionTokens: r.usageCompletionTokens,
+            textChars: r.textChars,
+            failure: r.failure,
+            failureDetail: r.failureDetail,
           };
         }
         timeline.push({

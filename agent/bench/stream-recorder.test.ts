@@ -53,6 +53,8 @@ describe("StreamRecorder", () => {
     expect(s.usageCompletionTokens).toBe(6);
     expect(s.usagePromptTokens).toBe(7);
     expect(s.itlMs).toEqual([20, 5]);
+    // One arrival time per token: tokens that came in one chunk share its time.
+    expect(s.tokenAt).toEqual([50, 50, 70, 70, 70, 75]);
     expect(s.text).toBe("Hello world!.");
     expect(s.tokens.map((t) => t.token)).toEqual(["He", "llo", " wor", "ld", "!", "."]);
     expect(s.tokens[0]?.top).toEqual([
@@ -162,5 +164,7 @@ describe("StreamRecorder", () => {
     expect(s.tokens).toHaveLength(2);
     expect(s.tokens[0]?.top).toHaveLength(1);
     expect(s.text).toBe("abc");
+    expect(s.textChars).toBe(6);
+    expect(s.tokenAt).toEqual([1, 1]);
   });
 });

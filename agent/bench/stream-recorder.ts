@@ -56,7 +56,15 @@ export interface RecordedStream {
   /** True when usage disagreed with the logprob count (in "flag" mode the request stays ok). */
   usageMismatch: boolean;
   text: string;
+  /** Characters of content received, kept or not (text is capped at keepTextChars). */
+  textChars: number;
   tokens: GeneratedToken[];
+  /**
+   * Arrival time (performance.now() ms) of each kept token: the time of the chunk whose
+   * `logprobs.content` carried it, so tokens sent together in one chunk share one time. Same
+   * length as `tokens`.
+   */
+  tokenAt: number[];
 }
 
 interface ChunkLogprob {
@@ -89,7 +97,9 @@ export class StreamRecorder {
   #finish = "";
   #done = false;
   #text = "";
+  #textChars = 0;
   #tokens: GeneratedToken[] = [];
+  #tokenAt: number[] = [];
 
   constructor(options: StreamRecorderOptions) {
     this.#maxTokens = options.maxTokens;
@@ -169,6 +179,7 @@ export class StreamRecorder {
       this.#itl.push(at - this.#last);
     }
     this.#last = at;
+    this.#textChars += content.length;
     if (this.#text.length < this.#keepTextChars)
       this.#text += content.slice(0, this.#keepTextChars - this.#text.length);
     if (entries !== undefined) {
@@ -177,6 +188,7 @@ export class StreamRecorder {
       for (const entry of entries) {
         if (this.#tokens.length >= this.#keepTokens) break;
         this.#tokens.push(this.#token(entry));
+        this.#tokenAt.push(at);
       }
     }
     const counted = this.#logprobTokens >= 0 ? this.#logprobTokens : this.#chunks;
@@ -240,7 +252,9 @@ export class StreamRecorder {
       sawDone: this.#done,
       usageMismatch: mismatch,
       text: this.#text,
+      textChars: this.#textChars,
       tokens: this.#tokens,
+      tokenAt: this.#tokenAt,
     };
   }
 

@@ -28,8 +28,13 @@ Options:
 ${workloadFlagsHelp}
   -h, --help            this help
 
-JSON report keys: verdict (pass | fail), speed_ratio (reference wall / candidate wall; above 1
-the candidate is faster), seed, model, reference and candidate (each as in \`bench --json\`),
+Speed is scored by time to token k: per request, k = the fewer tokens of the two outputs, and
+each side's time runs from sending the request to the arrival of its k-th token; the speed ratio
+is the median over requests of reference time / candidate time (above 1 the candidate is faster).
+Whole wall time (reference wall / candidate wall) is reported beside it.
+
+JSON report keys: verdict (pass | fail), speed_ratio, speed_statistic (time-to-token-k, or
+whole-wall when --top-logprobs is 0), wall_ratio, seed, model, reference and candidate (each as in \`bench --json\`),
 correctness {passed, prompts, prompts_passed, prompts_failed, prompts_missing, reasons,
 thresholds, evidence[] per output}.
 
@@ -94,6 +99,8 @@ Example:
     const report: CompareReportJson = {
       verdict: passed ? "pass" : "fail",
       speed_ratio: Math.round(result.speedRatio * 1e6) / 1e6,
+      speed_statistic: result.speedStatistic,
+      wall_ratio: Math.round(result.wallRatio * 1e6) / 1e6,
       seed,
       model: workload.model,
       reference: refReport,
@@ -105,7 +112,7 @@ Example:
       io.stdout.write(formatBenchSummary(candReport, "candidate"));
       const c = result.correctness;
       io.stdout.write(
-        `speed ratio ${report.speed_ratio.toFixed(4)} (reference wall / candidate wall; above 1 the candidate is faster)\n` +
+        `speed ratio ${report.speed_ratio.toFixed(4)} (${report.speed_statistic}; above 1 the candidate is faster), whole-wall ratio ${report.wall_ratio.toFixed(4)}\n` +
           `correctness ${c.passed ? "passed" : "FAILED"}: ${c.prompts} outputs, ${c.promptsPassed} passed, ${c.promptsFailed} failed, ${c.promptsMissing} missing\n` +
           c.reasons.map((r) => `  - ${r}\n`).join("") +
           `verdict ${report.verdict.toUpperCase()}\n`,
@@ -124,6 +131,7 @@ Example:
           ],
           verdict: report.verdict,
           speedRatio: report.speed_ratio,
+          speedStatistic: report.speed_statistic,
           correctness: report.correctness,
         }),
         io.stdout,

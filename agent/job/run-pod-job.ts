@@ -16,6 +16,7 @@ import type { Logger } from "../../shared/log/logger.ts";
 import { silentLogger } from "../../shared/log/logger.ts";
 import { runWorkload } from "../bench/run-workload.ts";
 import { teacherForce } from "../bench/teacher-force.ts";
+import { tokenKTimings } from "../bench/token-k-timings.ts";
 import type { GpuSelection, NetworkMode } from "../containers/arm-container-spec.ts";
 import { createJobNetwork, type JobNetwork, removeJobObjects } from "../containers/job-network.ts";
 import { pullImage } from "../containers/pull-image.ts";
@@ -247,6 +248,7 @@ export async function runPodJob(
       }
       judge(run, opening, scored, options);
     }
+    timeToTokenK(runs, job);
   } catch (error) {
     if (!signal.aborted) {
       logger.error("job failed", { error: error as Error });
@@ -304,6 +306,30 @@ function judge(
   });
   summary.thresholds.push(`teacher_forcing=${teacherForced ? teacherForced.note : "pending"}`);
   run.result.correctness = summary;
+}
+
+/**
+ * Fills every measured arm's times to token k against the two bookends (the closing baseline's
+ * against the opening one), once both bookends are measured: speed is scored on them.
+ */
+function timeToTokenK(runs: ReadonlyMap<string, ArmRun>, job: EvaluationJob): void {
+  const bookend = (role: ArmRole) => {
+    const arm = role === ArmRole.OPENING_BASELINE ? job.arms[0] : job.arms.findLast((a) => a.role === role);
+    const run = arm ? runs.get(arm.armId) : undefined;
+    return run?.result.outcome === ArmOutcome.MEASURED ? run.measurement : undefined;
+  };
+  const opening = bookend(ArmRole.OPENING_BASELINE);
+  const closing = bookend(ArmRole.CLOSING_BASELINE);
+  if (!opening || !closing) return;
+  for (const run of runs.values()) {
+    if (run.measurement === opening || !run.measurement) continue;
+    if (run.result.outcome !== ArmOutcome.MEASURED) continue;
+    run.result.tokenK = tokenKTimings({
+      arm: run.measurement.outputs,
+      opening: opening.outputs,
+      closing: closing.outputs,
+    });
+  }
 }
 
 function cancelledArm(armId: string, signal: AbortSignal): ArmResult {

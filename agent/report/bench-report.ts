@@ -67,8 +67,16 @@ export interface RequestJson {
 export interface CompareReportJson {
   /** "pass" when the candidate is correct, completed every request and shows no findings. */
   verdict: "pass" | "fail";
-  /** Reference wall time / candidate wall time: above 1 the candidate is faster. */
+  /**
+   * The candidate's speed against the reference, above 1 faster: the median over requests of
+   * reference time / candidate time to token k (k = the fewer tokens of the two), or whole wall
+   * when the workload asks for no logprobs (see speed_statistic).
+   */
   speed_ratio: number;
+  /** "time-to-token-k" or "whole-wall". */
+  speed_statistic: string;
+  /** Reference wall time / candidate wall time: the secondary figure. */
+  wall_ratio: number;
   seed: string;
   model: string;
   reference: BenchReportJson;

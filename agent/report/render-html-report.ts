@@ -16,6 +16,8 @@ export interface HtmlReportInput {
   /** Compare only. */
   verdict?: CompareReportJson["verdict"];
   speedRatio?: number;
+  /** What speedRatio is, e.g. "time-to-token-k". @default "time-to-token-k" */
+  speedStatistic?: string;
   correctness?: CompareReportJson["correctness"];
   /** When the report was made. @default new Date() */
   generatedAt?: Date;
@@ -37,7 +39,7 @@ export function renderHtmlReport(input: HtmlReportInput): string {
   parts.push(`<h1>${esc(input.title)}</h1><p class="muted">generated ${esc(generated)}</p>`);
   if (input.verdict) {
     parts.push(
-      `<p class="verdict ${input.verdict}">verdict: <b>${input.verdict.toUpperCase()}</b> &middot; speed ratio (reference wall / candidate wall) <b>${(input.speedRatio ?? 0).toFixed(4)}</b></p>`,
+      `<p class="verdict ${input.verdict}">verdict: <b>${input.verdict.toUpperCase()}</b> &middot; speed ratio (${esc(input.speedStatistic ?? "time-to-token-k")}) <b>${(input.speedRatio ?? 0).toFixed(4)}</b></p>`,
     );
   }
   parts.push(summaryTable(input.arms));

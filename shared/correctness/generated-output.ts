@@ -17,6 +17,13 @@ export interface GeneratedToken {
 }
 
 /**
+ * What a timed request is for: "scored" (timed and judged), "probe" (repeated on purpose in every
+ * repetition to measure response caching; judged, not timed for speed), "canary" (timed and judged
+ * with no allowance at all). Servers cannot tell them apart.
+ */
+export type PromptKind = "scored" | "probe" | "canary";
+
+/**
  * What one timed request produced, kept for correctness: the very output whose timing was
  * measured, so a server cannot tell checked requests from timed ones.
  */
@@ -27,6 +34,8 @@ export interface GeneratedOutput {
   requestIndex: number;
   /** Prompt identifier. */
   promptId: string;
+  /** What the request is for. @default "scored" */
+  kind?: PromptKind;
   /** True when the stream completed without a failure. */
   ok: boolean;
   /** Generated text (content deltas joined), capped. */
@@ -35,6 +44,20 @@ export interface GeneratedOutput {
   tokens: GeneratedToken[];
   /** finish_reason of the last choice. */
   finishReason: string;
+  /**
+   * Milliseconds from sending the request to the arrival of each kept token (one per
+   * `logprobs.content` entry, the time of the chunk that carried it). Same length as `tokens`;
+   * absent or empty when not recorded. Time to token k is `tokenTimesMs[k - 1]`.
+   */
+  tokenTimesMs?: number[];
+  /** usage.completion_tokens the server reported; -1 or absent when it sent none. */
+  usageCompletionTokens?: number;
+  /** Characters of content the stream carried (text may be capped); absent when unknown. */
+  textChars?: number;
+  /** The stream's failure code ("" when ok), e.g. "usage-mismatch", "exceeds-max-tokens". */
+  failure?: string;
+  /** The failure's detail. */
+  failureDetail?: string;
 }
 
 /** The token id inside a "token_id:<id>" token, or undefined when the token is plain text. */

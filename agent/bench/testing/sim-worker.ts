@@ -76,22 +76,28 @@ export async function startSimWorker(options: Omit<SimLlmOptions, "logger" | "on
 export async function errorsAgainstServer(
   run: WorkloadRun,
   s: SimWorker,
-): Promise<{ ttft: number[]; tpot: number[] }> {
+): Promise<{ ttft: number[]; tpot: number[]; token: number[] }> {
   const served = await s.writes();
   const origin = performance.timeOrigin + run.originMs + (await s.clockOffset());
   const byTokens = new Map(served.map((r) => [r.tokens.join(","), r]));
   const ttft: number[] = [];
   const tpot: number[] = [];
+  const token: number[] = [];
   for (const t of run.timeline) {
-    const truth = byTokens.get(run.outputs[t.requestIndex]?.tokens.map((x) => x.token).join(",") ?? "");
+    const output = run.outputs[t.requestIndex];
+    const truth = byTokens.get(output?.tokens.map((x) => x.token).join(",") ?? "");
     if (!truth) throw new Error(`request ${t.requestIndex} matches no response the server wrote`);
     const metrics = run.requests[t.requestIndex];
+    const sent = origin + t.sentMs;
     const first = truth.at[0] ?? Number.NaN;
     const last = truth.at.at(-1) ?? Number.NaN;
-    ttft.push((metrics?.ttftMs ?? Number.NaN) - (first - (origin + t.sentMs)));
+    ttft.push((metrics?.ttftMs ?? Number.NaN) - (first - sent));
     tpot.push((metrics?.tpotMs ?? Number.NaN) - (last - first) / (truth.at.length - 1));
+    for (const [i, at] of truth.at.entries()) {
+      token.push((output?.tokenTimesMs?.[i] ?? Number.NaN) - (at - sent));
+    }
   }
-  return { ttft, tpot };
+  return { ttft, tpot, token };
 }
 
 if (!isMainThread && parentPort && workerData) {

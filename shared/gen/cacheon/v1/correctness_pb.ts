@@ -10,7 +10,7 @@ import type { Message, UnknownEnum } from "@bufbuild/protobuf";
  * Describes the file cacheon/v1/correctness.proto.
  */
 export const file_cacheon_v1_correctness: GenFile = /*@__PURE__*/
-  fileDesc("ChxjYWNoZW9uL3YxL2NvcnJlY3RuZXNzLnByb3RvEgpjYWNoZW9uLnYxItoDCg5Qcm9tcHRFdmlkZW5jZRIVCg1yZXF1ZXN0X2luZGV4GAEgASgNEhEKCXByb21wdF9pZBgCIAEoCRIYChByZWZlcmVuY2VfdG9rZW5zGAMgASgNEhgKEGNhbmRpZGF0ZV90b2tlbnMYBCABKA0SHAoUc2hhcmVkX3ByZWZpeF90b2tlbnMYBSABKA0SEAoIZGl2ZXJnZWQYBiABKAgSKgoiY2FuZGlkYXRlX3Rva2VuX2luX3JlZmVyZW5jZV90b3BfaxgHIAEoCBIqCiJyZWZlcmVuY2VfdG9rZW5faW5fY2FuZGlkYXRlX3RvcF9rGAggASgIEh4KFmRpdmVyZ2VuY2VfbG9ncHJvYl9nYXAYCSABKAESHwoXbWF4X3ByZWZpeF9sb2dwcm9iX2RpZmYYCiABKAESIAoYbWVhbl9wcmVmaXhfbG9ncHJvYl9kaWZmGAsgASgBEiMKG3RlYWNoZXJfZm9yY2VkX21lYW5fbG9ncHJvYhgMIAEoARIeChZyZWZlcmVuY2VfbWVhbl9sb2dwcm9iGA0gASgBEioKB3ZlcmRpY3QYDiABKA4yGS5jYWNoZW9uLnYxLlByb21wdFZlcmRpY3QSDgoGcmVhc29uGA8gASgJItkBChJDb3JyZWN0bmVzc1N1bW1hcnkSDgoGcGFzc2VkGAEgASgIEg8KB3Byb21wdHMYAiABKA0SFgoOcHJvbXB0c19wYXNzZWQYAyABKA0SFgoOcHJvbXB0c19mYWlsZWQYBCABKA0SFwoPcHJvbXB0c19taXNzaW5nGAUgASgNEg8KB3JlYXNvbnMYBiADKAkSNAoQcHJvbXB0c19ldmlkZW5jZRgHIAMoCzIaLmNhY2hlb24udjEuUHJvbXB0RXZpZGVuY2USEgoKdGhyZXNob2xkcxgIIAMoCSp9Cg1Qcm9tcHRWZXJkaWN0Eh4KGlBST01QVF9WRVJESUNUX1VOU1BFQ0lGSUVEEAASFwoTUFJPTVBUX1ZFUkRJQ1RfUEFTUxABEhcKE1BST01QVF9WRVJESUNUX0ZBSUwQAhIaChZQUk9NUFRfVkVSRElDVF9NSVNTSU5HEANiBnByb3RvMw");
+  fileDesc("ChxjYWNoZW9uL3YxL2NvcnJlY3RuZXNzLnByb3RvEgpjYWNoZW9uLnYxIr0FCg5Qcm9tcHRFdmlkZW5jZRIVCg1yZXF1ZXN0X2luZGV4GAEgASgNEhEKCXByb21wdF9pZBgCIAEoCRIYChByZWZlcmVuY2VfdG9rZW5zGAMgASgNEhgKEGNhbmRpZGF0ZV90b2tlbnMYBCABKA0SHAoUc2hhcmVkX3ByZWZpeF90b2tlbnMYBSABKA0SEAoIZGl2ZXJnZWQYBiABKAgSKgoiY2FuZGlkYXRlX3Rva2VuX2luX3JlZmVyZW5jZV90b3BfaxgHIAEoCBIqCiJyZWZlcmVuY2VfdG9rZW5faW5fY2FuZGlkYXRlX3RvcF9rGAggASgIEh4KFmRpdmVyZ2VuY2VfbG9ncHJvYl9nYXAYCSABKAESHwoXbWF4X3ByZWZpeF9sb2dwcm9iX2RpZmYYCiABKAESIAoYbWVhbl9wcmVmaXhfbG9ncHJvYl9kaWZmGAsgASgBEiMKG3RlYWNoZXJfZm9yY2VkX21lYW5fbG9ncHJvYhgMIAEoARIeChZyZWZlcmVuY2VfbWVhbl9sb2dwcm9iGA0gASgBEioKB3ZlcmRpY3QYDiABKA4yGS5jYWNoZW9uLnYxLlByb21wdFZlcmRpY3QSDgoGcmVhc29uGA8gASgJEhIKCnJlcGV0aXRpb24YECABKA0SDAoEa2luZBgRIAEoCRIUCgxyZWFzb25fY29kZXMYEiADKAkSHQoVdGVhY2hlcl9mb3JjZWRfdG9rZW5zGBMgASgNEh4KFm1heF90ZWFjaGVyX2ZvcmNlZF9nYXAYFCABKAESGAoQbWF4X2dhcF9wb3NpdGlvbhgVIAEoDRIiChptaW5fdGVhY2hlcl9mb3JjZWRfbG9ncHJvYhgWIAEoARIaChJyZXRva2VuaXplZF90b2tlbnMYFyABKAUSEAoIc3RvcF9nYXAYGCABKAEi9QEKEkNvcnJlY3RuZXNzU3VtbWFyeRIOCgZwYXNzZWQYASABKAgSDwoHcHJvbXB0cxgCIAEoDRIWCg5wcm9tcHRzX3Bhc3NlZBgDIAEoDRIWCg5wcm9tcHRzX2ZhaWxlZBgEIAEoDRIXCg9wcm9tcHRzX21pc3NpbmcYBSABKA0SDwoHcmVhc29ucxgGIAMoCRI0ChBwcm9tcHRzX2V2aWRlbmNlGAcgAygLMhouY2FjaGVvbi52MS5Qcm9tcHRFdmlkZW5jZRISCgp0aHJlc2hvbGRzGAggAygJEhoKEm5vX2RlY2lzaW9uX3JlYXNvbhgJIAEoCSp9Cg1Qcm9tcHRWZXJkaWN0Eh4KGlBST01QVF9WRVJESUNUX1VOU1BFQ0lGSUVEEAASFwoTUFJPTVBUX1ZFUkRJQ1RfUEFTUxABEhcKE1BST01QVF9WRVJESUNUX0ZBSUwQAhIaChZQUk9NUFRfVkVSRElDVF9NSVNTSU5HEANiBnByb3RvMw");
 
 /**
  * Evidence comparing a candidate's output for one prompt with the reference's output for
@@ -125,6 +125,75 @@ export type PromptEvidence = Message<"cacheon.v1.PromptEvidence"> & {
    * @generated from field: string reason = 15;
    */
   reason: string;
+
+  /**
+   * Repetition of the timed workload the output belongs to.
+   *
+   * @generated from field: uint32 repetition = 16;
+   */
+  repetition: number;
+
+  /**
+   * What the prompt was for: "scored", "probe" or "canary" (canaries are judged with no allowance).
+   *
+   * @generated from field: string kind = 17;
+   */
+  kind: string;
+
+  /**
+   * Stable codes of the failures, one per reason (e.g. "unknown-token-id", "text-mismatch",
+   * "teacher-forced-gap"); empty when the output passed.
+   *
+   * @generated from field: repeated string reason_codes = 18;
+   */
+  reasonCodes: string[];
+
+  /**
+   * Candidate tokens the reference scored by teacher forcing: the whole output, or 0 when it
+   * could not be scored (the reason says why).
+   *
+   * @generated from field: uint32 teacher_forced_tokens = 19;
+   */
+  teacherForcedTokens: number;
+
+  /**
+   * Largest gap over the whole output, nats: the reference's logprob of its own best token minus
+   * its logprob of the candidate's token at the same position (0 where the candidate took the
+   * reference's best token); NaN when not scored.
+   *
+   * @generated from field: double max_teacher_forced_gap = 20;
+   */
+  maxTeacherForcedGap: number;
+
+  /**
+   * 0-based position of that largest gap.
+   *
+   * @generated from field: uint32 max_gap_position = 21;
+   */
+  maxGapPosition: number;
+
+  /**
+   * Lowest logprob the reference gave any of the candidate's tokens, nats; NaN when not scored.
+   *
+   * @generated from field: double min_teacher_forced_logprob = 22;
+   */
+  minTeacherForcedLogprob: number;
+
+  /**
+   * Tokens the reference's tokenizer makes of the candidate's text; -1 when not checked.
+   *
+   * @generated from field: int32 retokenized_tokens = 23;
+   */
+  retokenizedTokens: number;
+
+  /**
+   * When the candidate stopped (finish_reason "stop"): the reference's logprob of its best token
+   * minus its logprob of the end-of-turn token at that position, nats (0 when the reference
+   * would have stopped there too); NaN when the output did not stop or was not scored.
+   *
+   * @generated from field: double stop_gap = 24;
+   */
+  stopGap: number;
 };
 
 /**
@@ -195,6 +264,16 @@ export type CorrectnessSummary = Message<"cacheon.v1.CorrectnessSummary"> & {
    * @generated from field: repeated string thresholds = 8;
    */
   thresholds: string[];
+
+  /**
+   * Non-empty when the outputs could not be judged because of the reference, not the candidate:
+   * a reference request failed, teacher forcing by the closing baseline failed, or the two
+   * baseline bookends did not pass against each other. The job is then no decision and is rerun
+   * (passed is false, but nothing here counts against the candidate).
+   *
+   * @generated from field: string no_decision_reason = 9;
+   */
+  noDecisionReason: string;
 };
 
 /**

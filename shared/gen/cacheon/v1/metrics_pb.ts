@@ -10,7 +10,7 @@ import type { Message, UnknownEnum } from "@bufbuild/protobuf";
  * Describes the file cacheon/v1/metrics.proto.
  */
 export const file_cacheon_v1_metrics: GenFile = /*@__PURE__*/
-  fileDesc("ChhjYWNoZW9uL3YxL21ldHJpY3MucHJvdG8SCmNhY2hlb24udjEibAoMRGlzdHJpYnV0aW9uEgwKBG1lYW4YASABKAESCwoDcDUwGAIgASgBEgsKA3A5MBgDIAEoARILCgNwOTkYBCABKAESCwoDbWluGAUgASgBEgsKA21heBgGIAEoARINCgVjb3VudBgHIAEoDSLDAwoOUmVxdWVzdE1ldHJpY3MSDgoGYXJtX2lkGAEgASgJEhIKCnJlcGV0aXRpb24YAiABKA0SFQoNcmVxdWVzdF9pbmRleBgDIAEoDRIRCglwcm9tcHRfaWQYBCABKAkSCgoCb2sYBSABKAgSDwoHZmFpbHVyZRgGIAEoCRIWCg5mYWlsdXJlX2RldGFpbBgHIAEoCRIRCglxdWV1ZWRfbXMYCCABKAESDwoHdHRmdF9tcxgJIAEoARIOCgZlMmVfbXMYCiABKAESFQoNb3V0cHV0X3Rva2VucxgLIAEoDRI4ChJ0b2tlbl9jb3VudF9zb3VyY2UYDCABKA4yHC5jYWNoZW9uLnYxLlRva2VuQ291bnRTb3VyY2USHwoXdXNhZ2VfY29tcGxldGlvbl90b2tlbnMYDSABKAUSGwoTdXNhZ2VfcHJvbXB0X3Rva2VucxgOIAEoBRIWCg5jb250ZW50X2NodW5rcxgPIAEoDRIPCgd0cG90X21zGBAgASgBEhIKCm1heF9pdGxfbXMYESABKAESFQoNZmluaXNoX3JlYXNvbhgSIAEoCRIXCg9zZW50X2F0X3VuaXhfbXMYEyABKAMi+QQKCkFybVN1bW1hcnkSDgoGYXJtX2lkGAEgASgJEhAKCHJlcXVlc3RzGAIgASgNEhEKCWNvbXBsZXRlZBgDIAEoDRIOCgZmYWlsZWQYBCABKA0SGQoRcmVwZXRpdGlvbl93YWxsX3MYBSADKAESDgoGd2FsbF9zGAYgASgBEhUKDW91dHB1dF90b2tlbnMYByABKAQSGwoTb3V0cHV0X3Rva2Vuc19wZXJfcxgIIAEoARIWCg5yZXF1ZXN0c19wZXJfcxgJIAEoARIpCgd0dGZ0X21zGAogASgLMhguY2FjaGVvbi52MS5EaXN0cmlidXRpb24SKQoHdHBvdF9tcxgLIAEoCzIYLmNhY2hlb24udjEuRGlzdHJpYnV0aW9uEigKBml0bF9tcxgMIAEoCzIYLmNhY2hlb24udjEuRGlzdHJpYnV0aW9uEigKBmUyZV9tcxgNIAEoCzIYLmNhY2hlb24udjEuRGlzdHJpYnV0aW9uEisKCXF1ZXVlZF9tcxgOIAEoCzIYLmNhY2hlb24udjEuRGlzdHJpYnV0aW9uEjgKEnRva2VuX2NvdW50X3NvdXJjZRgPIAEoDjIcLmNhY2hlb24udjEuVG9rZW5Db3VudFNvdXJjZRJEChBmYWlsdXJlc19ieV9jb2RlGBAgAygLMiouY2FjaGVvbi52MS5Bcm1TdW1tYXJ5LkZhaWx1cmVzQnlDb2RlRW50cnkSDwoHd2FsbF9jdhgRIAEoARIQCghmaW5kaW5ncxgSIAMoCRo1ChNGYWlsdXJlc0J5Q29kZUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDToCOAEqlAEKEFRva2VuQ291bnRTb3VyY2USIgoeVE9LRU5fQ09VTlRfU09VUkNFX1VOU1BFQ0lGSUVEEAASHwobVE9LRU5fQ09VTlRfU09VUkNFX0xPR1BST0JTEAESHAoYVE9LRU5fQ09VTlRfU09VUkNFX1VTQUdFEAISHQoZVE9LRU5fQ09VTlRfU09VUkNFX0NIVU5LUxADYgZwcm90bzM");
+  fileDesc("ChhjYWNoZW9uL3YxL21ldHJpY3MucHJvdG8SCmNhY2hlb24udjEibAoMRGlzdHJpYnV0aW9uEgwKBG1lYW4YASABKAESCwoDcDUwGAIgASgBEgsKA3A5MBgDIAEoARILCgNwOTkYBCABKAESCwoDbWluGAUgASgBEgsKA21heBgGIAEoARINCgVjb3VudBgHIAEoDSLDAwoOUmVxdWVzdE1ldHJpY3MSDgoGYXJtX2lkGAEgASgJEhIKCnJlcGV0aXRpb24YAiABKA0SFQoNcmVxdWVzdF9pbmRleBgDIAEoDRIRCglwcm9tcHRfaWQYBCABKAkSCgoCb2sYBSABKAgSDwoHZmFpbHVyZRgGIAEoCRIWCg5mYWlsdXJlX2RldGFpbBgHIAEoCRIRCglxdWV1ZWRfbXMYCCABKAESDwoHdHRmdF9tcxgJIAEoARIOCgZlMmVfbXMYCiABKAESFQoNb3V0cHV0X3Rva2VucxgLIAEoDRI4ChJ0b2tlbl9jb3VudF9zb3VyY2UYDCABKA4yHC5jYWNoZW9uLnYxLlRva2VuQ291bnRTb3VyY2USHwoXdXNhZ2VfY29tcGxldGlvbl90b2tlbnMYDSABKAUSGwoTdXNhZ2VfcHJvbXB0X3Rva2VucxgOIAEoBRIWCg5jb250ZW50X2NodW5rcxgPIAEoDRIPCgd0cG90X21zGBAgASgBEhIKCm1heF9pdGxfbXMYESABKAESFQoNZmluaXNoX3JlYXNvbhgSIAEoCRIXCg9zZW50X2F0X3VuaXhfbXMYEyABKAMi+QQKCkFybVN1bW1hcnkSDgoGYXJtX2lkGAEgASgJEhAKCHJlcXVlc3RzGAIgASgNEhEKCWNvbXBsZXRlZBgDIAEoDRIOCgZmYWlsZWQYBCABKA0SGQoRcmVwZXRpdGlvbl93YWxsX3MYBSADKAESDgoGd2FsbF9zGAYgASgBEhUKDW91dHB1dF90b2tlbnMYByABKAQSGwoTb3V0cHV0X3Rva2Vuc19wZXJfcxgIIAEoARIWCg5yZXF1ZXN0c19wZXJfcxgJIAEoARIpCgd0dGZ0X21zGAogASgLMhguY2FjaGVvbi52MS5EaXN0cmlidXRpb24SKQoHdHBvdF9tcxgLIAEoCzIYLmNhY2hlb24udjEuRGlzdHJpYnV0aW9uEigKBml0bF9tcxgMIAEoCzIYLmNhY2hlb24udjEuRGlzdHJpYnV0aW9uEigKBmUyZV9tcxgNIAEoCzIYLmNhY2hlb24udjEuRGlzdHJpYnV0aW9uEisKCXF1ZXVlZF9tcxgOIAEoCzIYLmNhY2hlb24udjEuRGlzdHJpYnV0aW9uEjgKEnRva2VuX2NvdW50X3NvdXJjZRgPIAEoDjIcLmNhY2hlb24udjEuVG9rZW5Db3VudFNvdXJjZRJEChBmYWlsdXJlc19ieV9jb2RlGBAgAygLMiouY2FjaGVvbi52MS5Bcm1TdW1tYXJ5LkZhaWx1cmVzQnlDb2RlRW50cnkSDwoHd2FsbF9jdhgRIAEoARIQCghmaW5kaW5ncxgSIAMoCRo1ChNGYWlsdXJlc0J5Q29kZUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDToCOAEijwEKDFRva2VuS1RpbWluZxISCgpyZXBldGl0aW9uGAEgASgNEhUKDXJlcXVlc3RfaW5kZXgYAiABKA0SEQoJcHJvbXB0X2lkGAMgASgJEgkKAWsYBCABKA0SDgoGYXJtX21zGAUgASgBEhIKCm9wZW5pbmdfbXMYBiABKAESEgoKY2xvc2luZ19tcxgHIAEoASqUAQoQVG9rZW5Db3VudFNvdXJjZRIiCh5UT0tFTl9DT1VOVF9TT1VSQ0VfVU5TUEVDSUZJRUQQABIfChtUT0tFTl9DT1VOVF9TT1VSQ0VfTE9HUFJPQlMQARIcChhUT0tFTl9DT1VOVF9TT1VSQ0VfVVNBR0UQAhIdChlUT0tFTl9DT1VOVF9TT1VSQ0VfQ0hVTktTEANiBnByb3RvMw");
 
 /**
  * Summary of a distribution of one metric. Unit is the unit of the field holding it.
@@ -364,6 +364,73 @@ export type ArmSummary = Message<"cacheon.v1.ArmSummary"> & {
  */
 export const ArmSummarySchema: GenMessage<ArmSummary> = /*@__PURE__*/
   messageDesc(file_cacheon_v1_metrics, 2);
+
+/**
+ * Time to the k-th token of one timed request, in one arm and in the two baseline bookends, for
+ * scoring speed by time to token k (as the subnet's first version did): a server that stops early
+ * or holds tokens back gains nothing. Computed by the agent once the closing baseline has run.
+ *
+ * @generated from message cacheon.v1.TokenKTiming
+ */
+export type TokenKTiming = Message<"cacheon.v1.TokenKTiming"> & {
+  /**
+   * Repetition of the timed workload, 0-based.
+   *
+   * @generated from field: uint32 repetition = 1;
+   */
+  repetition: number;
+
+  /**
+   * Position of the request in its repetition, 0-based.
+   *
+   * @generated from field: uint32 request_index = 2;
+   */
+  requestIndex: number;
+
+  /**
+   * Prompt identifier (equal in every arm for the same repetition and request index).
+   *
+   * @generated from field: string prompt_id = 3;
+   */
+  promptId: string;
+
+  /**
+   * min(tokens of this arm, of the opening baseline, of the closing baseline) for this request;
+   * tokens are counted from logprobs.content entries.
+   *
+   * @generated from field: uint32 k = 4;
+   */
+  k: number;
+
+  /**
+   * Milliseconds from sending the request to the arrival of this arm's k-th token (TTFT plus the
+   * time from the first token to the k-th).
+   *
+   * @generated from field: double arm_ms = 5;
+   */
+  armMs: number;
+
+  /**
+   * The same for the opening baseline's output of the same request.
+   *
+   * @generated from field: double opening_ms = 6;
+   */
+  openingMs: number;
+
+  /**
+   * The same for the closing baseline's output of the same request.
+   *
+   * @generated from field: double closing_ms = 7;
+   */
+  closingMs: number;
+};
+
+/**
+ * Describes the message cacheon.v1.TokenKTiming.
+ * Use `create(TokenKTimingSchema)` to create a new message.
+ */
+export const TokenKTimingSchema: GenMessage<TokenKTiming> = /*@__PURE__*/
+  messageDesc(file_cacheon_v1_metrics, 3);
 
 /**
  * Where a token count came from.

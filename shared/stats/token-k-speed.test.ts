@@ -1,0 +1,43 @@
+import { describe, expect, it } from "vitest";
+import { tokenKSpeed } from "./token-k-speed.ts";
+
+const t = (repetition: number, armMs: number, openingMs: number, closingMs = openingMs) => ({
+  repetition,
+  armMs,
+  openingMs,
+  closingMs,
+});
+
+describe("tokenKSpeed", () => {
+  it("is the median over requests of baseline time / arm time", () => {
+    const s = tokenKSpeed([t(0, 50, 100), t(0, 100, 100), t(0, 80, 100)]);
+    expect(s.speed).toBeCloseTo(1.25, 12);
+    expect(s.requests).toBe(3);
+  });
+
+  it("one outlier request moves a median, not a mean", () => {
+    const s = tokenKSpeed([t(0, 100, 100), t(0, 100, 100), t(0, 1, 100)]);
+    expect(s.speed).toBe(1);
+  });
+
+  it("reads the baseline off the line between the bookends at the arm's place", () => {
+    // The pod slowed by 20% during the job; an arm right in the middle ran as fast as the baseline then.
+    const timings = [t(0, 110, 100, 120)];
+    expect(tokenKSpeed(timings, { position: 0.5 }).speed).toBeCloseTo(1, 12);
+    expect(tokenKSpeed(timings, { position: 0 }).speed).toBeCloseTo(100 / 110, 12);
+    expect(tokenKSpeed(timings, { position: 1 }).speed).toBeCloseTo(120 / 110, 12);
+    expect(tokenKSpeed(timings, { position: 0, driftCorrection: false }).speed).toBeCloseTo(1, 12);
+  });
+
+  it("gives per-repetition medians and their spread as the noise", () => {
+    const s = tokenKSpeed([t(0, 100, 110), t(0, 100, 110), t(1, 100, 90), t(1, 100, 90)]);
+    expect(s.repetitionSpeeds).toEqual([1.1, 0.9]);
+    expect(s.cv).toBeCloseTo(Math.SQRT2 * 0.1, 12);
+    expect(tokenKSpeed([t(0, 100, 110)]).cv).toBe(0);
+  });
+
+  it("skips requests that cannot be timed and is NaN with none", () => {
+    expect(tokenKSpeed([t(0, 0, 100), t(0, Number.NaN, 100), t(0, 100, -1)]).speed).toBeNaN();
+    expect(tokenKSpeed([]).requests).toBe(0);
+  });
+});
