@@ -55,6 +55,8 @@ export function armMeasurements(job: EvaluationJob, result: JobResult): ArmMeasu
       correctnessPassed: r?.correctness ? r.correctness.passed : undefined,
       correctnessReasons: r?.correctness ? [...r.correctness.reasons] : [],
       findings: summary ? [...summary.findings] : [],
+      tokenK: r?.tokenK ?? [],
+      noDecisionReason: r?.correctness?.noDecisionReason || undefined,
     };
   });
 }

@@ -2,6 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import type { JobExecutor } from "../../agent/job/job-executor.ts";
 import { CacheonError } from "../../shared/errors/cacheon-error.ts";
 import { ArmRole } from "../../shared/gen/cacheon/v1/job_pb.ts";
+import { TokenKTimingSchema } from "../../shared/gen/cacheon/v1/metrics_pb.ts";
 import {
   ArmOutcome,
   type ArmResult,
@@ -69,6 +70,9 @@ export function simulatedPod(name: string, options: SimulatedPodOptions): JobExe
       return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * random.next());
     };
     const arms: ArmResult[] = [];
+    // Per arm, the time to token k of each timed request (10 per repetition), ms: the figure
+    // speed is scored on, filled in once the closing baseline has run.
+    const requestMs = new Map<string, number[][]>();
     for (const [i, arm] of job.arms.entries()) {
       context.signal.throwIfAborted();
       if (options.armDelayMs) await sleep(options.armDelayMs, context.signal);
@@ -92,6 +96,10 @@ export function simulatedPod(name: string, options: SimulatedPodOptions): JobExe
         continue;
       }
       const walls = Array.from({ length: reps }, () => (base / image.speed) * podDrift * (1 + cv * normal()));
+      requestMs.set(
+        arm.armId,
+        walls.map((wall) => Array.from({ length: 10 }, () => (wall / 10) * 1000 * (1 + cv * normal()))),
+      );
       const isBaseline = arm.role === ArmRole.OPENING_BASELINE || arm.role === ArmRole.CLOSING_BASELINE;
       const correct = image.correct ?? true;
       arms.push(
@@ -129,6 +137,25 @@ export function simulatedPod(name: string, options: SimulatedPodOptions): JobExe
                 reasons: correct ? [] : ["7 prompts: divergent token not in reference top-5"],
               },
         }),
+      );
+    }
+    const opening = requestMs.get(job.arms[0]?.armId ?? "");
+    const closing = requestMs.get(job.arms.findLast((a) => a.role === ArmRole.CLOSING_BASELINE)?.armId ?? "");
+    for (const result of arms) {
+      const own = requestMs.get(result.armId);
+      if (!opening || !closing || !own || own === opening) continue;
+      result.tokenK = own.flatMap((perRequest, repetition) =>
+        perRequest.map((armMs, requestIndex) =>
+          create(TokenKTimingSchema, {
+            repetition,
+            requestIndex,
+            promptId: `p${requestIndex}`,
+            k: 512,
+            armMs,
+            openingMs: opening[repetition]?.[requestIndex] ?? 0,
+            closingMs: closing[repetition]?.[requestIndex] ?? 0,
+          }),
+        ),
       );
     }
     return create(JobResultSchema, {

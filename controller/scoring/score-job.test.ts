@@ -340,6 +340,159 @@ describe("compareOnPod", () => {
   });
 });
 
+describe("time to token k", () => {
+  /** Timings of `requests` requests per repetition: the arm's time, and the bookends' (ms). */
+  const timings = (
+    reps: number[][],
+    armMs: (rep: number, i: number) => number,
+    closingMs: (rep: number, i: number) => number = () => 1000,
+  ) =>
+    reps.flatMap((perRep, rep) =>
+      perRep.map((openingMs, i) => ({
+        repetition: rep,
+        armMs: armMs(rep, i),
+        openingMs,
+        closingMs: closingMs(rep, i),
+      })),
+    );
+  const flat = [
+    [1000, 1000, 1000],
+    [1000, 1000, 1000],
+    [1000, 1000, 1000],
+  ];
+  const bookends = (closingMs?: (rep: number, i: number) => number) => ({
+    opening: arm("opening-baseline", 100),
+    closing: arm("closing-baseline", 100, { tokenK: timings(flat, closingMs ?? (() => 1000), closingMs) }),
+  });
+
+  it("speed is the median over requests of the baseline's time to token k over the arm's; whole wall is kept beside it", () => {
+    const { opening, closing } = bookends();
+    // A server that stops at 90% of the baseline's tokens, each token as fast as the baseline's:
+    // its whole wall is 10% shorter, its time to token k the same.
+    const truncating = arm("challenger", 90, { armId: "truncating", tokenK: timings(flat, () => 1000) });
+    const faster = arm("challenger", 80, {
+      armId: "faster",
+      tokenK: timings(flat, (_, i) => [800, 810, 2000][i] as number),
+    });
+    const score = scoreJob([opening, truncating, faster, closing], policy);
+    expect(score.decision).toBe("decided");
+    expect(score.statistic).toBe("time-to-token-k");
+    const [t, f] = score.arms;
+    expect(t?.statistic).toBe("time-to-token-k");
+    expect(t?.speed).toBeCloseTo(1, 12);
+    expect(t?.wallSpeed).toBeCloseTo(100 / 90, 12);
+    // The median ignores the one slow request.
+    expect(f?.speed).toBeCloseTo(1000 / 810, 12);
+    expect(compareOnPod(score, t as never, undefined, policy).beats).toBe(false);
+  });
+
+  it("corrects drift per request at the arm's place between the bookends", () => {
+    // The pod slowed by 4% between the bookends; the arm in the middle ran at the pod's speed then.
+    const { opening, closing } = bookends(() => 1040);
+    const middle = arm("challenger", 102, {
+      tokenK: timings(
+        flat,
+        () => 1020,
+        () => 1040,
+      ),
+    });
+    const score = scoreJob([opening, middle, closing], policy);
+    expect(score.bookendSpread).toBeCloseTo((2 * 0.04) / 2.04, 6);
+    expect(score.arms[0]?.speed).toBeCloseTo(1, 12);
+    const uncorrected = scoreJob(
+      [opening, middle, closing],
+      resolveScoringPolicy({ driftCorrection: false }),
+    );
+    expect(uncorrected.arms[0]?.speed).toBeCloseTo(1, 12);
+    const first = scoreJob(
+      [
+        opening,
+        {
+          ...middle,
+          tokenK: timings(
+            flat,
+            () => 1000,
+            () => 1040,
+          ),
+        },
+        arm("challenger", 1, { armId: "x" }),
+        closing,
+      ],
+      policy,
+    );
+    // Run right after the opening baseline (position 1/3), at the opening's speed: slightly "faster".
+    expect(first.arms[0]?.speed).toBeCloseTo((1000 + 40 / 3) / 1000, 12);
+  });
+
+  it("bookends whose times to token k disagree beyond the limit make the job no decision", () => {
+    const { opening, closing } = bookends(() => 1100);
+    const score = scoreJob(
+      [opening, arm("challenger", 90, { tokenK: timings(flat, () => 900) }), closing],
+      policy,
+    );
+    expect(score.decision).toBe("no-decision");
+    expect(score.reason).toMatch(/bookends disagree by 9\.52%/);
+  });
+
+  it("the noise is the spread of per-repetition speeds, shared as one read's spread", () => {
+    const closingMs = (rep: number) => [990, 1010, 1000][rep] as number;
+    const { opening, closing } = bookends(closingMs);
+    const noisy = arm("challenger", 90, {
+      tokenK: timings(flat, (rep) => [900, 950, 925][rep] as number, closingMs),
+    });
+    const score = scoreJob([opening, noisy, closing], policy);
+    const a = score.arms[0];
+    // The baseline in the middle of the bookends: 995, 1005 and 1000 ms.
+    const perRep = [995 / 900, 1005 / 950, 1000 / 925];
+    expect(a?.repetitions).toBe(3);
+    const m = perRep.reduce((x, y) => x + y) / 3;
+    const cv = Math.sqrt(perRep.reduce((x, y) => x + (y - m) ** 2, 0) / 2) / m;
+    expect(a?.wallCv).toBeCloseTo(cv / Math.SQRT2, 6);
+    expect(score.bookends[0]?.wallCv).toBeGreaterThan(0);
+    // A steadier arm on the same pod gets a lower bar: the pool carries each arm's spread.
+    const steady = arm("challenger", 90, { tokenK: timings(flat, () => 925, closingMs) });
+    const quiet = scoreJob([opening, steady, closing], policy);
+    expect(ratioNoise(score, a as never, undefined, policy)).toBeGreaterThan(
+      ratioNoise(quiet, quiet.arms[0] as never, undefined, policy),
+    );
+  });
+
+  it("an arm without timings fails its gate when the bookends have them", () => {
+    const { opening, closing } = bookends();
+    const score = scoreJob([opening, arm("challenger", 50), closing], policy);
+    expect(score.arms[0]?.gate).toBe("fail");
+    expect(score.arms[0]?.reason).toMatch(/no request could be timed to its k-th token/);
+  });
+
+  it("without timings from the agent the job is scored by whole wall", () => {
+    const score = scoreJob(
+      [arm("opening-baseline", 100), arm("challenger", 50), arm("closing-baseline", 100)],
+      policy,
+    );
+    expect(score.statistic).toBe("whole-wall");
+    expect(score.arms[0]?.speed).toBeCloseTo(2);
+  });
+
+  it("an arm the reference could not judge makes the job no decision", () => {
+    const { opening, closing } = bookends();
+    const score = scoreJob(
+      [
+        opening,
+        arm("challenger", 90, {
+          tokenK: timings(flat, () => 900),
+          noDecisionReason: "teacher forcing failed: HTTP 500",
+        }),
+        closing,
+      ],
+      policy,
+    );
+    expect(score.decision).toBe("no-decision");
+    expect(score.reason).toMatch(
+      /reference could not judge challenger's outputs \(teacher forcing failed: HTTP 500\); rerun/,
+    );
+  });
+});
+
 describe("resolveScoringPolicy", () => {
   it("fills defaults and names every bad field", () => {
     expect(resolveScoringPolicy({ minMargin: 0.02 })).toMatchObject({ minMargin: 0.02, noiseMultiplier: 2 });

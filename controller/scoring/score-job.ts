@@ -1,3 +1,4 @@
+import { type TokenKTimes, tokenKSpeed } from "../../shared/stats/token-k-speed.ts";
 import type { ScoringPolicy } from "./scoring-policy.ts";
 
 /** Why an image is in a job (mirrors cacheon.v1.ArmRole as plain strings). */
@@ -38,7 +39,26 @@ export interface ArmMeasurement {
   correctnessReasons: string[];
   /** Suspicious behaviour the agent saw (e.g. later repetitions much faster: cached responses). */
   findings?: readonly string[] | undefined;
+  /**
+   * Times to token k of the arm's scored requests against the bookends' (cacheon.v1.TokenKTiming);
+   * for the closing baseline, its own against the opening's. Absent or empty from agents that do
+   * not report them: the job is then scored by whole wall time.
+   */
+  tokenK?: readonly TokenKTimes[] | undefined;
+  /**
+   * Set when the agent could not judge this arm because of the reference (a baseline request or
+   * teacher forcing failed, or the bookends did not pass against each other): the job is no
+   * decision and is rerun, whatever the arm did.
+   */
+  noDecisionReason?: string | undefined;
 }
+
+/**
+ * What speed is measured by: "time-to-token-k" (the median over requests of the baseline's time to
+ * token k over the arm's, issue 14) when the agent reports it, else "whole-wall" (the bookends' wall
+ * time over the arm's), for results of agents that predate it.
+ */
+export type SpeedStatistic = "time-to-token-k" | "whole-wall";
 
 /** Gate outcome and speed of one arm. */
 export interface ArmScore {
@@ -50,12 +70,23 @@ export interface ArmScore {
   /** Why the gate failed, for the miner's report. */
   reason: string;
   /**
-   * Baseline wall time / this arm's wall time; 0 when the gate failed. The baseline is the one
-   * interpolated at `position` when the policy corrects drift, else the bookends' mean.
+   * The arm's speed against the baseline by the job's statistic, 0 when the gate failed. By time
+   * to token k: the median over requests of baseline time / arm time to token k; by whole wall:
+   * baseline wall / arm wall. The baseline is the one interpolated at `position` when the policy
+   * corrects drift, else the bookends' mean.
    */
   speed: number;
+  /** The statistic `speed` is. */
+  statistic: SpeedStatistic;
+  /** Baseline wall time / this arm's wall time (interpolated the same way): the secondary figure. */
+  wallSpeed: number;
   wallS: number;
-  /** The arm's own repetition CV and count, which compareOnPod pools with the other arms'. */
+  /**
+   * Relative spread of one read of the arm, which compareOnPod pools with the other arms': by whole
+   * wall, the CV of its repetitions' wall times; by time to token k, the CV of its per-repetition
+   * speeds over sqrt(2) (each is a ratio of two reads of about equal noise, the arm's and the
+   * baseline's).
+   */
   wallCv: number;
   repetitions: number;
   /** Where the arm ran between the bookends: 0 = right after the opening, 1 = the closing. */
@@ -64,7 +95,7 @@ export interface ArmScore {
   relativeError: number;
 }
 
-/** What compareOnPod needs of a bookend read. */
+/** What compareOnPod needs of a bookend read (wallCv: the relative spread of one read, as in ArmScore). */
 export interface BookendRead {
   wallS: number;
   wallCv: number;
@@ -80,9 +111,14 @@ export interface JobScore {
    */
   decision: "decided" | "no-decision" | "invalid";
   reason: string;
+  /** The statistic speeds are measured by. */
+  statistic: SpeedStatistic;
   /** Mean of the two bookends' wall times, seconds (0 when invalid). */
   baselineWallS: number;
-  /** |B' - B| / mean(B, B'). */
+  /**
+   * |B' - B| / mean(B, B'): by whole wall, of the bookends' wall times; by time to token k, with B'/B
+   * the median over requests of the closing baseline's time to token k over the opening's.
+   */
   bookendSpread: number;
   /** Opening and closing reads (empty when invalid). */
   bookends: BookendRead[];
@@ -93,13 +129,17 @@ export interface JobScore {
 export function scoreJob(arms: readonly ArmMeasurement[], policy: ScoringPolicy): JobScore {
   const opening = arms.find((a) => a.role === "opening-baseline");
   const closing = arms.find((a) => a.role === "closing-baseline");
+  const statistic: SpeedStatistic = (closing?.tokenK?.length ?? 0) > 0 ? "time-to-token-k" : "whole-wall";
   const invalid = (reason: string): JobScore => ({
     decision: "invalid",
     reason,
+    statistic,
     baselineWallS: 0,
     bookendSpread: 0,
     bookends: [],
-    arms: arms.filter((a) => !isBaseline(a.role)).map((a) => gateOnly(a, policy, () => 0, 0)),
+    arms: arms
+      .filter((a) => !isBaseline(a.role))
+      .map((a) => gateOnly(a, policy, { statistic, baselineAt: () => 0, position: 0 })),
   });
   if (!opening || !closing) return invalid("the job lacks an opening or a closing baseline arm");
   for (const bookend of [opening, closing]) {
@@ -110,12 +150,20 @@ export function scoreJob(arms: readonly ArmMeasurement[], policy: ScoringPolicy)
     }
   }
   const baselineWallS = (opening.wallS + closing.wallS) / 2;
-  const bookendSpread = Math.abs(closing.wallS - opening.wallS) / baselineWallS;
-  const bookends = [opening, closing].map((b) => ({
+  let bookendSpread = Math.abs(closing.wallS - opening.wallS) / baselineWallS;
+  let bookends = [opening, closing].map((b) => ({
     wallS: b.wallS,
     wallCv: b.wallCv,
     repetitions: b.repetitions,
   }));
+  if (statistic === "time-to-token-k") {
+    // The closing baseline timed against the opening one: its speed s = B/B' per request (median),
+    // so B' = B / s; one bookend read's spread is that ratio's spread over sqrt(2).
+    const bb = tokenKSpeed(closing.tokenK ?? [], { position: 0 });
+    bookendSpread = (2 * Math.abs(1 - bb.speed)) / (1 + bb.speed);
+    const read = { wallCv: bb.cv / Math.SQRT2, repetitions: bb.repetitionSpeeds.length || 1 };
+    bookends = bookends.map((b) => ({ ...b, ...read }));
+  }
   // Arms run in the order given (the job's order), so an arm's place between the bookends is
   // its index between theirs; the baseline it is judged against is read off the line through
   // the two bookends at that place.
@@ -129,11 +177,24 @@ export function scoreJob(arms: readonly ArmMeasurement[], policy: ScoringPolicy)
   const baselineFindings = (opening.findings?.length ?? 0) + (closing.findings?.length ?? 0) > 0;
   const scored = arms
     .filter((a) => !isBaseline(a.role))
-    .map((a) => gateOnly(a, policy, baselineAt, positionOf(a), baselineFindings));
-  if (bookendSpread > policy.bookendLimit) {
+    .map((a) => gateOnly(a, policy, { statistic, baselineAt, position: positionOf(a), baselineFindings }));
+  const unjudged = arms.find((a) => a.noDecisionReason);
+  if (unjudged) {
+    return {
+      decision: "no-decision",
+      reason: `the reference could not judge ${unjudged.armId}'s outputs (${unjudged.noDecisionReason}); rerun`,
+      statistic,
+      baselineWallS,
+      bookendSpread,
+      bookends,
+      arms: scored,
+    };
+  }
+  if (!(bookendSpread <= policy.bookendLimit)) {
     return {
       decision: "no-decision",
       reason: `baseline bookends disagree by ${pct(bookendSpread)} (limit ${pct(policy.bookendLimit)}): the pod drifted during the job; rerun`,
+      statistic,
       baselineWallS,
       bookendSpread,
       bookends,
@@ -147,30 +208,44 @@ export function scoreJob(arms: readonly ArmMeasurement[], policy: ScoringPolicy)
     return {
       decision: "no-decision",
       reason: `the ${brokenReference.role} failed on this pod (${brokenReference.reason}); challengers cannot be compared with it here; rerun on another pod`,
+      statistic,
       baselineWallS,
       bookendSpread,
       bookends,
       arms: scored,
     };
   }
-  return { decision: "decided", reason: "", baselineWallS, bookendSpread, bookends, arms: scored };
+  return { decision: "decided", reason: "", statistic, baselineWallS, bookendSpread, bookends, arms: scored };
 }
 
-function gateOnly(
-  arm: ArmMeasurement,
-  policy: ScoringPolicy,
-  baselineAt: (position: number) => number,
-  position: number,
-  baselineFindings = false,
-): ArmScore {
-  const relativeError = arm.repetitions > 0 ? arm.wallCv / Math.sqrt(arm.repetitions) : 0;
+interface GateContext {
+  statistic: SpeedStatistic;
+  /** The bookends' wall time interpolated at a place between them (or their mean). */
+  baselineAt: (position: number) => number;
+  position: number;
+  /** The baseline showed findings too: they are the workload's doing. */
+  baselineFindings?: boolean;
+}
+
+function gateOnly(arm: ArmMeasurement, policy: ScoringPolicy, context: GateContext): ArmScore {
+  const { statistic, baselineAt, position } = context;
+  const byTokenK =
+    statistic === "time-to-token-k"
+      ? tokenKSpeed(arm.tokenK ?? [], { position, driftCorrection: policy.driftCorrection })
+      : undefined;
+  const wallCv = byTokenK ? byTokenK.cv / Math.SQRT2 : arm.wallCv;
+  const repetitions = byTokenK ? byTokenK.repetitionSpeeds.length || arm.repetitions : arm.repetitions;
+  const relativeError = repetitions > 0 ? wallCv / Math.sqrt(repetitions) : 0;
+  const baselineWallS = baselineAt(position);
   const base = {
     armId: arm.armId,
     role: arm.role,
     submissionId: arm.submissionId,
+    statistic,
+    wallSpeed: baselineWallS > 0 && arm.wallS > 0 ? baselineWallS / arm.wallS : 0,
     wallS: arm.wallS,
-    wallCv: arm.wallCv,
-    repetitions: arm.repetitions,
+    wallCv,
+    repetitions,
     position,
     relativeError,
   };
@@ -190,11 +265,18 @@ function gateOnly(
       `${arm.failedRequests} of ${arm.requests} scored requests failed (allowed ${pct(policy.maxFailedRequestFraction)})`,
     );
   }
-  if (policy.failOnFindings && !baselineFindings && arm.findings && arm.findings.length > 0) {
+  if (policy.failOnFindings && !context.baselineFindings && arm.findings && arm.findings.length > 0) {
     return fail(`flagged by the agent: ${arm.findings.join("; ")}`);
   }
-  const baselineWallS = baselineAt(position);
-  return { ...base, gate: "pass", reason: "", speed: baselineWallS > 0 ? baselineWallS / arm.wallS : 0 };
+  if (byTokenK) {
+    if (!(byTokenK.speed > 0)) {
+      return fail(
+        "no request could be timed to its k-th token (no per-token logprobs arrived with arrival times)",
+      );
+    }
+    return { ...base, gate: "pass", reason: "", speed: byTokenK.speed };
+  }
+  return { ...base, gate: "pass", reason: "", speed: base.wallSpeed };
 }
 
 /** A same-pod comparison of a challenger with the arm it would displace. */
