@@ -59,15 +59,18 @@ export function seededRandom(hexSeed: string, domain: string): SeededRandom {
       if (!(rate > 0)) throw new RangeError(`exponential rate must be > 0, got ${rate}`);
       return -Math.log(1 - next()) / rate;
     },
-    shuffle(items) {
-      const out = [...items];
-      for (let i = out.length - 1; i > 0; i--) {
-        const j = Math.floor(next() * (i + 1));
-        [out[i], out[j]] = [out[j] as (typeof out)[number], out[i] as (typeof out)[number]];
-      }
-      return out;
-    },
+    shuffle: (items) => fisherYates(items, (n) => Math.floor(next() * n)),
   };
+}
+
+/** A Fisher-Yates shuffled copy of `items`, drawing with `int(n)` (an integer in [0, n)). */
+export function fisherYates<T>(items: readonly T[], int: (n: number) => number): T[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = int(i + 1);
+    [out[i], out[j]] = [out[j] as T, out[i] as T];
+  }
+  return out;
 }
 
 function rotl(x: number, k: number): number {
