@@ -11,7 +11,7 @@ import type { JobRunner } from "../rounds/job-runner.ts";
 /** Options of {@link connectFleet}. */
 export interface ConnectFleetOptions {
   fleet: Fleet;
-  controlPlane: Pick<ControlPlane, "addListener" | "retireAgent">;
+  controlPlane: Pick<ControlPlane, "addListener" | "retireAgent" | "connectedAgents">;
   /** Where enrolled agents (pod id, hardware report) are stored. */
   store: Pick<ControlPlaneStore, "agent">;
   /** @default silentLogger */
@@ -35,29 +35,43 @@ export function verificationOf(hardware: Uint8Array): VerificationOutcome {
  * a lost agent fails its pod; a finished, failed or handed-back job leaves its pod idle. Agents
  * of pods the fleet does not hold (tokens from `mint-token`) are left alone. Returns a function
  * that disconnects.
+ *
+ * Judging is level-triggered: it runs when the agent connects AND when the pod starts booting,
+ * and acts when both hold. An agent can connect before the provider's create call has answered
+ * (a slow cloud API, a machine that was already up); its pod is still "requested" then, and
+ * reacting to the session alone would leave the pod waiting for a verdict that never comes.
  */
 export function connectFleet(options: ConnectFleetOptions): () => void {
   const { fleet, controlPlane, store } = options;
   const logger = options.logger ?? silentLogger;
-  const podOf = (agentId: string) => {
-    const podId = store.agent(agentId)?.podId;
-    return podId && fleet.pods().some((p) => p.podId === podId) ? podId : undefined;
-  };
+  const held = (podId: string | undefined) =>
+    podId !== undefined && fleet.pods().some((p) => p.podId === podId) ? podId : undefined;
+  const podOf = (agentId: string) => held(store.agent(agentId)?.podId);
   const failed = (what: string) => (error: unknown) =>
     logger.error(`fleet could not record ${what}`, { error });
   const endJob = (agentId: string, jobId: string) => {
     const podId = podOf(agentId);
     if (podId) endPodJob(fleet, podId, jobId);
   };
-  return controlPlane.addListener({
+  const judge = (podId: string) => {
+    if (fleet.get(podId).state !== "booting") return;
+    const agentId = controlPlane
+      .connectedAgents()
+      .find((a) => a.podId === podId && store.agent(a.agentId)?.status === "active")?.agentId;
+    if (!agentId) return;
+    fleet.enrolled(podId, agentId);
+    const outcome = verificationOf(store.agent(agentId)?.hardware ?? new Uint8Array());
+    fleet.verified(podId, outcome).then((pod) => {
+      if (pod.state === "failed") controlPlane.retireAgent(agentId);
+    }, failed("a hardware verdict"));
+  };
+  const stopFleet = fleet.addListener(({ podId, to }) => {
+    if (to === "booting") judge(podId);
+  });
+  const stopControlPlane = controlPlane.addListener({
     sessionChanged(agentId, connected) {
       const podId = connected ? podOf(agentId) : undefined;
-      if (!podId || fleet.get(podId).state !== "booting") return;
-      fleet.enrolled(podId, agentId);
-      const outcome = verificationOf(store.agent(agentId)?.hardware ?? new Uint8Array());
-      fleet.verified(podId, outcome).then((pod) => {
-        if (pod.state === "failed") controlPlane.retireAgent(agentId);
-      }, failed("a hardware verdict"));
+      if (podId) judge(podId);
     },
     agentLost(agentId) {
       const podId = podOf(agentId);
@@ -69,6 +83,10 @@ export function connectFleet(options: ConnectFleetOptions): () => void {
       for (const jobId of jobIds) endJob(agentId, jobId);
     },
   });
+  return () => {
+    stopFleet();
+    stopControlPlane();
+  };
 }
 
 /** Moves a busy pod running `jobId` to idle; anything else (ended, another job) is left alone. */

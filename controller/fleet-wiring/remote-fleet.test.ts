@@ -19,6 +19,7 @@ import { S3UploadStorage } from "../control-plane/s3-upload-storage.ts";
 import { ingestCommitments } from "../intake/ingest-commitments.ts";
 import { Fleet } from "../pods/fleet.ts";
 import { openSqlitePodLedger } from "../pods/pod-ledger.ts";
+import type { PodProvider } from "../pods/pod-provider.ts";
 import { createControlPlaneJobRunner } from "../rounds/control-plane-job-runner.ts";
 import { runRound } from "../rounds/run-round.ts";
 import { simulatedPod } from "../rounds/simulated-pod.ts";
@@ -35,7 +36,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function setUp(options: { hardwareOk: boolean }) {
+async function setUp(options: { hardwareOk: boolean; createReturnsAfterEnrolment?: boolean }) {
   const { s3 } = testServices();
   const client = new S3Client({
     endpoint: s3.endpoint,
@@ -54,9 +55,24 @@ async function setUp(options: { hardwareOk: boolean }) {
   });
   const server = await startControlPlaneServer({ controlPlane });
   const cloud = createFakeCloud();
+  // A provider whose create call answers only after the machine's agent has connected: a cloud API
+  // slower than the machine's boot (or a static machine that is already up) reverses the usual order.
+  const provider: PodProvider = options.createReturnsAfterEnrolment
+    ? {
+        ...cloud.provider,
+        name: cloud.provider.name,
+        async create(request, signal) {
+          const machine = await cloud.provider.create(request, signal);
+          await waitFor("the agent to connect before create returns", () =>
+            controlPlane.connectedAgents().some((a) => a.podId === request.podId),
+          );
+          return machine;
+        },
+      }
+    : cloud.provider;
   const ledger = openSqlitePodLedger(":memory:");
   const fleet = new Fleet({
-    provider: cloud.provider,
+    provider,
     ledger,
     tokens: { mint: async (podId, ttl) => controlPlane.mintEnrolmentToken(podId, ttl).token },
     userData: ({ podId, enrolmentToken }) =>
@@ -181,6 +197,19 @@ describe("remote mode with a fleet", () => {
     expect(fleet.get(pod.podId).endReason).toMatch(
       /hardware verification failed: gpu-count \(host\): 2 GPUs/,
     );
+    await waitFor("the machine to be returned", () => fleet.get(pod.podId).returned);
+    expect(await cloud.provider.list()).toEqual([]);
+    await waitFor("the retired agent's session to end", () => controlPlane.connectedAgents().length === 0);
+  }, 60_000);
+
+  it("judges the hardware of an agent that connected before the provider's create call returned", async () => {
+    const { controlPlane, fleet, cloud } = await setUp({
+      hardwareOk: false,
+      createReturnsAfterEnrolment: true,
+    });
+    const pod = await fleet.request(profile);
+    await waitFor("the hardware verdict", () => fleet.get(pod.podId).state === "failed");
+    expect(fleet.get(pod.podId).endReason).toMatch(/hardware verification failed: gpu-count/);
     await waitFor("the machine to be returned", () => fleet.get(pod.podId).returned);
     expect(await cloud.provider.list()).toEqual([]);
     await waitFor("the retired agent's session to end", () => controlPlane.connectedAgents().length === 0);

@@ -119,6 +119,7 @@ export class Fleet {
   readonly #logger: Logger;
   readonly #now: () => number;
   readonly #prefix: string;
+  readonly #listeners = new Set<(event: PodTransitionEvent) => void>();
   #ticking: Promise<void> | undefined;
 
   constructor(options: FleetOptions) {
@@ -133,6 +134,16 @@ export class Fleet {
     this.#logger = options.logger ?? silentLogger;
     this.#now = options.now ?? Date.now;
     this.#prefix = options.podIdPrefix ?? "cacheon-";
+  }
+
+  /**
+   * Calls `listener` after every state change (after onTransition), synchronously, so a listener
+   * sees the pod in its new state before anything else happens to it. Returns a function that
+   * removes it. A listener that throws is logged and does not stop the change.
+   */
+  addListener(listener: (event: PodTransitionEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 
   /** Resolved budget limits. */
@@ -425,7 +436,15 @@ export class Fleet {
     this.#options.ledger.transition(pod.podId, from, to, atMs, reason);
     this.#record(pod);
     this.#logger.info("pod state", { podId: pod.podId, from, to, reason });
-    this.#options.onTransition?.({ podId: pod.podId, from, to, reason, atMs });
+    const event = { podId: pod.podId, from, to, reason, atMs };
+    this.#options.onTransition?.(event);
+    for (const listener of this.#listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        this.#logger.error("a fleet listener threw", { podId: pod.podId, to, error });
+      }
+    }
   }
 
   /** Ends a pod: state first (synchronously, so racing events see it), then the job, then the machine. */
