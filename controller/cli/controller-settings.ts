@@ -1,6 +1,7 @@
 import { CacheonError } from "../../shared/errors/cacheon-error.ts";
 import { parseImageReference } from "../../shared/image/image-reference.ts";
 import type { CopyPolicy } from "../copies/detect-copy.ts";
+import type { HealthSettings } from "../health/health-config.ts";
 import type { BudgetOptions } from "../pods/budget.ts";
 import type { FleetTimeouts } from "../pods/fleet.ts";
 import type { StaticMachine } from "../pods/static-provider.ts";
@@ -34,6 +35,8 @@ export interface ControllerSettings {
   pods: PodsSettings;
   /** Raw artefacts agents upload through pre-signed URLs (agents.mode remote). */
   artefacts: ArtefactSettings;
+  /** When a loop counts as stuck for /healthz. */
+  health: HealthSettings;
 }
 
 /** Fleet settings (controller/pods/). */
@@ -293,5 +296,10 @@ export function resolveControllerSettings(
             maxBytes: v<number>("artefacts.maxMiB") * 1024 * 1024,
           }
         : { target: "none" },
+    health: {
+      roundsStuckMs: Math.round(v<number>("health.roundsStuckMinutes") * 60_000),
+      weightsStuckMs: Math.round(v<number>("health.weightsStuckMinutes") * 60_000),
+      fleetStuckMs: Math.round(v<number>("health.fleetStuckMinutes") * 60_000),
+    },
   };
 }

@@ -1,4 +1,5 @@
 import type { ConfigSchema } from "../../shared/config/config-schema.ts";
+import { healthConfigSchema } from "../health/health-config.ts";
 import { podsConfigSchema } from "../pods/pods-config.ts";
 
 /** Prefix of the controller's environment variables. */
@@ -384,4 +385,5 @@ export const controllerConfigSchema = {
     min: 1,
   },
   ...podsConfigSchema,
+  ...healthConfigSchema,
 } satisfies ConfigSchema;

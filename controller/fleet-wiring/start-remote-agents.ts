@@ -7,6 +7,7 @@ import { startControlPlaneServer } from "../control-plane/control-plane-server.t
 import { SqliteControlPlaneStore } from "../control-plane/control-plane-store.ts";
 import { S3UploadStorage } from "../control-plane/s3-upload-storage.ts";
 import type { UploadRequest } from "../control-plane/upload-storage.ts";
+import type { LoopReporter } from "../health/loop-monitor.ts";
 import { createBootReportHandler } from "../pods/boot-report-handler.ts";
 import { renderCloudInit } from "../pods/cloud-init.ts";
 import { createCommandProvider } from "../pods/command-provider.ts";
@@ -64,6 +65,10 @@ export async function startRemoteAgents(
   settings: ControllerSettings,
   logger: Logger,
   signal: AbortSignal,
+  extras: {
+    /** Registers the fleet's housekeeping loop for /healthz (called only when there is a fleet). */
+    fleetLoop?: () => LoopReporter;
+  } = {},
 ): Promise<RemoteAgents> {
   const { listen, tlsCertFile, tlsKeyFile, allowPlaintext } = settings.controlPlane;
   const { host, port } = parseListen(listen, "controlPlane.listen");
@@ -151,7 +156,13 @@ export async function startRemoteAgents(
     if (fleet) {
       disconnect = connectFleet({ fleet, controlPlane, store, logger });
       runner = fleetJobRunner({ runner: inner, fleet, profile: settings.pods.profile, logger });
-      loop = runFleetLoop({ fleet, signal: loopStop.signal, intervalMs: settings.pods.tickMs, logger });
+      loop = runFleetLoop({
+        fleet,
+        signal: loopStop.signal,
+        intervalMs: settings.pods.tickMs,
+        logger,
+        ...(extras.fleetLoop ? { reporter: extras.fleetLoop() } : {}),
+      });
     }
     logger.info("control plane listening", { url: server.url, fleet: provider?.name ?? "none" });
     return {

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { type Logger, silentLogger } from "../../shared/log/logger.ts";
+import type { LoopReporter } from "../health/loop-monitor.ts";
 import type { Fleet } from "./fleet.ts";
 
 /** Options of {@link runFleetLoop}. */
@@ -11,6 +12,8 @@ export interface FleetLoopOptions {
   intervalMs?: number;
   /** @default silentLogger */
   logger?: Logger;
+  /** Where each housekeeping pass is reported (/healthz). @default none */
+  reporter?: LoopReporter;
 }
 
 /**
@@ -24,10 +27,13 @@ export async function runFleetLoop(options: FleetLoopOptions): Promise<void> {
   try {
     while (!options.signal.aborted) {
       try {
+        options.reporter?.passStarted();
         await options.fleet.tick(options.signal);
+        options.reporter?.passSucceeded();
       } catch (error) {
         if (options.signal.aborted) break;
         logger.error("fleet housekeeping failed; retrying next interval", { error });
+        options.reporter?.passFailed(error);
       }
       await sleep(intervalMs, undefined, { signal: options.signal }).catch(() => {});
     }

@@ -1,6 +1,7 @@
 import { CacheonError } from "../../shared/errors/cacheon-error.ts";
 import { type Logger, silentLogger } from "../../shared/log/logger.ts";
 import { sleep } from "../../shared/retry/backoff.ts";
+import type { LoopReporter } from "../health/loop-monitor.ts";
 import {
   type CommitmentSnapshot,
   type IntakeSummary,
@@ -111,6 +112,11 @@ export interface ServeLoopOptions {
   onCycle?: (report: RoundCycleReport | undefined, error?: CacheonError) => void;
   /** Called after each weight check. */
   onWeights?: (result: WeightStepResult | undefined, error?: CacheonError) => void;
+  /**
+   * Where each loop reports its passes for /healthz (controller/health/loop-monitor.ts); every
+   * step of a round counts as progress of the round loop. @default none
+   */
+  loops?: { rounds?: LoopReporter; weights?: LoopReporter };
 }
 
 /** What one round cycle did. */
@@ -127,12 +133,21 @@ export async function serveLoop(
 ): Promise<void> {
   const log = options.logger ?? silentLogger;
   const { store } = options;
+  const roundsLoop = options.loops?.rounds;
+  const roundOptions: ControllerCycleOptions = {
+    ...options,
+    onStep: (step) => {
+      roundsLoop?.progressed();
+      options.onStep?.(step);
+    },
+  };
   await Promise.all([
     repeat(
       "round cycle",
       options.intervalMs,
+      roundsLoop,
       async () => {
-        const report = await runRoundPass(options, signal);
+        const report = await runRoundPass(roundOptions, signal);
         const { intake, round, published } = report;
         log.info("round cycle done", {
           pending: intake.pending.length,
@@ -146,6 +161,7 @@ export async function serveLoop(
     repeat(
       "weight check",
       options.weightIntervalMs ?? 60_000,
+      options.loops?.weights,
       async () => {
         const result = await setWeightsIfDue({
           store,
@@ -164,16 +180,20 @@ export async function serveLoop(
   async function repeat(
     what: string,
     intervalMs: number,
+    reporter: LoopReporter | undefined,
     pass: () => Promise<void>,
     onError: (error: CacheonError) => void,
   ): Promise<void> {
     while (!signal.aborted) {
       try {
+        reporter?.passStarted();
         await pass();
+        reporter?.passSucceeded();
       } catch (error) {
         if (signal.aborted) break;
         const err = CacheonError.from(error);
         log.error(`${what} failed; trying again after the interval`, { error: err });
+        reporter?.passFailed(err);
         onError(err);
       }
       try {

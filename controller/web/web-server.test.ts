@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LoopMonitor } from "../health/loop-monitor.ts";
 import { ingestCommitments } from "../intake/ingest-commitments.ts";
 import { createLocalJobRunner } from "../rounds/job-runner.ts";
 import { runRound } from "../rounds/run-round.ts";
@@ -12,19 +13,19 @@ import { parseListen, startWebServer, type WebServer } from "./web-server.ts";
 
 let store: ControllerStore;
 let web: WebServer;
-let health = {
-  lastSuccessMs: Date.now(),
-  cycles: 1,
-  failedCycles: 0,
-  lastError: undefined as string | undefined,
-};
+let now = Date.now();
+const monitor = new LoopMonitor({ now: () => now });
+const rounds = monitor.register("rounds", { stuckAfterMs: 60_000 });
+const weights = monitor.register("weights", { stuckAfterMs: 60_000 });
 
 beforeAll(async () => {
   store = openStore({ path: ":memory:" });
   await runScenarioRound(store, [
     { hotkey: "<script>alert(1)</script>", uid: 9, raw: "junk", commitBlock: 20 },
   ]);
-  web = await startWebServer({ store, listen: "127.0.0.1:0", health: () => health });
+  rounds.passSucceeded();
+  weights.passSucceeded();
+  web = await startWebServer({ store, listen: "127.0.0.1:0", loops: () => monitor.statuses() });
 });
 afterAll(async () => {
   await web?.close();
@@ -55,24 +56,33 @@ describe("web server", () => {
     expect(text).toMatch(/^cacheon_controller_submissions\{state="copy"\} 1$/m);
     expect(text).toMatch(/^cacheon_controller_rounds_total 1$/m);
     expect(text).toMatch(/^cacheon_controller_leader_speed 1\.\d+$/m);
-    expect(text).toMatch(/^cacheon_controller_cycles_total 1$/m);
+    expect(text).toMatch(/^cacheon_controller_loop_passes_total\{loop="rounds"\} 1$/m);
+    expect(text).toMatch(/^cacheon_controller_loop_stuck\{loop="weights"\} 0$/m);
     for (const line of text.trim().split("\n"))
       expect(line).toMatch(/^(# (HELP|TYPE) \w+ .+|\w+(\{[^}]*\})? -?[\d.e+-]+)$/);
   });
 
-  it("health turns 503 when the loop has not succeeded for too long", async () => {
+  it("health turns 503 while a critical loop is stuck, naming it, and recovers", async () => {
     const ok = await get("/healthz");
     expect(ok.status).toBe(200);
-    expect(await ok.json()).toMatchObject({ ok: true, store: "ok" });
-    health = { ...health, lastSuccessMs: Date.now() - 3_600_000, lastError: "chain unavailable" };
-    const stale = await get("/healthz");
-    expect(stale.status).toBe(503);
-    expect(await stale.json()).toMatchObject({
+    expect(await ok.json()).toMatchObject({ ok: true, store: "ok", stuck: [] });
+    now += 30_000;
+    weights.passFailed(new Error("chain unavailable"));
+    now += 31_000;
+    rounds.progressed();
+    const stuck = await get("/healthz");
+    expect(stuck.status).toBe(503);
+    const body = (await stuck.json()) as { stuck: string[]; loops: { name: string; stuckForMs: number }[] };
+    expect(body).toMatchObject({
       ok: false,
-      stale: true,
-      loop: { lastError: "chain unavailable" },
+      stuck: ["weights"],
+      loops: [
+        { name: "rounds", stuck: false, stuckForMs: 0 },
+        { name: "weights", stuck: true, stuckForMs: 61_000, lastError: "chain unavailable" },
+      ],
     });
-    health = { ...health, lastSuccessMs: Date.now() };
+    weights.passSucceeded();
+    expect((await get("/healthz")).status).toBe(200);
   });
 
   it("serves JSON and refuses other methods and paths", async () => {

@@ -2,32 +2,25 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { CacheonError } from "../../shared/errors/cacheon-error.ts";
 import { type Logger, silentLogger } from "../../shared/log/logger.ts";
+import { healthReport } from "../health/health-report.ts";
+import type { LoopStatus } from "../health/loop-monitor.ts";
 import { type RoundSummary, roundSummary } from "../publish/round-summary.ts";
 import type { ControllerStore } from "../store/controller-store.ts";
 import { controllerStatus } from "./controller-status.ts";
 import { leaderboard } from "./leaderboard.ts";
 import { barChartSvg, escapeXml } from "./svg-plot.ts";
 
-/** What the serve loop reports about itself, for /healthz and /metrics. */
-export interface LoopHealth {
-  /** ms since the epoch of the last cycle that finished without error; 0 before the first. */
-  lastSuccessMs: number;
-  lastError?: string | undefined;
-  cycles: number;
-  failedCycles: number;
-}
-
 /** Options of {@link startWebServer}. */
 export interface WebServerOptions {
   store: ControllerStore;
   /** host:port; port 0 picks a free one. */
   listen: string;
-  /** The loop's state; health is "ok" while the last success is younger than `staleAfterMs`. */
-  health?: () => LoopHealth;
-  /** @default 3 x 600 s */
-  staleAfterMs?: number;
+  /**
+   * The controller's loops (LoopMonitor.statuses): /healthz is 503 while a critical one is stuck
+   * beyond its limit, and /metrics reports each. @default no loops
+   */
+  loops?: () => LoopStatus[];
   logger?: Logger;
-  now?: () => number;
 }
 
 /** A running web server. */
@@ -44,7 +37,6 @@ export interface WebServer {
  */
 export async function startWebServer(options: WebServerOptions): Promise<WebServer> {
   const log = options.logger ?? silentLogger;
-  const now = options.now ?? Date.now;
   const { host, port } = parseListen(options.listen);
   const server = createServer((req, res) => {
     try {
@@ -116,17 +108,13 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
   }
 
   function healthOf() {
-    const h = options.health?.();
-    let storeOk = true;
     let storeError: string | undefined;
     try {
       options.store.schemaVersion();
     } catch (error) {
-      storeOk = false;
       storeError = (error as Error).message;
     }
-    const stale = h ? h.cycles > 0 && now() - h.lastSuccessMs > (options.staleAfterMs ?? 1_800_000) : false;
-    return { ok: storeOk && !stale, store: storeOk ? "ok" : storeError, loop: h ?? null, stale };
+    return healthReport({ loops: options.loops?.() ?? [], storeError });
   }
 
   function metricsText(): string {
@@ -188,15 +176,40 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
       "gauge",
       [[{}, confirmed?.confirmedBlock ?? 0]],
     );
-    const h = options.health?.();
-    if (h) {
-      metric("cacheon_controller_cycles_total", "Controller cycles run.", "counter", [[{}, h.cycles]]);
-      metric("cacheon_controller_cycle_failures_total", "Controller cycles that failed.", "counter", [
-        [{}, h.failedCycles],
-      ]);
-      metric("cacheon_controller_last_success_timestamp_seconds", "When a cycle last succeeded.", "gauge", [
-        [{}, h.lastSuccessMs / 1000],
-      ]);
+    const loops = options.loops?.() ?? [];
+    if (loops.length > 0) {
+      const each = (value: (l: LoopStatus) => number): [Record<string, string>, number][] =>
+        loops.map((l) => [{ loop: l.name }, value(l)]);
+      metric(
+        "cacheon_controller_loop_passes_total",
+        "Passes of each loop.",
+        "counter",
+        each((l) => l.passes),
+      );
+      metric(
+        "cacheon_controller_loop_failures_total",
+        "Passes of each loop that failed.",
+        "counter",
+        each((l) => l.failures),
+      );
+      metric(
+        "cacheon_controller_loop_last_success_timestamp_seconds",
+        "When each loop last succeeded (0 = never).",
+        "gauge",
+        each((l) => l.lastSuccessMs / 1000),
+      );
+      metric(
+        "cacheon_controller_loop_stuck_seconds",
+        "How long each loop has neither succeeded nor progressed.",
+        "gauge",
+        each((l) => l.stuckForMs / 1000),
+      );
+      metric(
+        "cacheon_controller_loop_stuck",
+        "1 while a loop is stuck beyond its limit.",
+        "gauge",
+        each((l) => (l.stuck ? 1 : 0)),
+      );
     }
     return `${lines.join("\n")}\n`;
   }
