@@ -6,6 +6,7 @@ import { createPodJobExecutor } from "../../agent/job/run-pod-job.ts";
 import type { Logger } from "../../shared/log/logger.ts";
 import { ChainClient } from "../chain/chain-client.ts";
 import { loadHotkey } from "../chain/wallet.ts";
+import { LoopMonitor } from "../health/loop-monitor.ts";
 import { chainCommitmentSource } from "../intake/chain-commitment-source.ts";
 import { type ArtefactSink, localFolderSink, s3Sink } from "../publish/artefact-sink.ts";
 import {
@@ -17,7 +18,8 @@ import {
 import { createLocalJobRunner, type JobRunner } from "../rounds/job-runner.ts";
 import type { RoundStep } from "../rounds/run-round.ts";
 import { openStore } from "../store/controller-store.ts";
-import { type LoopHealth, startWebServer, type WebServer } from "../web/web-server.ts";
+import { describeHolder } from "../store/store-lock.ts";
+import { startWebServer, type WebServer } from "../web/web-server.ts";
 import { chainWeightTarget } from "../weights/chain-weight-target.ts";
 import type { ControllerSettings } from "./controller-settings.ts";
 
@@ -35,6 +37,8 @@ export interface StartControllerOptions {
 /** A wired controller: store, chain, runner, publication and web page. */
 export interface RunningController {
   webUrl: string | undefined;
+  /** The loops' health, as /healthz reports it. */
+  loops: LoopMonitor;
   /** Where remote agents dial (agents.mode remote). */
   controlPlaneUrl: string | undefined;
   /** One cycle now. */
@@ -46,8 +50,27 @@ export interface RunningController {
 
 /** Opens the store, connects the chain, loads the validator key and starts the web page. */
 export async function startController(options: StartControllerOptions): Promise<RunningController> {
-  const { settings, logger, signal } = options;
-  const store = openStore({ path: settings.storePath });
+  const { settings, logger } = options;
+  // Losing the store's lock (another controller took it over, presuming this one dead) stops
+  // everything this controller runs: two writers on one store would set weights twice.
+  const lockLost = new AbortController();
+  const signal = AbortSignal.any([options.signal, lockLost.signal]);
+  const store = openStore({
+    path: settings.storePath,
+    lock: {
+      owner: "serve",
+      onLost: (error) => {
+        logger.error("store lock lost; stopping", { error });
+        lockLost.abort(error);
+      },
+    },
+  });
+  if (store.lock?.takenOver) {
+    logger.warn("took over the store lock of a controller that is gone", {
+      from: describeHolder(store.lock.takenOver.from),
+      why: store.lock.takenOver.why,
+    });
+  }
   let client: ChainClient | undefined;
   let web: WebServer | undefined;
   let controlPlaneUrl: string | undefined;
@@ -66,23 +89,27 @@ export async function startController(options: StartControllerOptions): Promise<
       settings.publish.target === "local"
         ? localFolderSink(settings.publish.folder)
         : s3Sink(settings.publish);
+    const loops = new LoopMonitor();
+    const roundsLoop = loops.register("rounds", { stuckAfterMs: settings.health.roundsStuckMs });
+    const weightsLoop = loops.register("weights", { stuckAfterMs: settings.health.weightsStuckMs });
     let runner = options.runner;
     if (!runner && settings.agents.mode === "remote") {
       const { startRemoteAgents } = await import("../fleet-wiring/start-remote-agents.ts");
-      const remote = await startRemoteAgents(settings, logger, signal);
+      const remote = await startRemoteAgents(settings, logger, signal, {
+        fleetLoop: () =>
+          loops.register("fleet", { stuckAfterMs: settings.health.fleetStuckMs, critical: false }),
+      });
       cleanups.push(remote.close);
       runner = remote.runner;
       controlPlaneUrl = remote.url;
     }
     runner ??= localRunner(settings, logger);
-    const health: LoopHealth = { lastSuccessMs: 0, cycles: 0, failedCycles: 0 };
     if (settings.webListen)
       web = await startWebServer({
         store,
         listen: settings.webListen,
         logger,
-        health: () => health,
-        staleAfterMs: 3 * settings.intervalMs + 3_600_000,
+        loops: () => loops.statuses(),
       });
     const cycleOptions: ControllerCycleOptions = {
       store,
@@ -104,39 +131,40 @@ export async function startController(options: StartControllerOptions): Promise<
       cadence: settings.cadence,
       onStep: options.onStep,
     };
-    // Either loop succeeding shows the controller alive (a round may run for hours).
-    const record = (report: unknown, error?: Error) => {
-      health.cycles += 1;
-      if (report) health.lastSuccessMs = Date.now();
-      else {
-        health.failedCycles += 1;
-        health.lastError = error?.message;
-      }
-    };
     return {
       webUrl: web?.url,
+      loops,
       controlPlaneUrl,
       async cycle() {
+        // One cycle runs both: each loop's status records it.
+        roundsLoop.passStarted();
+        weightsLoop.passStarted();
         try {
-          const report = await runControllerCycle(cycleOptions, signal);
-          record(report);
+          const report = await runControllerCycle(
+            { ...cycleOptions, onStep: (step) => (roundsLoop.progressed(), options.onStep?.(step)) },
+            signal,
+          );
+          roundsLoop.passSucceeded();
+          weightsLoop.passSucceeded();
           return report;
         } catch (error) {
-          record(undefined, error as Error);
+          roundsLoop.passFailed(error);
+          weightsLoop.passFailed(error);
           throw error;
         }
       },
-      serve: () =>
-        serveLoop(
+      async serve() {
+        await serveLoop(
           {
             ...cycleOptions,
             intervalMs: settings.intervalMs,
             weightIntervalMs: settings.weightIntervalMs,
-            onCycle: record,
-            onWeights: record,
+            loops: { rounds: roundsLoop, weights: weightsLoop },
           },
           signal,
-        ),
+        );
+        if (lockLost.signal.aborted) throw lockLost.signal.reason;
+      },
       close,
     };
   } catch (error) {

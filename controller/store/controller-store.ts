@@ -6,6 +6,7 @@ import { ArmResultTable } from "./arm-result-table.ts";
 import { CommitmentTable } from "./commitment-table.ts";
 import { JobTable } from "./job-table.ts";
 import { migrations as defaultMigrations, type Migration } from "./migrations.ts";
+import { acquireStoreLock, type StoreLock, type StoreLockOptions } from "./store-lock.ts";
 import { MinerReportTable } from "./miner-report-table.ts";
 import { RoundTable } from "./round-table.ts";
 import { StandingTable } from "./standing-table.ts";
@@ -23,6 +24,12 @@ export interface OpenStoreOptions {
   migrations?: readonly Migration[];
   /** Open without writing (operators' commands): no migrations are applied. @default false */
   readOnly?: boolean;
+  /**
+   * Take the store's single-writer lock before anything is written (serve, demo): a second
+   * writer is refused naming the holder, and every transaction checks the lock is still held.
+   * Ignored for ":memory:" and read-only stores. @default no lock
+   */
+  lock?: StoreLockOptions;
 }
 
 /**
@@ -44,6 +51,8 @@ export class ControllerStore {
   readonly standings: StandingTable;
   readonly minerReports: MinerReportTable;
   readonly weightSettings: WeightSettingTable;
+  /** The single-writer lock, when the store was opened with one. */
+  lock: StoreLock | undefined;
   #depth = 0;
 
   constructor(db: DatabaseSync, path: string, now: () => number) {
@@ -62,6 +71,7 @@ export class ControllerStore {
   }
 
   close(): void {
+    this.lock?.release();
     if (this.db.isOpen) this.db.close();
   }
 
@@ -74,6 +84,8 @@ export class ControllerStore {
     this.db.exec("BEGIN IMMEDIATE");
     this.#depth += 1;
     try {
+      // Inside the transaction: a controller presumed dead and taken over writes nothing more.
+      this.lock?.assertHeld();
       const result = fn();
       if (result instanceof Promise)
         throw new CacheonError("internal", "store transactions must be synchronous");
@@ -143,6 +155,8 @@ export function openStore(options: OpenStoreOptions): ControllerStore {
     db.exec("PRAGMA journal_mode = WAL");
     db.exec("PRAGMA synchronous = FULL");
     db.exec("PRAGMA foreign_keys = ON");
+    // Before the migrations: a second controller must not even migrate a store in use.
+    if (options.lock && path !== ":memory:") store.lock = acquireStoreLock(db, path, options.lock);
     db.exec(
       "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
     );
