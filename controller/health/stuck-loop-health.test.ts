@@ -73,7 +73,7 @@ describe("/healthz with the serve loops", () => {
       while (Date.now() < deadline) {
         response = await fetch(`${web.url}/healthz`);
         report = (await response.json()) as HealthReport;
-        if (response.status === 503 && store.listRounds()[0]?.state === "settled") break;
+        if (response.status === 503 && store.rounds.list()[0]?.state === "settled") break;
         await new Promise((r) => setTimeout(r, 50));
       }
       expect(response?.status).toBe(503);
@@ -85,7 +85,7 @@ describe("/healthz with the serve loops", () => {
       expect(byName.weights?.stuckForMs).toBeGreaterThan(500);
       expect(submissions).toBe(1);
       // The round loop went on: a round settled, and that loop is healthy.
-      expect(store.listRounds()[0]?.state).toBe("settled");
+      expect(store.rounds.list()[0]?.state).toBe("settled");
       expect(byName.rounds).toMatchObject({ stuck: false });
       expect(byName.rounds?.passes).toBeGreaterThan(0);
     } finally {
