@@ -2,6 +2,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { CacheonError } from "../shared/errors/cacheon-error.ts";
 import { type Logger, silentLogger } from "../shared/log/logger.ts";
+import type { DevnetBeaconOptions } from "./beacon/devnet-beacon.ts";
 import { type DevnetBlock, DevnetChain } from "./chain/devnet-chain.ts";
 import { type DevnetSeed, defaultSeed } from "./chain/devnet-seed.ts";
 import { createRpcHandlers, RpcError, type RpcSession } from "./rpc/devnet-rpc.ts";
@@ -20,6 +21,10 @@ export interface DevnetOptions {
   seed?: DevnetSeed;
   /** Blocks the finalized head trails the best one. @default 1 */
   finalityLag?: number;
+  /** The drand-style beacon's seed, genesis and period. @default seed "cacheon devnet beacon", genesis now, 3 s */
+  beacon?: DevnetBeaconOptions;
+  /** Clock of block hooks and the beacon (ms since the epoch), for tests. @default Date.now */
+  now?: () => number;
   logger?: Logger;
 }
 
@@ -49,6 +54,8 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
     meta,
     seed: options.seed ?? defaultSeed(),
     finalityLag: options.finalityLag ?? 1,
+    ...(options.beacon ? { beacon: options.beacon } : {}),
+    ...(options.now ? { now: options.now } : {}),
     logger,
   });
   const handlers = createRpcHandlers(chain, logger);

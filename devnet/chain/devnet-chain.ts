@@ -1,6 +1,7 @@
 import { hexToU8a, u8aConcat, u8aToHex } from "@polkadot/util";
 import { blake2AsHex, cryptoWaitReady } from "@polkadot/util-crypto";
 import { type Logger, silentLogger } from "../../shared/log/logger.ts";
+import { DevnetBeacon, type DevnetBeaconOptions } from "../beacon/devnet-beacon.ts";
 import type { RuntimeEvent } from "../pallets/pallet.ts";
 import { DevnetRuntime } from "../pallets/runtime-pallets.ts";
 import { type ChainMetadata, moduleErrorIndex, storageKey } from "../runtime/chain-metadata.ts";
@@ -46,6 +47,8 @@ export interface DevnetChainOptions {
   runtime?: DevnetRuntime;
   /** Clock for block hooks (ms since the epoch). @default Date.now */
   now?: () => number;
+  /** The drand-style beacon, or how to make one (genesis defaults to the clock at creation). @default a beacon with the default seed */
+  beacon?: DevnetBeacon | DevnetBeaconOptions;
   logger?: Logger;
 }
 
@@ -65,6 +68,7 @@ export class DevnetChain {
   readonly chainName: string;
   readonly blocks: DevnetBlock[] = [];
   readonly runtime: DevnetRuntime;
+  readonly beacon: DevnetBeacon;
   finalizedNumber = 0;
   private readonly pool: TransactionPool;
   private readonly listeners = new Set<ChainListener>();
@@ -74,9 +78,15 @@ export class DevnetChain {
   private readonly logger: Logger;
   private readonly now: () => number;
 
-  private constructor(options: DevnetChainOptions, runtime: DevnetRuntime, genesis: ChainStorage) {
+  private constructor(
+    options: DevnetChainOptions,
+    runtime: DevnetRuntime,
+    beacon: DevnetBeacon,
+    genesis: ChainStorage,
+  ) {
     this.meta = options.meta;
     this.runtime = runtime;
+    this.beacon = beacon;
     this.chainName = options.seed.chainName ?? "Cacheon Devnet";
     this.finalityLag = options.finalityLag ?? 1;
     this.stateHistory = options.stateHistory ?? 4096;
@@ -102,8 +112,15 @@ export class DevnetChain {
     const hotkeys = await Promise.all(
       options.seed.subnets.map((s) => Promise.all(s.neurons.map((n) => resolveHotkey(n.hotkey)))),
     );
-    runtime.genesis(storage, { seed: options.seed, hotkeys });
-    return new DevnetChain(options, runtime, storage);
+    const beacon =
+      options.beacon instanceof DevnetBeacon
+        ? options.beacon
+        : new DevnetBeacon({
+            genesisSeconds: Math.floor((options.now ?? Date.now)() / 1000),
+            ...options.beacon,
+          });
+    runtime.genesis(storage, { seed: options.seed, hotkeys, beacon: beacon.info });
+    return new DevnetChain(options, runtime, beacon, storage);
   }
 
   get genesisHash(): string {
@@ -177,7 +194,7 @@ export class DevnetChain {
     const deposit = (phase: EventPhase, events: RuntimeEvent[]) => {
       for (const event of events) records.push(encodeEventRecord(this.meta, phase, event));
     };
-    const hook = { storage, block: number, nowMs: this.now() };
+    const hook = { storage, block: number, nowMs: this.now(), beacon: this.beacon };
     deposit("initialization", this.runtime.onInitialize(hook));
     const included = this.applyExtrinsics(storage, number, deposit);
     deposit("finalization", this.runtime.onFinalize(hook));

@@ -20,7 +20,10 @@ Options:
   --seed FILE          subnets, neurons and hyperparameters (YAML or JSON; see docs/chain.md).
                        Default: netuid 1 with //Alice (uid 0, validator permit), //Bob, //Charlie,
                        //Dave, //Eve, //Ferdie; commit-reveal off; WeightsSetRateLimit 100
-  --json               log JSON lines and print the listening URL as JSON
+  --beacon-seed TEXT   seed of the drand-style beacon's BLS key (default "cacheon devnet beacon");
+                       its public key is printed at start: give it to the controller (chain.drand)
+  --beacon-period SECONDS  seconds between beacon rounds, fractions allowed (default 3)
+  --json               log JSON lines and print the listening URL and beacon as JSON
   -h, --help           this help
 
 Runs until SIGINT/SIGTERM. Exit codes: 0 stopped cleanly, 2 usage or configuration error.
@@ -37,6 +40,8 @@ export async function runDevnet(argv: string[], io: CommandIo): Promise<number> 
         port: { type: "string" },
         "block-time": { type: "string" },
         seed: { type: "string" },
+        "beacon-seed": { type: "string" },
+        "beacon-period": { type: "string" },
         json: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
@@ -57,6 +62,9 @@ export async function runDevnet(argv: string[], io: CommandIo): Promise<number> 
   const blockTime = values["block-time"] === undefined ? 12 : Number(values["block-time"]);
   if (!Number.isFinite(blockTime) || blockTime <= 0 || blockTime > 3600)
     problems.push(`--block-time "${values["block-time"]}" must be a number of seconds > 0 and <= 3600`);
+  const beaconPeriod = values["beacon-period"] === undefined ? 3 : Number(values["beacon-period"]);
+  if (!Number.isFinite(beaconPeriod) || beaconPeriod <= 0 || beaconPeriod > 3600)
+    problems.push(`--beacon-period "${values["beacon-period"]}" must be a number of seconds > 0 and <= 3600`);
   if (problems.length > 0) {
     io.stderr.write(`cacheon-devnet: ${problems.join("; ")}\n`);
     return ExitCode.usage;
@@ -81,12 +89,22 @@ export async function runDevnet(argv: string[], io: CommandIo): Promise<number> 
       port,
       blockTimeSeconds: blockTime,
       seed,
+      beacon: {
+        periodSeconds: beaconPeriod,
+        ...(typeof values["beacon-seed"] === "string" ? { seed: values["beacon-seed"] } : {}),
+      },
       logger,
     });
+    const beacon = {
+      publicKey: devnet.chain.beacon.publicKeyHex,
+      genesisSeconds: devnet.chain.beacon.info.genesisSeconds,
+      periodSeconds: devnet.chain.beacon.info.periodSeconds,
+    };
     io.stdout.write(
       values.json
-        ? `${JSON.stringify({ url: devnet.url, genesisHash: devnet.chain.genesisHash, blockTimeSeconds: blockTime })}\n`
-        : `cacheon-devnet listening on ${devnet.url} (genesis ${devnet.chain.genesisHash}, a block every ${blockTime} s)\n`,
+        ? `${JSON.stringify({ url: devnet.url, genesisHash: devnet.chain.genesisHash, blockTimeSeconds: blockTime, beacon })}\n`
+        : `cacheon-devnet listening on ${devnet.url} (genesis ${devnet.chain.genesisHash}, a block every ${blockTime} s)\n` +
+            `  drand-style beacon: public key ${beacon.publicKey}, genesis ${beacon.genesisSeconds}, a round every ${beacon.periodSeconds} s\n`,
     );
     await new Promise<void>((resolve) => {
       if (io.signal.aborted) resolve();

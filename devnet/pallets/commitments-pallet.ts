@@ -1,4 +1,5 @@
 import type { Codec } from "@polkadot/types/types";
+import type { ChainStorage } from "../chain/chain-storage.ts";
 import { num } from "./codec-values.ts";
 import { type DevnetPallet, type DispatchContext, type DispatchOutcome, fail } from "./pallet.ts";
 import { epochIndex } from "./subtensor-epoch.ts";
@@ -6,6 +7,9 @@ import { epochIndex } from "./subtensor-epoch.ts";
 // pallets/commitments/src/lib.rs set_commitment, check by check.
 
 type CommitmentInfo = Codec & { fields: Codec[] & { length: number } };
+
+/** set_commitment meters at least this many bytes per call (min_used_space). */
+const minUsedSpace = 100;
 
 /** The Commitments pallet: set_commitment for registered hotkeys, metered per epoch. */
 export const commitmentsPallet: DevnetPallet = {
@@ -25,9 +29,12 @@ function setCommitment(
   const maxFields = storage.meta.decorated.consts.commitments?.maxFields;
   if (info.fields.length > Number(maxFields?.toString() ?? 3))
     return fail("commitments", "TooManyFieldsInCommitmentInfo");
-  // Space used per epoch, as the pallet meters it (bytes of each field, 32 for hashes).
-  const required = [...info.fields].reduce((sum, field) => sum + fieldSpace(field), 0);
-  const epoch = epochIndex(storage, netuid, block);
+  // Space used per epoch, as the pallet meters it (bytes of each field, 32 for hashes, at least 100).
+  const required = Math.max(
+    minUsedSpace,
+    [...info.fields].reduce((sum, field) => sum + fieldSpace(field), 0),
+  );
+  const epoch = epochIndex(storage, netuid);
   const usage = storage.read("commitments", "usedSpaceOf", netuid, who)?.toJSON() as
     | { lastEpoch: number; usedSpace: number }
     | undefined;
@@ -47,7 +54,34 @@ function setCommitment(
     info: info.toU8a(),
   });
   storage.write("commitments", "lastCommitment", [netuid, who], block);
-  return { ok: true, events: [{ section: "commitments", method: "Commitment", data: [netuid, who] }] };
+  // A timelocked field puts the commitment in TimelockedIndex for the reveal hook
+  // (commitments-reveal.ts); a plain commitment takes it out.
+  const timelocked = [...info.fields].find(
+    (f) => (f as Codec & { type?: string }).type === "TimelockEncrypted",
+  ) as (Codec & { value: { revealRound: Codec } }) | undefined;
+  const index = timelockedIndex(storage).filter(([n, account]) => !(n === netuid && account === who));
+  if (timelocked) index.push([netuid, who]);
+  storage.write("commitments", "timelockedIndex", [], index);
+  return {
+    ok: true,
+    events: timelocked
+      ? [
+          {
+            section: "commitments",
+            method: "TimelockCommitment",
+            data: [netuid, who, timelocked.value.revealRound.toString()],
+          },
+        ]
+      : [{ section: "commitments", method: "Commitment", data: [netuid, who] }],
+  };
+}
+
+/** TimelockedIndex as (netuid, account id hex) pairs. */
+export function timelockedIndex(storage: ChainStorage): [number, string][] {
+  const set = storage.read("commitments", "timelockedIndex") as unknown as
+    | Iterable<[Codec, Codec]>
+    | undefined;
+  return [...(set ?? [])].map(([n, account]) => [num(n), account.toHex()]);
 }
 
 function fieldSpace(field: Codec): number {
@@ -56,5 +90,8 @@ function fieldSpace(field: Codec): number {
   const [variant, value] = Object.entries(json)[0] ?? ["None", null];
   if (variant === "none") return 0;
   if (typeof value === "string" && value.startsWith("0x")) return (value.length - 2) / 2;
+  // TimelockEncrypted meters its ciphertext's length.
+  const encrypted = (value as { encrypted?: unknown } | null)?.encrypted;
+  if (typeof encrypted === "string" && encrypted.startsWith("0x")) return (encrypted.length - 2) / 2;
   return 32;
 }

@@ -1,4 +1,6 @@
 import type { Codec } from "@polkadot/types/types";
+import type { BeaconInfo } from "../../shared/timelock/beacon-info.ts";
+import type { DevnetBeacon } from "../beacon/devnet-beacon.ts";
 import type { ChainStorage } from "../chain/chain-storage.ts";
 import type { DevnetSeed } from "../chain/devnet-seed.ts";
 
@@ -49,6 +51,8 @@ export interface BlockHookContext {
   block: number;
   /** Wall-clock time the block is built at (ms since the epoch), from the chain's clock. */
   nowMs: number;
+  /** The randomness beacon the node's offchain worker reads (the Drand pallet's pulses come from it). */
+  beacon: DevnetBeacon;
 }
 
 /** A call handler: checks in the runtime's order, writes storage only once every check passed. */
@@ -73,6 +77,8 @@ export interface ResolvedSeed {
   seed: DevnetSeed;
   /** SS58 hotkeys by subnet (same order as seed.subnets) and uid. */
   hotkeys: string[][];
+  /** The devnet beacon's public parameters (Drand.BeaconConfig at genesis). */
+  beacon: BeaconInfo;
 }
 
 /** A refusal naming the pallet error, as the runtime's DispatchError::Module. */

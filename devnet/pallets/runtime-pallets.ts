@@ -1,6 +1,8 @@
 import type { ChainStorage } from "../chain/chain-storage.ts";
 import { balancesPallet } from "./balances-pallet.ts";
 import { commitmentsPallet } from "./commitments-pallet.ts";
+import { commitmentsRevealPallet } from "./commitments-reveal.ts";
+import { drandPallet } from "./drand-pallet.ts";
 import type {
   BlockHookContext,
   CallHandler,
@@ -11,8 +13,10 @@ import type {
   RuntimeCall,
   RuntimeEvent,
 } from "./pallet.ts";
+import { subtensorEpochPallet } from "./subtensor-epoch.ts";
 import { subtensorRegistrationPallet } from "./subtensor-registration.ts";
 import { subtensorSubnetsPallet } from "./subtensor-subnets.ts";
+import { subtensorTimelockedWeightsPallet } from "./subtensor-timelocked-weights.ts";
 import { subtensorWeightsPallet } from "./subtensor-weights.ts";
 import { systemPallet } from "./system-pallet.ts";
 
@@ -26,7 +30,12 @@ export const runtimePallets: readonly DevnetPallet[] = [
   subtensorSubnetsPallet,
   subtensorRegistrationPallet,
   subtensorWeightsPallet,
+  // block_step: timelocked weights are revealed (seeing the look-ahead epoch) before the epoch fires.
+  subtensorTimelockedWeightsPallet,
+  subtensorEpochPallet,
   commitmentsPallet,
+  commitmentsRevealPallet,
+  drandPallet,
 ];
 
 /** The devnet's calls, applied by one runtime. */

@@ -3,7 +3,7 @@ import { blake2AsHex } from "@polkadot/util-crypto";
 import type { ChainStorage } from "../chain/chain-storage.ts";
 import { big, bool, num, nums } from "./codec-values.ts";
 import { type DevnetPallet, type DispatchContext, type DispatchOutcome, fail } from "./pallet.ts";
-import { epochIndex } from "./subtensor-epoch.ts";
+import { currentEpochWithLookahead } from "./subtensor-epoch.ts";
 
 // SubtensorModule's weight calls in the order subtensor checks them
 // (pallets/subtensor/src/subnets/weights.rs do_set_weights / do_commit_weights / do_reveal_weights),
@@ -92,7 +92,8 @@ function maxLimited(weights: number[], limit: number): boolean {
   return Math.max(...weights) / sum <= limit / 65535;
 }
 
-function rateLimitPassed(storage: ChainStorage, netuid: number, uid: number, block: number): boolean {
+/** check_rate_limit: LastUpdate 0 (never) passes, else WeightsSetRateLimit blocks must have gone by. */
+export function rateLimitPassed(storage: ChainStorage, netuid: number, uid: number, block: number): boolean {
   const last =
     ((storage.read("subtensorModule", "lastUpdate", netuid)?.toJSON() as number[] | undefined) ?? [])[uid] ??
     0;
@@ -101,7 +102,7 @@ function rateLimitPassed(storage: ChainStorage, netuid: number, uid: number, blo
   return block - last >= limit;
 }
 
-function setLastUpdate(storage: ChainStorage, netuid: number, uid: number, block: number): void {
+export function setLastUpdate(storage: ChainStorage, netuid: number, uid: number, block: number): void {
   const updates = [
     ...((storage.read("subtensorModule", "lastUpdate", netuid)?.toJSON() as number[] | undefined) ?? []),
   ];
@@ -110,6 +111,7 @@ function setLastUpdate(storage: ChainStorage, netuid: number, uid: number, block
   storage.write("subtensorModule", "lastUpdate", [netuid], updates);
 }
 
+/** A WeightCommits entry as spec 424 stores it: (hash, commit epoch, commit block, unused 0). */
 type Commit = [string, number, number, number];
 
 function commitWeights(context: DispatchContext, netuid: number, hash: string): DispatchOutcome {
@@ -121,13 +123,11 @@ function commitWeights(context: DispatchContext, netuid: number, hash: string): 
   const uid = num(uidCodec);
   if (!rateLimitPassed(storage, netuid, uid, block))
     return fail("subtensorModule", "CommittingWeightsTooFast");
-  const commits = liveCommits(storage, netuid, who, block).live;
+  const commitEpoch = currentEpochWithLookahead(storage, netuid, block);
+  const commits = storedCommits(storage, netuid, who);
+  while (commits[0] && commitExpired(storage, netuid, block, commits[0][1])) commits.shift();
   if (commits.length >= maxUnrevealedCommits) return fail("subtensorModule", "TooManyUnrevealedCommits");
-  const tempo = num(storage.read("subtensorModule", "tempo", netuid));
-  const reveal = Number(big(storage.read("subtensorModule", "revealPeriodEpochs", netuid)));
-  const revealEpoch = epochIndex(storage, netuid, block) + reveal;
-  const firstReveal = Math.max(0, revealEpoch * (tempo + 1) - netuid - 1);
-  commits.push([hash, block, firstReveal, firstReveal + tempo]);
+  commits.push([hash, commitEpoch, block, 0]);
   storage.write("subtensorModule", "weightCommits", [netuid, who], commits);
   setLastUpdate(storage, netuid, uid, block);
   return {
@@ -136,19 +136,19 @@ function commitWeights(context: DispatchContext, netuid: number, hash: string): 
   };
 }
 
-function liveCommits(
-  storage: ChainStorage,
-  netuid: number,
-  who: string,
-  block: number,
-): { live: Commit[]; expired: Commit[]; found: boolean } {
-  const stored = storage.read("subtensorModule", "weightCommits", netuid, who);
-  const all = (stored?.toJSON() as Commit[] | undefined) ?? [];
-  const reveal = Number(big(storage.read("subtensorModule", "revealPeriodEpochs", netuid)));
-  const now = epochIndex(storage, netuid, block);
-  const expired = all.filter(([, at]) => now > epochIndex(storage, netuid, at) + reveal);
-  const live = all.filter(([, at]) => now <= epochIndex(storage, netuid, at) + reveal);
-  return { live, expired, found: stored !== undefined };
+function storedCommits(storage: ChainStorage, netuid: number, who: string): Commit[] {
+  return (
+    (storage.read("subtensorModule", "weightCommits", netuid, who)?.toJSON() as Commit[] | undefined) ?? []
+  );
+}
+
+function revealPeriod(storage: ChainStorage, netuid: number): number {
+  return Number(big(storage.read("subtensorModule", "revealPeriodEpochs", netuid)));
+}
+
+/** is_commit_expired: the current epoch is past the commit's reveal epoch. */
+function commitExpired(storage: ChainStorage, netuid: number, block: number, commitEpoch: number): boolean {
+  return currentEpochWithLookahead(storage, netuid, block) > commitEpoch + revealPeriod(storage, netuid);
 }
 
 /** The hash commit_weights stores: blake2_256(SCALE(who, netuid, uids, values, salt, version_key)). */
@@ -170,6 +170,7 @@ export function weightsCommitHash(
   );
 }
 
+/** do_reveal_weights, check by check: expired commits are popped first, then the hash is looked up. */
 function revealWeights(
   context: DispatchContext,
   reveal: { netuid: number; uids: number[]; values: number[]; salt: number[]; versionKey: bigint },
@@ -178,24 +179,29 @@ function revealWeights(
   const { netuid } = reveal;
   if (!bool(storage.read("subtensorModule", "commitRevealWeightsEnabled", netuid)))
     return fail("subtensorModule", "CommitRevealDisabled");
-  const { live, expired, found } = liveCommits(storage, netuid, who, block);
-  if (!found) return fail("subtensorModule", "NoWeightsCommitFound");
+  if (storage.read("subtensorModule", "weightCommits", netuid, who) === undefined)
+    return fail("subtensorModule", "NoWeightsCommitFound");
+  const commits = storedCommits(storage, netuid, who);
+  const expired: string[] = [];
+  while (commits[0] && commitExpired(storage, netuid, block, commits[0][1]))
+    expired.push(commits.shift()?.[0] ?? "");
   const hash = weightsCommitHash(storage, who, reveal);
-  const position = live.findIndex(([h]) => h === hash);
-  if (position < 0) {
-    return expired.some(([h]) => h === hash)
-      ? fail("subtensorModule", "ExpiredWeightCommit")
-      : fail("subtensorModule", "InvalidRevealCommitHashNotMatch");
-  }
-  const commitBlock = live[position]?.[1] ?? 0;
-  const period = Number(big(storage.read("subtensorModule", "revealPeriodEpochs", netuid)));
-  if (epochIndex(storage, netuid, block) !== epochIndex(storage, netuid, commitBlock) + period)
+  if (commits.length === 0)
+    return fail("subtensorModule", expired.includes(hash) ? "ExpiredWeightCommit" : "NoWeightsCommitFound");
+  const position = commits.findIndex(([h]) => h === hash);
+  if (position < 0)
+    return fail(
+      "subtensorModule",
+      expired.includes(hash) ? "ExpiredWeightCommit" : "InvalidRevealCommitHashNotMatch",
+    );
+  const commitEpoch = commits[position]?.[1] ?? 0;
+  if (currentEpochWithLookahead(storage, netuid, block) !== commitEpoch + revealPeriod(storage, netuid))
     return fail("subtensorModule", "RevealTooEarly");
-  const outcome = setWeights(context, netuid, reveal.uids, reveal.values, reveal.versionKey);
-  if (!outcome.ok) return outcome;
-  const remaining = live.slice(position + 1);
+  const remaining = commits.slice(position + 1);
   if (remaining.length === 0) storage.remove("subtensorModule", "weightCommits", [netuid, who]);
   else storage.write("subtensorModule", "weightCommits", [netuid, who], remaining);
+  const outcome = setWeights(context, netuid, reveal.uids, reveal.values, reveal.versionKey);
+  if (!outcome.ok) return outcome;
   return {
     ok: true,
     events: [

@@ -3,6 +3,7 @@ import { blake2AsHex } from "@polkadot/util-crypto";
 import type { Logger } from "../../shared/log/logger.ts";
 import type { DevnetBlock, DevnetChain } from "../chain/devnet-chain.ts";
 import { type ExtrinsicStatusJson, PoolError } from "../chain/transaction-pool.ts";
+import { nextEpochStartBlock } from "../pallets/subtensor-epoch.ts";
 import type { WebSocketConnection } from "../ws/websocket-server.ts";
 
 /** A JSON-RPC error: code, message and optional data, as Substrate nodes send them. */
@@ -184,8 +185,8 @@ export function createRpcHandlers(chain: DevnetChain, logger: Logger): Map<strin
   });
 
   on("state_call", (p) => {
-    blockAt(p[2]);
-    return stateCall(chain, String(p[0]), String(p[1] ?? "0x"));
+    const at = blockAt(p[2]);
+    return stateCall(chain, String(p[0]), String(p[1] ?? "0x"), at);
   });
   on("payment_queryInfo", (p) => {
     const length = hexToU8a(String(p[0])).length;
@@ -244,7 +245,7 @@ function toNumber(value: unknown): number {
 }
 
 /** The runtime APIs the devnet answers through state_call, encoded with the metadata's types. */
-function stateCall(chain: DevnetChain, method: string, data: string): string {
+function stateCall(chain: DevnetChain, method: string, data: string, at: DevnetBlock): string {
   const { meta } = chain;
   const { registry } = meta;
   const input = hexToU8a(data);
@@ -260,6 +261,12 @@ function stateCall(chain: DevnetChain, method: string, data: string): string {
       return u8aToHex(u8aConcat(compactToU8a(meta.bytes.length), meta.bytes));
     case "Core_version":
       return u8aToHex(registry.createType("RuntimeVersion", meta.runtimeVersion).toU8a());
+    case "SubnetInfoRuntimeApi_get_next_epoch_start_block": {
+      // The chain's own epoch schedule, which CRv4 reveal rounds are computed from.
+      const netuid = registry.createType("u16", input.subarray(0, 2)).toNumber();
+      const next = at.storage && nextEpochStartBlock(at.storage, netuid);
+      return u8aToHex(registry.createType("Option<u64>", next).toU8a());
+    }
     case "AccountNonceApi_account_nonce": {
       const account = registry.createType("AccountId32", input.subarray(0, 32)).toString();
       return u8aToHex(registry.createType("u32", chain.nextNonce(account)).toU8a());
