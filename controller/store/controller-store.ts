@@ -3,6 +3,7 @@ import { dirname } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { CacheonError } from "../../shared/errors/cacheon-error.ts";
 import { ArmResultTable } from "./arm-result-table.ts";
+import { ChainCursorTable } from "./chain-cursor-table.ts";
 import { CommitmentTable } from "./commitment-table.ts";
 import { JobTable } from "./job-table.ts";
 import { migrations as defaultMigrations, type Migration } from "./migrations.ts";
@@ -12,6 +13,7 @@ import { StandingTable } from "./standing-table.ts";
 import { acquireStoreLock, type StoreLock, type StoreLockOptions } from "./store-lock.ts";
 import { SubmissionTable } from "./submission-table.ts";
 import { VerdictTable } from "./verdict-table.ts";
+import { WeightCommitTable } from "./weight-commit-table.ts";
 import { WeightSettingTable } from "./weight-setting-table.ts";
 
 /** Options of {@link openStore}. */
@@ -53,6 +55,8 @@ export class ControllerStore {
   readonly weightSettings: WeightSettingTable;
   /** The single-writer lock, when the store was opened with one. */
   lock: StoreLock | undefined;
+  readonly weightCommits: WeightCommitTable;
+  readonly chainCursors: ChainCursorTable;
   #depth = 0;
 
   constructor(db: DatabaseSync, path: string, now: () => number) {
@@ -68,6 +72,8 @@ export class ControllerStore {
     this.standings = new StandingTable(db, now);
     this.minerReports = new MinerReportTable(db);
     this.weightSettings = new WeightSettingTable(db, now);
+    this.weightCommits = new WeightCommitTable(db, now);
+    this.chainCursors = new ChainCursorTable(db, now);
   }
 
   close(): void {

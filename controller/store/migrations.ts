@@ -152,4 +152,43 @@ CREATE TABLE miner_reports (
     // and sweep each other's containers. A random id per store keeps job ids unique.
     sql: "INSERT INTO meta (key, value) VALUES ('store_id', lower(hex(randomblob(4)))) ON CONFLICT (key) DO NOTHING;",
   },
+  {
+    version: 4,
+    name: "weight commits and chain cursors",
+    // Commit-reveal spans epochs: the salt (hash mode) or ciphertext (drand timelock) and where
+    // the commit stands are kept so a restart between commit and reveal resumes it instead of
+    // losing the weights or committing twice. Cursors keep readers of finalized history
+    // (revealed commitments beyond the chain's last 10) from rereading or skipping blocks.
+    sql: `
+CREATE TABLE IF NOT EXISTS weight_commits (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  setting_id INTEGER NOT NULL,
+  mode TEXT NOT NULL,
+  netuid INTEGER NOT NULL,
+  hotkey TEXT NOT NULL,
+  uids TEXT NOT NULL,
+  vals TEXT NOT NULL,
+  version_key TEXT NOT NULL,
+  salt TEXT,
+  commit_hash TEXT NOT NULL,
+  ciphertext TEXT,
+  reveal_round INTEGER,
+  submitted_block INTEGER NOT NULL,
+  commit_block INTEGER,
+  commit_epoch INTEGER,
+  state TEXT NOT NULL,
+  confirmed_block INTEGER,
+  error TEXT,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS weight_commits_setting ON weight_commits (setting_id, state);
+CREATE TABLE IF NOT EXISTS chain_cursors (
+  name TEXT PRIMARY KEY,
+  block INTEGER NOT NULL,
+  block_hash TEXT NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+`,
+  },
 ];
