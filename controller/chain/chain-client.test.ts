@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Devnet, startDevnet } from "../../devnet/devnet.ts";
 import { minerProgram } from "../../miner/cli/main.ts";
 import { runCli } from "../../shared/cli/cli-command.ts";
+import { openStore } from "../store/controller-store.ts";
 import { ChainClient, ChainDispatchError } from "./chain-client.ts";
 
 // Acceptance: real @polkadot/api against the in-process devnet (real metadata, real signatures),
@@ -250,7 +251,7 @@ describe("the chain client against the devnet", () => {
         [0, 1],
         [1, 4],
       ]),
-      { signer: alice },
+      { signer: alice, commitReveal: "hash", commits: openStore({ path: ":memory:" }).weightCommits },
     );
     expect(result).toMatchObject({ mode: "commit-reveal", uids: [0, 1], values: [16384, 65535] });
     const weights = await api.query.subtensorModule?.weights?.at?.(result.blockHash, 2, 0);

@@ -1,4 +1,3 @@
-import { randomInt } from "node:crypto";
 import { ApiPromise, WsProvider } from "@polkadot/api";
 import type { SubmittableExtrinsic } from "@polkadot/api/types";
 import type { KeyringPair } from "@polkadot/keyring/types";
@@ -7,7 +6,7 @@ import type { Codec } from "@polkadot/types/types";
 import { CacheonError, type ErrorCode } from "../../shared/errors/cacheon-error.ts";
 import { type Logger, silentLogger } from "../../shared/log/logger.ts";
 import { type CommitmentField, type ParsedSubmission, parseSubmission } from "./submission-parser.ts";
-import { normalizeWeights, weightsCommitHash } from "./weights.ts";
+import { type SetChainWeightsOptions, type SetWeightsResult, setChainWeights } from "./weights-client.ts";
 
 /** One neuron of a subnet's metagraph. */
 export interface Neuron {
@@ -44,27 +43,6 @@ export interface CommitmentRecord {
 export interface FinalizedBlock {
   number: number;
   hash: string;
-}
-
-/** Options of {@link ChainClient.setWeights}. */
-export interface SetWeightsOptions {
-  /** The validator's hotkey. */
-  signer: KeyringPair;
-  /** Version key of this validator's code; the chain's WeightsVersionKey wins when higher. @default 0n */
-  versionKey?: bigint;
-  signal?: AbortSignal;
-}
-
-/** What {@link ChainClient.setWeights} did, confirmed from finalized state. */
-export interface SetWeightsResult {
-  mode: "set_weights" | "commit-reveal";
-  uid: number;
-  uids: number[];
-  values: number[];
-  versionKey: bigint;
-  /** Finalized block holding the weights (the reveal under commit-reveal). */
-  blockHash: string;
-  blockNumber: number;
 }
 
 /** A refusal by the runtime: the pallet error's section and name, as in the metadata. */
@@ -318,97 +296,15 @@ export class ChainClient {
   }
 
   /**
-   * Sets weights for the signer's uid: version key = max(configured, chain's), the rate limit
-   * checked first, u16 max-upscaled, commit-reveal when the subnet requires it, and confirmed by
-   * reading `Weights` back from finalized state.
+   * Sets weights for the signer's uid: set_weights, or the subnet's commit-reveal (drand timelock
+   * or blake2 hash), confirmed by reading `Weights` back from finalized state. See weights-client.ts.
    */
   async setWeights(
     netuid: number,
     weightsByUid: ReadonlyMap<number, number>,
-    options: SetWeightsOptions,
+    options: SetChainWeightsOptions,
   ): Promise<SetWeightsResult> {
-    const { signer, signal } = options;
-    const metagraph = await this.readMetagraph(netuid);
-    const me = metagraph.neurons.find((n) => n.hotkey === signer.address);
-    if (!me)
-      throw new CacheonError(
-        "permission-denied",
-        `hotkey ${signer.address} is not registered on subnet ${netuid}: register it before setting weights`,
-      );
-    const { uids, values } = normalizeWeights(weightsByUid);
-    const invalid = uids.filter((u) => u >= metagraph.neurons.length);
-    if (invalid.length > 0)
-      throw new CacheonError(
-        "invalid-argument",
-        `uids ${invalid.join(", ")} do not exist on subnet ${netuid}`,
-      );
-    const versionKey = bigMax(options.versionKey ?? 0n, metagraph.weightsVersionKey);
-    const tx = this.api.tx.subtensorModule;
-    if (!tx?.setWeights || !tx.commitWeights || !tx.revealWeights)
-      throw new CacheonError(
-        "internal",
-        "the chain's metadata lacks set_weights/commit_weights/reveal_weights",
-      );
-    const nextAllowed = me.lastUpdate === 0 ? 0 : me.lastUpdate + metagraph.weightsSetRateLimit;
-    const best = (await this.api.rpc.chain.getHeader()).number.toNumber();
-    if (best + 1 < nextAllowed)
-      throw new CacheonError(
-        "failed-precondition",
-        `uid ${me.uid} set weights at block ${me.lastUpdate}; WeightsSetRateLimit ${metagraph.weightsSetRateLimit} allows the next at block ${nextAllowed} (now ${best})`,
-      );
-
-    let included: FinalizedBlock;
-    let mode: SetWeightsResult["mode"];
-    if (!metagraph.commitRevealWeightsEnabled) {
-      mode = "set_weights";
-      included = await this.submit(tx.setWeights(netuid, uids, values, versionKey), signer, signal);
-    } else {
-      mode = "commit-reveal";
-      const salt = Array.from({ length: 8 }, () => randomInt(0, 65536));
-      const hash = weightsCommitHash(this.api.registry, {
-        hotkey: signer.address,
-        netuid,
-        uids,
-        values,
-        salt,
-        versionKey,
-      });
-      const committed = await this.submit(tx.commitWeights(netuid, hash), signer, signal);
-      const commits = (
-        await (
-          await this.api.at(committed.hash)
-        ).query.subtensorModule?.weightCommits?.(netuid, signer.address)
-      )?.toJSON() as [string, number, number, number][] | null;
-      const mine = commits?.find(([h]) => h === hash);
-      if (!mine)
-        throw new CacheonError(
-          "internal",
-          `commit ${hash} is not in WeightCommits after block ${committed.number}`,
-        );
-      const firstReveal = mine[2];
-      this.logger.info("weights committed; waiting for the reveal window", { hash, firstReveal });
-      // The reveal is validated against the block it lands in, so submit once the best block is in the window.
-      await this.waitForBest(firstReveal, signal);
-      included = await this.submit(tx.revealWeights(netuid, uids, values, salt, versionKey), signer, signal);
-    }
-    const stored = (
-      await (await this.api.at(included.hash)).query.subtensorModule?.weights?.(netuid, me.uid)
-    )?.toJSON() as [number, number][];
-    const expected = uids.map((u, i) => [u, values[i]]);
-    if (JSON.stringify(stored) !== JSON.stringify(expected))
-      throw new CacheonError(
-        "internal",
-        `weights read back at block ${included.number} (${JSON.stringify(stored)}) differ from those sent (${JSON.stringify(expected)})`,
-      );
-    return {
-      mode,
-      uid: me.uid,
-      uids,
-      values,
-      versionKey,
-      blockHash: included.hash,
-      blockNumber: included.number,
-    };
+    return setChainWeights(this, netuid, weightsByUid, { logger: this.logger, ...options });
   }
 
   /** Writes a commitment (one Raw field, or BigRaw above 128 bytes) and waits for finality. */
@@ -425,28 +321,6 @@ export class ChainClient {
     const tx = this.api.tx.commitments?.setCommitment;
     if (!tx) throw new CacheonError("internal", "the chain's metadata has no Commitments.set_commitment");
     return this.submit(tx(netuid, { fields: [field] }), signer, signal);
-  }
-
-  private async waitForBest(number: number, signal?: AbortSignal): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      let unsubscribe: (() => void) | undefined;
-      const onAbort = () => {
-        unsubscribe?.();
-        reject(new CacheonError("cancelled", `stopped waiting for block ${number}`));
-      };
-      signal?.addEventListener("abort", onAbort, { once: true });
-      this.api.rpc.chain
-        .subscribeNewHeads((header) => {
-          if (header.number.toNumber() + 1 >= number) {
-            unsubscribe?.();
-            signal?.removeEventListener("abort", onAbort);
-            resolve();
-          }
-        })
-        .then((u) => {
-          unsubscribe = u;
-        }, reject);
-    });
   }
 
   /** Signs, submits and waits for finality; a runtime refusal becomes a ChainDispatchError. */

@@ -1,5 +1,7 @@
 import { CacheonError } from "../../shared/errors/cacheon-error.ts";
 import { parseImageReference } from "../../shared/image/image-reference.ts";
+import { type BeaconInfo, quicknetDst } from "../../shared/timelock/beacon-info.ts";
+import { decodeG2 } from "../../shared/timelock/beacon-signature.ts";
 import type { CopyPolicy } from "../copies/detect-copy.ts";
 import type { HealthSettings } from "../health/health-config.ts";
 import type { BudgetOptions } from "../pods/budget.ts";
@@ -13,7 +15,14 @@ import type { WeightCadence } from "../weights/weight-setter.ts";
 /** The controller's configuration, typed and grouped for the components that use it. */
 export interface ControllerSettings {
   storePath: string;
-  chain: { endpoints: string[]; netuid: number };
+  chain: {
+    endpoints: string[];
+    netuid: number;
+    blockSeconds: number;
+    /** The drand beacon the chain follows (its Drand pallet's pulses open timelocked commits). */
+    drand: BeaconInfo;
+    commitReveal: "timelock" | "hash";
+  };
   wallet: { name: string; hotkey: string; path: string; devUri: string };
   intervalMs: number;
   weightIntervalMs: number;
@@ -166,7 +175,17 @@ export function resolveControllerSettings(
   const s3Endpoint = v<string>("publish.s3.endpoint");
   return {
     storePath: v<string>("store.path"),
-    chain: { endpoints: v<string[]>("chain.endpoints"), netuid: v<number>("chain.netuid") },
+    chain: {
+      endpoints: v<string[]>("chain.endpoints"),
+      netuid: v<number>("chain.netuid"),
+      blockSeconds: v<number>("chain.blockSeconds"),
+      drand: drandBeacon(
+        v<string>("chain.drand.publicKey"),
+        v<number>("chain.drand.genesisSeconds"),
+        v<number>("chain.drand.periodSeconds"),
+      ),
+      commitReveal: v<"timelock" | "hash">("weights.commitReveal"),
+    },
     wallet: {
       name: v<string>("wallet.name"),
       hotkey: v<string>("wallet.hotkey"),
@@ -302,4 +321,21 @@ export function resolveControllerSettings(
       fleetStuckMs: Math.round(v<number>("health.fleetStuckMinutes") * 60_000),
     },
   };
+}
+
+/** The configured drand beacon; a public key that is not a G2 point is a configuration error. */
+function drandBeacon(publicKeyHex: string, genesisSeconds: number, periodSeconds: number): BeaconInfo {
+  const hex = publicKeyHex.replace(/^0x/, "");
+  if (!/^[0-9a-fA-F]{192}$/.test(hex))
+    throw new CacheonError(
+      "invalid-config",
+      `chain.drand.publicKey must be 96 bytes of hex (a compressed G2 point); got ${publicKeyHex.length} characters`,
+    );
+  const publicKey = Uint8Array.from(hex.match(/../g) ?? [], (b) => Number.parseInt(b, 16));
+  try {
+    decodeG2(publicKey, "chain.drand.publicKey");
+  } catch (error) {
+    throw new CacheonError("invalid-config", `${(error as Error).message}: check chain.drand.publicKey`);
+  }
+  return { publicKey, genesisSeconds, periodSeconds, dst: quicknetDst };
 }

@@ -35,6 +35,30 @@ export const controllerConfigSchema = {
     flag: "chain",
   },
   "chain.netuid": { type: "integer", doc: "Subnet the competition runs on.", default: 1, min: 0, max: 65535 },
+  "chain.blockSeconds": {
+    type: "number",
+    doc: "Seconds per block of the chain (12 on finney), to turn a reveal block into a drand round.",
+    default: 12,
+    min: 0.01,
+  },
+  "chain.drand.publicKey": {
+    type: "string",
+    doc: "Public key (hex, compressed G2) of the drand beacon the chain's Drand pallet follows: quicknet on finney; the devnet prints its own at start.",
+    default:
+      "83cf0f2896adee7eb8b5f01fcad3912212c437e0073e911fb90022d3e760183c8c4b450b6a0a6c3ac6a5776a2d1064510d1fec758c921cc22b0e17e63aaf4bcb5ed66304de9cf809bd274ca73bab4af5a6e9c76a4bc09e76eae8991ef5ece45a",
+  },
+  "chain.drand.genesisSeconds": {
+    type: "number",
+    doc: "Unix time of the beacon's round 1 (quicknet: 1692803367).",
+    default: 1692803367,
+    min: 0,
+  },
+  "chain.drand.periodSeconds": {
+    type: "number",
+    doc: "Seconds between the beacon's rounds (quicknet: 3).",
+    default: 3,
+    min: 0.01,
+  },
   "wallet.name": {
     type: "string",
     doc: "Validator wallet name (folder under wallet.path).",
@@ -264,6 +288,12 @@ export const controllerConfigSchema = {
     doc: "Seconds between checks whether weights are due (a loop of its own, so long rounds never delay them).",
     default: 60,
     min: 1,
+  },
+  "weights.commitReveal": {
+    type: "string",
+    doc: "Commit-reveal to use when the subnet has CommitRevealWeightsEnabled: drand timelock (commit_timelocked_weights, finney's) or the blake2 hash commit_weights/reveal_weights.",
+    values: ["timelock", "hash"],
+    default: "timelock",
   },
   "weights.versionKey": {
     type: "integer",

@@ -1,6 +1,9 @@
 import type { KeyringPair } from "@polkadot/keyring/types";
 import { CacheonError } from "../../shared/errors/cacheon-error.ts";
+import type { Logger } from "../../shared/log/logger.ts";
+import type { BeaconInfo } from "../../shared/timelock/beacon-info.ts";
 import type { ChainClient } from "../chain/chain-client.ts";
+import type { WeightCommitMode, WeightCommitTable } from "../store/weight-commit-table.ts";
 import type { WeightTarget } from "./weight-setter.ts";
 
 /** Options of {@link chainWeightTarget}. */
@@ -11,6 +14,15 @@ export interface ChainWeightTargetOptions {
   signer: KeyringPair;
   /** @default 0n (the chain's WeightsVersionKey wins when higher) */
   versionKey?: bigint;
+  /** Where commit-reveal state is kept across restarts (store.weightCommits); required under commit-reveal. */
+  commits?: WeightCommitTable;
+  /** Commit-reveal in use when the subnet has it on. @default "timelock" */
+  commitReveal?: WeightCommitMode;
+  /** The drand beacon the chain follows. @default quicknet */
+  beacon?: BeaconInfo;
+  /** Seconds per block. @default 12 */
+  blockSeconds?: number;
+  logger?: Logger;
 }
 
 /** The weight setter's view of Subtensor through the chain client (set_weights or commit-reveal, read back). */
@@ -33,10 +45,17 @@ export function chainWeightTarget(options: ChainWeightTargetOptions): WeightTarg
       const pairs = ((await query(netuid, me.uid)).toJSON() as [number, number][] | null) ?? [];
       return { lastUpdate: me.lastUpdate, uids: pairs.map(([u]) => u), weights: pairs.map(([, w]) => w) };
     },
-    async setWeights(uids, weights, signal) {
+    pendingCommit: (intentId) => options.commits?.open(intentId) !== undefined,
+    async setWeights(uids, weights, signal, intentId) {
       const result = await client.setWeights(netuid, new Map(uids.map((u, i) => [u, weights[i] ?? 0])), {
         signer,
         versionKey: options.versionKey ?? 0n,
+        ...(options.commits ? { commits: options.commits } : {}),
+        ...(options.commitReveal ? { commitReveal: options.commitReveal } : {}),
+        ...(options.beacon ? { beacon: options.beacon } : {}),
+        ...(options.blockSeconds ? { blockSeconds: options.blockSeconds } : {}),
+        ...(options.logger ? { logger: options.logger } : {}),
+        ...(intentId !== undefined ? { intentId } : {}),
         signal,
       });
       return { block: result.blockNumber, ref: `${result.mode}@${result.blockHash}` };

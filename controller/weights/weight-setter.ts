@@ -17,12 +17,18 @@ export interface WeightTarget {
   finalizedBlock(): Promise<number>;
   /** This validator's weights as finalized now, and the block they were last set in (0 = never). */
   readOwnWeights(): Promise<{ lastUpdate: number; uids: number[]; weights: number[] }>;
-  /** Sets weights and resolves once they are final and read back; rejects when refused. */
+  /**
+   * Sets weights and resolves once they are final and read back; rejects when refused. `intentId`
+   * names the store intent: under commit-reveal a commit already made for it is resumed, not repeated.
+   */
   setWeights(
     uids: number[],
     weights: number[],
     signal?: AbortSignal,
+    intentId?: number,
   ): Promise<{ block: number; ref: string }>;
+  /** Whether a commit of this intent is still between commit and reveal (commit-reveal only). */
+  pendingCommit?(intentId: number): boolean;
 }
 
 /** Cadence of weight setting. */
@@ -75,6 +81,10 @@ export async function setWeightsIfDue(options: SetWeightsIfDueOptions): Promise<
 
   const open = store.weightSettings.list({ states: ["intent", "submitted"], limit: 1 })[0];
   if (open) {
+    // Under commit-reveal LastUpdate moves at the commit, long before the weights do: finish the
+    // commit (its salt or ciphertext is in the store) instead of judging it by LastUpdate.
+    if (target.pendingCommit?.(open.id))
+      return send(open, "resuming a commit-reveal a stopped controller did not finish");
     const onChain = await target.readOwnWeights();
     if (onChain.lastUpdate >= open.block && sameWeights(onChain, open)) {
       store.transaction(() =>
@@ -128,7 +138,7 @@ export async function setWeightsIfDue(options: SetWeightsIfDueOptions): Promise<
   async function send(setting: WeightSettingRow, why: string): Promise<WeightStepResult> {
     store.transaction(() => store.weightSettings.update(setting.id, { state: "submitted" }));
     try {
-      const done = await target.setWeights(setting.uids, setting.weights, options.signal);
+      const done = await target.setWeights(setting.uids, setting.weights, options.signal, setting.id);
       store.transaction(() =>
         store.weightSettings.update(setting.id, {
           state: "confirmed",
