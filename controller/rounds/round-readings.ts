@@ -1,34 +1,40 @@
-import { fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { CacheonError } from "../../shared/errors/cacheon-error.ts";
-import { ArmRole, EvaluationJobSchema } from "../../shared/gen/cacheon/v1/job_pb.ts";
-import { type ArmScore, compareOnPod, type JobScore } from "../scoring/score-job.ts";
+import { type ArmScore, compareOnPod } from "../scoring/score-job.ts";
 import type { ScoringPolicy } from "../scoring/scoring-policy.ts";
 import type { ChallengerReading, Seat, Standing } from "../scoring/settle-standing.ts";
-import type { ControllerStore } from "../store/controller-store.ts";
-import type { JobRow } from "../store/job-table.ts";
-import type { SubmissionRow } from "../store/submission-table.ts";
+import type { SubmissionState } from "../store/submission-table.ts";
 import type { ArmSubject } from "./plan-jobs.ts";
+import type { RoundJob } from "./round-job.ts";
+
+/** What the round needs of a submission (a SubmissionRow has it). */
+export interface RoundSubmission {
+  id: string;
+  hotkey: string;
+  state: SubmissionState;
+  /** Canonical image reference; null when malformed (it never runs). */
+  image: string | null;
+  commitBlock: number;
+}
 
 // States a seat holder may be in; anything else (failed, copy, replaced, deregistered) loses the seat.
-const liveStates = new Set(["pending", "evaluated"]);
+const liveStates = new Set<SubmissionState>(["pending", "evaluated"]);
 
-/** A challenger's decided measurement in a round's phase (the latest decided attempt), compared on its pod. */
+/**
+ * A challenger's decided measurement in a round's phase (the latest decided attempt), compared on
+ * its pod. Pure.
+ */
 export function readingFor(
-  store: ControllerStore,
-  roundId: string,
+  jobs: readonly RoundJob[],
   submissionId: string,
-  phase: JobRow["phase"],
+  phase: RoundJob["phase"],
   policy: ScoringPolicy,
 ): ChallengerReading | undefined {
-  const jobs = store.jobs
-    .list(roundId)
+  const job = jobs
     .filter((j) => j.phase === phase && j.decision === "decided" && j.score !== null)
-    .filter((j) =>
-      (j.score as JobScore).arms.some((a) => a.submissionId === submissionId && a.role === "challenger"),
-    );
-  const job = jobs.at(-1);
-  if (!job) return undefined;
-  const score = job.score as JobScore;
+    .filter((j) => j.score?.arms.some((a) => a.submissionId === submissionId && a.role === "challenger"))
+    .at(-1);
+  const score = job?.score;
+  if (!job || !score) return undefined;
   const arm = score.arms.find((a) => a.submissionId === submissionId && a.role === "challenger") as ArmScore;
   const leader = score.arms.find((a) => a.role === "leader");
   const runnerUp = score.arms.find((a) => a.role === "runner-up");
@@ -46,39 +52,44 @@ export function readingFor(
 
 /** Slot prefix of re-measurement jobs per phase ("m0", "m1", ... and "rm0", ...). */
 export const remeasureSlotPrefix = { evaluate: "m", reproduce: "rm" } as const satisfies Record<
-  JobRow["phase"],
+  RoundJob["phase"],
   string
 >;
 
 /**
- * Re-measurements of a challenger in a round's phase, read from the store so a restarted
- * controller counts the same. "planned" counts re-measurement slots whatever became of them
- * (the round plans no more than the limit); "decided" counts those that produced a decided
+ * Re-measurements of a challenger in a round's phase, counted from the round's jobs so a
+ * restarted controller counts the same. "planned" counts re-measurement slots whatever became of
+ * them (the round plans no more than the limit); "decided" counts those that produced a decided
  * reading (what settlement holds against the limit: one given up for want of a pod or time
- * leaves the challenger undecided, not below the bar).
+ * leaves the challenger undecided, not below the bar). Pure.
  */
 export function remeasurementsOf(
-  store: ControllerStore,
-  roundId: string,
+  jobs: readonly RoundJob[],
   submissionId: string,
-  phase: JobRow["phase"],
+  phase: RoundJob["phase"],
   count: "planned" | "decided",
 ): number {
   const pattern = new RegExp(`^${remeasureSlotPrefix[phase]}\\d+$`);
   const slots = new Set<string>();
-  for (const j of store.jobs.list(roundId)) {
+  for (const j of jobs) {
     if (j.phase !== phase || !pattern.test(j.slot)) continue;
     if (count === "decided" ? j.decision !== "decided" : j.attempt !== 0) continue;
-    const arms = fromJson(EvaluationJobSchema, j.job as JsonValue).arms;
-    if (arms.some((a) => a.submissionId === submissionId && a.role === ArmRole.CHALLENGER)) slots.add(j.slot);
+    if (j.arms.some((a) => a.subject?.submissionId === submissionId && a.role === "challenger"))
+      slots.add(j.slot);
   }
   return slots.size;
 }
 
-/** Drops seats whose submission is no longer live (replaced, deregistered, copy); a lone runner-up moves up. */
-export function sanitiseStanding(store: ControllerStore, standing: Standing): Standing {
+/**
+ * Drops seats whose submission is no longer live (replaced, deregistered, copy); a lone
+ * runner-up moves up. Pure.
+ */
+export function sanitiseStanding(
+  standing: Standing,
+  submission: (id: string) => RoundSubmission | undefined,
+): Standing {
   const ok = (seat: Seat | undefined) => {
-    const sub = seat ? store.submissions.get(seat.submissionId) : undefined;
+    const sub = seat ? submission(seat.submissionId) : undefined;
     return seat && sub && liveStates.has(sub.state) ? seat : undefined;
   };
   const leader = ok(standing.leader);
@@ -87,13 +98,16 @@ export function sanitiseStanding(store: ControllerStore, standing: Standing): St
 }
 
 /** The arm subject of a seat's submission, if it still exists. */
-export function seatSubject(store: ControllerStore, seat: Seat | undefined): ArmSubject | undefined {
-  const sub = seat ? store.submissions.get(seat.submissionId) : undefined;
+export function seatSubject(
+  seat: Seat | undefined,
+  submission: (id: string) => RoundSubmission | undefined,
+): ArmSubject | undefined {
+  const sub = seat ? submission(seat.submissionId) : undefined;
   return sub ? subjectOf(sub) : undefined;
 }
 
 /** The arm subject of a submission; one without an image (malformed) cannot run. */
-export function subjectOf(sub: SubmissionRow): ArmSubject {
+export function subjectOf(sub: RoundSubmission): ArmSubject {
   if (!sub.image) throw new CacheonError("internal", `submission ${sub.id} has no image and cannot be run`);
   return { submissionId: sub.id, hotkey: sub.hotkey, image: sub.image };
 }

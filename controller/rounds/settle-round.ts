@@ -1,6 +1,5 @@
 import type { Logger } from "../../shared/log/logger.ts";
 import { buildMinerReport, type ReportMeasurement } from "../publish/miner-report.ts";
-import type { JobScore } from "../scoring/score-job.ts";
 import type { ScoringPolicy } from "../scoring/scoring-policy.ts";
 import {
   type ChallengerEvidence,
@@ -12,6 +11,7 @@ import {
 import type { ControllerStore } from "../store/controller-store.ts";
 import type { RoundRow } from "../store/round-table.ts";
 import type { SubmissionRow } from "../store/submission-table.ts";
+import { type RoundJob, roundJobOf } from "./round-job.ts";
 import { readingFor, remeasurementsOf, sanitiseStanding } from "./round-readings.ts";
 
 /** Options of {@link settleRound}. */
@@ -32,9 +32,10 @@ export function settleRound(options: SettleRoundOptions): RoundRow {
   const r = options.round;
   const roundId = r.id;
   const rlog = options.logger;
-  const reading = (id: string, phase: "evaluate" | "reproduce") =>
-    readingFor(store, roundId, id, phase, policy);
+  const submission = (id: string) => store.submissions.get(id);
   const settled = store.transaction(() => {
+    const jobs = store.jobs.list(roundId).map(roundJobOf);
+    const reading = (id: string, phase: "evaluate" | "reproduce") => readingFor(jobs, id, phase, policy);
     const before = r.standingBefore as Standing;
     const evidence: ChallengerEvidence[] = [];
     const special: { sub: SubmissionRow; verdict: string; reason: string }[] = [];
@@ -51,8 +52,8 @@ export function settleRound(options: SettleRoundOptions): RoundRow {
           first: reading(id, "evaluate"),
           reproduction: reading(id, "reproduce"),
           remeasurements: {
-            first: remeasurementsOf(store, roundId, id, "evaluate", "decided"),
-            reproduction: remeasurementsOf(store, roundId, id, "reproduce", "decided"),
+            first: remeasurementsOf(jobs, id, "evaluate", "decided"),
+            reproduction: remeasurementsOf(jobs, id, "reproduce", "decided"),
           },
         });
     }
@@ -61,7 +62,7 @@ export function settleRound(options: SettleRoundOptions): RoundRow {
     // broken, or wrong) loses the seat: otherwise every job would stay "no decision" forever.
     for (const seat of [before.leader, before.runnerUp]) {
       if (!seat) continue;
-      const pods = seatFailures(store, roundId, seat.submissionId);
+      const pods = seatFailures(jobs, seat.submissionId);
       if (pods.size < 2) continue;
       const reason = `the ${seat === before.leader ? "leader" : "runner-up"} failed its gate on ${pods.size} pods this round (${[...pods.values()].join("; ")}); it loses the seat`;
       const sub = store.submissions.get(seat.submissionId);
@@ -84,7 +85,7 @@ export function settleRound(options: SettleRoundOptions): RoundRow {
         pods: [...pods.keys()],
       });
     }
-    const standing = sanitiseStanding(store, settlement.standing);
+    const standing = sanitiseStanding(settlement.standing, submission);
     const ranked = rankOf(standing, settlement.verdicts);
     for (const v of settlement.verdicts) {
       const sub = store.submissions.get(v.submissionId) as SubmissionRow;
@@ -132,10 +133,10 @@ export function settleRound(options: SettleRoundOptions): RoundRow {
 }
 
 /** Pods (with the reason) on which a seat holder's arm failed its gate in this round. */
-function seatFailures(store: ControllerStore, roundId: string, submissionId: string): Map<string, string> {
+function seatFailures(jobs: readonly RoundJob[], submissionId: string): Map<string, string> {
   const pods = new Map<string, string>();
-  for (const job of store.jobs.list(roundId)) {
-    const arm = (job.score as JobScore | null)?.arms.find(
+  for (const job of jobs) {
+    const arm = job.score?.arms.find(
       (a) => a.submissionId === submissionId && (a.role === "leader" || a.role === "runner-up"),
     );
     if (arm?.gate === "fail" && job.podId) pods.set(job.podId, `${job.podId}: ${arm.reason}`);

@@ -18,6 +18,11 @@ export interface JobRow {
   state: JobState;
   podId: string | null;
   excludedPods: string[];
+  /**
+   * Pods whose host, GPUs (and provider, when several are configured) the job must not share:
+   * those that measured its challengers before. [] for jobs without the rule.
+   */
+  independentOf: string[];
   /** JobScore.decision once scored. */
   decision: string | null;
   reason: string;
@@ -48,11 +53,13 @@ export class JobTable {
     seed: string;
     job: unknown;
     excludedPods: string[];
+    /** @default [] */
+    independentOf?: string[];
   }): JobRow {
     this.#db
       .prepare(
-        `INSERT INTO jobs (id, round_id, phase, slot, attempt, seed, job, state, excluded_pods, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)`,
+        `INSERT INTO jobs (id, round_id, phase, slot, attempt, seed, job, state, excluded_pods, independent_of, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)`,
       )
       .run(
         j.id,
@@ -63,6 +70,7 @@ export class JobTable {
         j.seed,
         JSON.stringify(j.job),
         JSON.stringify(j.excludedPods),
+        JSON.stringify(j.independentOf ?? []),
         this.#now(),
       );
     return this.get(j.id) as JobRow;
@@ -116,6 +124,13 @@ export class JobTable {
         id,
       );
   }
+
+  /** Gives an attempt up, keeping whatever it recorded (decision, result, score). */
+  abandon(id: string, reason: string): void {
+    this.#db
+      .prepare("UPDATE jobs SET state = 'abandoned', reason = ?, finished_at = ? WHERE id = ?")
+      .run(reason, this.#now(), id);
+  }
 }
 
 function jobFromRow(r: Row): JobRow {
@@ -130,6 +145,7 @@ function jobFromRow(r: Row): JobRow {
     state: String(r.state) as JobState,
     podId: strOrNull(r.pod_id),
     excludedPods: JSON.parse(String(r.excluded_pods)) as string[],
+    independentOf: JSON.parse(String(r.independent_of)) as string[],
     decision: strOrNull(r.decision),
     reason: String(r.reason),
     result: jsonOrNull(r.result),

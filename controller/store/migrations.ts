@@ -153,6 +153,14 @@ CREATE TABLE miner_reports (
     sql: "INSERT INTO meta (key, value) VALUES ('store_id', lower(hex(randomblob(4)))) ON CONFLICT (key) DO NOTHING;",
   },
   {
+    version: 3,
+    name: "job independence",
+    // A reproduction (or a re-measurement) must run on a machine independent of the pods that
+    // measured its challengers before: another host, other GPUs, another provider when several
+    // are configured. Those pods are kept per attempt, so a restarted controller keeps the rule.
+    sql: "ALTER TABLE jobs ADD COLUMN independent_of TEXT NOT NULL DEFAULT '[]';",
+  },
+  {
     version: 4,
     name: "weight commits and chain cursors",
     // Commit-reveal spans epochs: the salt (hash mode) or ciphertext (drand timelock) and where
