@@ -38,6 +38,8 @@ beforeAll(async () => {
     port: 0,
     blockTimeSeconds: 0.1,
     seed: {
+      // The stranger is funded (fees are charged) but registered nowhere.
+      accounts: { "//Stranger": 10_000_000_000 },
       subnets: [
         {
           netuid: 1,
@@ -189,7 +191,6 @@ describe("the chain client against the devnet", () => {
   });
 
   it("refuses a commitment from an unregistered hotkey (Commitments.AccountNotAllowedCommit)", async () => {
-    // The account has no balance on the devnet either, which the devnet does not charge.
     expect(await refusal(client.commit(1, `x/y@${digest}`, stranger))).toBe(
       "Commitments.AccountNotAllowedCommit",
     );

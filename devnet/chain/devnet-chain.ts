@@ -2,12 +2,14 @@ import { hexToU8a, u8aConcat, u8aToHex } from "@polkadot/util";
 import { blake2AsHex, cryptoWaitReady } from "@polkadot/util-crypto";
 import { type Logger, silentLogger } from "../../shared/log/logger.ts";
 import { DevnetBeacon, type DevnetBeaconOptions } from "../beacon/devnet-beacon.ts";
-import type { RuntimeEvent } from "../pallets/pallet.ts";
+import type { DispatchFailure, RuntimeEvent } from "../pallets/pallet.ts";
 import { DevnetRuntime } from "../pallets/runtime-pallets.ts";
+import { canPayFee, chargeFee, feeFor } from "../pallets/transaction-payment.ts";
 import { type ChainMetadata, moduleErrorIndex, storageKey } from "../runtime/chain-metadata.ts";
 import { ChainStorage } from "./chain-storage.ts";
 import { type DevnetSeed, resolveHotkey } from "./devnet-seed.ts";
 import { type EventPhase, encodeEventRecord, encodeEvents } from "./event-records.ts";
+import type { PoolFault } from "./pool-faults.ts";
 import { type ExtrinsicStatusJson, type PoolEntry, TransactionPool } from "./transaction-pool.ts";
 
 /** A header as the JSON-RPC API returns it. */
@@ -52,11 +54,11 @@ export interface DevnetChainOptions {
   logger?: Logger;
 }
 
+/** A devnet operator's change to the state, applied at the start of the next block (phase Initialization). */
+export type AdminOperation = (context: { storage: ChainStorage; block: number }) => RuntimeEvent[];
+
 const zeroHash = `0x${"00".repeat(32)}`;
 const dispatchWeight = { refTime: 1_000_000_000, proofSize: 10_000 };
-/** Fee the devnet quotes for any extrinsic: a base plus a per-byte part (rao). */
-const baseFee = 100_000;
-const byteFee = 1_000;
 
 /**
  * The local chain: block production over a transaction pool that checks signatures and nonces like
@@ -73,6 +75,11 @@ export class DevnetChain {
   private readonly pool: TransactionPool;
   private readonly listeners = new Set<ChainListener>();
   private readonly finalizedWatchers = new Map<string, (status: ExtrinsicStatusJson) => void>();
+  private readonly admin: {
+    op: AdminOperation;
+    done: (block: DevnetBlock) => void;
+    failed: (error: Error) => void;
+  }[] = [];
   private readonly finalityLag: number;
   private readonly stateHistory: number;
   private readonly logger: Logger;
@@ -98,6 +105,10 @@ export class DevnetChain {
       bestNumber: () => this.best.number,
       blockHash: (n) => this.blocks[n]?.hash,
       accountNonce: (id) => this.accountNonce(id, this.best.storage),
+      canPayFee: (id, length) => {
+        const storage = this.best.storage;
+        return storage !== undefined && canPayFee(storage, id, length);
+      },
       supports: (call) => runtime.supports(call),
       supportedCalls: () => runtime.supportedCalls,
     });
@@ -112,6 +123,11 @@ export class DevnetChain {
     const hotkeys = await Promise.all(
       options.seed.subnets.map((s) => Promise.all(s.neurons.map((n) => resolveHotkey(n.hotkey)))),
     );
+    const accounts = await Promise.all(
+      Object.entries(options.seed.accounts ?? {}).map(
+        async ([account, amount]) => [await resolveHotkey(account), BigInt(amount)] as [string, bigint],
+      ),
+    );
     const beacon =
       options.beacon instanceof DevnetBeacon
         ? options.beacon
@@ -119,7 +135,7 @@ export class DevnetChain {
             genesisSeconds: Math.floor((options.now ?? Date.now)() / 1000),
             ...options.beacon,
           });
-    runtime.genesis(storage, { seed: options.seed, hotkeys, beacon: beacon.info });
+    runtime.genesis(storage, { seed: options.seed, hotkeys, accounts, beacon: beacon.info });
     return new DevnetChain(options, runtime, beacon, storage);
   }
 
@@ -157,9 +173,22 @@ export class DevnetChain {
     return this.pool.nextNonce(this.accountId(account));
   }
 
-  /** Fee the devnet quotes for an extrinsic of `length` bytes (rao). */
-  quoteFee(length: number): { weight: typeof dispatchWeight; partialFee: number } {
-    return { weight: dispatchWeight, partialFee: baseFee + byteFee * length };
+  /** Fee the devnet charges an extrinsic of `length` bytes (rao); transaction-payment.ts has the model. */
+  quoteFee(length: number): { weight: typeof dispatchWeight; partialFee: bigint } {
+    return { weight: dispatchWeight, partialFee: feeFor(length) };
+  }
+
+  /** Makes the next matching extrinsics misbehave (hang, drop, invalid, usurp, ...; pool-faults.ts). */
+  injectFault(fault: PoolFault): void {
+    this.pool.injectFault(fault);
+  }
+
+  /**
+   * Applies an operator's change at the start of the next block; resolves with that block, or
+   * rejects (changing nothing) when the operation throws.
+   */
+  scheduleAdmin(op: AdminOperation): Promise<DevnetBlock> {
+    return new Promise((done, failed) => this.admin.push({ op, done, failed }));
   }
 
   /**
@@ -196,6 +225,19 @@ export class DevnetChain {
     };
     const hook = { storage, block: number, nowMs: this.now(), beacon: this.beacon };
     deposit("initialization", this.runtime.onInitialize(hook));
+    const admin = this.admin.splice(0).filter(({ op, failed }) => {
+      const scratch = storage.clone();
+      try {
+        deposit("initialization", op({ storage: scratch, block: number }));
+      } catch (error) {
+        failed(error as Error);
+        return false;
+      }
+      storage.entries.clear();
+      for (const [key, value] of scratch.entries) storage.entries.set(key, value);
+      return true;
+    });
+    this.applyFaults(number);
     const included = this.applyExtrinsics(storage, number, deposit);
     deposit("finalization", this.runtime.onFinalize(hook));
     storage.entries.set(storageKey(this.meta, "system", "events"), encodeEvents(records));
@@ -206,7 +248,22 @@ export class DevnetChain {
       included.map((e) => e.hex),
       storage,
     );
-    for (const entry of included) entry.watcher?.({ inBlock: block.hash });
+    for (const entry of included) {
+      entry.watcher?.({ inBlock: block.hash });
+      if (entry.fault?.kind === "retract") {
+        entry.watcher?.({ retracted: block.hash });
+        entry.watcher?.({ inBlock: block.hash });
+      }
+      const watcher = entry.watcher;
+      if (entry.fault?.kind === "finalityTimeout" && watcher)
+        // When its block finalizes, the watcher hears that finality timed out instead.
+        entry.watcher = (status) =>
+          watcher(
+            typeof status === "object" && "finalized" in status
+              ? { finalityTimeout: status.finalized }
+              : status,
+          );
+    }
     for (const listener of this.listeners) listener.onNewHead?.(block);
     this.finalize(number);
     for (const entry of included) {
@@ -214,6 +271,7 @@ export class DevnetChain {
         this.finalizedWatchers.set(entry.hex, entry.watcher);
       else entry.watcher?.({ finalized: block.hash });
     }
+    for (const { done } of admin) done(block);
     return block;
   }
 
@@ -223,10 +281,32 @@ export class DevnetChain {
     for (const [hex, w] of this.finalizedWatchers) if (w === watcher) this.finalizedWatchers.delete(hex);
   }
 
+  /** Reports and removes extrinsics whose injected fault ends them before this block. */
+  private applyFaults(number: number): void {
+    for (const entry of [...this.pool.entries]) {
+      const fault = entry.fault;
+      if (fault?.kind === "invalid" || fault?.kind === "usurp" || fault?.kind === "drop") {
+        if (fault.kind === "invalid") entry.watcher?.("invalid");
+        if (fault.kind === "usurp") entry.watcher?.({ usurped: blake2AsHex(hexToU8a(entry.hash)) });
+        if (fault.kind === "drop") entry.watcher?.("dropped");
+        entry.watcher = undefined;
+        if (fault.kind === "drop" && fault.landAfterBlocks !== undefined)
+          entry.fault = { kind: "delay", blocks: number - entry.submittedAt + fault.landAfterBlocks };
+        else this.pool.remove(entry);
+      }
+    }
+  }
+
+  /** Whether an injected fault keeps the entry out of block `number`. */
+  private heldBack(entry: PoolEntry, number: number): boolean {
+    if (entry.fault?.kind === "hang") return true;
+    return entry.fault?.kind === "delay" && number < entry.submittedAt + entry.fault.blocks;
+  }
+
   /**
-   * Applies the pool's ready extrinsics in nonce order, dropping stale and expired ones. Each
-   * call runs on a scratch copy of the state, kept only when it succeeds (transactional dispatch);
-   * the nonce is bumped either way.
+   * Applies the pool's ready extrinsics in nonce order, dropping stale, expired and unpayable ones.
+   * The fee is withdrawn first and kept whatever the call does; the call runs on a scratch copy of
+   * the state, kept only when it succeeds (transactional dispatch); the nonce is bumped either way.
    */
   private applyExtrinsics(
     storage: ChainStorage,
@@ -244,8 +324,14 @@ export class DevnetChain {
           entry.watcher?.("invalid");
           continue;
         }
-        if (entry.nonce !== expected) continue;
+        if (entry.nonce !== expected || this.heldBack(entry, number)) continue;
         this.pool.remove(entry);
+        const fee = chargeFee(storage, entry.signer, hexToU8a(entry.hex).length);
+        if (!fee) {
+          // The balance fell since the pool took it: Payment-invalid, not included.
+          entry.watcher?.("invalid");
+          continue;
+        }
         const phase = { applyExtrinsic: included.length };
         included.push(entry);
         progress = true;
@@ -261,30 +347,33 @@ export class DevnetChain {
           storage.entries.clear();
           for (const [key, value] of scratch.entries) storage.entries.set(key, value);
           deposit(phase, [
+            ...fee.before,
             ...outcome.events,
+            ...fee.after,
             { section: "system", method: "ExtrinsicSuccess", data: [dispatchInfo()] },
           ]);
         } else {
-          const { index: pallet, error } = moduleErrorIndex(
-            this.meta,
-            outcome.error.section,
-            outcome.error.name,
-          );
           deposit(phase, [
+            ...fee.before,
+            ...fee.after,
             {
               section: "system",
               method: "ExtrinsicFailed",
-              data: [
-                { Module: { index: pallet, error: u8aToHex(new Uint8Array([error, 0, 0, 0])) } },
-                dispatchInfo(),
-              ],
+              data: [this.dispatchError(outcome.error), dispatchInfo()],
             },
           ]);
-          this.logger.debug("extrinsic failed", { hash: entry.hash, error: outcome.error.name });
+          this.logger.debug("extrinsic failed", { hash: entry.hash, error: outcome.error });
         }
       }
     }
     return included;
+  }
+
+  /** A DispatchError as the runtime encodes it: Module { index, error } or Token(variant). */
+  private dispatchError(error: DispatchFailure): unknown {
+    if ("token" in error) return { Token: error.token };
+    const { index, error: code } = moduleErrorIndex(this.meta, error.section, error.name);
+    return { Module: { index, error: u8aToHex(new Uint8Array([code, 0, 0, 0])) } };
   }
 
   /** Moves the finalized head up to `number - finalityLag`, telling watchers and listeners. */

@@ -58,3 +58,43 @@ describe("devnet seed", () => {
     );
   });
 });
+
+describe("devnet seed: economy fields", () => {
+  it("takes funded accounts, registration hyperparameters and neuron emissions", () => {
+    const seed = parseSeed(
+      JSON.stringify({
+        accounts: { "//Coldkey": 5_000_000_000 },
+        subnets: [
+          {
+            netuid: 1,
+            maxAllowedUids: 2,
+            immunityPeriod: 10,
+            burn: 1,
+            registrationAllowed: false,
+            maxRegistrationsPerBlock: 3,
+            neurons: [{ hotkey: "//Alice", emission: 7 }],
+          },
+        ],
+      }),
+    );
+    expect(seed.accounts).toEqual({ "//Coldkey": 5_000_000_000 });
+    expect(seed.subnets[0]).toMatchObject({ maxAllowedUids: 2, registrationAllowed: false });
+  });
+
+  it("refuses bad accounts, more neurons than uids and a negative emission", () => {
+    const text = JSON.stringify({
+      accounts: { nope: 1, "//Ok": -5 },
+      subnets: [
+        {
+          netuid: 1,
+          maxAllowedUids: 1,
+          registrationAllowed: "yes",
+          neurons: [{ hotkey: "//Alice", emission: -1 }, { hotkey: "//Bob" }],
+        },
+      ],
+    });
+    expect(() => parseSeed(text)).toThrow(
+      /accounts: "nope" is not an SS58 address[\s\S]*accounts\.\/\/Ok must be a non-negative integer[\s\S]*registrationAllowed must be true or false[\s\S]*seeds 2 neurons but maxAllowedUids is 1[\s\S]*emission must be a non-negative integer/,
+    );
+  });
+});

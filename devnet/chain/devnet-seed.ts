@@ -9,6 +9,8 @@ export interface SeedNeuron {
   hotkey: string;
   /** Whether it holds a validator permit (may set weights on others). @default false */
   validatorPermit?: boolean;
+  /** Its Emission entry (rao), which the devnet uses as the pruning score: the lowest is deregistered first. @default 0 */
+  emission?: number;
 }
 
 /** One seeded subnet and its hyperparameters (names as in subtensor's storage). */
@@ -28,6 +30,16 @@ export interface SeedSubnet {
   minAllowedWeights?: number;
   /** Largest normalised weight one uid may get, of 65535. @default 65535 */
   maxWeightsLimit?: number;
+  /** Uids the subnet holds; a registration on a full subnet replaces the neuron to prune. @default 256 */
+  maxAllowedUids?: number;
+  /** Blocks after registration during which a neuron is pruned only if every neuron is immune. @default 4096 */
+  immunityPeriod?: number;
+  /** Rao burned_register takes from the coldkey. @default 100000000 (0.1 TAO) */
+  burn?: number;
+  /** Whether burned_register is open. @default true */
+  registrationAllowed?: boolean;
+  /** Registrations per block. @default 1 */
+  maxRegistrationsPerBlock?: number;
   /** Neurons by uid. */
   neurons: SeedNeuron[];
 }
@@ -39,6 +51,8 @@ export interface DevnetSeed {
   subnets: SeedSubnet[];
   /** Free balance (rao) given to every neuron's hotkey. @default 1e12 (1000 TAO) */
   balance?: number;
+  /** Other funded accounts (coldkeys, fee payers): SS58 or dev URI -> free balance (rao). */
+  accounts?: Record<string, number>;
 }
 
 /** The default chain: netuid 1 whose neurons are the sr25519 dev accounts, //Alice the only validator. */
@@ -74,6 +88,11 @@ const subnetKeys = new Set([
   "revealPeriodEpochs",
   "minAllowedWeights",
   "maxWeightsLimit",
+  "maxAllowedUids",
+  "immunityPeriod",
+  "burn",
+  "registrationAllowed",
+  "maxRegistrationsPerBlock",
   "neurons",
 ]);
 
@@ -103,12 +122,23 @@ function validateSeed(raw: unknown): string[] {
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return ["the seed must be an object"];
   const seed = raw as Record<string, unknown>;
   for (const key of Object.keys(seed)) {
-    if (!["chainName", "subnets", "balance"].includes(key)) problems.push(`unknown field "${key}"`);
+    if (!["chainName", "subnets", "balance", "accounts"].includes(key))
+      problems.push(`unknown field "${key}"`);
   }
   if (seed.chainName !== undefined && typeof seed.chainName !== "string")
     problems.push("chainName must be a string");
   if (seed.balance !== undefined && !isUint(seed.balance, Number.MAX_SAFE_INTEGER))
     problems.push("balance must be a non-negative integer (rao)");
+  if (seed.accounts !== undefined) {
+    if (typeof seed.accounts !== "object" || seed.accounts === null || Array.isArray(seed.accounts))
+      problems.push("accounts must map an SS58 address or dev URI to a balance in rao");
+    else
+      for (const [account, amount] of Object.entries(seed.accounts)) {
+        if (!isHotkey(account)) problems.push(`accounts: "${account}" is not an SS58 address or a dev URI`);
+        if (!isUint(amount, Number.MAX_SAFE_INTEGER))
+          problems.push(`accounts.${account} must be a non-negative integer (rao)`);
+      }
+  }
   if (!Array.isArray(seed.subnets) || seed.subnets.length === 0) {
     problems.push("subnets must be a non-empty list");
     return problems;
@@ -134,21 +164,27 @@ function validateSeed(raw: unknown): string[] {
       ["revealPeriodEpochs", 1000],
       ["minAllowedWeights", 65535],
       ["maxWeightsLimit", 65535],
+      ["maxAllowedUids", 65535],
+      ["immunityPeriod", 65535],
+      ["burn", Number.MAX_SAFE_INTEGER],
+      ["maxRegistrationsPerBlock", 65535],
     ] as const) {
       if (subnet[key] !== undefined && !isUint(subnet[key], max))
         problems.push(`${at}.${key} must be an integer 0-${max}`);
     }
     if (subnet.tempo === 0) problems.push(`${at}.tempo must be at least 1`);
-    if (
-      subnet.commitRevealWeightsEnabled !== undefined &&
-      typeof subnet.commitRevealWeightsEnabled !== "boolean"
-    )
-      problems.push(`${at}.commitRevealWeightsEnabled must be true or false`);
+    for (const key of ["commitRevealWeightsEnabled", "registrationAllowed"] as const)
+      if (subnet[key] !== undefined && typeof subnet[key] !== "boolean")
+        problems.push(`${at}.${key} must be true or false`);
     if (!Array.isArray(subnet.neurons)) {
       problems.push(`${at}.neurons must be a list`);
       return;
     }
     if (subnet.neurons.length > 4096) problems.push(`${at}.neurons has more than 4096 entries`);
+    if (typeof subnet.maxAllowedUids === "number" && subnet.neurons.length > subnet.maxAllowedUids)
+      problems.push(
+        `${at} seeds ${subnet.neurons.length} neurons but maxAllowedUids is ${subnet.maxAllowedUids}`,
+      );
     const seen = new Set<string>();
     subnet.neurons.forEach((n, uid) => {
       const nat = `${at}.neurons[${uid}]`;
@@ -158,13 +194,16 @@ function validateSeed(raw: unknown): string[] {
       }
       const neuron = n as Record<string, unknown>;
       for (const key of Object.keys(neuron))
-        if (key !== "hotkey" && key !== "validatorPermit") problems.push(`${nat}: unknown field "${key}"`);
+        if (!["hotkey", "validatorPermit", "emission"].includes(key))
+          problems.push(`${nat}: unknown field "${key}"`);
       if (typeof neuron.hotkey !== "string" || !isHotkey(neuron.hotkey))
         problems.push(`${nat}.hotkey must be an SS58 address or a dev URI such as "//Alice"`);
       else if (seen.has(neuron.hotkey)) problems.push(`${nat}.hotkey ${neuron.hotkey} is registered twice`);
       else seen.add(neuron.hotkey);
       if (neuron.validatorPermit !== undefined && typeof neuron.validatorPermit !== "boolean")
         problems.push(`${nat}.validatorPermit must be true or false`);
+      if (neuron.emission !== undefined && !isUint(neuron.emission, Number.MAX_SAFE_INTEGER))
+        problems.push(`${nat}.emission must be a non-negative integer (rao)`);
     });
   });
   return problems;

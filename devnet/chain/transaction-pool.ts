@@ -1,7 +1,9 @@
 import type { Extrinsic } from "@polkadot/types/interfaces";
 import { hexToU8a } from "@polkadot/util";
 import { blake2AsHex, blake2AsU8a, signatureVerify } from "@polkadot/util-crypto";
+import type { RuntimeCall } from "../pallets/pallet.ts";
 import type { ChainMetadata } from "../runtime/chain-metadata.ts";
+import type { PoolFault, PoolFaultKind } from "./pool-faults.ts";
 
 /** Status of a watched extrinsic, in the JSON form of author_extrinsicUpdate. */
 export type ExtrinsicStatusJson =
@@ -10,7 +12,10 @@ export type ExtrinsicStatusJson =
   | "invalid"
   | "dropped"
   | { inBlock: string }
-  | { finalized: string };
+  | { retracted: string }
+  | { finalityTimeout: string }
+  | { finalized: string }
+  | { usurped: string };
 
 /** A JSON-RPC error the pool answers with, as Substrate's author API does (codes 1001-1014). */
 export class PoolError extends Error {
@@ -34,6 +39,10 @@ export interface PoolEntry {
   nonce: number;
   extrinsic: Extrinsic;
   watcher: ((status: ExtrinsicStatusJson) => void) | undefined;
+  /** Best block when it entered the pool. */
+  submittedAt: number;
+  /** Misbehaviour injected for it (pool-faults.ts). */
+  fault?: PoolFaultKind | undefined;
 }
 
 /** What the pool reads of the chain to validate a transaction. */
@@ -47,7 +56,9 @@ export interface PoolChainView {
   /** The account's nonce in the best block's state. */
   accountNonce(id: string): number;
   /** Whether the runtime applies this call. */
-  supports(call: { section: string; method: string }): boolean;
+  supports(call: RuntimeCall): boolean;
+  /** Whether the signer can pay the fee of an extrinsic of `length` bytes in the best block's state. */
+  canPayFee(id: string, length: number): boolean;
   /** The calls the runtime applies, for the refusal's text. */
   supportedCalls(): string[];
 }
@@ -59,6 +70,7 @@ export interface PoolChainView {
 export class TransactionPool {
   readonly entries: PoolEntry[] = [];
   private readonly chain: PoolChainView;
+  private readonly faults: PoolFault[] = [];
 
   constructor(chain: PoolChainView) {
     this.chain = chain;
@@ -113,10 +125,45 @@ export class TransactionPool {
         "Priority is too low: (0 vs 0)",
         "The transaction has too low priority to replace another transaction already in the pool.",
       );
-    const entry: PoolEntry = { hash, hex: hex.toLowerCase(), signer, nonce, extrinsic, watcher };
+    if (!this.chain.canPayFee(signer, hexToU8a(hex).length))
+      throw new PoolError(
+        1010,
+        "Invalid Transaction",
+        "Inability to pay some fees (e.g. account balance too low)",
+      );
+    const entry: PoolEntry = {
+      hash,
+      hex: hex.toLowerCase(),
+      signer,
+      nonce,
+      extrinsic,
+      watcher,
+      submittedAt: this.chain.bestNumber(),
+      fault: this.takeFault(call, signer),
+    };
     this.entries.push(entry);
     watcher?.(nonce <= this.nextNonce(signer) - 1 ? "ready" : "future");
     return entry;
+  }
+
+  /** Makes the next matching extrinsics misbehave (see pool-faults.ts). */
+  injectFault(fault: PoolFault): void {
+    const signer =
+      fault.signer === undefined
+        ? undefined
+        : this.chain.meta.registry.createType("AccountId32", fault.signer).toHex();
+    this.faults.push({ ...fault, signer, times: fault.times ?? 1 });
+  }
+
+  private takeFault(call: string, signer: string): PoolFaultKind | undefined {
+    const rule = this.faults.find(
+      (f) => (f.call === undefined || f.call === call) && (f.signer === undefined || f.signer === signer),
+    );
+    if (!rule) return undefined;
+    rule.times = (rule.times ?? 1) - 1;
+    if (rule.times <= 0) this.faults.splice(this.faults.indexOf(rule), 1);
+    const { call: _call, signer: _signer, times: _times, ...kind } = rule;
+    return kind as PoolFaultKind;
   }
 
   remove(entry: PoolEntry): void {

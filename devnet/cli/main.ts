@@ -8,8 +8,9 @@ import { startDevnet } from "../devnet.ts";
 
 export const devnetHelp = `cacheon-devnet: a local Bittensor Subtensor chain for development and tests. It serves finney's
 real runtime metadata (spec 424), so @polkadot/api code that works against it encodes exactly as
-on finney. It applies Commitments.set_commitment and SubtensorModule.set_weights / commit_weights /
-reveal_weights with the chain's checks, and checks sr25519 signatures and nonces.
+on finney. It applies Commitments.set_commitment, SubtensorModule.set_weights / commit_weights /
+reveal_weights / burned_register, Balances transfers, System remarks and Utility.batch_all with the
+chain's checks, charges fees, and checks sr25519 signatures and nonces (see docs/chain.md).
 
 Usage: cacheon-devnet [options]
 

@@ -16,11 +16,24 @@ export interface RuntimeEvent {
   data: unknown[];
 }
 
-/** A runtime refusal: the pallet's section (camelCase) and the error's name, as in the metadata. */
-export interface DispatchFailure {
-  section: string;
-  name: string;
-}
+/**
+ * A runtime refusal: a pallet error (section camelCase and name, as in the metadata), or one of
+ * sp_runtime's TokenError variants (what pallet-balances' fungible transfers fail with).
+ */
+export type DispatchFailure = { section: string; name: string } | { token: TokenError };
+
+/** sp_runtime::TokenError, by variant name. */
+export type TokenError =
+  | "FundsUnavailable"
+  | "OnlyProvider"
+  | "BelowMinimum"
+  | "CannotCreate"
+  | "UnknownAsset"
+  | "Frozen"
+  | "Unsupported"
+  | "CannotCreateHold"
+  | "NotExpendable"
+  | "Blocked";
 
 /** The outcome of dispatching one call. */
 export type DispatchOutcome = { ok: true; events: RuntimeEvent[] } | { ok: false; error: DispatchFailure };
@@ -79,9 +92,16 @@ export interface ResolvedSeed {
   hotkeys: string[][];
   /** The devnet beacon's public parameters (Drand.BeaconConfig at genesis). */
   beacon: BeaconInfo;
+  /** The seed's extra accounts: SS58 address and free balance (rao). */
+  accounts: [string, bigint][];
 }
 
 /** A refusal naming the pallet error, as the runtime's DispatchError::Module. */
 export function fail(section: string, name: string): DispatchOutcome {
   return { ok: false, error: { section, name } };
+}
+
+/** A refusal with DispatchError::Token(error). */
+export function tokenFail(error: TokenError): DispatchOutcome {
+  return { ok: false, error: { token: error } };
 }

@@ -19,6 +19,7 @@ import { subtensorSubnetsPallet } from "./subtensor-subnets.ts";
 import { subtensorTimelockedWeightsPallet } from "./subtensor-timelocked-weights.ts";
 import { subtensorWeightsPallet } from "./subtensor-weights.ts";
 import { systemPallet } from "./system-pallet.ts";
+import { batchCalls, utilityPallet } from "./utility-pallet.ts";
 
 /**
  * The devnet's runtime: its pallets in the order their genesis and hooks run (as construct_runtime
@@ -36,6 +37,7 @@ export const runtimePallets: readonly DevnetPallet[] = [
   commitmentsPallet,
   commitmentsRevealPallet,
   drandPallet,
+  utilityPallet,
 ];
 
 /** The devnet's calls, applied by one runtime. */
@@ -58,8 +60,11 @@ export class DevnetRuntime {
     return [...this.handlers.keys()];
   }
 
-  supports(call: { section: string; method: string }): boolean {
-    return this.handlers.has(`${call.section}.${call.method}`);
+  /** Whether the runtime applies the call (and, for a batch, every call inside it). */
+  supports(call: RuntimeCall): boolean {
+    if (!this.handlers.has(`${call.section}.${call.method}`)) return false;
+    if (call.section === "utility") return batchCalls(call.args[0]).every((inner) => this.supports(inner));
+    return true;
   }
 
   /** Writes every pallet's genesis state. */
@@ -70,7 +75,7 @@ export class DevnetRuntime {
   /** Dispatches one supported call; the caller discards the storage writes of a failed one. */
   dispatch(context: Omit<DispatchContext, "dispatch">, call: RuntimeCall): DispatchOutcome {
     const handler = this.handlers.get(`${call.section}.${call.method}`);
-    if (!handler) throw new Error(`the devnet runtime has no call ${call.section}.${call.method}`);
+    if (!handler) return { ok: false, error: { section: "system", name: "CallFiltered" } };
     const full: DispatchContext = { ...context, dispatch: (inner) => this.dispatch(context, inner) };
     return handler(full, call.args);
   }

@@ -7,20 +7,17 @@ export const subtensorSubnetsPallet: DevnetPallet = {
   genesis(storage, { seed }) {
     storage.write("subtensorModule", "totalNetworks", [], seed.subnets.length);
     for (const subnet of seed.subnets) {
-      const { netuid } = subnet;
-      storage.write("subtensorModule", "networksAdded", [netuid], true);
-      storage.write("subtensorModule", "tempo", [netuid], subnet.tempo ?? 360);
-      storage.write("subtensorModule", "weightsVersionKey", [netuid], subnet.weightsVersionKey ?? 0);
-      storage.write("subtensorModule", "weightsSetRateLimit", [netuid], subnet.weightsSetRateLimit ?? 100);
-      storage.write(
-        "subtensorModule",
-        "commitRevealWeightsEnabled",
-        [netuid],
-        subnet.commitRevealWeightsEnabled ?? false,
-      );
-      storage.write("subtensorModule", "revealPeriodEpochs", [netuid], subnet.revealPeriodEpochs ?? 1);
-      storage.write("subtensorModule", "minAllowedWeights", [netuid], subnet.minAllowedWeights ?? 1);
-      storage.write("subtensorModule", "maxWeightsLimit", [netuid], subnet.maxWeightsLimit ?? 65535);
+      const items: [string, unknown][] = [
+        ["networksAdded", true],
+        ["tempo", subnet.tempo ?? 360],
+        ["weightsVersionKey", subnet.weightsVersionKey ?? 0],
+        ["weightsSetRateLimit", subnet.weightsSetRateLimit ?? 100],
+        ["commitRevealWeightsEnabled", subnet.commitRevealWeightsEnabled ?? false],
+        ["revealPeriodEpochs", subnet.revealPeriodEpochs ?? 1],
+        ["minAllowedWeights", subnet.minAllowedWeights ?? 1],
+        ["maxWeightsLimit", subnet.maxWeightsLimit ?? 65535],
+      ];
+      for (const [item, value] of items) storage.write("subtensorModule", item, [subnet.netuid], value);
     }
   },
 };

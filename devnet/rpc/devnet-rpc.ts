@@ -2,7 +2,9 @@ import { compactToU8a, hexToU8a, u8aConcat, u8aToHex } from "@polkadot/util";
 import { blake2AsHex } from "@polkadot/util-crypto";
 import type { Logger } from "../../shared/log/logger.ts";
 import type { DevnetBlock, DevnetChain } from "../chain/devnet-chain.ts";
+import { parsePoolFault } from "../chain/pool-faults.ts";
 import { type ExtrinsicStatusJson, PoolError } from "../chain/transaction-pool.ts";
+import { endowOperation, replaceNeuronOperation } from "../pallets/admin-operations.ts";
 import { nextEpochStartBlock } from "../pallets/subtensor-epoch.ts";
 import type { WebSocketConnection } from "../ws/websocket-server.ts";
 
@@ -213,8 +215,7 @@ export function createRpcHandlers(chain: DevnetChain, logger: Logger): Map<strin
     const watcher = (status: ExtrinsicStatusJson) => {
       if (send) send(status);
       else queued.push(status);
-      if (typeof status === "object" && "finalized" in status) session.subscriptions.delete(id);
-      if (status === "invalid" || status === "dropped") session.subscriptions.delete(id);
+      if (isFinal(status)) session.subscriptions.delete(id);
     };
     submit(hex, watcher);
     session.subscriptions.set(id, () => chain.unwatch(watcher));
@@ -234,7 +235,41 @@ export function createRpcHandlers(chain: DevnetChain, logger: Logger): Map<strin
     logger.debug("extrinsic watched", { subscription: id });
     return id;
   });
+  // The devnet operator's methods (no Substrate node has them): deregistration by replacement,
+  // pool misbehaviour for one or more extrinsics, and a faucet.
+  on("devnet_replaceNeuron", (p) => {
+    const [netuid, uid, hotkey] = p;
+    if (!Number.isInteger(netuid) || !Number.isInteger(uid) || typeof hotkey !== "string")
+      throw new RpcError(-32602, "devnet_replaceNeuron takes [netuid, uid, hotkey SS58]");
+    chain
+      .scheduleAdmin(replaceNeuronOperation(Number(netuid), Number(uid), hotkey))
+      .catch((error) => logger.warn("devnet_replaceNeuron failed", { error }));
+    return null;
+  });
+  on("devnet_injectFault", (p) => {
+    try {
+      chain.injectFault(parsePoolFault(p[0]));
+    } catch (error) {
+      throw new RpcError(-32602, `devnet_injectFault: ${(error as Error).message}`);
+    }
+    return null;
+  });
+  on("devnet_endow", (p) => {
+    const [account, amount] = p;
+    if (typeof account !== "string" || !(typeof amount === "number" || typeof amount === "string"))
+      throw new RpcError(-32602, "devnet_endow takes [account SS58, rao]");
+    chain
+      .scheduleAdmin(endowOperation(account, BigInt(amount)))
+      .catch((error) => logger.warn("devnet_endow failed", { error }));
+    return null;
+  });
   return handlers;
+}
+
+/** Statuses after which Substrate ends an author_submitAndWatchExtrinsic subscription. */
+function isFinal(status: ExtrinsicStatusJson): boolean {
+  if (typeof status === "string") return status === "invalid" || status === "dropped";
+  return "finalized" in status || "usurped" in status || "finalityTimeout" in status;
 }
 
 function toNumber(value: unknown): number {
