@@ -10,7 +10,8 @@ import { type Devnet, startDevnet } from "../../devnet/devnet.ts";
 import { minerProgram } from "../../miner/cli/main.ts";
 import { runCli } from "../../shared/cli/cli-command.ts";
 import { openStore } from "../store/controller-store.ts";
-import { ChainClient, ChainDispatchError } from "./chain-client.ts";
+import { ChainClient } from "./chain-client.ts";
+import { ChainDispatchError } from "./chain-errors.ts";
 
 // Acceptance: real @polkadot/api against the in-process devnet (real metadata, real signatures),
 // a block every 100 ms, finality one block behind.

@@ -1,10 +1,16 @@
 import { ApiPromise, WsProvider } from "@polkadot/api";
 import type { SubmittableExtrinsic } from "@polkadot/api/types";
 import type { KeyringPair } from "@polkadot/keyring/types";
-import type { DispatchError } from "@polkadot/types/interfaces";
 import type { Codec } from "@polkadot/types/types";
-import { CacheonError, type ErrorCode } from "../../shared/errors/cacheon-error.ts";
+import { CacheonError } from "../../shared/errors/cacheon-error.ts";
 import { type Logger, silentLogger } from "../../shared/log/logger.ts";
+import {
+  type ExtrinsicFate,
+  extrinsicFate,
+  type SentExtrinsic,
+  type SubmitOptions,
+  submitExtrinsic,
+} from "./extrinsic-submitter.ts";
 import { type CommitmentField, type ParsedSubmission, parseSubmission } from "./submission-parser.ts";
 import { type SetChainWeightsOptions, type SetWeightsResult, setChainWeights } from "./weights-client.ts";
 
@@ -44,37 +50,6 @@ export interface FinalizedBlock {
   number: number;
   hash: string;
 }
-
-/** A refusal by the runtime: the pallet error's section and name, as in the metadata. */
-export class ChainDispatchError extends CacheonError {
-  readonly section: string;
-  readonly errorName: string;
-  constructor(code: ErrorCode, section: string, errorName: string, docs: string) {
-    super(code, `the chain refused the extrinsic: ${section}.${errorName}${docs ? ` (${docs})` : ""}`);
-    this.section = section;
-    this.errorName = errorName;
-  }
-}
-
-/**
- * Which runtime errors are the caller's to fix (no retry) and which pass with time. One table, so
- * retry decisions are made in one place.
- */
-const dispatchErrorCodes: Record<string, ErrorCode> = {
-  // Permission problems: retrying cannot help; fix keys or registration.
-  NeuronNoValidatorPermit: "permission-denied",
-  HotKeyNotRegisteredInSubNet: "permission-denied",
-  AccountNotAllowedCommit: "permission-denied",
-  // Timing: retry after the rate limit or in the reveal window.
-  SettingWeightsTooFast: "failed-precondition",
-  CommittingWeightsTooFast: "failed-precondition",
-  RevealTooEarly: "failed-precondition",
-  SpaceLimitExceeded: "resource-exhausted",
-  // Configuration drift: re-read the chain's hyperparameters and retry once.
-  IncorrectWeightVersionKey: "failed-precondition",
-  CommitRevealEnabled: "failed-precondition",
-  CommitRevealDisabled: "failed-precondition",
-};
 
 /** Options of {@link ChainClient.connect}. */
 export interface ChainClientOptions {
@@ -323,96 +298,24 @@ export class ChainClient {
     return this.submit(tx(netuid, { fields: [field] }), signer, signal);
   }
 
-  /** Signs, submits and waits for finality; a runtime refusal becomes a ChainDispatchError. */
+  /**
+   * Signs (mortal), submits and waits for finality within a deadline (extrinsic-submitter.ts): the
+   * block, or ChainDispatchError, ExtrinsicNotLanded, ExtrinsicInDoubt (may still land: never
+   * resend before extrinsicFate() says "lost").
+   */
   async submit(
     extrinsic: SubmittableExtrinsic<"promise">,
     signer: KeyringPair,
     signal?: AbortSignal,
+    options: Omit<SubmitOptions, "signal"> = {},
   ): Promise<FinalizedBlock> {
-    if (signal?.aborted) throw new CacheonError("cancelled", "cancelled before submitting");
-    return new Promise<FinalizedBlock>((resolve, reject) => {
-      let unsubscribe: (() => void) | undefined;
-      const onAbort = () => {
-        unsubscribe?.();
-        reject(new CacheonError("cancelled", "stopped waiting for the extrinsic to finalize"));
-      };
-      signal?.addEventListener("abort", onAbort, { once: true });
-      const finish = (fn: () => void) => {
-        signal?.removeEventListener("abort", onAbort);
-        unsubscribe?.();
-        fn();
-      };
-      extrinsic
-        .signAndSend(signer, { nonce: -1 }, (result) => {
-          const { status, dispatchError } = result;
-          if (status.isInvalid || status.isDropped || status.isUsurped) {
-            finish(() =>
-              reject(
-                new CacheonError(
-                  "unavailable",
-                  `the extrinsic was ${status.type.toLowerCase()} by the pool; retry`,
-                ),
-              ),
-            );
-            return;
-          }
-          if (!status.isFinalized) return;
-          const hash = status.asFinalized.toHex();
-          if (dispatchError) {
-            finish(() => reject(this.dispatchError(dispatchError)));
-            return;
-          }
-          this.api.rpc.chain.getHeader(hash).then(
-            (header) => finish(() => resolve({ hash, number: header.number.toNumber() })),
-            (error) => finish(() => reject(CacheonError.from(error, "unavailable"))),
-          );
-        })
-        .then(
-          (u) => {
-            unsubscribe = u;
-          },
-          (error: Error) => finish(() => reject(translateRpcError(error))),
-        );
-    });
+    return submitExtrinsic(this.api, extrinsic, signer, { ...options, signal });
   }
 
-  private dispatchError(dispatch: DispatchError): CacheonError {
-    if (!dispatch.isModule)
-      return new CacheonError(
-        "failed-precondition",
-        `the chain refused the extrinsic: ${dispatch.toString()}`,
-      );
-    const meta = this.api.registry.findMetaError(dispatch.asModule);
-    const section = meta.section.charAt(0).toUpperCase() + meta.section.slice(1);
-    return new ChainDispatchError(
-      dispatchErrorCodes[meta.name] ?? "failed-precondition",
-      section,
-      meta.name,
-      meta.docs.join(" ").trim(),
-    );
+  /** Where an extrinsic that was in doubt stands now: landed, pending (may land) or lost. */
+  extrinsicFate(sent: SentExtrinsic): Promise<ExtrinsicFate> {
+    return extrinsicFate(this.api, sent);
   }
-}
-
-/** Translates the pool's JSON-RPC refusals (1010 Invalid Transaction, ...) into CacheonErrors. */
-export function translateRpcError(error: Error): CacheonError {
-  const message = error.message;
-  if (message.includes("bad signature"))
-    return new CacheonError("permission-denied", `the chain refused the signature: ${message}`, {
-      cause: error,
-    });
-  if (message.includes("outdated") || message.includes("Priority is too low"))
-    return new CacheonError(
-      "failed-precondition",
-      `the nonce is stale (another transaction used it): ${message}`,
-      {
-        cause: error,
-      },
-    );
-  if (message.startsWith("1010") || message.startsWith("1011") || message.startsWith("1001"))
-    return new CacheonError("invalid-argument", `the chain refused the extrinsic: ${message}`, {
-      cause: error,
-    });
-  return CacheonError.from(error, "unavailable");
 }
 
 async function call(
@@ -428,10 +331,6 @@ function toCommitmentField(field: Codec): CommitmentField {
   const variant = String(data.type ?? "Unknown");
   const bytes = /^(Raw\d+|BigRaw)$/.test(variant) && data.value ? data.value.toU8a(true) : new Uint8Array();
   return { variant, bytes };
-}
-
-function bigMax(a: bigint, b: bigint): bigint {
-  return a > b ? a : b;
 }
 
 async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {

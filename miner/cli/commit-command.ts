@@ -68,7 +68,8 @@ Example: cacheon-miner commit --image ghcr.io/me/fast@sha256:<digest> --wallet m
       walletPath: typeof values["wallet-path"] === "string" ? values["wallet-path"] : undefined,
     });
     // Loaded here, not at the top, so --help and usage errors do not pay for @polkadot/api.
-    const { ChainClient, ChainDispatchError } = await import("../../controller/chain/chain-client.ts");
+    const { ChainClient } = await import("../../controller/chain/chain-client.ts");
+    const { ChainDispatchError } = await import("../../controller/chain/chain-errors.ts");
     const client = await ChainClient.connect({ endpoints: [endpoint], rounds: 1, logger: silentLogger });
     const deadline = AbortSignal.any([io.signal, AbortSignal.timeout(timeout * 1000)]);
     try {
