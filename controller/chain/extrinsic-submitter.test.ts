@@ -106,7 +106,8 @@ describe("submitExtrinsic", () => {
 
   it("hang: the deadline passes, it is in doubt, pending while its era lasts, then lost", async () => {
     const { signer, tx } = remarkUnder({ kind: "hang" });
-    const error = await failure(submitExtrinsic(api, tx, signer, { deadlineMs: 300, mortalBlocks: 8 }));
+    // 32 blocks of 50 ms: long enough that the era is surely still open when the deadline has passed.
+    const error = await failure(submitExtrinsic(api, tx, signer, { deadlineMs: 300, mortalBlocks: 32 }));
     expect(error).toBeInstanceOf(ExtrinsicInDoubt);
     const sent = (error as ExtrinsicInDoubt).sent;
     expect((error as ExtrinsicInDoubt).code).toBe("deadline-exceeded");
