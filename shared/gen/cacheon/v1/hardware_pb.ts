@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file cacheon/v1/hardware.proto.
  */
 export const file_cacheon_v1_hardware: GenFile = /*@__PURE__*/
-  fileDesc("ChljYWNoZW9uL3YxL2hhcmR3YXJlLnByb3RvEgpjYWNoZW9uLnYxIsYCCg5IYXJkd2FyZVJlcG9ydBIPCgdwcm9maWxlGAEgASgJEgoKAm9rGAIgASgIEh0KBGdwdXMYAyADKAsyDy5jYWNoZW9uLnYxLkdwdRImCgVsaW5rcxgEIAMoCzIXLmNhY2hlb24udjEuR3B1UGFpckxpbmsSLQoIZmFpbHVyZXMYBSADKAsyGy5jYWNoZW9uLnYxLkhhcmR3YXJlRmFpbHVyZRIiCgRob3N0GAYgASgLMhQuY2FjaGVvbi52MS5Ib3N0SW5mbxI0CgtmaW5nZXJwcmludBgHIAEoCzIfLmNhY2hlb24udjEuU29mdHdhcmVGaW5nZXJwcmludBItCgliYW5kd2lkdGgYCCABKAsyGi5jYWNoZW9uLnYxLkJhbmR3aWR0aENoZWNrEhgKEHRha2VuX2F0X3VuaXhfbXMYCSABKAMi8AQKA0dwdRINCgVpbmRleBgBIAEoDRIMCgRuYW1lGAIgASgJEgwKBHV1aWQYAyABKAkSDgoGc2VyaWFsGAQgASgJEhIKCnBjaV9idXNfaWQYBSABKAkSGAoQbWVtb3J5X3RvdGFsX21pYhgGIAEoBBIXCg9tZW1vcnlfdXNlZF9taWIYByABKAQSFgoOZHJpdmVyX3ZlcnNpb24YCCABKAkSFQoNdmJpb3NfdmVyc2lvbhgJIAEoCRITCgttaWdfZW5hYmxlZBgKIAEoCBITCgtlY2NfZW5hYmxlZBgLIAEoCBIgChhlY2NfdW5jb3JyZWN0ZWRfdm9sYXRpbGUYDCABKAQSFQoNcmVtYXBfcGVuZGluZxgNIAEoCBIVCg1yZW1hcF9mYWlsdXJlGA4gASgIEh0KFXJldGlyZWRfcGFnZXNfcGVuZGluZxgPIAEoBBIYChBwZXJzaXN0ZW5jZV9tb2RlGBAgASgIEhQKDGNvbXB1dGVfbW9kZRgRIAEoCRIUCgxmYWJyaWNfc3RhdGUYEiABKAkSFQoNZmFicmljX3N0YXR1cxgTIAEoCRIpCglwcm9jZXNzZXMYFCADKAsyFi5jYWNoZW9uLnYxLkdwdVByb2Nlc3MSIwoHbnZsaW5rcxgVIAMoCzISLmNhY2hlb24udjEuTnZMaW5rEhEKCW51bWFfbm9kZRgWIAEoBRIUCgxjcHVfYWZmaW5pdHkYFyABKAkSFQoNdGVtcGVyYXR1cmVfYxgYIAEoBRIbChN1dGlsaXphdGlvbl9wZXJjZW50GBkgASgFEhUKDXBvd2VyX2xpbWl0X3cYGiABKAEiQAoKR3B1UHJvY2VzcxILCgNwaWQYASABKA0SDAoEbmFtZRgCIAEoCRIXCg91c2VkX21lbW9yeV9taWIYAyABKAQiPgoGTnZMaW5rEgwKBGxpbmsYASABKA0SDgoGYWN0aXZlGAIgASgIEhYKDnNwZWVkX2diX3Blcl9zGAMgASgBIj8KC0dwdVBhaXJMaW5rEg0KBWdwdV9hGAEgASgNEg0KBWdwdV9iGAIgASgNEhIKCmNvbm5lY3Rpb24YAyABKAkiQAoPSGFyZHdhcmVGYWlsdXJlEgwKBHJ1bGUYASABKAkSDwoHc3ViamVjdBgCIAEoCRIOCgZkZXRhaWwYAyABKAki8QEKCEhvc3RJbmZvEhAKCGhvc3RuYW1lGAEgASgJEhEKCWNwdV9tb2RlbBgCIAEoCRIZChFjcHVfbG9naWNhbF9jb3JlcxgDIAEoDRIaChJtZW1vcnlfdG90YWxfYnl0ZXMYBCABKAQSCgoCb3MYBSABKAkSDgoGa2VybmVsGAYgASgJEh4KFmRvY2tlcl9kaXNrX2ZyZWVfYnl0ZXMYByABKAQSFgoOZG9ja2VyX3ZlcnNpb24YCCABKAkSIAoYbnZpZGlhX2NvbnRhaW5lcl9ydW50aW1lGAkgASgIEhMKC3ZpcnR1YWxpemVkGAogASgIIsoBChNTb2Z0d2FyZUZpbmdlcnByaW50EhcKD252aWRpYV9zbWlfcGF0aBgBIAEoCRIZChFudmlkaWFfc21pX3NoYTI1NhgCIAEoCRIZChFudm1sX2xpYnJhcnlfcGF0aBgDIAEoCRIbChNudm1sX2xpYnJhcnlfc2hhMjU2GAQgASgJEhcKD2RyaXZlcl92ZXJzaW9ucxgFIAMoCRIUCgxjdWRhX3ZlcnNpb24YBiABKAkSGAoQbG9hZGVyX292ZXJyaWRlcxgHIAMoCSJ0Cg5CYW5kd2lkdGhDaGVjaxIKCgJvaxgBIAEoCBIWCg5ieXRlc19wZXJfY29weRgCIAEoBBIoCgVwYWlycxgDIAMoCzIZLmNhY2hlb24udjEuUGFpckJhbmR3aWR0aBIUCgxtaW5fZ2JfcGVyX3MYBCABKAEiOwoNUGFpckJhbmR3aWR0aBILCgNzcmMYASABKA0SCwoDZHN0GAIgASgNEhAKCGdiX3Blcl9zGAMgASgBYgZwcm90bzM");
+  fileDesc("ChljYWNoZW9uL3YxL2hhcmR3YXJlLnByb3RvEgpjYWNoZW9uLnYxIooDCg5IYXJkd2FyZVJlcG9ydBIPCgdwcm9maWxlGAEgASgJEgoKAm9rGAIgASgIEh0KBGdwdXMYAyADKAsyDy5jYWNoZW9uLnYxLkdwdRImCgVsaW5rcxgEIAMoCzIXLmNhY2hlb24udjEuR3B1UGFpckxpbmsSLQoIZmFpbHVyZXMYBSADKAsyGy5jYWNoZW9uLnYxLkhhcmR3YXJlRmFpbHVyZRIiCgRob3N0GAYgASgLMhQuY2FjaGVvbi52MS5Ib3N0SW5mbxI0CgtmaW5nZXJwcmludBgHIAEoCzIfLmNhY2hlb24udjEuU29mdHdhcmVGaW5nZXJwcmludBItCgliYW5kd2lkdGgYCCABKAsyGi5jYWNoZW9uLnYxLkJhbmR3aWR0aENoZWNrEhgKEHRha2VuX2F0X3VuaXhfbXMYCSABKAMSEwoLZHVyYXRpb25fbXMYCiABKAMSLQoIZmluZGluZ3MYCyADKAsyGy5jYWNoZW9uLnYxLkhhcmR3YXJlRmFpbHVyZSKEBQoDR3B1Eg0KBWluZGV4GAEgASgNEgwKBG5hbWUYAiABKAkSDAoEdXVpZBgDIAEoCRIOCgZzZXJpYWwYBCABKAkSEgoKcGNpX2J1c19pZBgFIAEoCRIYChBtZW1vcnlfdG90YWxfbWliGAYgASgEEhcKD21lbW9yeV91c2VkX21pYhgHIAEoBBIWCg5kcml2ZXJfdmVyc2lvbhgIIAEoCRIVCg12Ymlvc192ZXJzaW9uGAkgASgJEhMKC21pZ19lbmFibGVkGAogASgIEhMKC2VjY19lbmFibGVkGAsgASgIEiAKGGVjY191bmNvcnJlY3RlZF92b2xhdGlsZRgMIAEoBBIVCg1yZW1hcF9wZW5kaW5nGA0gASgIEhUKDXJlbWFwX2ZhaWx1cmUYDiABKAgSHQoVcmV0aXJlZF9wYWdlc19wZW5kaW5nGA8gASgEEhgKEHBlcnNpc3RlbmNlX21vZGUYECABKAgSFAoMY29tcHV0ZV9tb2RlGBEgASgJEhQKDGZhYnJpY19zdGF0ZRgSIAEoCRIVCg1mYWJyaWNfc3RhdHVzGBMgASgJEikKCXByb2Nlc3NlcxgUIAMoCzIWLmNhY2hlb24udjEuR3B1UHJvY2VzcxIjCgdudmxpbmtzGBUgAygLMhIuY2FjaGVvbi52MS5OdkxpbmsSEQoJbnVtYV9ub2RlGBYgASgFEhQKDGNwdV9hZmZpbml0eRgXIAEoCRIVCg10ZW1wZXJhdHVyZV9jGBggASgFEhsKE3V0aWxpemF0aW9uX3BlcmNlbnQYGSABKAUSFQoNcG93ZXJfbGltaXRfdxgaIAEoARISCgp1bnJlYWRhYmxlGBsgAygJIkAKCkdwdVByb2Nlc3MSCwoDcGlkGAEgASgNEgwKBG5hbWUYAiABKAkSFwoPdXNlZF9tZW1vcnlfbWliGAMgASgEIj4KBk52TGluaxIMCgRsaW5rGAEgASgNEg4KBmFjdGl2ZRgCIAEoCBIWCg5zcGVlZF9nYl9wZXJfcxgDIAEoASI/CgtHcHVQYWlyTGluaxINCgVncHVfYRgBIAEoDRINCgVncHVfYhgCIAEoDRISCgpjb25uZWN0aW9uGAMgASgJIkAKD0hhcmR3YXJlRmFpbHVyZRIMCgRydWxlGAEgASgJEg8KB3N1YmplY3QYAiABKAkSDgoGZGV0YWlsGAMgASgJIvEBCghIb3N0SW5mbxIQCghob3N0bmFtZRgBIAEoCRIRCgljcHVfbW9kZWwYAiABKAkSGQoRY3B1X2xvZ2ljYWxfY29yZXMYAyABKA0SGgoSbWVtb3J5X3RvdGFsX2J5dGVzGAQgASgEEgoKAm9zGAUgASgJEg4KBmtlcm5lbBgGIAEoCRIeChZkb2NrZXJfZGlza19mcmVlX2J5dGVzGAcgASgEEhYKDmRvY2tlcl92ZXJzaW9uGAggASgJEiAKGG52aWRpYV9jb250YWluZXJfcnVudGltZRgJIAEoCBITCgt2aXJ0dWFsaXplZBgKIAEoCCKhAgoTU29mdHdhcmVGaW5nZXJwcmludBIXCg9udmlkaWFfc21pX3BhdGgYASABKAkSGQoRbnZpZGlhX3NtaV9zaGEyNTYYAiABKAkSGQoRbnZtbF9saWJyYXJ5X3BhdGgYAyABKAkSGwoTbnZtbF9saWJyYXJ5X3NoYTI1NhgEIAEoCRIXCg9kcml2ZXJfdmVyc2lvbnMYBSADKAkSFAoMY3VkYV92ZXJzaW9uGAYgASgJEhgKEGxvYWRlcl9vdmVycmlkZXMYByADKAkSGQoRbnZpZGlhX3NtaV9yZXBsYXkYCCABKAgSHgoWZmFicmljX21hbmFnZXJfdmVyc2lvbhgJIAEoCRIaChJrbm93bl9kcml2ZXJfYnVpbGQYCiABKAgipAEKDkJhbmR3aWR0aENoZWNrEgoKAm9rGAEgASgIEhYKDmJ5dGVzX3Blcl9jb3B5GAIgASgEEigKBXBhaXJzGAMgAygLMhkuY2FjaGVvbi52MS5QYWlyQmFuZHdpZHRoEhQKDG1pbl9nYl9wZXJfcxgEIAEoARIuCgphbGxfcmVkdWNlGAUgASgLMhouY2FjaGVvbi52MS5BbGxSZWR1Y2VDaGVjayKWAQoOQWxsUmVkdWNlQ2hlY2sSCgoCb2sYASABKAgSDQoFcmFua3MYAiABKA0SKAoFc2l6ZXMYAyADKAsyGS5jYWNoZW9uLnYxLkFsbFJlZHVjZVNpemUSGAoQbWluX2J1c19nYl9wZXJfcxgEIAEoARIUCgxuY2NsX3ZlcnNpb24YBSABKAkSDwoHc2Vjb25kcxgGIAEoASJbCg1BbGxSZWR1Y2VTaXplEg0KBWJ5dGVzGAEgASgEEg8KB3RpbWVfdXMYAiABKAESFAoMYWxnX2diX3Blcl9zGAMgASgBEhQKDGJ1c19nYl9wZXJfcxgEIAEoASI7Cg1QYWlyQmFuZHdpZHRoEgsKA3NyYxgBIAEoDRILCgNkc3QYAiABKA0SEAoIZ2JfcGVyX3MYAyABKAFiBnByb3RvMw");
 
 /**
  * What the agent proved about the machine it runs on, before any image is pulled.
@@ -81,6 +81,22 @@ export type HardwareReport = Message<"cacheon.v1.HardwareReport"> & {
    * @generated from field: int64 taken_at_unix_ms = 9;
    */
   takenAtUnixMs: bigint;
+
+  /**
+   * How long the probe took, milliseconds (the active bandwidth checks included when they ran).
+   *
+   * @generated from field: int64 duration_ms = 10;
+   */
+  durationMs: bigint;
+
+  /**
+   * What looked wrong but is not a rule of the profile (an nvidia-smi or NVML build missing from the
+   * allow-list, an nvidia-smi replay accepted for tests): the controller may weigh them. They do not
+   * change `ok`.
+   *
+   * @generated from field: repeated cacheon.v1.HardwareFailure findings = 11;
+   */
+  findings: HardwareFailure[];
 };
 
 /**
@@ -277,6 +293,15 @@ export type Gpu = Message<"cacheon.v1.Gpu"> & {
    * @generated from field: double power_limit_w = 26;
    */
   powerLimitW: number;
+
+  /**
+   * Values this GPU did not report (nvidia-smi printed N/A, Not Supported or nothing), by the name of
+   * the element that held them, e.g. "mig_mode", "ecc_mode", "ecc_errors.volatile", "remapped_rows",
+   * "processes", "fb_memory_usage.used". A rule that needs one of them fails, naming it: N/A is not 0.
+   *
+   * @generated from field: repeated string unreadable = 27;
+   */
+  unreadable: string[];
 };
 
 /**
@@ -564,6 +589,30 @@ export type SoftwareFingerprint = Message<"cacheon.v1.SoftwareFingerprint"> & {
    * @generated from field: repeated string loader_overrides = 7;
    */
   loaderOverrides: string[];
+
+  /**
+   * True when the probe was told to accept an nvidia-smi that is not an ELF executable (a replay of
+   * captured output, for tests): such a report proves nothing about real GPUs.
+   *
+   * @generated from field: bool nvidia_smi_replay = 8;
+   */
+  nvidiaSmiReplay: boolean;
+
+  /**
+   * Fabric Manager's version as `nv-fabricmanager --version` reports it; "" when not installed here
+   * (a VM whose host runs it, or a board without NVSwitches).
+   *
+   * @generated from field: string fabric_manager_version = 9;
+   */
+  fabricManagerVersion: string;
+
+  /**
+   * True when the sha256 of nvidia-smi and of libnvidia-ml are both on the agent's allow-list of
+   * NVIDIA builds for the reported driver version (agent/hardware/known-driver-builds.json).
+   *
+   * @generated from field: bool known_driver_build = 10;
+   */
+  knownDriverBuild: boolean;
 };
 
 /**
@@ -606,6 +655,14 @@ export type BandwidthCheck = Message<"cacheon.v1.BandwidthCheck"> & {
    * @generated from field: double min_gb_per_s = 4;
    */
   minGbPerS: number;
+
+  /**
+   * NCCL all-reduce across every GPU, one process per GPU, NVLink multicast off; unset when it did
+   * not run.
+   *
+   * @generated from field: cacheon.v1.AllReduceCheck all_reduce = 5;
+   */
+  allReduce?: AllReduceCheck | undefined;
 };
 
 /**
@@ -614,6 +671,104 @@ export type BandwidthCheck = Message<"cacheon.v1.BandwidthCheck"> & {
  */
 export const BandwidthCheckSchema: GenMessage<BandwidthCheck> = /*@__PURE__*/
   messageDesc(file_cacheon_v1_hardware, 8);
+
+/**
+ * An NCCL all-reduce bus-bandwidth test (the figure nccl-tests reports as busbw).
+ *
+ * @generated from message cacheon.v1.AllReduceCheck
+ */
+export type AllReduceCheck = Message<"cacheon.v1.AllReduceCheck"> & {
+  /**
+   * True when the largest size reached the profile's threshold (every sum was checked right).
+   *
+   * @generated from field: bool ok = 1;
+   */
+  ok: boolean;
+
+  /**
+   * Processes (GPUs) that took part.
+   *
+   * @generated from field: uint32 ranks = 2;
+   */
+  ranks: number;
+
+  /**
+   * One entry per message size, smallest first.
+   *
+   * @generated from field: repeated cacheon.v1.AllReduceSize sizes = 3;
+   */
+  sizes: AllReduceSize[];
+
+  /**
+   * Threshold applied to the largest size's bus bandwidth, GB/s; 0 when the profile sets none.
+   *
+   * @generated from field: double min_bus_gb_per_s = 4;
+   */
+  minBusGbPerS: number;
+
+  /**
+   * NCCL version PyTorch used, e.g. "2.27.7".
+   *
+   * @generated from field: string nccl_version = 5;
+   */
+  ncclVersion: string;
+
+  /**
+   * Wall time of the whole test, process start included, seconds.
+   *
+   * @generated from field: double seconds = 6;
+   */
+  seconds: number;
+};
+
+/**
+ * Describes the message cacheon.v1.AllReduceCheck.
+ * Use `create(AllReduceCheckSchema)` to create a new message.
+ */
+export const AllReduceCheckSchema: GenMessage<AllReduceCheck> = /*@__PURE__*/
+  messageDesc(file_cacheon_v1_hardware, 9);
+
+/**
+ * All-reduce timing of one message size.
+ *
+ * @generated from message cacheon.v1.AllReduceSize
+ */
+export type AllReduceSize = Message<"cacheon.v1.AllReduceSize"> & {
+  /**
+   * Bytes reduced per all-reduce.
+   *
+   * @generated from field: uint64 bytes = 1;
+   */
+  bytes: bigint;
+
+  /**
+   * Median time of one all-reduce on the slowest rank, microseconds.
+   *
+   * @generated from field: double time_us = 2;
+   */
+  timeUs: number;
+
+  /**
+   * Algorithm bandwidth, bytes / time, GB/s.
+   *
+   * @generated from field: double alg_gb_per_s = 3;
+   */
+  algGbPerS: number;
+
+  /**
+   * Bus bandwidth, algorithm bandwidth x 2(n-1)/n, GB/s.
+   *
+   * @generated from field: double bus_gb_per_s = 4;
+   */
+  busGbPerS: number;
+};
+
+/**
+ * Describes the message cacheon.v1.AllReduceSize.
+ * Use `create(AllReduceSizeSchema)` to create a new message.
+ */
+export const AllReduceSizeSchema: GenMessage<AllReduceSize> = /*@__PURE__*/
+  messageDesc(file_cacheon_v1_hardware, 10);
 
 /**
  * Measured copy bandwidth from one GPU to another.
@@ -648,5 +803,5 @@ export type PairBandwidth = Message<"cacheon.v1.PairBandwidth"> & {
  * Use `create(PairBandwidthSchema)` to create a new message.
  */
 export const PairBandwidthSchema: GenMessage<PairBandwidth> = /*@__PURE__*/
-  messageDesc(file_cacheon_v1_hardware, 9);
+  messageDesc(file_cacheon_v1_hardware, 11);
 
