@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { build } from "esbuild";
+import { gpuScriptNames } from "../agent/hardware/gpu-scripts.ts";
 import { CacheonError } from "../shared/errors/cacheon-error.ts";
 
 // Why esbuild (pinned): a pod needs the agent and only what it imports. A tar of dist/ plus
@@ -9,6 +10,8 @@ import { CacheonError } from "../shared/errors/cacheon-error.ts";
 // hundreds of MB and thousands of files whose order and mtimes make a stable sha256 awkward.
 // esbuild emits one ESM file of only the reachable code, deterministically for the same inputs,
 // in well under a second, and the pod runs it with `node cacheon-agent.mjs`.
+// What the agent runs besides JavaScript (the Python GPU scripts of agent/hardware/gpu-scripts/) goes
+// in base64 through a define, so the one downloaded file is all a pod needs.
 
 /** Options of {@link buildAgentBundle}. */
 export interface BuildAgentBundleOptions {
@@ -28,6 +31,8 @@ export interface AgentBundle {
   bytes: number;
   /** Source files that went in. */
   inputs: number;
+  /** Files embedded as text (the GPU scripts), by name. */
+  embedded: string[];
 }
 
 const bundleName = "cacheon-agent.mjs";
@@ -50,6 +55,13 @@ if (Number(process.versions.node.split(".")[0]) < 24) {
  */
 export async function buildAgentBundle(options: BuildAgentBundleOptions): Promise<AgentBundle> {
   const root = resolve(options.root ?? join(import.meta.dirname, ".."));
+  const scripts = Object.fromEntries(
+    gpuScriptNames.map((name) => [
+      name,
+      // base64: the text then reaches the output byte for byte, whatever quoting esbuild picks.
+      readFileSync(join(root, "agent", "hardware", "gpu-scripts", name)).toString("base64"),
+    ]),
+  );
   let result: Awaited<ReturnType<typeof build>>;
   try {
     result = await build({
@@ -63,6 +75,7 @@ export async function buildAgentBundle(options: BuildAgentBundleOptions): Promis
       write: false,
       metafile: true,
       banner: { js: banner },
+      define: { CACHEON_EMBEDDED_GPU_SCRIPTS: JSON.stringify(scripts) },
       // Native add-ons are optional in their packages (ssh2's crypto, cpu-features): loaded inside
       // try/catch, so leaving them out makes those packages use their JavaScript fallbacks.
       external: ["*.node", "cpu-features"],
@@ -84,6 +97,15 @@ export async function buildAgentBundle(options: BuildAgentBundleOptions): Promis
       `the agent bundle contains the absolute path ${root}; it would differ between checkouts`,
     );
   }
+  // The define lands only where the agent's code reads it: check that each script is in the output.
+  for (const [name, base64] of Object.entries(scripts)) {
+    if (!text.includes(base64)) {
+      throw new CacheonError(
+        "internal",
+        `the agent bundle does not contain ${name}: check how agent/hardware/gpu-scripts.ts reads CACHEON_EMBEDDED_GPU_SCRIPTS`,
+      );
+    }
+  }
   mkdirSync(options.outDir, { recursive: true });
   const file = join(options.outDir, bundleName);
   writeFileSync(file, text, { mode: 0o755 });
@@ -96,6 +118,7 @@ export async function buildAgentBundle(options: BuildAgentBundleOptions): Promis
     sha256,
     bytes: text.length,
     inputs: Object.keys(result.metafile?.inputs ?? {}).length,
+    embedded: Object.keys(scripts),
   };
 }
 

@@ -19,13 +19,38 @@ function agent(args: string[], env: Record<string, string> = {}) {
     execFile(
       process.execPath,
       [join(root, "agent", "cli", "main.ts"), "hardware", ...args],
-      { env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/", ...env }, timeout: 60_000 },
+      {
+        // The replay is a script: allowed on purpose, as tests must (see the refusal test below).
+        env: {
+          PATH: process.env.PATH ?? "",
+          HOME: process.env.HOME ?? "/",
+          CACHEON_ALLOW_NVIDIA_SMI_REPLAY: "1",
+          ...env,
+        },
+        timeout: 60_000,
+      },
       (error, stdout, stderr) => resolve({ code: error ? Number(error.code) : 0, stdout, stderr }),
     );
   });
 }
 
 describe("cacheon-agent hardware (real process, replayed nvidia-smi)", () => {
+  it("refuses the replay, a script in front of nvidia-smi, unless the setting allows it", async () => {
+    const { code, stdout } = await agent(["--profile", podProfile, "--nvidia-smi", replay, "--no-docker"], {
+      NVSMI_FIXTURE_DIR: join(fixtures, "h200x8-healthy"),
+      CACHEON_ALLOW_NVIDIA_SMI_REPLAY: "",
+    });
+    expect(code).toBe(1);
+    expect(stdout).toMatch(/FAIL nvidia-smi-binary \[host\]: .*nvidia-smi-replay is not an ELF executable/);
+    const allowed = await agent(["--profile", podProfile, "--nvidia-smi", replay, "--no-docker"], {
+      NVSMI_FIXTURE_DIR: join(fixtures, "h200x8-healthy"),
+    });
+    expect(allowed.code).toBe(0);
+    expect(allowed.stdout).toMatch(
+      /NOTE nvidia-smi-replay \[host\]: .*this report proves nothing about real GPUs/,
+    );
+  });
+
   it("exits 0 with ok JSON for the healthy 8-GPU case", async () => {
     const { code, stdout } = await agent(
       ["--profile", podProfile, "--nvidia-smi", replay, "--json", "--no-docker"],

@@ -3,7 +3,8 @@ import Dockerode from "dockerode";
 import { type CliCommand, ExitCode } from "../../shared/cli/cli-command.ts";
 import { createProgressBar } from "../../shared/cli/progress-bar.ts";
 import { type HardwareReport, HardwareReportSchema } from "../../shared/gen/cacheon/v1/hardware_pb.ts";
-import { dockerBandwidthRunner, localBandwidthRunner } from "../hardware/bandwidth-check.ts";
+import { formatBytes } from "../hardware/bandwidth-check.ts";
+import { dockerBandwidthRunner, localBandwidthRunner } from "../hardware/gpu-script-runners.ts";
 import { probeHardware } from "../hardware/probe-hardware.ts";
 import { builtInProfileNames, defaultProfileName } from "../hardware/profiles.ts";
 
@@ -13,18 +14,26 @@ export const hardwareCommand: CliCommand = {
   summary: "verify this machine's GPUs, NVLink topology and software against a hardware profile",
   help: `Usage: cacheon-agent hardware [options]
 
-Runs nvidia-smi (-q -x, topo -m, nvlink -s), hashes nvidia-smi and libnvidia-ml.so.1, refuses
-loader overrides (LD_PRELOAD, LD_AUDIT, untrusted LD_LIBRARY_PATH, /etc/ld.so.preload), reads
-host facts (CPU, memory, OS, Docker, NVIDIA runtime, free disk) and checks them all against a
-profile. Every failed rule names the GPU, link or pair it concerns.
+Runs nvidia-smi (-q -x, topo -m, nvlink -s), checks that it is NVIDIA's ELF binary, hashes it and
+libnvidia-ml.so.1 against the allow-list of driver builds, refuses loader overrides (LD_PRELOAD,
+LD_AUDIT, untrusted LD_LIBRARY_PATH, /etc/ld.so.preload), reads host facts (CPU, memory, OS,
+Docker, NVIDIA runtime, free disk, Fabric Manager's version) and checks them all against a
+profile. Every failed rule names the GPU, link or pair it concerns; a value nvidia-smi reports
+as N/A fails the rule that needs it. Findings (an unknown driver build) are listed, not failed.
+
+Tests and demos that replay captured nvidia-smi output through a script must set
+CACHEON_ALLOW_NVIDIA_SMI_REPLAY=1; the report then says so, and controllers refuse it.
 
 Options:
   --profile NAME|FILE   ${builtInProfileNames.join(", ")}, or a YAML/JSON file (may "extends: h200x8")
                         (default ${defaultProfileName}; env CACHEON_HARDWARE_PROFILE)
   --nvidia-smi PATH     nvidia-smi to run (default: nvidia-smi on PATH)
-  --bandwidth           also run the GPU-to-GPU copy test (needs PyTorch)
-  --bandwidth-image REF run the copy test inside this image (the pinned baseline) with all GPUs;
-                        without it the test runs with python3 on this machine
+  --bandwidth           also run the active tests (need PyTorch): the GPU-to-GPU copy of every
+                        ordered pair, then an NCCL all-reduce across every GPU (one process per
+                        GPU, NVLink multicast off) when the profile sets its threshold. The
+                        Python scripts are inside the agent; nothing else is needed on disk
+  --bandwidth-image REF run the tests inside this image (the pinned baseline) with all GPUs;
+                        without it they run with python3 on this machine
   --no-docker           do not ask Docker for host facts (host rules that need it then fail)
   --json                print the report as JSON (the proto HardwareReport's JSON mapping,
                         every field present): { ok, profile, gpus, links, failures: [{rule,
@@ -97,6 +106,14 @@ export function renderReport(report: HardwareReport): string {
   for (const pair of report.bandwidth?.pairs ?? []) {
     lines.push(`  copy gpu ${pair.src}->${pair.dst}: ${pair.gbPerS.toFixed(1)} GB/s`);
   }
+  const allReduce = report.bandwidth?.allReduce;
+  for (const size of allReduce?.sizes ?? []) {
+    lines.push(
+      `  all-reduce ${allReduce?.ranks} GPUs ${formatBytes(size.bytes)}: bus ${size.busGbPerS.toFixed(1)} GB/s (${size.timeUs.toFixed(0)} us)`,
+    );
+  }
+  lines.push(`  probe took ${(Number(report.durationMs) / 1000).toFixed(1)} s`);
   for (const f of report.failures) lines.push(`  FAIL ${f.rule} [${f.subject}]: ${f.detail}`);
+  for (const f of report.findings) lines.push(`  NOTE ${f.rule} [${f.subject}]: ${f.detail}`);
   return `${lines.join("\n")}\n`;
 }

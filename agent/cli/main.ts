@@ -10,6 +10,10 @@ export const agentProgram: Omit<RunCliOptions, "argv" | "io"> = {
       summary: "verify this machine's GPUs, NVLink topology and software against a hardware profile",
       load: async () => (await import("./hardware-command.ts")).hardwareCommand,
     },
+    "gpu-activity": {
+      summary: "sample per-GPU utilisation, memory, power and processes over a window",
+      load: async () => (await import("./gpu-activity-command.ts")).gpuActivityCommand,
+    },
     run: {
       summary: "pod mode: enrol with the controller and run the jobs it sends until stopped",
       load: async () => (await import("./run-command.ts")).runCommand,

@@ -1,78 +1,77 @@
-import { execFile } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
-import type Dockerode from "dockerode";
 import { CacheonError } from "../../shared/errors/cacheon-error.ts";
 import {
+  type AllReduceCheck,
+  AllReduceCheckSchema,
+  AllReduceSizeSchema,
   type BandwidthCheck,
   BandwidthCheckSchema,
+  type HardwareFailure,
+  HardwareFailureSchema,
   PairBandwidthSchema,
 } from "../../shared/gen/cacheon/v1/hardware_pb.ts";
+import type { GpuScriptName } from "./gpu-scripts.ts";
+import type { HardwareProfile } from "./profiles.ts";
 
 /**
- * Runs the copy-bandwidth script somewhere with GPUs and returns its stdout (one JSON object).
- * The probe parses it and applies the profile's threshold.
+ * Runs one of the GPU scripts somewhere with GPUs (a Python on this machine, or the baseline image
+ * with every GPU) and returns its stdout: one JSON object. The probe parses it and applies the
+ * profile's thresholds.
  */
-export type BandwidthRunner = (options: { signal?: AbortSignal | undefined }) => Promise<string>;
+export type BandwidthRunner = (options: {
+  script: GpuScriptName;
+  signal?: AbortSignal | undefined;
+}) => Promise<string>;
 
-/** Path of `gpu_copy_bandwidth.py`, from the source tree or next to a built dist/. */
-export function bandwidthScriptPath(): string {
-  const candidates = [
-    join(import.meta.dirname, "bandwidth", "gpu_copy_bandwidth.py"),
-    join(import.meta.dirname, "..", "..", "..", "agent", "hardware", "bandwidth", "gpu_copy_bandwidth.py"),
-  ];
-  const found = candidates.find((p) => existsSync(p));
-  if (!found)
-    throw new CacheonError("internal", `gpu_copy_bandwidth.py not found in ${candidates.join(" or ")}`);
-  return found;
-}
-
-/**
- * Parses the script's JSON and marks it ok when every pair reached `minGbPerS`. Throws
- * `unavailable` when the script reported that it could not measure, `invalid-argument` when
- * the output is not the script's JSON.
- */
-export function parseBandwidthOutput(stdout: string, minGbPerS: number): BandwidthCheck {
+/** The last line of stdout that parses as a JSON object, or a CacheonError naming what came instead. */
+function lastJson(stdout: string, script: string): Record<string, unknown> {
   const line = stdout
     .trim()
     .split(/\r?\n/)
     .reverse()
     .find((l) => l.trim().startsWith("{"));
-  let parsed: unknown;
   try {
-    parsed = JSON.parse(line ?? "");
+    const parsed: unknown = JSON.parse(line ?? "");
+    if (parsed !== null && typeof parsed === "object" && !Array.isArray(parsed)) {
+      return parsed as Record<string, unknown>;
+    }
   } catch {
-    throw new CacheonError(
-      "invalid-argument",
-      `the bandwidth script printed no JSON (got "${stdout.trim().slice(0, 120)}"): check that the image runs python3`,
-    );
+    // reported below
   }
-  const data = parsed as {
-    ok?: unknown;
-    error?: unknown;
-    bytes_per_copy?: unknown;
-    pairs?: { src?: unknown; dst?: unknown; gb_per_s?: unknown }[];
-  };
+  throw new CacheonError(
+    "invalid-argument",
+    `${script} printed no JSON (got "${stdout.trim().slice(0, 120)}"): check that the image runs python3`,
+  );
+}
+
+function requireMeasured(data: Record<string, unknown>, what: string): void {
   if (data.ok !== true) {
     throw new CacheonError(
       "unavailable",
-      `the bandwidth check could not measure: ${String(data.error ?? "no reason given")}`,
+      `the ${what} could not measure: ${String(data.error ?? "no reason given")}`,
     );
   }
-  if (!Array.isArray(data.pairs) || data.pairs.length === 0 || typeof data.bytes_per_copy !== "number") {
+}
+
+const finite = (value: unknown): value is number => typeof value === "number" && Number.isFinite(value);
+
+/**
+ * Parses gpu_copy_bandwidth.py's JSON and marks it ok when every pair reached `minGbPerS`. Throws
+ * `unavailable` when the script reported that it could not measure, `invalid-argument` when the
+ * output is not the script's JSON.
+ */
+export function parseBandwidthOutput(stdout: string, minGbPerS: number): BandwidthCheck {
+  const data = lastJson(stdout, "the bandwidth script");
+  requireMeasured(data, "bandwidth check");
+  const rawPairs = data.pairs as { src?: unknown; dst?: unknown; gb_per_s?: unknown }[] | undefined;
+  if (!Array.isArray(rawPairs) || rawPairs.length === 0 || typeof data.bytes_per_copy !== "number") {
     throw new CacheonError(
       "invalid-argument",
       "the bandwidth script's JSON has no pairs or no bytes_per_copy",
     );
   }
-  const pairs = data.pairs.map((p, i) => {
-    if (
-      typeof p.src !== "number" ||
-      typeof p.dst !== "number" ||
-      typeof p.gb_per_s !== "number" ||
-      !Number.isFinite(p.gb_per_s)
-    ) {
+  const pairs = rawPairs.map((p, i) => {
+    if (typeof p.src !== "number" || typeof p.dst !== "number" || !finite(p.gb_per_s)) {
       throw new CacheonError(
         "invalid-argument",
         `the bandwidth script's pair ${i} is malformed: ${JSON.stringify(p)}`,
@@ -88,149 +87,144 @@ export function parseBandwidthOutput(stdout: string, minGbPerS: number): Bandwid
   });
 }
 
-/** Options of {@link localBandwidthRunner}. */
-export interface LocalBandwidthRunnerOptions {
-  /** Python with PyTorch. @default "python3" */
-  python?: string;
-  /** Extra script arguments, e.g. ["--bytes", "268435456"]. @default [] */
-  args?: string[];
-  /** Environment of the script. @default process.env */
-  env?: Record<string, string | undefined>;
-  /** @default 300000 */
-  timeoutMs?: number;
+/**
+ * Parses nccl_all_reduce.py's JSON; ok when the largest size's bus bandwidth reached
+ * `minBusGbPerS` (0: no threshold). Throws like {@link parseBandwidthOutput}.
+ */
+export function parseAllReduceOutput(stdout: string, minBusGbPerS: number): AllReduceCheck {
+  const data = lastJson(stdout, "the all-reduce script");
+  requireMeasured(data, "all-reduce check");
+  const rawSizes = data.sizes as
+    | { bytes?: unknown; time_us?: unknown; alg_gb_per_s?: unknown; bus_gb_per_s?: unknown }[]
+    | undefined;
+  if (!Array.isArray(rawSizes) || rawSizes.length === 0 || !finite(data.world_size)) {
+    throw new CacheonError("invalid-argument", "the all-reduce script's JSON has no sizes or no world_size");
+  }
+  const sizes = rawSizes
+    .map((s, i) => {
+      if (!finite(s.bytes) || !finite(s.time_us) || !finite(s.alg_gb_per_s) || !finite(s.bus_gb_per_s)) {
+        throw new CacheonError(
+          "invalid-argument",
+          `the all-reduce script's size ${i} is malformed: ${JSON.stringify(s)}`,
+        );
+      }
+      return create(AllReduceSizeSchema, {
+        bytes: BigInt(Math.trunc(s.bytes)),
+        timeUs: s.time_us,
+        algGbPerS: s.alg_gb_per_s,
+        busGbPerS: s.bus_gb_per_s,
+      });
+    })
+    .sort((a, b) => (a.bytes < b.bytes ? -1 : a.bytes > b.bytes ? 1 : 0));
+  const largest = sizes.at(-1);
+  return create(AllReduceCheckSchema, {
+    ok: (largest?.busGbPerS ?? 0) >= minBusGbPerS,
+    ranks: Math.trunc(data.world_size),
+    sizes,
+    minBusGbPerS,
+    ncclVersion: typeof data.nccl_version === "string" ? data.nccl_version : "",
+    seconds: finite(data.seconds) ? data.seconds : 0,
+  });
 }
 
-/** Runs the script with a Python on this machine (a pod whose host has PyTorch, or a dev box). */
-export function localBandwidthRunner(options: LocalBandwidthRunnerOptions = {}): BandwidthRunner {
-  return ({ signal }) =>
-    new Promise((resolve, reject) => {
-      const python = options.python ?? "python3";
-      execFile(
-        python,
-        [bandwidthScriptPath(), ...(options.args ?? [])],
-        {
-          env: (options.env ?? process.env) as NodeJS.ProcessEnv,
-          signal,
-          timeout: options.timeoutMs ?? 300_000,
-          encoding: "utf8",
-        },
-        (error, stdout) => {
-          // The script exits 2 with a JSON reason when it cannot measure: let the parser say it.
-          if (error && !stdout.trim().startsWith("{")) {
-            reject(
-              new CacheonError(
-                "unavailable",
-                `${python} could not run the bandwidth script: ${error.message}`,
-                { cause: error },
-              ),
-            );
-          } else resolve(stdout);
-        },
-      );
-    });
-}
-
-/** Options of {@link dockerBandwidthRunner}. */
-export interface DockerBandwidthRunnerOptions {
-  docker: Dockerode;
-  /** The pinned baseline image (it carries PyTorch), already pulled. */
-  image: string;
-  /** Extra script arguments. @default [] */
-  args?: string[];
-  /** @default 300000 */
-  timeoutMs?: number;
+/** What {@link measureGpuBandwidth} found. */
+export interface GpuBandwidthResult {
+  /** The copy test, with the all-reduce inside; undefined when the copy test could not run. */
+  bandwidth: BandwidthCheck | undefined;
+  /** Each test that could not run, as a failure of its rule ("bandwidth", "all-reduce") on "host". */
+  failures: HardwareFailure[];
 }
 
 /**
- * Runs the script inside the baseline image with every GPU and no network. The script travels
- * as `python3 -c` so no mount is needed; the container is removed afterwards.
+ * Runs the pairwise copy test, then the all-reduce (when the profile sets its threshold and the copy
+ * test could run), one after the other (they would slow each other down). A test that cannot run is a failure of its rule: a
+ * machine whose links cannot be measured is not a machine whose links were measured good. The
+ * thresholds themselves are applied by {@link bandwidthFailures}.
  */
-export function dockerBandwidthRunner(options: DockerBandwidthRunnerOptions): BandwidthRunner {
-  return async ({ signal }) => {
-    const { docker, image } = options;
-    const script = readFileSync(bandwidthScriptPath(), "utf8");
-    let container: Dockerode.Container | undefined;
-    const timeoutMs = options.timeoutMs ?? 300_000;
-    try {
-      container = await docker.createContainer({
-        Image: image,
-        Entrypoint: ["python3", "-c", script, "gpu_copy_bandwidth.py"],
-        Cmd: options.args ?? [],
-        Labels: { "cacheon.role": "hardware-bandwidth" },
-        Env: ["NCCL_NVLS_ENABLE=0", "PYTHONUNBUFFERED=1"],
-        HostConfig: {
-          NetworkMode: "none",
-          ShmSize: 1024 ** 3,
-          DeviceRequests: [{ Driver: "nvidia", Count: -1, Capabilities: [["gpu"]] }],
-        },
-      });
-      await container.start();
-      const onAbort = () => void container?.kill().catch(() => {});
-      signal?.addEventListener("abort", onAbort, { once: true });
-      const timer = setTimeout(onAbort, timeoutMs);
-      try {
-        await container.wait();
-      } finally {
-        clearTimeout(timer);
-        signal?.removeEventListener("abort", onAbort);
-      }
-      if (signal?.aborted) throw new CacheonError("cancelled", "the bandwidth check was cancelled");
-      return await readStdout(container);
-    } catch (error) {
-      throw translateDockerError(error, image);
-    } finally {
-      await container?.remove({ force: true }).catch(() => {});
-    }
+export async function measureGpuBandwidth(
+  runner: BandwidthRunner,
+  profile: HardwareProfile,
+  signal?: AbortSignal,
+): Promise<GpuBandwidthResult> {
+  const failures: HardwareFailure[] = [];
+  const cannot = (rule: string, test: string, error: unknown) => {
+    signal?.throwIfAborted();
+    failures.push(
+      create(HardwareFailureSchema, {
+        rule,
+        subject: "host",
+        detail: `the ${test} could not run: ${CacheonError.from(error).message}`,
+      }),
+    );
   };
+  let bandwidth: BandwidthCheck | undefined;
+  try {
+    bandwidth = parseBandwidthOutput(
+      await runner({ script: "gpu_copy_bandwidth.py", signal }),
+      profile.minBandwidthGbPerS ?? 0,
+    );
+  } catch (error) {
+    cannot("bandwidth", "copy test", error);
+  }
+  // A copy test that could not run (no GPUs for the container, no PyTorch) would fail the same way.
+  if (profile.minAllReduceBusGbPerS !== undefined && failures.length === 0) {
+    try {
+      const allReduce = parseAllReduceOutput(
+        await runner({ script: "nccl_all_reduce.py", signal }),
+        profile.minAllReduceBusGbPerS,
+      );
+      if (bandwidth) {
+        bandwidth.allReduce = allReduce;
+        bandwidth.ok &&= allReduce.ok;
+      }
+    } catch (error) {
+      cannot("all-reduce", "all-reduce", error);
+    }
+  }
+  return { bandwidth, failures };
 }
 
-async function readStdout(container: Dockerode.Container): Promise<string> {
-  const raw = (await container.logs({ stdout: true, stderr: false, follow: false })) as unknown as Buffer;
-  return demuxDockerLogs(Buffer.from(raw)).stdout;
+/** Every pair below the copy threshold and an all-reduce below its threshold, as failures. Pure. */
+export function bandwidthFailures(check: BandwidthCheck, profile: HardwareProfile): HardwareFailure[] {
+  const failures: HardwareFailure[] = [];
+  const fail = (rule: string, subject: string, detail: string) =>
+    failures.push(create(HardwareFailureSchema, { rule, subject, detail }));
+  if (profile.minBandwidthGbPerS !== undefined) {
+    for (const pair of check.pairs) {
+      if (pair.gbPerS < profile.minBandwidthGbPerS) {
+        fail(
+          "bandwidth",
+          `gpu ${pair.src}->${pair.dst}`,
+          `copied at ${pair.gbPerS.toFixed(1)} GB/s, the profile needs ${profile.minBandwidthGbPerS} GB/s`,
+        );
+      }
+    }
+  }
+  const allReduce = check.allReduce;
+  const largest = allReduce?.sizes.at(-1);
+  if (allReduce && profile.gpuCount !== undefined && allReduce.ranks !== profile.gpuCount) {
+    fail(
+      "all-reduce",
+      "host",
+      `the all-reduce ran across ${allReduce.ranks} GPU(s), the profile needs ${profile.gpuCount}: it did not measure every GPU`,
+    );
+  }
+  if (allReduce && profile.minAllReduceBusGbPerS !== undefined) {
+    if (!largest || largest.busGbPerS < profile.minAllReduceBusGbPerS) {
+      fail(
+        "all-reduce",
+        `gpu 0-${Math.max(0, allReduce.ranks - 1)}`,
+        `NCCL all-reduce bus bandwidth ${largest ? `${largest.busGbPerS.toFixed(1)} GB/s at ${formatBytes(largest.bytes)}` : "not measured"}, the profile needs ${profile.minAllReduceBusGbPerS} GB/s: a slow or degraded NVLink/NVSwitch fabric`,
+      );
+    }
+  }
+  return failures;
 }
 
-/** Splits Docker's multiplexed log stream (8-byte frame headers: stream, 0, 0, 0, size BE). Pure. */
-export function demuxDockerLogs(raw: Buffer): { stdout: string; stderr: string } {
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  let offset = 0;
-  while (offset + 8 <= raw.length) {
-    const stream = raw[offset];
-    const size = raw.readUInt32BE(offset + 4);
-    const body = raw.subarray(offset + 8, offset + 8 + size);
-    if (stream === 2) err.push(body);
-    else out.push(body);
-    offset += 8 + size;
-  }
-  return { stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") };
-}
-
-function translateDockerError(error: unknown, image: string): CacheonError {
-  if (error instanceof CacheonError) return error;
-  const e = error as { statusCode?: number; message?: string };
-  const message = e.message ?? String(error);
-  if (e.statusCode === 404 && /image/i.test(message)) {
-    return new CacheonError(
-      "not-found",
-      `image ${image} is not on this machine: pull the baseline image before the bandwidth check`,
-      { cause: error },
-    );
-  }
-  if (/device driver|nvidia/i.test(message)) {
-    return new CacheonError(
-      "failed-precondition",
-      `Docker cannot give the container GPUs (${message.trim()}): install the NVIDIA Container Toolkit`,
-      { cause: error },
-    );
-  }
-  if (/ECONNREFUSED|ENOENT|socket/i.test(message)) {
-    return new CacheonError(
-      "unavailable",
-      `Docker did not answer (${message.trim()}): start dockerd or set DOCKER_HOST`,
-      { cause: error },
-    );
-  }
-  return new CacheonError("unavailable", `the bandwidth container failed: ${message.trim()}`, {
-    cause: error,
-  });
+/** 1073741824n -> "1 GiB", 67108864n -> "64 MiB". */
+export function formatBytes(bytes: bigint): string {
+  const n = Number(bytes);
+  if (n >= 1024 ** 3 && n % 1024 ** 3 === 0) return `${n / 1024 ** 3} GiB`;
+  if (n >= 1024 ** 2 && n % 1024 ** 2 === 0) return `${n / 1024 ** 2} MiB`;
+  return `${n} bytes`;
 }

@@ -7,6 +7,7 @@ import {
   HardwareFailureSchema,
   type HostInfo,
 } from "../../shared/gen/cacheon/v1/hardware_pb.ts";
+import { bandwidthFailures } from "./bandwidth-check.ts";
 import type { LoaderOverride } from "./find-loader-overrides.ts";
 import type { HardwareProfile } from "./profiles.ts";
 
@@ -20,7 +21,7 @@ export interface HardwareFacts {
   host?: HostInfo | undefined;
   /** Loader overrides found in the environment and /etc/ld.so.preload. */
   loaderOverrides: LoaderOverride[];
-  /** Result of the active copy test; its rule is skipped when undefined (did not run). */
+  /** Result of the active copy and all-reduce tests; their rules are skipped when undefined (did not run). */
   bandwidth?: BandwidthCheck | undefined;
   /** What looked wrong in nvidia-smi's output (truncated XML, inconsistent tools). */
   problems: string[];
@@ -61,6 +62,9 @@ export function checkHardwareRules(facts: HardwareFacts, profile: HardwareProfil
       fail("gpu-name", subject, `is "${gpu.name || "unknown"}", the profile needs "${profile.gpuName}"`);
     }
     const memory = Number(gpu.memoryTotalMib);
+    const unreadable = (name: string) => gpu.unreadable.includes(name);
+    const na = (what: string) =>
+      `${what} is unreadable (nvidia-smi printed N/A or nothing): it cannot be shown to be healthy, and N/A is not 0`;
     if (
       (profile.memoryMinMib !== undefined && memory < profile.memoryMinMib) ||
       (profile.memoryMaxMib !== undefined && memory > profile.memoryMaxMib)
@@ -68,20 +72,30 @@ export function checkHardwareRules(facts: HardwareFacts, profile: HardwareProfil
       fail(
         "gpu-memory",
         subject,
-        `reports ${memory} MiB, the profile needs ${profile.memoryMinMib ?? 0}-${profile.memoryMaxMib ?? "any"} MiB`,
+        unreadable("fb_memory_usage.total")
+          ? na("total memory")
+          : `reports ${memory} MiB, the profile needs ${profile.memoryMinMib ?? 0}-${profile.memoryMaxMib ?? "any"} MiB`,
       );
     }
-    if (profile.requireMigOff && gpu.migEnabled) {
+    if (profile.requireMigOff && unreadable("mig_mode")) fail("mig-off", subject, na("MIG mode"));
+    else if (profile.requireMigOff && gpu.migEnabled) {
       fail("mig-off", subject, "MIG mode is enabled: disable it (nvidia-smi -i N -mig 0) and reset the GPU");
     }
     if (profile.requireHealthyEcc) {
-      if (!gpu.eccEnabled) fail("ecc-on", subject, "ECC is off: enable it (nvidia-smi -e 1) and reboot");
-      if (gpu.eccUncorrectedVolatile > 0n) {
+      if (unreadable("ecc_mode")) fail("ecc-on", subject, na("ECC mode"));
+      else if (!gpu.eccEnabled) fail("ecc-on", subject, "ECC is off: enable it (nvidia-smi -e 1) and reboot");
+      if (unreadable("ecc_errors.volatile"))
+        fail("ecc-errors", subject, na("the volatile uncorrected ECC count"));
+      else if (gpu.eccUncorrectedVolatile > 0n) {
         fail(
           "ecc-errors",
           subject,
           `${gpu.eccUncorrectedVolatile} volatile uncorrected ECC error(s): the GPU needs a reset or service`,
         );
+      }
+      // A GPU either remaps rows (Ampere and later) or retires pages (older): one must be readable.
+      if (unreadable("remapped_rows") && unreadable("retired_pages")) {
+        fail("remap-pending", subject, na("row remapping and page retirement"));
       }
       if (gpu.remapPending)
         fail("remap-pending", subject, "a row remap is pending: reset the GPU before use");
@@ -104,6 +118,20 @@ export function checkHardwareRules(facts: HardwareFacts, profile: HardwareProfil
         .map((p) => `pid ${p.pid} ${p.name || "?"} (${p.usedMemoryMib} MiB)`)
         .join(", ");
       fail("gpu-processes", subject, `in use by ${list}: another workload shares this GPU`);
+    } else if (profile.forbidGpuProcesses && unreadable("processes")) {
+      fail("gpu-processes", subject, na("the list of GPU processes"));
+    }
+    // Memory in use with no process listed: work this PID namespace cannot see (a process the
+    // rule above names is not counted twice).
+    if (profile.maxMemoryUsedMib !== undefined && gpu.processes.length === 0) {
+      if (unreadable("fb_memory_usage.used")) fail("gpu-memory-in-use", subject, na("memory in use"));
+      else if (Number(gpu.memoryUsedMib) > profile.maxMemoryUsedMib) {
+        fail(
+          "gpu-memory-in-use",
+          subject,
+          `${gpu.memoryUsedMib} MiB in use > ${profile.maxMemoryUsedMib} MiB with no process visible here: another container or VM holds this GPU`,
+        );
+      }
     }
   }
 
@@ -212,16 +240,6 @@ export function checkHardwareRules(facts: HardwareFacts, profile: HardwareProfil
     }
   }
 
-  if (facts.bandwidth && profile.minBandwidthGbPerS !== undefined) {
-    for (const pair of facts.bandwidth.pairs) {
-      if (pair.gbPerS < profile.minBandwidthGbPerS) {
-        fail(
-          "bandwidth",
-          `gpu ${pair.src}->${pair.dst}`,
-          `copied at ${pair.gbPerS.toFixed(1)} GB/s, the profile needs ${profile.minBandwidthGbPerS} GB/s`,
-        );
-      }
-    }
-  }
+  if (facts.bandwidth) failures.push(...bandwidthFailures(facts.bandwidth, profile));
   return failures;
 }

@@ -4,8 +4,9 @@ import { join } from "node:path";
 import Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testServices } from "../../test/support/services.ts";
-import { demuxDockerLogs, dockerBandwidthRunner, parseBandwidthOutput } from "./bandwidth-check.ts";
+import { parseBandwidthOutput } from "./bandwidth-check.ts";
 import { collectHostFacts, freeBytesFor, hasNvidiaContainerRuntime } from "./collect-host-facts.ts";
+import { demuxDockerLogs, dockerBandwidthRunner } from "./gpu-script-runners.ts";
 
 const fixtures = join(import.meta.dirname, "..", "..", "test", "fixtures", "nvidia-smi");
 const captured = readFileSync(join(fixtures, "h200-x2-firecracker", "bandwidth.jsonl"), "utf8")
@@ -49,7 +50,7 @@ describe("parseBandwidthOutput on the script's real output from 2x H200", () => 
 
 describe("the bandwidth script itself (python3 without PyTorch here)", () => {
   it("prints a JSON reason and exits 2 where PyTorch is missing", () => {
-    const script = join(import.meta.dirname, "bandwidth", "gpu_copy_bandwidth.py");
+    const script = join(import.meta.dirname, "gpu-scripts", "gpu_copy_bandwidth.py");
     let out = "";
     let code = 0;
     try {
@@ -136,7 +137,7 @@ describe("dockerBandwidthRunner against the real Docker engine", () => {
 
   it("says the image must be pulled when it is not there", async () => {
     const run = dockerBandwidthRunner({ docker, image: "cacheon-test/hardware-missing:0" });
-    await expect(run({})).rejects.toMatchObject({
+    await expect(run({ script: "gpu_copy_bandwidth.py" })).rejects.toMatchObject({
       code: "not-found",
       message: expect.stringMatching(/pull the baseline image/),
     });
@@ -144,7 +145,7 @@ describe("dockerBandwidthRunner against the real Docker engine", () => {
 
   it("says the NVIDIA Container Toolkit is missing when Docker cannot give GPUs, and leaves no container", async () => {
     const run = dockerBandwidthRunner({ docker, image });
-    await expect(run({})).rejects.toMatchObject({
+    await expect(run({ script: "gpu_copy_bandwidth.py" })).rejects.toMatchObject({
       code: "failed-precondition",
       message: expect.stringMatching(/NVIDIA Container Toolkit/),
     });

@@ -84,6 +84,7 @@ function gpuFromXml(gpu: XmlElement, index: number, topDriver: string, problems:
     nvlinks: [],
     numaNode: -1,
     cpuAffinity: "",
+    unreadable: unreadableValues(gpu),
     temperatureC: leadingNumber(childText(gpu, "temperature", "gpu_temp")) ?? -1,
     utilizationPercent: leadingNumber(childText(gpu, "utilization", "gpu_util")) ?? -1,
     powerLimitW:
@@ -106,6 +107,50 @@ function gpuDriverVersion(gpu: XmlElement, topDriver: string): string {
     valueOrEmpty(childText(gpu, "gsp_firmware_version")) ||
     topDriver
   );
+}
+
+/** True when the element along the path is missing or holds a no-value marker (N/A is not 0). */
+function unreadableAt(element: XmlElement, ...path: string[]): boolean {
+  return valueOrEmpty(childText(element, ...path)) === "";
+}
+
+/**
+ * The values a rule may need that this GPU did not report, by element name (see the proto's
+ * `Gpu.unreadable`). Pure.
+ */
+function unreadableValues(gpu: XmlElement): string[] {
+  const names: string[] = [];
+  const check = (name: string, missing: boolean) => {
+    if (missing) names.push(name);
+  };
+  check("mig_mode", unreadableAt(gpu, "mig_mode", "current_mig"));
+  check("ecc_mode", unreadableAt(gpu, "ecc_mode", "current_ecc"));
+  check("ecc_errors.volatile", !volatileCountersReadable(gpu));
+  check(
+    "remapped_rows",
+    unreadableAt(gpu, "remapped_rows", "remapped_row_pending") ||
+      unreadableAt(gpu, "remapped_rows", "remapped_row_failure"),
+  );
+  check("retired_pages", unreadableAt(gpu, "retired_pages", "pending_retirement"));
+  const processes = child(gpu, "processes");
+  // An empty <processes/> means none; a missing element or N/A means nvidia-smi could not say.
+  check("processes", !processes || (processes.children.length === 0 && processes.text !== ""));
+  check("fb_memory_usage.total", leadingNumber(childText(gpu, "fb_memory_usage", "total")) === undefined);
+  check("fb_memory_usage.used", leadingNumber(childText(gpu, "fb_memory_usage", "used")) === undefined);
+  return names;
+}
+
+/**
+ * True when every volatile uncorrectable ECC counter the GPU lists holds a number: Hopper's flat
+ * `*_uncorrectable*` entries, or the older `<double_bit><total>`. Any N/A among them, or none at
+ * all, is unreadable: an error count that cannot be read may not be zero.
+ */
+function volatileCountersReadable(gpu: XmlElement): boolean {
+  const volatile = child(gpu, "ecc_errors", "volatile");
+  if (!volatile) return false;
+  const flat = volatile.children.filter((entry) => /uncorrectable/.test(entry.name));
+  if (flat.length > 0) return flat.every((entry) => leadingNumber(entry.text) !== undefined);
+  return leadingNumber(childText(volatile, "double_bit", "total")) !== undefined;
 }
 
 /** Volatile uncorrectable ECC errors of every memory type the GPU reports. */

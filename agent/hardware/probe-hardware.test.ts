@@ -1,8 +1,9 @@
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { CacheonError } from "../../shared/errors/cacheon-error.ts";
+import type { BandwidthRunner } from "./bandwidth-check.ts";
 import { type ProbeHardwareOptions, probeHardware } from "./probe-hardware.ts";
 import { sha256File } from "./software-fingerprint.ts";
 
@@ -25,6 +26,8 @@ function probeWith(
     collectHost: false,
     preloadFilePath: noPreload,
     ldconfigOutput: "",
+    // The replay is a script: accepted here on purpose, and the report says so.
+    allowNvidiaSmiReplay: true,
     ...rest,
   });
 }
@@ -135,6 +138,7 @@ describe("probeHardware anti-spoofing", () => {
       collectHost: false,
       preloadFilePath: preload,
       ldconfigOutput: "",
+      allowNvidiaSmiReplay: true,
     });
     expect(rulesOf(report)).toEqual([
       "loader-override [env LD_AUDIT]",
@@ -206,14 +210,27 @@ describe("probeHardware with the bandwidth check", () => {
     .split("\n")
     .filter((l) => l.startsWith("{"));
   const first = lines[0] ?? "";
+  // The real 2x H200 all-reduce (device tool, nvidia-h200-x2): 327.4 GB/s bus bandwidth at 1 GiB.
+  const allReduce2 =
+    readFileSync(join(fixtures, "nvidia-h200-x2-real", "all-reduce.jsonl"), "utf8").split("\n")[0] ?? "";
+  const scripts =
+    (copy: string, reduce = allReduce2): BandwidthRunner =>
+    async ({ script }) =>
+      script === "gpu_copy_bandwidth.py" ? copy : reduce;
   const twoGpuProfile = join(tmp, "h200x2-bandwidth.json");
-  writeFileSync(twoGpuProfile, JSON.stringify({ extends: "h200x8", gpuCount: 2 }));
+  writeFileSync(
+    twoGpuProfile,
+    JSON.stringify({ extends: "h200x8", gpuCount: 2, minAllReduceBusGbPerS: 263 }),
+  );
 
-  it("passes the real 2x H200 figures against the 315 GB/s threshold", async () => {
+  it("passes the real 2x H200 figures against the 315 GB/s copy and 263 GB/s all-reduce thresholds", async () => {
     const report = await probeWith(join(fixtures, "h200-x2"), {
       profile: twoGpuProfile,
-      runBandwidthCheck: async () => first,
+      runBandwidthCheck: scripts(first),
     });
+    expect(report.bandwidth?.allReduce?.ranks).toBe(2);
+    expect(report.bandwidth?.allReduce?.sizes.at(-1)?.busGbPerS).toBeCloseTo(327.388, 3);
+    expect(report.bandwidth?.allReduce?.ok).toBe(true);
     expect(report.bandwidth?.pairs.map((p) => [p.src, p.dst])).toEqual([
       [0, 1],
       [1, 0],
@@ -227,17 +244,184 @@ describe("probeHardware with the bandwidth check", () => {
     const slow = first.replace('"gb_per_s": 393.277', '"gb_per_s": 120.5');
     const report = await probe("h200x8-healthy", "h200x8");
     expect(report.bandwidth).toBeUndefined();
-    const withSlow = await probeWith(join(fixtures, "h200x8-healthy"), {
-      profile: "h200x8",
-      runBandwidthCheck: async () => slow,
+    const withSlow = await probeWith(join(fixtures, "h200-x2"), {
+      profile: twoGpuProfile,
+      runBandwidthCheck: scripts(slow),
     });
     expect(withSlow.failures.map((f) => [f.rule, f.subject])).toEqual([["bandwidth", "gpu 0->1"]]);
-    const broken = await probeWith(join(fixtures, "h200x8-healthy"), {
-      profile: "h200x8",
+    const broken = await probeWith(join(fixtures, "h200-x2"), {
+      profile: twoGpuProfile,
       runBandwidthCheck: async () => '{"ok": false, "error": "CUDA is not available to PyTorch"}',
     });
+    // The all-reduce is not tried where the copy test could not run: it would fail the same way.
     expect(broken.failures.map((f) => [f.rule, f.detail])).toEqual([
-      ["bandwidth", "the bandwidth check could not measure: CUDA is not available to PyTorch"],
+      [
+        "bandwidth",
+        "the copy test could not run: the bandwidth check could not measure: CUDA is not available to PyTorch",
+      ],
+    ]);
+  });
+
+  it("refuses a slow all-reduce (a degraded fabric that still copies pair by pair) and one across too few GPUs", async () => {
+    const slowReduce = allReduce2.replace('"bus_gb_per_s": 327.388', '"bus_gb_per_s": 250.1');
+    const report = await probeWith(join(fixtures, "h200-x2"), {
+      profile: twoGpuProfile,
+      runBandwidthCheck: scripts(first, slowReduce),
+    });
+    expect(report.ok).toBe(false);
+    expect(report.failures.map((f) => [f.rule, f.subject, f.detail])).toEqual([
+      [
+        "all-reduce",
+        "gpu 0-1",
+        "NCCL all-reduce bus bandwidth 250.1 GB/s at 1 GiB, the profile needs 263 GB/s: a slow or degraded NVLink/NVSwitch fabric",
+      ],
+    ]);
+    const eightGpuProfile = join(tmp, "h200x8-no-host.json");
+    writeFileSync(eightGpuProfile, JSON.stringify({ extends: "h200x8", minAllReduceBusGbPerS: 263 }));
+    const partial = await probeWith(join(fixtures, "h200x8-healthy"), {
+      profile: eightGpuProfile,
+      runBandwidthCheck: scripts(first),
+    });
+    expect(partial.failures.map((f) => f.detail)).toContain(
+      "the all-reduce ran across 2 GPU(s), the profile needs 8: it did not measure every GPU",
+    );
+  });
+});
+
+describe("probeHardware fails closed (what a provider paid for a bad machine would try)", () => {
+  const real = join(fixtures, "nvidia-h200-x4-real", "idle");
+  /** The real 4x H200 capture with one GPU's q.xml block edited: `from` must occur in that block. */
+  const edited = (name: string, gpu: number, edits: [string | RegExp, string][]) => {
+    const dir = join(tmp, name);
+    cpSync(real, dir, { recursive: true });
+    const xml = readFileSync(join(dir, "q.xml"), "utf8");
+    const blocks = xml.split("\t<gpu id=");
+    let block = blocks[gpu + 1] ?? "";
+    for (const [from, to] of edits) {
+      const next = block.replace(from, to);
+      if (next === block) throw new Error(`${String(from)} not in gpu ${gpu}`);
+      block = next;
+    }
+    blocks[gpu + 1] = block;
+    writeFileSync(join(dir, "q.xml"), blocks.join("\t<gpu id="));
+    return dir;
+  };
+  const on = (dir: string) => probeWith(dir, { profile: "h200x4" });
+
+  it("meets h200x4 on the untouched real capture, every value readable but Hopper's retired pages", async () => {
+    const report = await on(real);
+    expect(report.failures).toEqual([]);
+    expect(report.gpus.map((g) => g.unreadable)).toEqual([
+      ["retired_pages"],
+      ["retired_pages"],
+      ["retired_pages"],
+      ["retired_pages"],
+    ]);
+  });
+
+  it("refuses an [N/A] volatile ECC counter: N/A is not 0", async () => {
+    const report = await on(
+      edited("na-ecc", 2, [
+        [/<volatile>([\s\S]*?)<dram_uncorrectable>0</, "<volatile>$1<dram_uncorrectable>[N/A]<"],
+      ]),
+    );
+    expect(report.ok).toBe(false);
+    expect(report.failures.map((f) => [f.rule, f.subject, f.detail])).toEqual([
+      [
+        "ecc-errors",
+        "gpu 2",
+        "the volatile uncorrected ECC count is unreadable (nvidia-smi printed N/A or nothing): it cannot be shown to be healthy, and N/A is not 0",
+      ],
+    ]);
+    expect(report.gpus[2]?.unreadable).toContain("ecc_errors.volatile");
+  });
+
+  it("refuses ECC mode and row remapping nvidia-smi cannot read", async () => {
+    const report = await on(
+      edited("na-ecc-mode", 1, [
+        ["<current_ecc>Enabled</current_ecc>", "<current_ecc>N/A</current_ecc>"],
+        [
+          "<remapped_row_pending>No</remapped_row_pending>",
+          "<remapped_row_pending>[Unknown Error]</remapped_row_pending>",
+        ],
+      ]),
+    );
+    expect(rulesOf(report)).toEqual(["ecc-on [gpu 1]", "remap-pending [gpu 1]"]);
+  });
+
+  it("refuses MIG mode N/A: it is not off", async () => {
+    const report = await on(
+      edited("na-mig", 3, [["<current_mig>Disabled</current_mig>", "<current_mig>N/A</current_mig>"]]),
+    );
+    expect(report.failures.map((f) => [f.rule, f.subject])).toEqual([["mig-off", "gpu 3"]]);
+    expect(report.failures[0]?.detail).toMatch(/^MIG mode is unreadable/);
+  });
+
+  it("refuses a process list nvidia-smi cannot give, and memory in use that no visible process holds", async () => {
+    const hidden = await on(
+      edited("hidden-tenant", 0, [
+        [/<fb_memory_usage>([\s\S]*?)<used>0 MiB<\/used>/, "<fb_memory_usage>$1<used>71234 MiB</used>"],
+      ]),
+    );
+    expect(hidden.failures.map((f) => [f.rule, f.subject, f.detail])).toEqual([
+      [
+        "gpu-memory-in-use",
+        "gpu 0",
+        "71234 MiB in use > 1024 MiB with no process visible here: another container or VM holds this GPU",
+      ],
+    ]);
+    const unlisted = await on(
+      edited("na-processes", 1, [[/<processes>\s*<\/processes>/, "<processes>N/A</processes>"]]),
+    );
+    expect(rulesOf(unlisted)).toEqual(["gpu-processes [gpu 1]"]);
+  });
+
+  it("refuses a wrapper script in front of nvidia-smi unless a replay is allowed, and the report says which", async () => {
+    const wrapper = join(tmp, "wrapper-nvidia-smi");
+    // What a provider would install: a script that prints a good capture whatever the GPUs are.
+    writeFileSync(wrapper, `#!/bin/sh\nexec "${replay}" "$@"\n`);
+    chmodSync(wrapper, 0o755);
+    const refused = await probeWith(real, {
+      profile: "h200x4",
+      nvidiaSmiPath: wrapper,
+      allowNvidiaSmiReplay: false,
+    });
+    expect(refused.ok).toBe(false);
+    expect(refused.failures.map((f) => [f.rule, f.subject])).toEqual([["nvidia-smi-binary", "host"]]);
+    expect(refused.failures[0]?.detail).toMatch(
+      /is not an ELF executable .*run the driver's own nvidia-smi$/,
+    );
+    expect(refused.fingerprint?.nvidiaSmiReplay).toBe(false);
+    // The explicit setting, from the environment as a CLI gets it: accepted, and shown.
+    const replayed = await probeWith(real, {
+      profile: "h200x4",
+      nvidiaSmiPath: wrapper,
+      allowNvidiaSmiReplay: undefined,
+      extraEnv: { CACHEON_ALLOW_NVIDIA_SMI_REPLAY: "1" },
+    });
+    expect(replayed.ok).toBe(true);
+    expect(replayed.fingerprint?.nvidiaSmiReplay).toBe(true);
+    expect(replayed.findings.map((f) => f.rule)).toEqual(["nvidia-smi-replay"]);
+  });
+
+  it("refuses a Fabric Manager whose version is not the driver's", async () => {
+    const bin = join(tmp, "fm-bin");
+    mkdirSync(bin, { recursive: true });
+    writeFileSync(
+      join(bin, "nv-fabricmanager"),
+      "#!/bin/sh\necho 'Fabric Manager version is : 570.133.20'\n",
+    );
+    chmodSync(join(bin, "nv-fabricmanager"), 0o755);
+    const report = await probeWith(real, {
+      profile: "h200x4",
+      env: { PATH: `${bin}:${process.env.PATH}`, NVSMI_FIXTURE_DIR: real },
+    });
+    expect(report.fingerprint?.fabricManagerVersion).toBe("570.133.20");
+    expect(report.failures.map((f) => [f.rule, f.detail])).toEqual([
+      [
+        "fabric-manager-version",
+        "Fabric Manager 570.133.20 runs with driver 580.159.04: they must be the same version (install nvidia-fabricmanager-580 matching the driver and restart it)",
+      ],
     ]);
   });
 });

@@ -5,7 +5,7 @@ import { CacheonError } from "../../shared/errors/cacheon-error.ts";
 import {
   type BandwidthCheck,
   type Gpu,
-  HardwareFailureSchema,
+  type HardwareFailure,
   type HardwareReport,
   HardwareReportSchema,
   type HostInfo,
@@ -13,7 +13,8 @@ import {
 } from "../../shared/gen/cacheon/v1/hardware_pb.ts";
 import type { Logger } from "../../shared/log/logger.ts";
 import { silentLogger } from "../../shared/log/logger.ts";
-import { type BandwidthRunner, parseBandwidthOutput } from "./bandwidth-check.ts";
+import { type BandwidthRunner, measureGpuBandwidth } from "./bandwidth-check.ts";
+import { checkDriverSoftware } from "./check-driver-software.ts";
 import { checkHardwareRules, type HardwareFacts } from "./check-hardware-rules.ts";
 import { collectHostFacts } from "./collect-host-facts.ts";
 import { findLoaderOverrides, type LoaderOverride } from "./find-loader-overrides.ts";
@@ -22,7 +23,13 @@ import { parseNvlinkStatus } from "./parse-nvlink-status.ts";
 import { parseTopologyMatrix } from "./parse-topology-matrix.ts";
 import { type HardwareProfile, loadHardwareProfile } from "./profiles.ts";
 import { runNvidiaSmi } from "./run-nvidia-smi.ts";
-import { resolveExecutable, resolveNvmlLibrary, sha256File } from "./software-fingerprint.ts";
+import {
+  isElfExecutable,
+  readFabricManagerVersion,
+  resolveExecutable,
+  resolveNvmlLibrary,
+  sha256File,
+} from "./software-fingerprint.ts";
 
 /** Options of {@link probeHardware}. */
 export interface ProbeHardwareOptions {
@@ -36,8 +43,14 @@ export interface ProbeHardwareOptions {
   env?: Record<string, string | undefined>;
   /** Cancels the probe. */
   signal?: AbortSignal | undefined;
-  /** Runs the active copy test; it does not run when undefined. */
+  /** Runs the active copy and all-reduce tests; they do not run when undefined. */
   runBandwidthCheck?: BandwidthRunner | undefined;
+  /**
+   * Accept an nvidia-smi that is not an ELF executable (a replay of captured output, for tests and
+   * demos). The report shows it (`fingerprint.nvidiaSmiReplay` and a finding), and the controller
+   * refuses such reports from pods. @default env CACHEON_ALLOW_NVIDIA_SMI_REPLAY === "1"
+   */
+  allowNvidiaSmiReplay?: boolean;
   /** Collect host facts (systeminformation, Docker). Host rules are skipped when false. @default true */
   collectHost?: boolean;
   /** System-wide preload list to inspect. @default "/etc/ld.so.preload" */
@@ -70,6 +83,7 @@ export async function probeHardware(options: ProbeHardwareOptions): Promise<Hard
   const profile =
     typeof options.profile === "string" ? loadHardwareProfile(options.profile) : options.profile;
   const needsGpus = (profile.gpuCount ?? 0) > 0;
+  const started = now();
   const steps = ["environment", "nvidia-smi", "fingerprint", "host", "bandwidth"];
   const step = (name: string) => {
     options.signal?.throwIfAborted();
@@ -128,6 +142,7 @@ export async function probeHardware(options: ProbeHardwareOptions): Promise<Hard
   const nvmlPath = smiPath
     ? await resolveNvmlLibrary({ env: childEnv, ldconfigOutput: options.ldconfigOutput })
     : "";
+  const replayAllowed = options.allowNvidiaSmiReplay ?? env.CACHEON_ALLOW_NVIDIA_SMI_REPLAY === "1";
   const fingerprint = create(SoftwareFingerprintSchema, {
     nvidiaSmiPath: smiPath ?? "",
     nvidiaSmiSha256: smiPath ? await sha256File(smiPath) : "",
@@ -136,7 +151,23 @@ export async function probeHardware(options: ProbeHardwareOptions): Promise<Hard
     driverVersions: [...new Set(gpus.map((g) => g.driverVersion))].sort(),
     cudaVersion,
     loaderOverrides: loaderOverrides.map((o) => o.variable),
+    nvidiaSmiReplay: replayAllowed,
+    fabricManagerVersion: smiPath ? await readFabricManagerVersion(childEnv) : "",
   });
+  const software = checkDriverSoftware(
+    {
+      nvidiaSmiPath: fingerprint.nvidiaSmiPath,
+      nvidiaSmiSha256: fingerprint.nvidiaSmiSha256,
+      nvidiaSmiIsElf: smiPath ? await isElfExecutable(smiPath) : false,
+      replayAllowed,
+      nvmlLibraryPath: nvmlPath,
+      nvmlLibrarySha256: fingerprint.nvmlLibrarySha256,
+      driverVersions: fingerprint.driverVersions,
+      fabricManagerVersion: fingerprint.fabricManagerVersion,
+    },
+    profile,
+  );
+  fingerprint.knownDriverBuild = software.knownBuild;
 
   step("host");
   let host: HostInfo | undefined;
@@ -144,34 +175,28 @@ export async function probeHardware(options: ProbeHardwareOptions): Promise<Hard
 
   step("bandwidth");
   let bandwidth: BandwidthCheck | undefined;
-  const bandwidthProblems: string[] = [];
+  const failures: HardwareFailure[] = [];
   if (options.runBandwidthCheck) {
-    try {
-      bandwidth = parseBandwidthOutput(
-        await options.runBandwidthCheck({ signal: options.signal }),
-        profile.minBandwidthGbPerS ?? 0,
-      );
-    } catch (error) {
-      options.signal?.throwIfAborted();
-      bandwidthProblems.push((error as Error).message);
-    }
+    const measured = await measureGpuBandwidth(options.runBandwidthCheck, profile, options.signal);
+    bandwidth = measured.bandwidth;
+    failures.push(...measured.failures);
   }
 
   const facts: HardwareFacts = { gpus, links, host, loaderOverrides, bandwidth, problems };
-  const failures = checkHardwareRules(facts, profile);
-  for (const detail of bandwidthProblems) {
-    failures.push(create(HardwareFailureSchema, { rule: "bandwidth", subject: "host", detail }));
-  }
+  failures.unshift(...checkHardwareRules(facts, profile), ...software.failures);
+  const finished = now();
   return create(HardwareReportSchema, {
     profile: profile.name,
     ok: failures.length === 0,
     gpus,
     links,
     failures,
+    findings: software.findings,
     host,
     fingerprint,
     bandwidth,
-    takenAtUnixMs: BigInt(now()),
+    takenAtUnixMs: BigInt(finished),
+    durationMs: BigInt(Math.max(0, finished - started)),
   });
 }
 

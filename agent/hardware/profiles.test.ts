@@ -14,8 +14,18 @@ const file = (name: string, text: string) => {
 };
 
 describe("loadHardwareProfile", () => {
-  it("has h200x8, h100x8 and none built in", () => {
-    expect(builtInProfileNames).toEqual(["h200x8", "h100x8", "none"]);
+  it("has h200x8, h100x8, the 4-GPU h200x4 and h100x4, and none built in", () => {
+    expect(builtInProfileNames).toEqual(["h200x8", "h100x8", "h200x4", "h100x4", "none"]);
+    expect(loadHardwareProfile("h200x8")).toMatchObject({
+      minAllReduceBusGbPerS: 360,
+      maxMemoryUsedMib: 1024,
+    });
+    expect(loadHardwareProfile("h200x4")).toMatchObject({
+      gpuCount: 4,
+      minAllReduceBusGbPerS: 283,
+      gpuName: "NVIDIA H200",
+    });
+    expect(loadHardwareProfile("h100x4")).toMatchObject({ gpuCount: 4, gpuName: "NVIDIA H100 80GB HBM3" });
     expect(loadHardwareProfile("h200x8")).toMatchObject({
       gpuCount: 8,
       gpuName: "NVIDIA H200",
@@ -65,7 +75,7 @@ describe("loadHardwareProfile", () => {
 
   it("rejects unknown names and unreadable files", () => {
     expect(() => loadHardwareProfile("h300x8")).toThrow(
-      /unknown hardware profile "h300x8": use one of h200x8, h100x8, none/,
+      /unknown hardware profile "h300x8": use one of h200x8, h100x8, h200x4, h100x4, none/,
     );
     expect(() => loadHardwareProfile(join(tmp, "missing.yaml"))).toThrow(/unknown hardware profile/);
     expect(() => loadHardwareProfile(file("broken.yaml", "gpuCount: [1,\n"))).toThrow(/not valid YAML/);

@@ -36,6 +36,12 @@ export interface HardwareProfile {
   requireHealthyEcc?: boolean;
   /** No process may hold GPU memory (someone else's work would share the GPUs). */
   forbidGpuProcesses?: boolean;
+  /**
+   * Most framebuffer memory a GPU may have in use when the probe runs, MiB. Catches work nvidia-smi
+   * lists no process for (another container's or VM's: a pod that is itself a container sees only
+   * its own PIDs). An idle H200 reports 0 MiB.
+   */
+  maxMemoryUsedMib?: number;
   /** Every GPU must run the same driver version. */
   requireSingleDriver?: boolean;
   /** Every GPU must report a UUID and no two may be equal. */
@@ -52,6 +58,16 @@ export interface HardwareProfile {
   minDockerDiskFreeGib?: number;
   /** Lowest GPU-to-GPU copy bandwidth of the active check, GB/s (1e9 bytes/s). */
   minBandwidthGbPerS?: number;
+  /**
+   * Lowest NCCL all-reduce bus bandwidth across every GPU at the largest size of the active check
+   * (1 GiB), GB/s, NVLink multicast off.
+   */
+  minAllReduceBusGbPerS?: number;
+  /**
+   * nvidia-smi and libnvidia-ml must both be builds on the allow-list for the driver version
+   * (agent/hardware/known-driver-builds.json). Off: an unknown build is only a finding.
+   */
+  requireKnownDriverBuild?: boolean;
 }
 
 const h200x8: HardwareProfile = {
@@ -70,6 +86,8 @@ const h200x8: HardwareProfile = {
   requireMigOff: true,
   requireHealthyEcc: true,
   forbidGpuProcesses: true,
+  // The idle gate's limit: a fresh H200 reports 0 MiB in use (test/fixtures/nvidia-smi).
+  maxMemoryUsedMib: 1024,
   requireSingleDriver: true,
   requireUniqueUuids: true,
   forbidLoaderOverrides: true,
@@ -78,7 +96,13 @@ const h200x8: HardwareProfile = {
   minDockerDiskFreeGib: 300,
   // 2x H200 measured 392-396 GB/s for 1 GiB copies; more than 20% below is a fault.
   minBandwidthGbPerS: 315,
+  // Public 8x H200 figures are 450-480 GB/s at 1 GiB; more than 20% below the low end is a fault.
+  minAllReduceBusGbPerS: 360,
 };
+
+// A real 4x H200 SXM machine reached 354 GB/s all-reduce bus bandwidth at 1 GiB (../shared
+// REFERENCE §3, and test/fixtures/nvidia-smi/*-real/ from the device tool): 20% below it.
+const fourGpu = { gpuCount: 4, minAllReduceBusGbPerS: 283 };
 
 const builtIn: Record<string, HardwareProfile> = {
   h200x8,
@@ -88,6 +112,22 @@ const builtIn: Record<string, HardwareProfile> = {
     description: "8x NVIDIA H100 SXM 80GB on one NVLink/NVSwitch board",
     gpuName: "NVIDIA H100 80GB HBM3",
     // An H100 SXM 80GB reports 81559 MiB.
+    memoryMinMib: 81000,
+    memoryMaxMib: 82000,
+  },
+  h200x4: {
+    ...h200x8,
+    ...fourGpu,
+    name: "h200x4",
+    description:
+      "4x NVIDIA H200 SXM on one NVLink/NVSwitch board (half an HGX: development and smaller models)",
+  },
+  h100x4: {
+    ...h200x8,
+    ...fourGpu,
+    name: "h100x4",
+    description: "4x NVIDIA H100 SXM 80GB on one NVLink/NVSwitch board",
+    gpuName: "NVIDIA H100 80GB HBM3",
     memoryMinMib: 81000,
     memoryMaxMib: 82000,
   },
@@ -119,6 +159,7 @@ const profileSchema: ConfigSchema = {
   requireMigOff: { type: "boolean", doc: "MIG off" },
   requireHealthyEcc: { type: "boolean", doc: "ECC on and clean" },
   forbidGpuProcesses: { type: "boolean", doc: "no GPU processes" },
+  maxMemoryUsedMib: { type: "integer", doc: "most GPU memory in use at the probe, MiB", min: 0 },
   requireSingleDriver: { type: "boolean", doc: "one driver version" },
   requireUniqueUuids: { type: "boolean", doc: "unique UUIDs" },
   allowedDriverVersions: { type: "string-list", doc: "accepted driver versions" },
@@ -127,6 +168,12 @@ const profileSchema: ConfigSchema = {
   requireNvidiaContainerRuntime: { type: "boolean", doc: "Docker has the NVIDIA runtime" },
   minDockerDiskFreeGib: { type: "number", doc: "free GiB on Docker's data root", min: 0 },
   minBandwidthGbPerS: { type: "number", doc: "lowest GPU-to-GPU copy bandwidth, GB/s", min: 0 },
+  minAllReduceBusGbPerS: {
+    type: "number",
+    doc: "lowest NCCL all-reduce bus bandwidth at 1 GiB, GB/s",
+    min: 0,
+  },
+  requireKnownDriverBuild: { type: "boolean", doc: "nvidia-smi and NVML must be allow-listed builds" },
 };
 
 /**

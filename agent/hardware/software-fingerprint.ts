@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createReadStream, existsSync, statSync } from "node:fs";
-import { realpath } from "node:fs/promises";
+import { open, realpath } from "node:fs/promises";
 import { delimiter, isAbsolute, join, resolve } from "node:path";
 
 /** One line of `ldconfig -p`: `libnvidia-ml.so.1 (libc6,x86-64) => /usr/lib/...`. */
@@ -112,5 +112,53 @@ export function sha256File(path: string): Promise<string> {
       .on("error", fail)
       .on("data", (chunk) => hash.update(chunk))
       .on("end", () => done(hash.digest("hex")));
+  });
+}
+
+/**
+ * True when the file starts with an ELF header of an executable or shared object (e_type 2 or 3):
+ * NVIDIA's nvidia-smi is one; a shell or Python wrapper in front of it is not. False for anything
+ * unreadable.
+ */
+export async function isElfExecutable(path: string): Promise<boolean> {
+  let handle: Awaited<ReturnType<typeof open>> | undefined;
+  try {
+    handle = await open(path, "r");
+    const header = Buffer.alloc(18);
+    const { bytesRead } = await handle.read(header, 0, 18, 0);
+    if (bytesRead < 18 || header.readUInt32BE(0) !== 0x7f454c46) return false;
+    const littleEndian = header[5] === 1;
+    const type = littleEndian ? header.readUInt16LE(16) : header.readUInt16BE(16);
+    return type === 2 || type === 3;
+  } catch {
+    return false;
+  } finally {
+    await handle?.close();
+  }
+}
+
+/** The version in `nv-fabricmanager --version` output ("Fabric Manager version is : 580.159.04"); "" when none. Pure. */
+export function parseFabricManagerVersion(text: string): string {
+  return /version\s*(?:is)?\s*:?\s*(\d+\.\d+(?:\.\d+)*)/i.exec(text)?.[1] ?? "";
+}
+
+/**
+ * Fabric Manager's version on this machine: `nv-fabricmanager --version` found on PATH or in the
+ * package's directories. "" when it is not installed here (a VM whose host runs it, a board
+ * without NVSwitches) or does not answer within 10 s.
+ */
+export async function readFabricManagerVersion(env: Record<string, string | undefined>): Promise<string> {
+  const path = await resolveExecutable("nv-fabricmanager", {
+    PATH: [env.PATH, "/usr/bin", "/usr/sbin", "/usr/local/bin"].filter(Boolean).join(delimiter),
+  });
+  if (!path) return "";
+  return new Promise((done) => {
+    execFile(
+      path,
+      ["--version"],
+      { env: { PATH: "/usr/bin:/bin" }, timeout: 10_000, encoding: "utf8" },
+      (error, stdout, stderr) =>
+        done(error && !stdout ? "" : parseFabricManagerVersion(`${stdout}\n${stderr}`)),
+    );
   });
 }

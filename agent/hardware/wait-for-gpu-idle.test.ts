@@ -1,9 +1,9 @@
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { parseNvidiaSmiXml } from "./parse-nvidia-smi-xml.ts";
-import { idleViolations, waitForGpuIdle } from "./wait-for-gpu-idle.ts";
+import { gpuCountViolations, idleViolations, waitForGpuIdle } from "./wait-for-gpu-idle.ts";
 
 const fixtures = join(import.meta.dirname, "..", "..", "test", "fixtures", "nvidia-smi");
 const replay = join(fixtures, "nvidia-smi-replay");
@@ -29,6 +29,22 @@ describe("idleViolations", () => {
     expect(idleViolations(gpus, limits)).toEqual(["gpu 1: temperature unknown"]);
     const hot = parseNvidiaSmiXml(readFileSync(busy, "utf8")).gpus;
     expect(idleViolations(hot, { ...limits, maxTemperatureC: 50 })).toContain("gpu 0: 54 C > 50 C");
+  });
+});
+
+describe("gpuCountViolations", () => {
+  const gpus = parseNvidiaSmiXml(readFileSync(idle, "utf8")).gpus;
+  it("never passes zero GPUs and wants the profile's count", () => {
+    expect(gpuCountViolations([], 8)).toEqual(["nvidia-smi shows no GPU, the profile needs 8"]);
+    expect(gpuCountViolations([], undefined)).toEqual(["nvidia-smi shows no GPU"]);
+    expect(gpuCountViolations(gpus, 8)).toEqual(["nvidia-smi shows 2 GPU(s), the profile needs 8"]);
+    expect(gpuCountViolations(gpus, 2)).toEqual([]);
+    expect(gpuCountViolations(gpus, undefined)).toEqual([]);
+  });
+
+  it("treats memory in use that nvidia-smi cannot read as not idle", () => {
+    const text = readFileSync(idle, "utf8").replace("<used>0 MiB</used>", "<used>[N/A]</used>");
+    expect(idleViolations(parseNvidiaSmiXml(text).gpus, limits)).toEqual(["gpu 0: memory in use unknown"]);
   });
 });
 
@@ -83,6 +99,40 @@ describe("waitForGpuIdle (replayed nvidia-smi as a real process)", () => {
       "gpu 0: 100% busy > 5%",
       "gpu 0: 21877 MiB in use > 1024 MiB (pid 972 python3)",
     ]);
+  });
+
+  it("refuses at once an nvidia-smi that shows no GPU, or fewer than the profile needs (zero never passes)", async () => {
+    const noGpus = join(tmp, "no-gpus");
+    mkdirSync(noGpus, { recursive: true });
+    const xml = readFileSync(idle, "utf8");
+    const empty = `${xml.slice(0, xml.indexOf("\t<gpu id="))}</nvidia_smi_log>\n`.replace(
+      "<attached_gpus>2</attached_gpus>",
+      "<attached_gpus>0</attached_gpus>",
+    );
+    writeFileSync(join(noGpus, "q.xml"), empty);
+    for (const profile of ["h200x8", "none"]) {
+      const result = await waitForGpuIdle({
+        profile,
+        nvidiaSmiPath: replay,
+        env: envFor(noGpus),
+        intervalMs: 10,
+        timeoutMs: 10_000,
+      });
+      expect(result).toMatchObject({ idle: false, samplesTaken: 1 });
+      expect(result.reasons[0]).toMatch(/^nvidia-smi shows no GPU/);
+    }
+    const two = await waitForGpuIdle({
+      profile: "h200x8",
+      nvidiaSmiPath: replay,
+      env: envFor(folder("two-of-eight", idle)),
+      intervalMs: 10,
+      timeoutMs: 10_000,
+    });
+    expect(two).toMatchObject({
+      idle: false,
+      samplesTaken: 1,
+      reasons: ["nvidia-smi shows 2 GPU(s), the profile needs 8"],
+    });
   });
 
   it("is idle at once for profile none without nvidia-smi", async () => {

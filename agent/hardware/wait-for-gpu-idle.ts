@@ -1,6 +1,7 @@
 import { CacheonError } from "../../shared/errors/cacheon-error.ts";
 import type { Gpu } from "../../shared/gen/cacheon/v1/hardware_pb.ts";
 import { parseNvidiaSmiXml } from "./parse-nvidia-smi-xml.ts";
+import { loadHardwareProfile } from "./profiles.ts";
 import { runNvidiaSmi } from "./run-nvidia-smi.ts";
 import { resolveExecutable } from "./software-fingerprint.ts";
 
@@ -20,8 +21,13 @@ export interface WaitForGpuIdleOptions extends Partial<IdleLimits> {
   nvidiaSmiPath?: string;
   /** Environment of nvidia-smi. @default process.env */
   env?: Record<string, string | undefined>;
-  /** Profile in use; "none" returns idle at once (local development, no GPU requirement). */
+  /**
+   * Profile in use (a built-in name or a file): its `gpuCount` is how many GPUs every sample must
+   * show. "none" on a machine without nvidia-smi returns idle at once (local development).
+   */
   profile?: string;
+  /** GPUs every sample must show; overrides the profile's `gpuCount`. */
+  gpuCount?: number;
   /** Consecutive idle samples needed. @default 3 */
   samples?: number;
   /** Time between samples, ms. @default 2000 */
@@ -58,7 +64,8 @@ export function idleViolations(gpus: Gpu[], limits: IdleLimits): string[] {
     else if (gpu.utilizationPercent > limits.maxUtilizationPercent) {
       reasons.push(`${at}: ${gpu.utilizationPercent}% busy > ${limits.maxUtilizationPercent}%`);
     }
-    if (Number(gpu.memoryUsedMib) > limits.maxMemoryUsedMib) {
+    if (gpu.unreadable.includes("fb_memory_usage.used")) reasons.push(`${at}: memory in use unknown`);
+    else if (Number(gpu.memoryUsedMib) > limits.maxMemoryUsedMib) {
       const who = gpu.processes.map((p) => `pid ${p.pid} ${p.name}`).join(", ");
       reasons.push(
         `${at}: ${gpu.memoryUsedMib} MiB in use > ${limits.maxMemoryUsedMib} MiB${who ? ` (${who})` : ""}`,
@@ -69,10 +76,25 @@ export function idleViolations(gpus: Gpu[], limits: IdleLimits): string[] {
 }
 
 /**
+ * Why a sample cannot pass whatever the GPUs do: no GPU at all, or not the count the profile
+ * needs (a GPU lost or hidden; waiting does not bring it back). Empty when the count is right. Pure.
+ */
+export function gpuCountViolations(gpus: Gpu[], expected: number | undefined): string[] {
+  if (gpus.length === 0) {
+    return [`nvidia-smi shows no GPU${expected === undefined ? "" : `, the profile needs ${expected}`}`];
+  }
+  if (expected !== undefined && gpus.length !== expected) {
+    return [`nvidia-smi shows ${gpus.length} GPU(s), the profile needs ${expected}`];
+  }
+  return [];
+}
+
+/**
  * Waits until every GPU is idle for `samples` consecutive samples `intervalMs` apart (the
  * subnet's v2 gate: <= 65 C, <= 5% utilisation, 3 samples 2 s apart), or until `timeoutMs`.
- * A busy sample starts the count again. Each sample is one `nvidia-smi -q -x`. Resolves with
- * `idle: false` and the reasons on timeout; rejects when nvidia-smi fails or on abort.
+ * A busy sample starts the count again. Each sample is one `nvidia-smi -q -x`. A sample with no
+ * GPU, or not the profile's GPU count, ends the wait at once, not idle: zero GPUs never pass.
+ * Resolves with `idle: false` and the reasons on timeout; rejects when nvidia-smi fails or on abort.
  */
 export async function waitForGpuIdle(options: WaitForGpuIdleOptions = {}): Promise<IdleGateResult> {
   const started = Date.now();
@@ -94,6 +116,9 @@ export async function waitForGpuIdle(options: WaitForGpuIdleOptions = {}): Promi
   });
   const smi = options.nvidiaSmiPath ?? "nvidia-smi";
   if (options.profile === "none" && !(await resolveExecutable(smi, env))) return result(true, 0, [], []);
+  const expected =
+    options.gpuCount ??
+    (options.profile === undefined ? undefined : loadHardwareProfile(options.profile).gpuCount);
 
   let taken = 0;
   let streak = 0;
@@ -103,7 +128,8 @@ export async function waitForGpuIdle(options: WaitForGpuIdleOptions = {}): Promi
       await runNvidiaSmi(["-q", "-x"], { nvidiaSmiPath: smi, env, signal: options.signal }),
     );
     taken += 1;
-    if (gpus.length === 0) return result(true, taken, [], gpus);
+    const missing = gpuCountViolations(gpus, expected);
+    if (missing.length > 0) return result(false, taken, missing, gpus);
     const reasons = idleViolations(gpus, limits);
     streak = reasons.length === 0 ? streak + 1 : 0;
     if (streak >= needed) return result(true, taken, [], gpus);

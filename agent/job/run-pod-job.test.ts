@@ -20,7 +20,12 @@ const fixtures = join(import.meta.dirname, "..", "..", "test", "fixtures", "nvid
 const replay = join(fixtures, "nvidia-smi-replay");
 const tmp = mkdtempSync(join(tmpdir(), "cacheon-pod-job-"));
 /** A clean environment in which nvidia-smi-replay answers from one capture folder. */
-const replayEnv = (folder: string) => ({ PATH: process.env.PATH, NVSMI_FIXTURE_DIR: join(fixtures, folder) });
+const replayEnv = (folder: string) => ({
+  PATH: process.env.PATH,
+  NVSMI_FIXTURE_DIR: join(fixtures, folder),
+  // The replay is a script, which the probe refuses unless told; the report then says so.
+  CACHEON_ALLOW_NVIDIA_SMI_REPLAY: "1",
+});
 const docker = new Docker({ socketPath: services.dockerSocket });
 const mib = 1024 * 1024;
 let hostileRef: string;
@@ -275,7 +280,7 @@ describe("runPodJob's GPU idle gate and copy test (replayed nvidia-smi captures,
     const file = join(tmp, `${name}.yaml`);
     writeFileSync(
       file,
-      `extends: h200x8\ngpuCount: 2\nrequireNvidiaContainerRuntime: false\nminDockerDiskFreeGib: 0\n${extra}`,
+      `extends: h200x8\ngpuCount: 2\nminAllReduceBusGbPerS: 263\nrequireNvidiaContainerRuntime: false\nminDockerDiskFreeGib: 0\n${extra}`,
     );
     return file;
   };
@@ -290,6 +295,10 @@ describe("runPodJob's GPU idle gate and copy test (replayed nvidia-smi captures,
   const capture = readFileSync(join(fixtures, "h200-x2-firecracker", "bandwidth.jsonl"), "utf8")
     .split("\n")
     .find((l) => l.startsWith("{")) as string;
+  // The real 2x H200 all-reduce (device tool, nvidia-h200-x2): 327.4 GB/s bus bandwidth at 1 GiB.
+  const allReduce = readFileSync(join(fixtures, "nvidia-h200-x2-real", "all-reduce.jsonl"), "utf8").split(
+    "\n",
+  )[0] as string;
 
   it("waits for idle GPUs before every arm and records the copy test of the baseline image", async () => {
     const smi = loggingSmi("idle");
@@ -299,7 +308,7 @@ describe("runPodJob's GPU idle gate and copy test (replayed nvidia-smi captures,
       arm("b9", ArmRole.CLOSING_BASELINE, hostileRef),
     ]);
     j.hardwareProfile = profile("h200x2");
-    const images: string[] = [];
+    const runs: string[][] = [];
     const result = await runPodJob(
       j,
       { signal: new AbortController().signal, emit: () => {} },
@@ -311,17 +320,24 @@ describe("runPodJob's GPU idle gate and copy test (replayed nvidia-smi captures,
         idleGate: { samples: 2, intervalMs: 10 },
         bandwidthCheck: true,
         // The GPUs cannot run here: replay the real 2x H200 measurement, as the container would print it.
-        bandwidthRunner: (image) => async () => {
-          images.push(image);
-          return capture;
-        },
+        bandwidthRunner:
+          (image) =>
+          async ({ script }) => {
+            runs.push([image, script]);
+            return script === "gpu_copy_bandwidth.py" ? capture : allReduce;
+          },
       },
     );
     expect(result.completed, result.reason).toBe(true);
     expect(result.hardware?.ok).toBe(true);
     expect(result.hardware?.bandwidth?.pairs.map((p) => p.gbPerS)).toEqual([393.277, 392.936]);
     expect(result.hardware?.bandwidth?.minGbPerS).toBe(315);
-    expect(images).toEqual([result.arms[0]?.image?.configDigest]);
+    const digest = result.arms[0]?.image?.configDigest as string;
+    expect(runs).toEqual([
+      [digest, "gpu_copy_bandwidth.py"],
+      [digest, "nccl_all_reduce.py"],
+    ]);
+    expect(result.hardware?.bandwidth?.allReduce?.ranks).toBe(2);
     // One -q -x for the probe, then two idle samples before each of the two arms.
     expect(smi.calls().filter((c) => c === "-q -x")).toHaveLength(1 + 2 * 2);
     expect(result.arms.map((a) => a.outcome)).toEqual([ArmOutcome.MEASURED, ArmOutcome.MEASURED]);
@@ -371,7 +387,11 @@ describe("runPodJob's GPU idle gate and copy test (replayed nvidia-smi captures,
     };
     const slow = await run(
       `test-job-${process.pid}-slowbw`,
-      () => async () => capture.replace('"gb_per_s": 393.277', '"gb_per_s": 250.5'),
+      () =>
+        async ({ script }) =>
+          script === "gpu_copy_bandwidth.py"
+            ? capture.replace('"gb_per_s": 393.277', '"gb_per_s": 250.5')
+            : allReduce,
     );
     expect(slow.completed).toBe(false);
     expect(slow.reason).toBe(
@@ -380,6 +400,19 @@ describe("runPodJob's GPU idle gate and copy test (replayed nvidia-smi captures,
     expect(slow.hardware?.ok).toBe(false);
     expect(slow.hardware?.bandwidth?.ok).toBe(false);
     expect(slow.arms.map((a) => a.outcome)).toEqual([ArmOutcome.UNSPECIFIED]);
+    // A fabric that copies pair by pair at full speed but all-reduces slowly (a degraded NVSwitch).
+    const slowReduce = await run(
+      `test-job-${process.pid}-slowar`,
+      () =>
+        async ({ script }) =>
+          script === "gpu_copy_bandwidth.py"
+            ? capture
+            : allReduce.replace('"bus_gb_per_s": 327.388', '"bus_gb_per_s": 250.1'),
+    );
+    expect(slowReduce.reason).toBe(
+      "hardware verification failed: all-reduce (gpu 0-1): NCCL all-reduce bus bandwidth 250.1 GB/s at 1 GiB, the profile needs 263 GB/s: a slow or degraded NVLink/NVSwitch fabric",
+    );
+    expect(slowReduce.hardware?.bandwidth?.allReduce?.ok).toBe(false);
     // The real runner on this engine: no NVIDIA runtime, so the container cannot get GPUs.
     const noGpus = await run(`test-job-${process.pid}-nogpubw`);
     expect(noGpus.completed).toBe(false);

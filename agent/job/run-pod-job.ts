@@ -2,7 +2,11 @@ import { clone, create } from "@bufbuild/protobuf";
 import { compareOutputs, type TeacherForcedScore } from "../../shared/correctness/compare-outputs.ts";
 import { CacheonError } from "../../shared/errors/cacheon-error.ts";
 import { ArmFinishedSchema, JobProgressSchema } from "../../shared/gen/cacheon/v1/agent_service_pb.ts";
-import { HardwareFailureSchema, type HardwareReport } from "../../shared/gen/cacheon/v1/hardware_pb.ts";
+import {
+  type HardwareFailure,
+  HardwareFailureSchema,
+  type HardwareReport,
+} from "../../shared/gen/cacheon/v1/hardware_pb.ts";
 import { ArmRole, type EvaluationJob } from "../../shared/gen/cacheon/v1/job_pb.ts";
 import {
   ArmOutcome,
@@ -21,7 +25,8 @@ import type { GpuSelection, NetworkMode } from "../containers/arm-container-spec
 import { createJobNetwork, type JobNetwork, removeJobObjects } from "../containers/job-network.ts";
 import { pullImage } from "../containers/pull-image.ts";
 import { createPullQueue, type PullQueue } from "../containers/pull-queue.ts";
-import { dockerBandwidthRunner, parseBandwidthOutput } from "../hardware/bandwidth-check.ts";
+import { bandwidthFailures, measureGpuBandwidth } from "../hardware/bandwidth-check.ts";
+import { dockerBandwidthRunner } from "../hardware/gpu-script-runners.ts";
 import { probeHardware } from "../hardware/probe-hardware.ts";
 import { loadHardwareProfile } from "../hardware/profiles.ts";
 import { waitForGpuIdle } from "../hardware/wait-for-gpu-idle.ts";
@@ -400,9 +405,10 @@ function defaultTeacherForce(logger: Logger): TeacherForce {
 }
 
 /**
- * The active copy-bandwidth check (issue 5), run inside the opening baseline's image (it carries
- * PyTorch) once that is pulled and before any arm starts. Adds the result to the hardware report;
- * returns why the machine fails, or undefined when it passes or the profile sets no threshold.
+ * The active GPU checks, run inside the opening baseline's image (it carries PyTorch) once that is
+ * pulled and before any arm starts: the pairwise copy, then the NCCL all-reduce across every GPU.
+ * Adds the result to the hardware report; returns why the machine fails, or undefined when it
+ * passes or the profile sets no threshold.
  */
 async function checkBandwidth(
   job: EvaluationJob,
@@ -412,30 +418,49 @@ async function checkBandwidth(
   signal: AbortSignal,
   progress: (phase: string, message: string) => void,
 ): Promise<string | undefined> {
-  const min = loadHardwareProfile(job.hardwareProfile || "none").minBandwidthGbPerS;
-  if (min === undefined) return undefined;
-  const fail = (detail: string) => {
+  const profile = loadHardwareProfile(job.hardwareProfile || "none");
+  const min = profile.minBandwidthGbPerS;
+  const minAllReduce = profile.minAllReduceBusGbPerS;
+  if (min === undefined && minAllReduce === undefined) return undefined;
+  const fail = (failures: HardwareFailure[], reason: string) => {
     hardware.ok = false;
-    hardware.failures.push(create(HardwareFailureSchema, { rule: "bandwidth", subject: "host", detail }));
-    return `bandwidth (host): ${detail}`;
+    hardware.failures.push(...failures);
+    return reason;
   };
+  const hostFailure = (rule: string, detail: string) =>
+    fail([create(HardwareFailureSchema, { rule, subject: "host", detail })], `${rule} (host): ${detail}`);
   const baseline = pinnedImageOf(job.arms[0]?.image);
-  if (!baseline.ok) return fail(`no baseline image to run the copy test in: ${baseline.error}`);
-  progress("verify", `GPU-to-GPU copy test in the baseline image (needs >= ${min} GB/s)`);
+  if (!baseline.ok)
+    return hostFailure("bandwidth", `no baseline image to run the copy test in: ${baseline.error}`);
+  progress(
+    "verify",
+    `GPU-to-GPU copy test${minAllReduce === undefined ? "" : " and NCCL all-reduce"} in the baseline image (needs >= ${min ?? 0} GB/s per pair${minAllReduce === undefined ? "" : `, >= ${minAllReduce} GB/s bus bandwidth`})`,
+  );
+  let measured: Awaited<ReturnType<typeof measureGpuBandwidth>>;
   try {
     const { configDigest } = await pulls.get(baseline.image);
     const runner = (
       options.bandwidthRunner ?? ((image) => dockerBandwidthRunner({ docker: options.docker, image }))
     )(configDigest);
-    const check = parseBandwidthOutput(await runner({ signal }), min);
-    hardware.bandwidth = check;
-    if (check.ok) return undefined;
-    const slow = check.pairs
-      .filter((p) => p.gbPerS < min)
-      .map((p) => `gpu ${p.src}->${p.dst} ${p.gbPerS.toFixed(1)} GB/s`);
-    return fail(`copy bandwidth below ${min} GB/s: ${slow.join(", ")}`);
+    measured = await measureGpuBandwidth(runner, profile, signal);
   } catch (error) {
     signal.throwIfAborted();
-    return fail(`the copy test could not run: ${CacheonError.from(error).message}`);
+    return hostFailure("bandwidth", `the copy test could not run: ${CacheonError.from(error).message}`);
   }
+  if (measured.bandwidth) hardware.bandwidth = measured.bandwidth;
+  const below = measured.bandwidth ? bandwidthFailures(measured.bandwidth, profile) : [];
+  const failures = [...measured.failures, ...below];
+  if (failures.length === 0) return undefined;
+  const slow = below
+    .filter((f) => f.rule === "bandwidth")
+    .map((f) => {
+      const pair = measured.bandwidth?.pairs.find((p) => `gpu ${p.src}->${p.dst}` === f.subject);
+      return `${f.subject} ${pair?.gbPerS.toFixed(1)} GB/s`;
+    });
+  const reasons = [
+    ...measured.failures.map((f) => `${f.rule} (${f.subject}): ${f.detail}`),
+    ...(slow.length > 0 ? [`bandwidth (host): copy bandwidth below ${min} GB/s: ${slow.join(", ")}`] : []),
+    ...below.filter((f) => f.rule !== "bandwidth").map((f) => `${f.rule} (${f.subject}): ${f.detail}`),
+  ];
+  return fail(failures, reasons.join("; "));
 }

@@ -23,10 +23,14 @@ export function verificationOf(hardware: Uint8Array): VerificationOutcome {
   if (hardware.byteLength === 0)
     return { ok: false, failures: ["the agent enrolled without a hardware report"] };
   const report = fromBinary(HardwareReportSchema, hardware);
-  return {
-    ok: report.ok,
-    failures: report.failures.map((f) => `${f.rule} (${f.subject}): ${f.detail}`),
-  };
+  const failures = report.failures.map((f) => `${f.rule} (${f.subject}): ${f.detail}`);
+  // An agent told to accept a replayed nvidia-smi (tests, demos) proved nothing about its GPUs.
+  if (report.fingerprint?.nvidiaSmiReplay) {
+    failures.push(
+      "nvidia-smi-replay (host): the agent ran with CACHEON_ALLOW_NVIDIA_SMI_REPLAY, so its nvidia-smi may be a replay of someone else's GPUs",
+    );
+  }
+  return { ok: report.ok && failures.length === 0, failures };
 }
 
 /**
