@@ -1,4 +1,12 @@
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -71,19 +79,25 @@ describe("waitForGpuIdle (replayed nvidia-smi as a real process)", () => {
   });
 
   it("restarts the count when a sample is busy and passes once the GPU settles", async () => {
-    const dir = folder("settles", busy);
-    const env = envFor(dir);
-    const waiting = waitForGpuIdle({
-      nvidiaSmiPath: replay,
-      env,
+    // The GPU settles after exactly one busy sample, whatever the machine's load: the stand-in
+    // answers its first call from the busy capture and every later one from the idle capture.
+    const busyDir = folder("settles-busy", busy);
+    const idleDir = folder("settles-idle", idle);
+    const counter = join(tmp, "settles-calls");
+    const smi = join(tmp, "settles-nvidia-smi");
+    writeFileSync(
+      smi,
+      `#!/usr/bin/env bash\nn=$(cat "${counter}" 2>/dev/null || echo 0)\necho $((n + 1)) >"${counter}"\n[ "$n" -eq 0 ] && export NVSMI_FIXTURE_DIR="${busyDir}" || export NVSMI_FIXTURE_DIR="${idleDir}"\nexec "${replay}" "$@"\n`,
+    );
+    chmodSync(smi, 0o755);
+    const result = await waitForGpuIdle({
+      nvidiaSmiPath: smi,
+      env: { PATH: process.env.PATH },
       samples: 2,
-      intervalMs: 50,
+      intervalMs: 10,
       timeoutMs: 20_000,
     });
-    setTimeout(() => copyFileSync(idle, join(dir, "q.xml")), 300);
-    const result = await waiting;
-    expect(result.idle).toBe(true);
-    expect(result.samplesTaken).toBeGreaterThanOrEqual(3);
+    expect(result).toMatchObject({ idle: true, samplesTaken: 3, reasons: [] });
   });
 
   it("gives up at the timeout with the reasons of the last sample", async () => {
