@@ -167,10 +167,15 @@ export class Fleet {
   }
 
   /**
-   * Rents one pod of `profile`. Resolves when the provider accepted the order (the pod is then
-   * booting). Throws resource-exhausted over budget, or the provider's error (the pod is failed).
+   * Rents one pod of `profile`, asking the provider to keep off `avoidHosts`. Resolves when the
+   * provider accepted the order (the pod is then booting). Throws resource-exhausted over budget,
+   * or the provider's error (the pod is failed).
    */
-  async request(profile: PodProfile, signal?: AbortSignal): Promise<FleetPod> {
+  async request(
+    profile: PodProfile,
+    signal?: AbortSignal,
+    options: { avoidHosts?: string[] } = {},
+  ): Promise<FleetPod> {
     checkCanRequest(this.#limits, this.live().length);
     const now = this.#now();
     const podId = `${this.#prefix}${now.toString(36)}-${randomBytes(4).toString("hex")}`;
@@ -203,7 +208,13 @@ export class Fleet {
       pod.tokenHash = sha256(token);
       const userData = this.#options.userData({ podId, enrolmentToken: token });
       created = await this.#options.provider.create(
-        { podId, profile, maxPricePerHour: this.#limits.maxPricePerHour, userData },
+        {
+          podId,
+          profile,
+          maxPricePerHour: this.#limits.maxPricePerHour,
+          userData,
+          ...(options.avoidHosts?.length ? { avoidHosts: options.avoidHosts } : {}),
+        },
         signal,
       );
     } catch (error) {

@@ -35,6 +35,12 @@ export interface CreatePodRequest {
   maxPricePerHour: number;
   /** `#cloud-config` user-data that turns the machine into an agent. */
   userData: string;
+  /**
+   * Hosts the machine should not be on: hosts of pods a reproduction must be independent of,
+   * and hosts noted for failing before. A hint: a provider that cannot honour it may ignore it
+   * (the fleet checks the host it gets); the static provider honours it.
+   */
+  avoidHosts?: string[];
 }
 
 /**
