@@ -99,6 +99,8 @@ export async function startController(options: StartControllerOptions): Promise<
     if (!runner && settings.agents.mode === "remote") {
       const { startRemoteAgents } = await import("../fleet-wiring/start-remote-agents.ts");
       const remote = await startRemoteAgents(settings, logger, signal, {
+        // A job the store says is running is resumed by its round; any other is cancelled.
+        jobWanted: (jobId) => store.jobs.get(jobId)?.state === "running",
         fleetLoop: () =>
           loops.register("fleet", { stuckAfterMs: settings.health.fleetStuckMs, critical: false }),
       });

@@ -290,6 +290,23 @@ export class ControlPlane {
     }
   }
 
+  /**
+   * After a restart: cancels every open job `wanted` says no (the round that sent it moved on,
+   * or will rerun it), so agents stop them and their pods come free; returns the job ids
+   * cancelled. The cancellation is delivered when the agent comes back.
+   */
+  cancelUnwantedJobs(wanted: (jobId: string) => boolean, reason: string): string[] {
+    const cancelled: string[] = [];
+    for (const agentId of this.#store.agentsWithOpenJobs()) {
+      for (const jobId of this.#store.openJobs(agentId)) {
+        if (wanted(jobId)) continue;
+        this.cancelJob(jobId, reason);
+        cancelled.push(jobId);
+      }
+    }
+    return cancelled;
+  }
+
   /** Cancels a job on the agent running it; the agent stops it and reports the outcome. */
   cancelJob(jobId: string, reason: string): void {
     const job = this.#store.job(jobId);

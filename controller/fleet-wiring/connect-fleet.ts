@@ -8,7 +8,7 @@ import type { Fleet, VerificationOutcome } from "../pods/fleet.ts";
 /** Options of {@link connectFleet}. */
 export interface ConnectFleetOptions {
   fleet: Fleet;
-  controlPlane: Pick<ControlPlane, "addListener" | "retireAgent" | "connectedAgents">;
+  controlPlane: Pick<ControlPlane, "addListener" | "retireAgent" | "connectedAgents" | "jobOutcome">;
   /** Where enrolled agents (pod id, hardware report) are stored. */
   store: Pick<ControlPlaneStore, "agent">;
   /** @default silentLogger */
@@ -55,12 +55,16 @@ export function connectFleet(options: ConnectFleetOptions): () => void {
     if (podId) endPodJob(fleet, podId, jobId);
   };
   const judge = (podId: string) => {
-    if (fleet.get(podId).state !== "booting") return;
-    const agentId = controlPlane
-      .connectedAgents()
-      .find((a) => a.podId === podId && store.agent(a.agentId)?.status === "active")?.agentId;
+    const pod = fleet.get(podId);
+    // An enrolled pod adopted after a restart was never judged: its agent's report is stored.
+    let agentId = pod.state === "enrolled" ? pod.agentId : undefined;
+    if (pod.state === "booting") {
+      agentId = controlPlane
+        .connectedAgents()
+        .find((a) => a.podId === podId && store.agent(a.agentId)?.status === "active")?.agentId;
+      if (agentId) fleet.enrolled(podId, agentId);
+    }
     if (!agentId) return;
-    fleet.enrolled(podId, agentId);
     const outcome = verificationOf(store.agent(agentId)?.hardware ?? new Uint8Array());
     fleet.verified(podId, outcome).then((pod) => {
       if (pod.state === "failed") controlPlane.retireAgent(agentId);
@@ -84,6 +88,13 @@ export function connectFleet(options: ConnectFleetOptions): () => void {
       for (const jobId of jobIds) endJob(agentId, jobId);
     },
   });
+  // Pods adopted after a restart: judge those waiting for it, and free those whose job ended
+  // (or was cancelled) while no controller was listening.
+  for (const pod of fleet.live()) {
+    if (pod.state === "enrolled") judge(pod.podId);
+    if (pod.state === "busy" && controlPlane.jobOutcome(pod.jobId)?.state !== "assigned")
+      fleet.jobEnded(pod.podId, pod.jobId);
+  }
   return () => {
     stopFleet();
     stopControlPlane();

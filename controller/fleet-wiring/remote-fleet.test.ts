@@ -2,14 +2,12 @@
 // real processes, test/fixtures/providers/fake-cloud.ts), their agents enrol over gRPC on
 // loopback with the token from the pod's user-data, a round runs on them, raw artefacts go to the
 // real S3 server through pre-signed URLs and are verified, and every machine is returned.
-import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CreateBucketCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { create } from "@bufbuild/protobuf";
 import { afterEach, describe, expect, it } from "vitest";
-import { runAgentSession } from "../../agent/session/agent-session.ts";
-import { enrolWithController } from "../../agent/session/controller-client.ts";
 import { HardwareReportSchema } from "../../shared/gen/cacheon/v1/hardware_pb.ts";
 import { createFakeCloud } from "../../test/pods/fake-cloud.ts";
 import { testServices } from "../../test/support/services.ts";
@@ -42,6 +40,7 @@ import { connectFleet } from "./connect-fleet.ts";
 import { fleetJobRunner } from "./fleet-job-runner.ts";
 import { fleetPodDirectory } from "./fleet-pod-directory.ts";
 import { armUploads } from "./start-remote-agents.ts";
+import { bootCloudAgents } from "./testing/cloud-agents.ts";
 
 const profile = { name: "none", gpuModel: "H200", gpuCount: 8 };
 const bucket = `cacheon-test-fleet-wiring-${process.pid}`;
@@ -103,46 +102,22 @@ async function setUp(options: {
   });
   const disconnect = connectFleet({ fleet, controlPlane, store });
   // Each machine "boots": its agent enrols with the token from its user-data, as cloud-init would.
-  const booted = new Set<string>();
-  const stops: AbortController[] = [];
-  const boot = async () => {
-    for (const name of readdirSync(cloud.dir).filter((n) => n.endsWith(".user-data"))) {
-      if (booted.has(name)) continue;
-      booted.add(name);
-      const text = readFileSync(join(cloud.dir, name), "utf8");
-      const podId = /CACHEON_POD_ID=(\S+)/.exec(text)?.[1] ?? "";
-      const token = /CACHEON_ENROLMENT_TOKEN=(\S+)/.exec(text)?.[1] ?? "";
-      const endpoint = { url: server.url };
-      const hardware = create(HardwareReportSchema, {
+  const agents = bootCloudAgents({
+    cloudDir: cloud.dir,
+    url: server.url,
+    executor: (podId) => simulatedPod(podId, { images: scenarioSimImages }),
+    hardware: (podId) =>
+      create(HardwareReportSchema, {
         profile: "h200x8",
         ok: options.hardwareOk,
         gpus: [{ index: 0, uuid: `GPU-${podId}` }],
         failures: options.hardwareOk
           ? []
           : [{ rule: "gpu-count", subject: "host", detail: "2 GPUs, expected 8" }],
-      });
-      const credential = await enrolWithController({
-        endpoint,
-        token,
-        podId,
-        hardware,
-        agentVersion: "test",
-      });
-      const stop = new AbortController();
-      stops.push(stop);
-      void runAgentSession({
-        endpoint,
-        credential,
-        signal: stop.signal,
-        backoff: { initialDelayMs: 1, maxDelayMs: 5, jitter: 0.5 },
-        executor: simulatedPod(podId, { images: scenarioSimImages }),
-      }).catch(() => {});
-    }
-  };
-  const booter = setInterval(() => void boot().catch(() => {}), 50);
+      }),
+  });
   cleanups.push(async () => {
-    clearInterval(booter);
-    for (const s of stops) s.abort();
+    agents.stop();
     await fleet.shutdown("test over");
     disconnect();
     await server.close();

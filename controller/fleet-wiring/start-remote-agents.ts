@@ -74,6 +74,11 @@ export async function startRemoteAgents(
   extras: {
     /** Registers the fleet's housekeeping loop for /healthz (called only when there is a fleet). */
     fleetLoop?: () => LoopReporter;
+    /**
+     * Whether a job sent before a restart is still wanted (the round store says it is running,
+     * so the round resumes it); the others are cancelled on their agents. @default all wanted
+     */
+    jobWanted?: (jobId: string) => boolean;
   } = {},
 ): Promise<RemoteAgents> {
   const { listen, tlsCertFile, tlsKeyFile, allowPlaintext } = settings.controlPlane;
@@ -144,6 +149,16 @@ export async function startRemoteAgents(
   let disconnect = () => {};
   let closeInner = () => {};
   try {
+    // After a restart: jobs no round will wait for are cancelled, pods are adopted (before the
+    // fleet is connected, so it judges and frees them), agents that never come back are lost.
+    if (extras.jobWanted) {
+      const cancelled = controlPlane.cancelUnwantedJobs(
+        extras.jobWanted,
+        "the controller restarted and no round waits for this job any more",
+      );
+      if (cancelled.length > 0) logger.info("cancelled jobs no round waits for", { jobs: cancelled });
+    }
+    await fleet?.adopt(signal);
     // The runner and the fleet listen before the server does: an agent that comes back the
     // moment it listens (a controller restart) must find them.
     const directory = fleetPodDirectory({ agents: store, ...(ledger ? { ledger } : {}), providers: 1 });

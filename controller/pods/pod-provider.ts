@@ -59,4 +59,10 @@ export interface PodProvider {
   get(id: string, signal?: AbortSignal): Promise<ProviderPod | undefined>;
   /** Returns a machine. Releasing one that is already gone succeeds. */
   release(id: string, signal?: AbortSignal): Promise<void>;
+  /**
+   * Told, when a controller restarts, which of its machines the fleet still holds (machine id
+   * and pod id). A provider that keeps its leases in memory (static) takes them back; others
+   * ignore it: their list is the truth.
+   */
+  adopt?(machines: readonly { id: string; podId: string }[]): void;
 }

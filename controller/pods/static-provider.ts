@@ -73,5 +73,8 @@ export function createStaticProvider(options: StaticProviderOptions): PodProvide
     async release(id) {
       leases.delete(id);
     },
+    adopt(machines) {
+      for (const m of machines) if (ids.has(m.id)) leases.set(m.id, m.podId);
+    },
   };
 }
