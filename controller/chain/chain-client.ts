@@ -2,8 +2,10 @@ import { ApiPromise, WsProvider } from "@polkadot/api";
 import type { SubmittableExtrinsic } from "@polkadot/api/types";
 import type { KeyringPair } from "@polkadot/keyring/types";
 import type { Codec } from "@polkadot/types/types";
+import { u8aToHex } from "@polkadot/util";
 import { CacheonError } from "../../shared/errors/cacheon-error.ts";
 import { type Logger, silentLogger } from "../../shared/log/logger.ts";
+import { type CommitmentRecord, type PendingReveal, readSubmissions } from "./commitments-client.ts";
 import {
   type ExtrinsicFate,
   extrinsicFate,
@@ -11,7 +13,7 @@ import {
   type SubmitOptions,
   submitExtrinsic,
 } from "./extrinsic-submitter.ts";
-import { type CommitmentField, type ParsedSubmission, parseSubmission } from "./submission-parser.ts";
+import { sealCommitment, type TimelockCommitOptions } from "./seal-commitment.ts";
 import { type SetChainWeightsOptions, type SetWeightsResult, setChainWeights } from "./weights-client.ts";
 
 /** One neuron of a subnet's metagraph. */
@@ -33,16 +35,6 @@ export interface Metagraph {
   weightsVersionKey: bigint;
   weightsSetRateLimit: number;
   commitRevealWeightsEnabled: boolean;
-}
-
-/** One hotkey's commitment and what it parsed to. */
-export interface CommitmentRecord {
-  hotkey: string;
-  /** The hotkey's uid, undefined when it is no longer registered. */
-  uid: number | undefined;
-  /** Block the commitment was written in (its age decides who owns identical content). */
-  block: number;
-  submission: ParsedSubmission;
 }
 
 /** A finalized block seen by {@link ChainClient.followFinalized}. */
@@ -178,33 +170,20 @@ export class ChainClient {
     };
   }
 
-  /** Reads every commitment on the subnet and parses each; a bad one is recorded, never thrown. */
+  /**
+   * Reads every hotkey's current submission (plain, or revealed from a drand-timelocked commitment)
+   * and parses each; a bad one is recorded, never thrown. See commitments-client.ts.
+   */
   async readCommitments(netuid: number, at?: FinalizedBlock): Promise<CommitmentRecord[]> {
-    const head = at ?? (await this.finalizedHead());
-    const api = await this.api.at(head.hash);
-    const entries = (await api.query.commitments?.commitmentOf?.entries(netuid)) ?? [];
-    const metagraph = await this.readMetagraph(netuid, head);
-    const uidByHotkey = new Map(metagraph.neurons.map((n) => [n.hotkey, n.uid]));
-    const records: CommitmentRecord[] = [];
-    for (const [key, value] of entries) {
-      const hotkey = String(key.args[1]?.toString());
-      let submission: ParsedSubmission;
-      let block = 0;
-      try {
-        const registration = (
-          value as unknown as { unwrap(): Codec & { block: Codec; info: { fields: Codec[] } } }
-        ).unwrap();
-        block = Number(registration.block.toString());
-        submission = parseSubmission(registration.info.fields.map(toCommitmentField));
-      } catch (error) {
-        submission = {
-          ok: false,
-          reason: `the commitment could not be decoded: ${(error as Error).message}`,
-        };
-      }
-      records.push({ hotkey, uid: uidByHotkey.get(hotkey), block, submission });
-    }
-    return records.sort((a, b) => a.block - b.block || a.hotkey.localeCompare(b.hotkey));
+    return (await readSubmissions(this, netuid, at)).records;
+  }
+
+  /** Submissions and the timelocked commitments still waiting for their round. */
+  async readSubmissions(
+    netuid: number,
+    at?: FinalizedBlock,
+  ): Promise<{ records: CommitmentRecord[]; pending: PendingReveal[] }> {
+    return readSubmissions(this, netuid, at);
   }
 
   /**
@@ -282,16 +261,31 @@ export class ChainClient {
     return setChainWeights(this, netuid, weightsByUid, { logger: this.logger, ...options });
   }
 
-  /** Writes a commitment (one Raw field, or BigRaw above 128 bytes) and waits for finality. */
+  /**
+   * Writes a commitment (one Raw field, or BigRaw above 128 bytes) and waits for finality. With
+   * `timelock`, the text is sealed to a drand round instead (set_reveal_commitment): one
+   * TimelockEncrypted field the chain reveals `revealInBlocks` blocks from now.
+   */
   async commit(
     netuid: number,
     text: string,
     signer: KeyringPair,
     signal?: AbortSignal,
-  ): Promise<FinalizedBlock> {
+    timelock?: TimelockCommitOptions,
+  ): Promise<FinalizedBlock & { revealRound?: number }> {
     const bytes = new TextEncoder().encode(text);
     if (bytes.length > 512)
       throw new CacheonError("invalid-argument", `the commitment is ${bytes.length} bytes; the limit is 512`);
+    if (timelock) {
+      const sealed = await sealCommitment(this, text, timelock);
+      const tx = this.api.tx.commitments?.setCommitment;
+      if (!tx) throw new CacheonError("internal", "the chain's metadata has no Commitments.set_commitment");
+      const field = {
+        TimelockEncrypted: { encrypted: u8aToHex(sealed.ciphertext), reveal_round: sealed.revealRound },
+      };
+      const block = await this.submit(tx(netuid, { fields: [field] }), signer, signal);
+      return { ...block, revealRound: sealed.revealRound };
+    }
     const field = bytes.length <= 128 ? { [`Raw${bytes.length}`]: bytes } : { BigRaw: bytes };
     const tx = this.api.tx.commitments?.setCommitment;
     if (!tx) throw new CacheonError("internal", "the chain's metadata has no Commitments.set_commitment");
@@ -324,13 +318,6 @@ async function call(
 ): Promise<Codec> {
   if (!fn) throw new CacheonError("internal", "the chain's metadata lacks a storage item the client reads");
   return fn(...args);
-}
-
-function toCommitmentField(field: Codec): CommitmentField {
-  const data = field as Codec & { type?: string; value?: Codec };
-  const variant = String(data.type ?? "Unknown");
-  const bytes = /^(Raw\d+|BigRaw)$/.test(variant) && data.value ? data.value.toU8a(true) : new Uint8Array();
-  return { variant, bytes };
 }
 
 async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {

@@ -24,7 +24,13 @@ export type ParsedSubmission =
 
 /** Largest payload read: BigRaw's limit on chain. */
 export const maxSubmissionBytes = 512;
-const jsonKeys = new Set(["image", "digest"]);
+const jsonKeys = new Set(["image", "digest", "hotkey"]);
+
+/** Options of {@link parseSubmission}. */
+export interface ParseSubmissionOptions {
+  /** The hotkey the commitment is (or was revealed) under; a JSON "hotkey" naming another is refused. */
+  committer?: string;
+}
 
 /**
  * Parses a miner's commitment: exactly one Raw/BigRaw field holding either JSON
@@ -32,7 +38,10 @@ const jsonKeys = new Set(["image", "digest"]);
  * Hostile input (oversized, not UTF-8, bad JSON, unknown fields, several fields, a tag without a
  * digest, a malformed digest) is refused with a reason a miner can act on.
  */
-export function parseSubmission(fields: readonly CommitmentField[]): ParsedSubmission {
+export function parseSubmission(
+  fields: readonly CommitmentField[],
+  options: ParseSubmissionOptions = {},
+): ParsedSubmission {
   const fail = (reason: string): ParsedSubmission => ({ ok: false, reason });
   if (fields.length === 0)
     return fail("the commitment has no fields; commit one Raw field with the image reference");
@@ -55,13 +64,13 @@ export function parseSubmission(fields: readonly CommitmentField[]): ParsedSubmi
     return fail("the commitment is not UTF-8 text");
   }
   const trimmed = text.trim();
-  if (trimmed.startsWith("{")) return parseJsonForm(trimmed);
+  if (trimmed.startsWith("{")) return parseJsonForm(trimmed, options.committer);
   const result = tryParseImageReference(trimmed);
   if (!result.ok) return fail(result.error);
   return { ok: true, image: result.image, reference: formatImageReference(result.image), form: "compact" };
 }
 
-function parseJsonForm(text: string): ParsedSubmission {
+function parseJsonForm(text: string, committer: string | undefined): ParsedSubmission {
   const fail = (reason: string): ParsedSubmission => ({ ok: false, reason });
   let value: unknown;
   try {
@@ -75,7 +84,16 @@ function parseJsonForm(text: string): ParsedSubmission {
   const unknown = Object.keys(record).filter((k) => !jsonKeys.has(k));
   if (unknown.length > 0)
     return fail(
-      `the JSON commitment has unknown fields (${unknown.join(", ")}); only "image" and "digest" are allowed`,
+      `the JSON commitment has unknown fields (${unknown.join(", ")}); only "image", "digest" and "hotkey" are allowed`,
+    );
+  // A sealed commitment's ciphertext can be replayed by another hotkey before anyone can read it;
+  // naming the hotkey inside the sealed text makes a replay worthless.
+  if (
+    record.hotkey !== undefined &&
+    (typeof record.hotkey !== "string" || (committer !== undefined && record.hotkey !== committer))
+  )
+    return fail(
+      `the commitment names hotkey ${JSON.stringify(record.hotkey)} but was committed by ${committer}: a replayed commitment is not evaluated`,
     );
   if (typeof record.image !== "string" || record.image.length === 0)
     return fail('the JSON commitment needs "image" as a non-empty string');
