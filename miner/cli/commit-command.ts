@@ -27,6 +27,10 @@ Options:
   --netuid N           subnet (default 14; the local devnet's subnet is 1)
   --network URL|NAME   finney, test, local, or a ws(s):// URL (default finney; env CACHEON_CHAIN_ENDPOINT)
   --wallet-path DIR    folder of wallets (default ~/.bittensor/wallets)
+  --reveal-in BLOCKS   commit drand-timelocked instead (like the SDK's set_reveal_commitment): the
+                       reference stays sealed until the chain reveals it about BLOCKS blocks from now,
+                       so nobody can copy it before then; validators evaluate it after the reveal
+  --block-time SECONDS seconds per block, to turn --reveal-in into a drand round (default 12)
   --timeout SECONDS    give up waiting for finality after this long (default 120)
   --json               print the result as JSON
 
@@ -41,6 +45,8 @@ Example: cacheon-miner commit --image ghcr.io/me/fast@sha256:<digest> --wallet m
     network: { type: "string" },
     "wallet-path": { type: "string" },
     timeout: { type: "string" },
+    "reveal-in": { type: "string" },
+    "block-time": { type: "string" },
   },
   async run(values, _positionals, io) {
     const missing = ["image", "wallet", "hotkey"].filter((k) => typeof values[k] !== "string");
@@ -59,6 +65,18 @@ Example: cacheon-miner commit --image ghcr.io/me/fast@sha256:<digest> --wallet m
       throw new CacheonError(
         "invalid-argument",
         `--timeout "${values.timeout}" must be a number of seconds > 0`,
+      );
+    const revealIn = values["reveal-in"] === undefined ? undefined : Number(values["reveal-in"]);
+    if (revealIn !== undefined && (!Number.isInteger(revealIn) || revealIn < 1 || revealIn > 1_000_000))
+      throw new CacheonError(
+        "invalid-argument",
+        `--reveal-in "${values["reveal-in"]}" must be a whole number of blocks, 1-1000000`,
+      );
+    const blockSeconds = Number(values["block-time"] ?? 12);
+    if (!Number.isFinite(blockSeconds) || blockSeconds <= 0)
+      throw new CacheonError(
+        "invalid-argument",
+        `--block-time "${values["block-time"]}" must be a number of seconds > 0`,
       );
     const network = String(values.network ?? io.env.CACHEON_CHAIN_ENDPOINT ?? "finney");
     const endpoint = networks[network] ?? network;
@@ -84,9 +102,26 @@ Example: cacheon-miner commit --image ghcr.io/me/fast@sha256:<digest> --wallet m
       if (!io.stdout.isTTY || values.json) {
         // nothing: progress goes to stderr only on terminals
       } else io.stderr.write(`committing ${reference} as uid ${uid} on subnet ${netuid}...\n`);
-      const block = await client.commit(netuid, reference, signer, deadline);
+      // Sealed, the text names its hotkey: a ciphertext replayed by another hotkey reveals a
+      // commitment that is not theirs, and validators refuse it.
+      const text =
+        revealIn === undefined
+          ? reference
+          : JSON.stringify({
+              image: imageWithoutDigest(reference),
+              digest: image.digest,
+              hotkey: signer.address,
+            });
+      const block = await client.commit(
+        netuid,
+        text,
+        signer,
+        deadline,
+        revealIn === undefined ? undefined : { revealInBlocks: revealIn, blockSeconds },
+      );
       const result = {
         reference,
+        ...(block.revealRound !== undefined ? { timelocked: true, revealRound: block.revealRound } : {}),
         hotkey: signer.address,
         uid,
         netuid,
@@ -97,7 +132,7 @@ Example: cacheon-miner commit --image ghcr.io/me/fast@sha256:<digest> --wallet m
       io.stdout.write(
         values.json
           ? `${JSON.stringify(result)}\n`
-          : `committed ${reference}\n  hotkey ${signer.address} (uid ${uid}, subnet ${netuid})\n  finalized in block ${block.number} ${block.hash}\n`,
+          : `committed ${reference}${block.revealRound !== undefined ? ` sealed to drand round ${block.revealRound} (revealed by the chain in about ${revealIn} blocks)` : ""}\n  hotkey ${signer.address} (uid ${uid}, subnet ${netuid})\n  finalized in block ${block.number} ${block.hash}\n`,
       );
       return ExitCode.ok;
     } catch (error) {
@@ -116,3 +151,8 @@ Example: cacheon-miner commit --image ghcr.io/me/fast@sha256:<digest> --wallet m
     }
   },
 };
+
+/** `registry/repo[:tag]` of a pinned reference (the JSON form keeps the digest apart). */
+function imageWithoutDigest(reference: string): string {
+  return reference.slice(0, reference.lastIndexOf("@"));
+}
