@@ -8,7 +8,6 @@ import { ChainClient } from "../chain/chain-client.ts";
 import { loadHotkey } from "../chain/wallet.ts";
 import { LoopMonitor } from "../health/loop-monitor.ts";
 import { chainCommitmentSource } from "../intake/chain-commitment-source.ts";
-import type { PodDirectory } from "../pods/pod-identity.ts";
 import { type ArtefactSink, localFolderSink, s3Sink } from "../publish/artefact-sink.ts";
 import {
   type ControllerCycleOptions,
@@ -16,8 +15,7 @@ import {
   runControllerCycle,
   serveLoop,
 } from "../rounds/controller-cycle.ts";
-import { isIndependent } from "../rounds/is-independent.ts";
-import { createLocalJobRunner, type JobRunner, localPodDirectory } from "../rounds/job-runner.ts";
+import { createLocalJobRunner, type JobRunner } from "../rounds/job-runner.ts";
 import type { RoundStep } from "../rounds/run-round.ts";
 import { openStore } from "../store/controller-store.ts";
 import { describeHolder } from "../store/store-lock.ts";
@@ -95,24 +93,17 @@ export async function startController(options: StartControllerOptions): Promise<
     const roundsLoop = loops.register("rounds", { stuckAfterMs: settings.health.roundsStuckMs });
     const weightsLoop = loops.register("weights", { stuckAfterMs: settings.health.weightsStuckMs });
     let runner = options.runner;
-    let pods: PodDirectory | undefined;
     if (!runner && settings.agents.mode === "remote") {
       const { startRemoteAgents } = await import("../fleet-wiring/start-remote-agents.ts");
       const remote = await startRemoteAgents(settings, logger, signal, {
-        // A job the store says is running is resumed by its round; any other is cancelled.
-        jobWanted: (jobId) => store.jobs.get(jobId)?.state === "running",
         fleetLoop: () =>
           loops.register("fleet", { stuckAfterMs: settings.health.fleetStuckMs, critical: false }),
       });
       cleanups.push(remote.close);
       runner = remote.runner;
-      pods = remote.pods;
       controlPlaneUrl = remote.url;
     }
-    if (!runner) {
-      runner = localRunner(settings, logger);
-      pods = localPodDirectory(settings.agents.localPods);
-    }
+    runner ??= localRunner(settings, logger);
     if (settings.webListen)
       web = await startWebServer({
         store,
@@ -142,7 +133,6 @@ export async function startController(options: StartControllerOptions): Promise<
         logger,
       }),
       weightPolicy: settings.weights,
-      ...(pods ? { pods } : {}),
       cadence: settings.cadence,
       onStep: options.onStep,
     };
@@ -210,6 +200,5 @@ function localRunner(settings: ControllerSettings, logger: Logger): JobRunner {
   });
   return createLocalJobRunner({
     pods: Object.fromEntries(settings.agents.localPods.map((name) => [name, executor])),
-    independent: isIndependent,
   });
 }

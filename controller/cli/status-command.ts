@@ -36,6 +36,14 @@ Exit codes: 0 printed, 2 no store or invalid configuration.`,
             .map(([k, n]) => `${n} ${k}`)
             .join(", ") || "none"
         }`,
+        `sealed       ${
+          s.sealed
+            .map(
+              (p) =>
+                `${p.hotkey} (uid ${p.uid}, drand round ${p.revealRound}, committed at block ${p.commitBlock})`,
+            )
+            .join(", ") || "none"
+        }`,
         `open round   ${
           s.openRound
             ? `${s.openRound.id} ${s.openRound.state}, block ${s.openRound.block}, jobs ${Object.entries(

@@ -4,7 +4,7 @@ import type { CommitmentEntry } from "./ingest-commitments.ts";
 
 /** Options of {@link chainCommitmentSource}. */
 export interface ChainCommitmentSourceOptions {
-  client: Pick<ChainClient, "finalizedHead" | "readCommitments">;
+  client: Pick<ChainClient, "finalizedHead" | "readSubmissions">;
   netuid: number;
 }
 
@@ -20,7 +20,7 @@ export function chainCommitmentSource(options: ChainCommitmentSourceOptions): Co
   return {
     async snapshot() {
       const head = await client.finalizedHead();
-      const records = await client.readCommitments(netuid, head);
+      const { records, pending } = await client.readSubmissions(netuid, head);
       const entries: CommitmentEntry[] = [];
       for (const r of records) {
         if (r.uid === undefined) continue;
@@ -29,12 +29,14 @@ export function chainCommitmentSource(options: ChainCommitmentSourceOptions): Co
           uid: r.uid,
           raw: r.submission.ok ? r.submission.reference : `unparseable: ${r.submission.reason}`,
           commitBlock: r.block,
+          priorityBlock: r.block,
+          ...(r.eventIndex !== undefined ? { priorityIndex: r.eventIndex } : {}),
           parsed: r.submission.ok
             ? { ok: true, image: r.submission.image }
             : { ok: false, error: r.submission.reason },
         });
       }
-      return { block: head.number, entries };
+      return { block: head.number, entries, pending: pending.filter((p) => p.uid !== undefined) };
     },
     async finalizedHead() {
       const head = await client.finalizedHead();

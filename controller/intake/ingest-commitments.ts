@@ -20,6 +20,27 @@ export interface CommitmentEntry {
   commitBlock: number;
   /** Already parsed by the chain client's submission parser; `raw` is parsed when absent. */
   parsed?: ReturnType<SubmissionParser>;
+  /** Block the content became public (the reveal's for a timelocked commitment). @default commitBlock */
+  priorityBlock?: number;
+  /** Index of its Commitment / CommitmentRevealed event in System.Events at priorityBlock; undefined when unknown. */
+  priorityIndex?: number;
+}
+
+/** A timelocked commitment still sealed: shown as waiting, evaluated once the chain reveals it. */
+export interface PendingTimelockedCommitment {
+  hotkey: string;
+  uid: number | undefined;
+  revealRound: number;
+  commitBlock: number;
+}
+
+/** Meta key holding the pending timelocked commitments of the last intake (JSON array). */
+export const pendingTimelockedMetaKey = "intake.pending_timelocked";
+
+/** The pending timelocked commitments recorded by the last intake. */
+export function pendingTimelocked(store: ControllerStore): PendingTimelockedCommitment[] {
+  const raw = store.getMeta(pendingTimelockedMetaKey);
+  return raw ? (JSON.parse(raw) as PendingTimelockedCommitment[]) : [];
 }
 
 /** Every commitment of the subnet's registered hotkeys at one finalized block. */
@@ -27,6 +48,8 @@ export interface CommitmentSnapshot {
   block: number;
   /** Registered hotkeys with a commitment; a hotkey missing here is deregistered (or withdrew). */
   entries: readonly CommitmentEntry[];
+  /** Timelocked commitments not yet revealed (not submissions yet). @default [] */
+  pending?: readonly PendingTimelockedCommitment[];
 }
 
 /** Turns a commitment's text into a pinned image, or says why it cannot. */
@@ -93,6 +116,7 @@ export function ingestCommitments(options: IngestOptions): IntakeSummary {
   );
 
   store.transaction(() => {
+    store.setMeta(pendingTimelockedMetaKey, JSON.stringify(snapshot.pending ?? []));
     for (const entry of entries) {
       if (seen.has(entry.hotkey)) {
         log.warn("snapshot lists a hotkey twice; the first (oldest) entry wins", { hotkey: entry.hotkey });

@@ -1,3 +1,4 @@
+import { type PendingTimelockedCommitment, pendingTimelocked } from "../intake/ingest-commitments.ts";
 import type { Standing } from "../scoring/settle-standing.ts";
 import type { ControllerStore } from "../store/controller-store.ts";
 import type { WeightSettingRow } from "../store/weight-setting-table.ts";
@@ -7,6 +8,8 @@ export interface ControllerStatus {
   store: string;
   schemaVersion: number;
   submissions: Record<string, number>;
+  /** Timelocked commitments still sealed at the last intake (evaluated once the chain reveals them). */
+  sealed: PendingTimelockedCommitment[];
   openRound: {
     id: string;
     state: string;
@@ -38,6 +41,7 @@ export function controllerStatus(store: ControllerStore): ControllerStatus {
     store: store.path,
     schemaVersion: store.schemaVersion(),
     submissions: count(store.submissions.list(), (s) => s.state),
+    sealed: pendingTimelocked(store),
     openRound: open
       ? {
           id: open.id,

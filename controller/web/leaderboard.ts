@@ -1,3 +1,4 @@
+import { pendingTimelocked } from "../intake/ingest-commitments.ts";
 import type { Standing } from "../scoring/settle-standing.ts";
 import type { ControllerStore } from "../store/controller-store.ts";
 import type { SubmissionState } from "../store/submission-table.ts";
@@ -10,7 +11,8 @@ export interface LeaderboardRow {
   uid: number | null;
   submissionId: string;
   image: string | null;
-  state: SubmissionState;
+  /** "sealed": a drand-timelocked commitment the chain has not revealed yet. */
+  state: SubmissionState | "sealed";
   /** Latest verdict, "" before the first round that measured it. */
   verdict: string;
   /** Settled speed against the baseline (0 when failed or unmeasured). */
@@ -37,6 +39,18 @@ export function leaderboard(store: ControllerStore): LeaderboardRow[] {
       reason: latest?.reason ?? s.reason,
     };
   });
+  for (const p of pendingTimelocked(store))
+    rows.push({
+      rank: null,
+      hotkey: p.hotkey,
+      uid: p.uid ?? null,
+      submissionId: "",
+      image: null,
+      state: "sealed",
+      verdict: `sealed until drand round ${p.revealRound}`,
+      speed: 0,
+      reason: `timelocked commitment of block ${p.commitBlock}: evaluated once the chain reveals it`,
+    });
   const seat = (id: string | undefined) => rows.find((r) => r.submissionId === id);
   const leader = seat(standing.leader?.submissionId);
   const runnerUp = seat(standing.runnerUp?.submissionId);
