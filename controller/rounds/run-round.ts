@@ -124,24 +124,14 @@ export async function runRound(
   const inFlight = new Map<string, { promise: Promise<Completion>; abort: AbortController }>();
 
   try {
-    // A job left running by a stopped controller is alive when its pod kept it (an adopted
-    // pod) or finished it meanwhile: it is awaited again instead of being rerun.
-    const alive = store.jobs
-      .list(roundId)
-      .filter((j) => j.state === "running" && j.podId !== null && launch(j.id, j.podId, true))
-      .map((j) => j.id);
-    handle({ kind: "resumed", nowMs: now(), alive });
+    handle({ kind: "resumed", nowMs: now(), alive: [] });
     while (true) {
       signal.throwIfAborted();
       const view = loadRoundView(store, roundId);
       const offers = Object.fromEntries(
         latestAttempts(view.jobs)
           .filter((j) => j.state === "queued")
-          .map((j) => {
-            // The runner filters by the job's exclusions, and a fleet rents for them when none fits.
-            const exclusion = { pods: [...j.excludedPods], independentOf: [...j.independentOf] };
-            return [j.id, { idle: runner.idlePods(exclusion), canPlace: runner.canPlace(exclusion) }];
-          }),
+          .map((j) => [j.id, { idle: runner.idlePods() }]),
       );
       const commands = handle({ kind: "tick", nowMs: now(), pods: podSnapshot(view), offers });
       if (commands.some((c) => c.kind === "settle")) return settle();
@@ -285,21 +275,12 @@ export async function runRound(
     return settled;
   }
 
-  /** Runs a job on a pod; with `resume`, re-attaches to one left running (false: nothing to resume). */
-  function launch(jobId: string, podId: string, resume = false): boolean {
+  function launch(jobId: string, podId: string): void {
     const row = store.jobs.get(jobId);
-    if (!row) return false;
-    const evaluation = fromJson(EvaluationJobSchema, row.job as JsonValue);
+    if (!row) return;
+    step({ kind: "job-started", roundId, jobId });
+    rlog.info("job started", { job: jobId, pod: podId, attempt: row.attempt });
     const abort = new AbortController();
-    const running = resume
-      ? runner.resume?.(podId, evaluation, abort.signal)
-      : runner.run(podId, evaluation, abort.signal);
-    if (!running) return false;
-    if (resume) rlog.info("job resumed after a restart", { job: jobId, pod: podId, attempt: row.attempt });
-    else {
-      step({ kind: "job-started", roundId, jobId });
-      rlog.info("job started", { job: jobId, pod: podId, attempt: row.attempt });
-    }
     const onAbort = () => abort.abort(signal.reason);
     signal.addEventListener("abort", onAbort, { once: true });
     const timeout = setTimeout(
@@ -310,10 +291,11 @@ export async function runRound(
             `job ${jobId} passed its ${settings.jobTimeoutMs} ms deadline`,
           ),
         ),
-      // A resumed job keeps the deadline it started with.
-      Math.max(0, (row.startedAt ?? now()) + settings.jobTimeoutMs - now()),
+      settings.jobTimeoutMs,
     );
-    const promise = running
+    const evaluation = fromJson(EvaluationJobSchema, row.job as JsonValue);
+    const promise = runner
+      .run(podId, evaluation, abort.signal)
       .then(
         (result): Completion => ({ jobId, podId, result }),
         (error: unknown): Completion => ({ jobId, podId, error: CacheonError.from(error) }),
@@ -323,7 +305,6 @@ export async function runRound(
         signal.removeEventListener("abort", onAbort);
       });
     inFlight.set(jobId, { promise, abort });
-    return true;
   }
 
   function recordCompletion(c: Completion): void {

@@ -81,9 +81,8 @@ function sealWeights(
   return u8aToHex(timelockEncrypt(payload, round, devnet.chain.beacon.info));
 }
 
-/** Waits until `blocks` more blocks are finalized and returns the events seen in them. */
-async function eventsOver(blocks: number): Promise<string[]> {
-  const start = devnet.chain.finalizedNumber;
+/** Waits until `blocks` blocks after `start` are finalized and returns the events seen in them. */
+async function eventsOver(blocks: number, start = devnet.chain.finalizedNumber): Promise<string[]> {
   await devnet.waitForFinalized(start + blocks);
   const seen: string[] = [];
   for (let n = start + 1; n <= start + blocks; n += 1) {
@@ -108,11 +107,12 @@ const commit = (ct: string, round: number, version = 4) =>
 
 describe("commit_timelocked_weights on the devnet", () => {
   it("an honest commit is revealed in the next epoch and announced", async () => {
+    const from = devnet.chain.best.number;
     const round = roundIn(0.3);
     expect(await send(commit(sealWeights(alice, [1, 2], [80, 20], 7n, round), round), alice)).toContain(
       "subtensorModule.TimelockedWeightsCommitted",
     );
-    const events = await eventsOver(12);
+    const events = await eventsOver(80, from);
     expect(
       events.some((e) =>
         e.startsWith(`subtensorModule.TimelockedWeightsRevealed:${netuid},${alice.address}`),
@@ -142,10 +142,11 @@ describe("commit_timelocked_weights on the devnet", () => {
     "drops %s silently: no reveal event, weights unchanged",
     async (_, make) => {
       const before = await weightsOf(3);
+      const from = devnet.chain.best.number;
       const ct = make();
       const round = roundIn(0.3);
       expect(await send(commit(ct, round), dave)).toContain("subtensorModule.TimelockedWeightsCommitted");
-      const events = await eventsOver(12);
+      const events = await eventsOver(80, from);
       expect(events.filter((e) => e.startsWith("subtensorModule.TimelockedWeightsRevealed"))).toEqual([]);
       expect(await weightsOf(3)).toEqual(before);
       const queued = await api.query.subtensorModule?.timelockedWeightCommits?.entries(netuid);
@@ -155,9 +156,10 @@ describe("commit_timelocked_weights on the devnet", () => {
   );
 
   it("a commit to a round far in the future is never revealed and leaves the queue after its epoch", async () => {
+    const from = devnet.chain.best.number;
     const round = roundIn(3600);
     await send(commit(sealWeights(dave, [1], [1], 7n, round), round), dave);
-    const events = await eventsOver(14);
+    const events = await eventsOver(80, from);
     expect(events.filter((e) => e.startsWith("subtensorModule.TimelockedWeightsRevealed"))).toEqual([]);
     const queued = await api.query.subtensorModule?.timelockedWeightCommits?.entries(netuid);
     expect((queued ?? []).flatMap(([, v]) => v.toJSON() as unknown[])).toEqual([]);
