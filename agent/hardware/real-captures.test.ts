@@ -8,6 +8,7 @@ import { bandwidthFailures, parseAllReduceOutput, parseBandwidthOutput } from ".
 import { parseNvlinkStatus } from "./parse-nvlink-status.ts";
 import { probeHardware } from "./probe-hardware.ts";
 import { loadHardwareProfile } from "./profiles.ts";
+import { waitForGpuIdle } from "./wait-for-gpu-idle.ts";
 import { parseXml, type XmlElement } from "./xml-tree.ts";
 
 // Captured by test/fixtures/nvidia-smi/capture-real-bundle.sh on the device tool's nvidia-h200-x4
@@ -58,6 +59,26 @@ describe("the real 4x H200 capture", () => {
     expect(report.failures.map((f) => [f.rule, f.subject, f.detail])).toEqual([
       ["gpu-processes", "gpu 0", "in use by pid 2463 python3 (9196 MiB): another workload shares this GPU"],
       ["gpu-processes", "gpu 1", "in use by pid 2464 python3 (8842 MiB): another workload shares this GPU"],
+    ]);
+  });
+
+  it("passes the idle gate idle, and fails it busy naming the computing GPU and the one a sleeping process holds", async () => {
+    const gate = (dir: string, timeoutMs: number) =>
+      waitForGpuIdle({
+        profile: "h200x4",
+        nvidiaSmiPath: replay,
+        env: { PATH: process.env.PATH, NVSMI_FIXTURE_DIR: dir },
+        samples: 2,
+        intervalMs: 10,
+        timeoutMs,
+      });
+    expect(await gate(join(x4, "idle"), 20_000)).toMatchObject({ idle: true, samplesTaken: 2, reasons: [] });
+    const busy = await gate(join(x4, "busy"), 500);
+    expect(busy.idle).toBe(false);
+    expect(busy.reasons).toEqual([
+      "gpu 0: 98% busy > 5%",
+      "gpu 0: 9205 MiB in use > 1024 MiB (pid 2463 python3)",
+      "gpu 1: 8851 MiB in use > 1024 MiB (pid 2464 python3)",
     ]);
   });
 

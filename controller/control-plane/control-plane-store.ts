@@ -72,6 +72,8 @@ export interface ControlPlaneStore {
   agentByCredentialHash(credentialHash: string): AgentRow | undefined;
   agent(agentId: string): AgentRow | undefined;
   activeAgentOfPod(podId: string): AgentRow | undefined;
+  /** The agent that enrolled last on a pod, whatever its status (its hardware report outlives it). */
+  latestAgentOfPod(podId: string): AgentRow | undefined;
   setAgentStatus(agentId: string, status: AgentRow["status"]): void;
   /** Highest stored event seq of an agent, 0 for none. */
   lastEventSeq(agentId: string): number;
@@ -95,6 +97,8 @@ export interface ControlPlaneStore {
   job(jobId: string): { jobId: string; agentId: string; state: JobState } | undefined;
   /** Jobs of an agent in state "assigned". */
   openJobs(agentId: string): string[];
+  /** Agents holding at least one job in state "assigned". */
+  agentsWithOpenJobs(): string[];
   close(): void;
 }
 
@@ -161,6 +165,9 @@ export class SqliteControlPlaneStore implements ControlPlaneStore {
       agentByCredential: p("SELECT * FROM cp_agents WHERE credential_hash = ?"),
       agent: p("SELECT * FROM cp_agents WHERE agent_id = ?"),
       activeAgentOfPod: p("SELECT * FROM cp_agents WHERE pod_id = ? AND status = 'active'"),
+      latestAgentOfPod: p(
+        "SELECT * FROM cp_agents WHERE pod_id = ? ORDER BY enrolled_at_ms DESC, rowid DESC LIMIT 1",
+      ),
       setAgentStatus: p("UPDATE cp_agents SET status = ? WHERE agent_id = ?"),
       lastSeq: p("SELECT COALESCE(MAX(seq), 0) AS seq FROM cp_agent_events WHERE agent_id = ?"),
       insertEvent: p(
@@ -186,6 +193,9 @@ export class SqliteControlPlaneStore implements ControlPlaneStore {
       job: p("SELECT job_id, agent_id, state FROM cp_jobs WHERE job_id = ?"),
       openJobs: p(
         "SELECT job_id FROM cp_jobs WHERE agent_id = ? AND state = 'assigned' ORDER BY updated_at_ms",
+      ),
+      agentsWithOpenJobs: p(
+        "SELECT DISTINCT agent_id FROM cp_jobs WHERE state = 'assigned' ORDER BY agent_id",
       ),
     };
   }
@@ -255,6 +265,10 @@ export class SqliteControlPlaneStore implements ControlPlaneStore {
 
   activeAgentOfPod(podId: string): AgentRow | undefined {
     return agentRow(this.#s("activeAgentOfPod").get(podId));
+  }
+
+  latestAgentOfPod(podId: string): AgentRow | undefined {
+    return agentRow(this.#s("latestAgentOfPod").get(podId));
   }
 
   setAgentStatus(agentId: string, status: AgentRow["status"]): void {
@@ -334,6 +348,12 @@ export class SqliteControlPlaneStore implements ControlPlaneStore {
     return this.#s("openJobs")
       .all(agentId)
       .map((r) => String(r.job_id));
+  }
+
+  agentsWithOpenJobs(): string[] {
+    return this.#s("agentsWithOpenJobs")
+      .all()
+      .map((r) => String(r.agent_id));
   }
 
   close(): void {

@@ -19,6 +19,7 @@ import {
 import { type EvaluationJob, EvaluationJobSchema } from "../../shared/gen/cacheon/v1/job_pb.ts";
 import type { JobResult } from "../../shared/gen/cacheon/v1/result_pb.ts";
 import { type Logger, silentLogger } from "../../shared/log/logger.ts";
+import type { JobOutcome } from "../rounds/control-plane-job-runner.ts";
 import type { AgentRow, ControlPlaneStore, EventRow } from "./control-plane-store.ts";
 import { enrolAgent, type MintedToken, mintEnrolmentToken } from "./enrolment.ts";
 import { classifySeq, eventJobId, validateEventPayload } from "./event-validation.ts";
@@ -252,6 +253,58 @@ export class ControlPlane {
       create(ControllerMessageSchema, { kind: { case: "job", value: { seq: BigInt(seq), job: sent } } }),
     );
     return sent;
+  }
+
+  /**
+   * Where a job stands, from the store (so it answers across a controller restart): its state,
+   * agent and pod, and for a finished or failed job the first outcome its agent reported. A
+   * finished job whose result event is no longer stored (retention) reads as lost.
+   */
+  jobOutcome(jobId: string): JobOutcome | undefined {
+    const job = this.#store.job(jobId);
+    if (!job) return undefined;
+    const podId = this.#store.agent(job.agentId)?.podId ?? "";
+    const base = { agentId: job.agentId, podId };
+    if (job.state !== "finished" && job.state !== "failed") return { ...base, state: job.state };
+    for (const row of this.#store.events(job.agentId, jobId)) {
+      if (row.kind !== "jobFinished" && row.kind !== "jobFailed") continue;
+      const p = fromBinary(AgentEventSchema, row.event).payload;
+      if (p.case === "jobFinished" && p.value.result)
+        return { ...base, state: "finished", result: p.value.result };
+      if (p.case === "jobFailed")
+        return { ...base, state: "failed", reason: p.value.reason, retryable: p.value.retryable };
+    }
+    return { ...base, state: "lost" };
+  }
+
+  /**
+   * After a restart: agents that hold open jobs but have not come back are declared lost (their
+   * jobs handed back) once the heartbeat deadline passes without them, as if their session had
+   * just ended. Without this, a pod that died while the controller was down would keep its jobs
+   * forever.
+   */
+  watchAgentsWithOpenJobs(): void {
+    for (const agentId of this.#store.agentsWithOpenJobs()) {
+      if (this.#sessions.has(agentId) || this.#lostTimers.has(agentId)) continue;
+      this.#armLostTimer(agentId, this.#now());
+    }
+  }
+
+  /**
+   * After a restart: cancels every open job `wanted` says no (the round that sent it moved on,
+   * or will rerun it), so agents stop them and their pods come free; returns the job ids
+   * cancelled. The cancellation is delivered when the agent comes back.
+   */
+  cancelUnwantedJobs(wanted: (jobId: string) => boolean, reason: string): string[] {
+    const cancelled: string[] = [];
+    for (const agentId of this.#store.agentsWithOpenJobs()) {
+      for (const jobId of this.#store.openJobs(agentId)) {
+        if (wanted(jobId)) continue;
+        this.cancelJob(jobId, reason);
+        cancelled.push(jobId);
+      }
+    }
+    return cancelled;
   }
 
   /** Cancels a job on the agent running it; the agent stops it and reports the outcome. */
@@ -663,18 +716,21 @@ export class ControlPlane {
     this.#sessions.delete(session.agentId);
     if (session.helloDone) this.#emit("sessionChanged", session.agentId, false);
     if (this.#closed) return;
-    const lastSeen = this.#lastSeen.get(session.agentId) ?? session.lastSeenMs;
-    const delay = Math.max(0, lastSeen + this.#deadlineMs - this.#now());
+    this.#armLostTimer(session.agentId, this.#lastSeen.get(session.agentId) ?? session.lastSeenMs);
+  }
+
+  #armLostTimer(agentId: string, lastSeenMs: number): void {
+    const delay = Math.max(0, lastSeenMs + this.#deadlineMs - this.#now());
     const timer = setTimeout(() => {
-      this.#lostTimers.delete(session.agentId);
-      if (this.#sessions.has(session.agentId)) return;
-      const open = this.#store.openJobs(session.agentId);
-      this.#log.warn("agent lost", { agentId: session.agentId, openJobs: open });
-      this.#emit("agentLost", session.agentId, open);
-      if (open.length > 0) this.#handBack(session.agentId, open, "the agent was lost");
+      this.#lostTimers.delete(agentId);
+      if (this.#sessions.has(agentId)) return;
+      const open = this.#store.openJobs(agentId);
+      this.#log.warn("agent lost", { agentId, openJobs: open });
+      this.#emit("agentLost", agentId, open);
+      if (open.length > 0) this.#handBack(agentId, open, "the agent was lost");
     }, delay);
     timer.unref();
-    this.#lostTimers.set(session.agentId, timer);
+    this.#lostTimers.set(agentId, timer);
   }
 
   #handBack(agentId: string, jobIds: string[], why: string): void {

@@ -1,17 +1,14 @@
 import { fromBinary } from "@bufbuild/protobuf";
-import { CacheonError } from "../../shared/errors/cacheon-error.ts";
 import { HardwareReportSchema } from "../../shared/gen/cacheon/v1/hardware_pb.ts";
 import { type Logger, silentLogger } from "../../shared/log/logger.ts";
 import type { ControlPlane } from "../control-plane/control-plane.ts";
 import type { ControlPlaneStore } from "../control-plane/control-plane-store.ts";
 import type { Fleet, VerificationOutcome } from "../pods/fleet.ts";
-import type { PodProfile } from "../pods/pod-provider.ts";
-import type { JobRunner } from "../rounds/job-runner.ts";
 
 /** Options of {@link connectFleet}. */
 export interface ConnectFleetOptions {
   fleet: Fleet;
-  controlPlane: Pick<ControlPlane, "addListener" | "retireAgent" | "connectedAgents">;
+  controlPlane: Pick<ControlPlane, "addListener" | "retireAgent" | "connectedAgents" | "jobOutcome">;
   /** Where enrolled agents (pod id, hardware report) are stored. */
   store: Pick<ControlPlaneStore, "agent">;
   /** @default silentLogger */
@@ -58,12 +55,16 @@ export function connectFleet(options: ConnectFleetOptions): () => void {
     if (podId) endPodJob(fleet, podId, jobId);
   };
   const judge = (podId: string) => {
-    if (fleet.get(podId).state !== "booting") return;
-    const agentId = controlPlane
-      .connectedAgents()
-      .find((a) => a.podId === podId && store.agent(a.agentId)?.status === "active")?.agentId;
+    const pod = fleet.get(podId);
+    // An enrolled pod adopted after a restart was never judged: its agent's report is stored.
+    let agentId = pod.state === "enrolled" ? pod.agentId : undefined;
+    if (pod.state === "booting") {
+      agentId = controlPlane
+        .connectedAgents()
+        .find((a) => a.podId === podId && store.agent(a.agentId)?.status === "active")?.agentId;
+      if (agentId) fleet.enrolled(podId, agentId);
+    }
     if (!agentId) return;
-    fleet.enrolled(podId, agentId);
     const outcome = verificationOf(store.agent(agentId)?.hardware ?? new Uint8Array());
     fleet.verified(podId, outcome).then((pod) => {
       if (pod.state === "failed") controlPlane.retireAgent(agentId);
@@ -87,6 +88,13 @@ export function connectFleet(options: ConnectFleetOptions): () => void {
       for (const jobId of jobIds) endJob(agentId, jobId);
     },
   });
+  // Pods adopted after a restart: judge those waiting for it, and free those whose job ended
+  // (or was cancelled) while no controller was listening.
+  for (const pod of fleet.live()) {
+    if (pod.state === "enrolled") judge(pod.podId);
+    if (pod.state === "busy" && controlPlane.jobOutcome(pod.jobId)?.state !== "assigned")
+      fleet.jobEnded(pod.podId, pod.jobId);
+  }
   return () => {
     stopFleet();
     stopControlPlane();
@@ -94,60 +102,7 @@ export function connectFleet(options: ConnectFleetOptions): () => void {
 }
 
 /** Moves a busy pod running `jobId` to idle; anything else (ended, another job) is left alone. */
-function endPodJob(fleet: Fleet, podId: string, jobId: string): void {
+export function endPodJob(fleet: Fleet, podId: string, jobId: string): void {
   const pod = fleet.get(podId);
   if (pod.state === "busy" && pod.jobId === jobId) fleet.jobEnded(podId, jobId);
-}
-
-/** Options of {@link fleetJobRunner}. */
-export interface FleetJobRunnerOptions {
-  /** Runs jobs on connected agents (createControlPlaneJobRunner). */
-  runner: JobRunner;
-  fleet: Fleet;
-  /** Hardware rented when jobs wait. */
-  profile: PodProfile;
-  /** @default silentLogger */
-  logger?: Logger;
-}
-
-/**
- * The control plane runner with the fleet behind it: a fleet pod takes jobs only once verified
- * (or idle), jobs mark it busy, and when the round asks for an idle pod and none is there nor on
- * its way, one more is rented within the fleet's budget. Pods being rented count as known, so a
- * job waiting for "another pod" (reproduction) waits for it instead of being abandoned.
- */
-export function fleetJobRunner(options: FleetJobRunnerOptions): JobRunner {
-  const { runner, fleet, profile } = options;
-  const logger = options.logger ?? silentLogger;
-  const usable = (podId: string) => {
-    const pod = fleet.pods().find((p) => p.podId === podId);
-    return !pod || pod.state === "verified" || pod.state === "idle";
-  };
-  const rentIfNeeded = () => {
-    const live = fleet.live();
-    const coming = live.filter((p) => ["requested", "booting", "enrolled"].includes(p.state));
-    if (coming.length > 0 || live.length >= fleet.limits.maxPods) return;
-    fleet.request(profile).catch((error: unknown) =>
-      logger.warn("could not rent a pod; the round waits and asks again", {
-        error: CacheonError.from(error).message,
-      }),
-    );
-  };
-  return {
-    idlePods() {
-      const idle = runner.idlePods().filter(usable);
-      if (idle.length === 0) rentIfNeeded();
-      return idle;
-    },
-    allPods: () => [...new Set([...runner.allPods(), ...fleet.live().map((p) => p.podId)])],
-    async run(podId, job, signal) {
-      const inFleet = fleet.pods().some((p) => p.podId === podId);
-      if (inFleet) fleet.assign(podId, job.jobId);
-      try {
-        return await runner.run(podId, job, signal);
-      } finally {
-        if (inFleet) endPodJob(fleet, podId, job.jobId);
-      }
-    },
-  };
 }

@@ -2,13 +2,12 @@
 // real processes, test/fixtures/providers/fake-cloud.ts), their agents enrol over gRPC on
 // loopback with the token from the pod's user-data, a round runs on them, raw artefacts go to the
 // real S3 server through pre-signed URLs and are verified, and every machine is returned.
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CreateBucketCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { create } from "@bufbuild/protobuf";
 import { afterEach, describe, expect, it } from "vitest";
-import { runAgentSession } from "../../agent/session/agent-session.ts";
-import { enrolWithController } from "../../agent/session/controller-client.ts";
 import { HardwareReportSchema } from "../../shared/gen/cacheon/v1/hardware_pb.ts";
 import { createFakeCloud } from "../../test/pods/fake-cloud.ts";
 import { testServices } from "../../test/support/services.ts";
@@ -21,13 +20,27 @@ import { Fleet } from "../pods/fleet.ts";
 import { openSqlitePodLedger } from "../pods/pod-ledger.ts";
 import type { PodProvider } from "../pods/pod-provider.ts";
 import { createControlPlaneJobRunner } from "../rounds/control-plane-job-runner.ts";
+import { isIndependent } from "../rounds/is-independent.ts";
+import type { JobRunner } from "../rounds/job-runner.ts";
 import { runRound } from "../rounds/run-round.ts";
 import { simulatedPod } from "../rounds/simulated-pod.ts";
-import { scenarioCommitments, scenarioSettings, scenarioSimImages } from "../rounds/testing/sim-scenario.ts";
+import { fileChain, writeFileChain } from "../rounds/testing/file-chain.ts";
+import {
+  scenarioCommitments,
+  scenarioRef,
+  scenarioSettings,
+  scenarioSimImages,
+} from "../rounds/testing/sim-scenario.ts";
 import { defaultScoringPolicy } from "../scoring/scoring-policy.ts";
-import { openStore } from "../store/controller-store.ts";
-import { connectFleet, fleetJobRunner } from "./connect-fleet.ts";
+import type { Standing } from "../scoring/settle-standing.ts";
+import { type ControllerStore, openStore } from "../store/controller-store.ts";
+import { defaultWeightPolicy } from "../weights/weight-policy.ts";
+import { setWeightsIfDue } from "../weights/weight-setter.ts";
+import { connectFleet } from "./connect-fleet.ts";
+import { fleetJobRunner } from "./fleet-job-runner.ts";
+import { fleetPodDirectory } from "./fleet-pod-directory.ts";
 import { armUploads } from "./start-remote-agents.ts";
+import { bootCloudAgents } from "./testing/cloud-agents.ts";
 
 const profile = { name: "none", gpuModel: "H200", gpuCount: 8 };
 const bucket = `cacheon-test-fleet-wiring-${process.pid}`;
@@ -36,7 +49,11 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function setUp(options: { hardwareOk: boolean; createReturnsAfterEnrolment?: boolean }) {
+async function setUp(options: {
+  hardwareOk: boolean;
+  createReturnsAfterEnrolment?: boolean;
+  maxPods?: number;
+}) {
   const { s3 } = testServices();
   const client = new S3Client({
     endpoint: s3.endpoint,
@@ -77,7 +94,7 @@ async function setUp(options: { hardwareOk: boolean; createReturnsAfterEnrolment
     tokens: { mint: async (podId, ttl) => controlPlane.mintEnrolmentToken(podId, ttl).token },
     userData: ({ podId, enrolmentToken }) =>
       `#cloud-config\n# CACHEON_POD_ID=${podId}\n# CACHEON_ENROLMENT_TOKEN=${enrolmentToken}\n`,
-    budget: { maxPods: 2 },
+    budget: { maxPods: options.maxPods ?? 2 },
     onTransition: ({ podId, to }) => {
       const agentId = fleet.get(podId).agentId;
       if ((to === "released" || to === "failed") && agentId) controlPlane.retireAgent(agentId);
@@ -85,45 +102,22 @@ async function setUp(options: { hardwareOk: boolean; createReturnsAfterEnrolment
   });
   const disconnect = connectFleet({ fleet, controlPlane, store });
   // Each machine "boots": its agent enrols with the token from its user-data, as cloud-init would.
-  const booted = new Set<string>();
-  const stops: AbortController[] = [];
-  const boot = async () => {
-    for (const name of readdirSync(cloud.dir).filter((n) => n.endsWith(".user-data"))) {
-      if (booted.has(name)) continue;
-      booted.add(name);
-      const text = readFileSync(join(cloud.dir, name), "utf8");
-      const podId = /CACHEON_POD_ID=(\S+)/.exec(text)?.[1] ?? "";
-      const token = /CACHEON_ENROLMENT_TOKEN=(\S+)/.exec(text)?.[1] ?? "";
-      const endpoint = { url: server.url };
-      const hardware = create(HardwareReportSchema, {
+  const agents = bootCloudAgents({
+    cloudDir: cloud.dir,
+    url: server.url,
+    executor: (podId) => simulatedPod(podId, { images: scenarioSimImages }),
+    hardware: (podId) =>
+      create(HardwareReportSchema, {
         profile: "h200x8",
         ok: options.hardwareOk,
+        gpus: [{ index: 0, uuid: `GPU-${podId}` }],
         failures: options.hardwareOk
           ? []
           : [{ rule: "gpu-count", subject: "host", detail: "2 GPUs, expected 8" }],
-      });
-      const credential = await enrolWithController({
-        endpoint,
-        token,
-        podId,
-        hardware,
-        agentVersion: "test",
-      });
-      const stop = new AbortController();
-      stops.push(stop);
-      void runAgentSession({
-        endpoint,
-        credential,
-        signal: stop.signal,
-        backoff: { initialDelayMs: 1, maxDelayMs: 5, jitter: 0.5 },
-        executor: simulatedPod(podId, { images: scenarioSimImages }),
-      }).catch(() => {});
-    }
-  };
-  const booter = setInterval(() => void boot().catch(() => {}), 50);
+      }),
+  });
   cleanups.push(async () => {
-    clearInterval(booter);
-    for (const s of stops) s.abort();
+    agents.stop();
     await fleet.shutdown("test over");
     disconnect();
     await server.close();
@@ -131,8 +125,43 @@ async function setUp(options: { hardwareOk: boolean; createReturnsAfterEnrolment
     ledger.close();
     cloud.dispose();
   });
-  return { client, controlPlane, fleet, cloud, uploads };
+  const directory = fleetPodDirectory({ agents: store, ledger, providers: 1 });
+  /** The runner serve builds: the control plane runner (uploads to S3) with the fleet behind it. */
+  const runnerOf = (extra: { replaceIdleAfterMs?: number } = {}) => {
+    const inner = createControlPlaneJobRunner(controlPlane, {
+      uploads: (job) => armUploads(job, 1 << 20),
+      directory,
+      independent: isIndependent,
+    });
+    cleanups.push(() => inner.close());
+    return {
+      inner,
+      runner: fleetJobRunner({
+        runner: inner,
+        fleet,
+        profile,
+        directory,
+        independent: isIndependent,
+        ...extra,
+      }),
+    };
+  };
+  return { client, controlPlane, fleet, cloud, uploads, ledger, runnerOf };
 }
+
+/** One round of the scenario settings on `runner`. */
+const roundOn = (store: ControllerStore, runner: JobRunner) =>
+  runRound(
+    {
+      store,
+      runner,
+      settings: scenarioSettings,
+      policy: defaultScoringPolicy,
+      finalizedHead: async () => ({ block: 60, hash: "0x0606" }),
+      pollMs: 20,
+    },
+    new AbortController().signal,
+  );
 
 const waitFor = async (what: string, check: () => boolean, ms = 20_000) => {
   const deadline = Date.now() + ms;
@@ -144,26 +173,12 @@ const waitFor = async (what: string, check: () => boolean, ms = 20_000) => {
 
 describe("remote mode with a fleet", () => {
   it("rents pods when jobs wait, runs the round on their agents, verifies uploaded artefacts, refuses a tampered one, and returns every machine", async () => {
-    const { client, controlPlane, fleet, cloud, uploads } = await setUp({ hardwareOk: true });
-    const inner = createControlPlaneJobRunner(controlPlane, {
-      uploads: (job) => armUploads(job, 1 << 20),
-    });
-    cleanups.push(() => inner.close());
-    const runner = fleetJobRunner({ runner: inner, fleet, profile });
+    const { client, fleet, cloud, uploads, runnerOf } = await setUp({ hardwareOk: true });
+    const { inner, runner } = runnerOf();
     expect(runner.allPods()).toEqual([]);
     const store = openStore({ path: ":memory:" });
     ingestCommitments({ store, snapshot: { block: 50, entries: scenarioCommitments } });
-    const round = await runRound(
-      {
-        store,
-        runner,
-        settings: scenarioSettings,
-        policy: defaultScoringPolicy,
-        finalizedHead: async () => ({ block: 60, hash: "0x0606" }),
-        pollMs: 20,
-      },
-      new AbortController().signal,
-    );
+    const round = await roundOn(store, runner);
     const jobs = store.jobs.list(round?.id ?? "").filter((j) => j.state === "done");
     expect(jobs.length).toBeGreaterThan(0);
     // Every job ran on a pod the fleet rented; at most maxPods were rented.
@@ -214,4 +229,48 @@ describe("remote mode with a fleet", () => {
     expect(await cloud.provider.list()).toEqual([]);
     await waitFor("the retired agent's session to end", () => controlPlane.connectedAgents().length === 0);
   }, 60_000);
+
+  // The stall of issue 17: a challenger evaluated on pod A must be reproduced on another pod while
+  // A sits idle. The fleet used to rent only when no pod was idle, so the reproduction was
+  // abandoned round after round and nobody was ever paid.
+  for (const { maxPods, how } of [
+    { maxPods: 2, how: "rents a second pod within the budget" },
+    { maxPods: 1, how: "returns the idle pod and rents another at a budget of one" },
+  ]) {
+    it(`reproduces a win on another pod while the first sits idle: the fleet ${how}, and the challenger is paid`, async () => {
+      const { fleet, cloud, runnerOf } = await setUp({ hardwareOk: true, maxPods });
+      const { runner } = runnerOf({ replaceIdleAfterMs: 0 });
+      const store = openStore({ path: ":memory:" });
+      const carol = { hotkey: "carol", uid: 2, raw: scenarioRef("faster"), commitBlock: 11 };
+      ingestCommitments({ store, snapshot: { block: 50, entries: [carol] } });
+      const round = await roundOn(store, runner);
+      const jobs = store.jobs.list(round?.id ?? "");
+      expect(jobs.filter((j) => j.state === "abandoned")).toEqual([]);
+      const evaluation = jobs.find((j) => j.phase === "evaluate" && j.state === "done");
+      const reproduction = jobs.find((j) => j.phase === "reproduce" && j.state === "done");
+      if (!evaluation?.podId || !reproduction?.podId) throw new Error("no evaluation and reproduction done");
+      expect(reproduction.excludedPods).toEqual([evaluation.podId]);
+      // Two pods in all: the first, and the one rented for the reproduction while the first was idle.
+      expect(fleet.pods().map((p) => p.podId)).toEqual([evaluation.podId, reproduction.podId]);
+      if (maxPods === 1) {
+        expect(fleet.get(evaluation.podId)).toMatchObject({ state: "released" });
+        expect(fleet.get(evaluation.podId).endReason).toMatch(/^replaced: at the budget of 1 pod/);
+      }
+      expect(store.standings.current<Standing>().leader?.hotkey).toBe("carol");
+      // Paid: the weights set after the round give carol's uid the leader's share.
+      const chain = fileChain(writeFileChain(mkdtempSync(join(tmpdir(), "fleet-repro-")), [carol]));
+      const set = await setWeightsIfDue({
+        store,
+        target: chain.target,
+        policy: defaultWeightPolicy,
+        cadence: { refreshBlocks: 100_000, rateLimitBlocks: 0, inFlightBlocks: 2 },
+      });
+      expect(set.action).toBe("set");
+      const accepted = chain.read().accepted.at(-1);
+      expect(accepted?.uids).toContain(2);
+      expect(accepted?.weights[accepted.uids.indexOf(2)]).toBe(65535);
+      await fleet.shutdown("test over");
+      expect(await cloud.provider.list()).toEqual([]);
+    }, 120_000);
+  }
 });

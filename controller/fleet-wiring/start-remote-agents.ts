@@ -13,13 +13,17 @@ import { renderCloudInit } from "../pods/cloud-init.ts";
 import { createCommandProvider } from "../pods/command-provider.ts";
 import { Fleet } from "../pods/fleet.ts";
 import { runFleetLoop } from "../pods/fleet-loop.ts";
+import type { PodDirectory } from "../pods/pod-identity.ts";
 import { openSqlitePodLedger } from "../pods/pod-ledger.ts";
 import type { PodProvider } from "../pods/pod-provider.ts";
 import { createStaticProvider } from "../pods/static-provider.ts";
 import { createControlPlaneJobRunner } from "../rounds/control-plane-job-runner.ts";
+import { isIndependent } from "../rounds/is-independent.ts";
 import type { JobRunner } from "../rounds/job-runner.ts";
 import { parseListen } from "../web/web-server.ts";
-import { connectFleet, fleetJobRunner } from "./connect-fleet.ts";
+import { connectFleet } from "./connect-fleet.ts";
+import { fleetJobRunner } from "./fleet-job-runner.ts";
+import { fleetPodDirectory } from "./fleet-pod-directory.ts";
 
 /** What {@link startRemoteAgents} started. */
 export interface RemoteAgents {
@@ -29,6 +33,8 @@ export interface RemoteAgents {
   controlPlane: ControlPlane;
   /** The fleet, when pods.provider is not none. */
   fleet: Fleet | undefined;
+  /** Identities of the remote pods (hosts, GPUs), for the round's independence rule. */
+  pods: PodDirectory;
   /** Stops the fleet loop (returning every pod), the control plane and its server. */
   close(): Promise<void>;
 }
@@ -68,6 +74,11 @@ export async function startRemoteAgents(
   extras: {
     /** Registers the fleet's housekeeping loop for /healthz (called only when there is a fleet). */
     fleetLoop?: () => LoopReporter;
+    /**
+     * Whether a job sent before a restart is still wanted (the round store says it is running,
+     * so the round resumes it); the others are cancelled on their agents. @default all wanted
+     */
+    jobWanted?: (jobId: string) => boolean;
   } = {},
 ): Promise<RemoteAgents> {
   const { listen, tlsCertFile, tlsKeyFile, allowPlaintext } = settings.controlPlane;
@@ -136,7 +147,46 @@ export async function startRemoteAgents(
   signal.addEventListener("abort", stopLoop, { once: true });
   let loop: Promise<void> | undefined;
   let disconnect = () => {};
+  let closeInner = () => {};
   try {
+    // After a restart: jobs no round will wait for are cancelled, pods are adopted (before the
+    // fleet is connected, so it judges and frees them), agents that never come back are lost.
+    if (extras.jobWanted) {
+      const cancelled = controlPlane.cancelUnwantedJobs(
+        extras.jobWanted,
+        "the controller restarted and no round waits for this job any more",
+      );
+      if (cancelled.length > 0) logger.info("cancelled jobs no round waits for", { jobs: cancelled });
+    }
+    await fleet?.adopt(signal);
+    // The runner and the fleet listen before the server does: an agent that comes back the
+    // moment it listens (a controller restart) must find them.
+    const directory = fleetPodDirectory({ agents: store, ...(ledger ? { ledger } : {}), providers: 1 });
+    const inner = createControlPlaneJobRunner(controlPlane, {
+      ...(a.target === "s3" ? { uploads: (job) => armUploads(job, a.maxBytes) } : {}),
+      directory,
+      independent: isIndependent,
+      logger,
+    });
+    closeInner = () => inner.close();
+    let runner: JobRunner = inner;
+    if (fleet && provider && ledger) {
+      disconnect = connectFleet({ fleet, controlPlane, store, logger });
+      runner = fleetJobRunner({
+        runner: inner,
+        fleet,
+        profile: settings.pods.profile,
+        directory,
+        independent: isIndependent,
+        notedHosts: () =>
+          ledger
+            .hostNotes()
+            .filter((n) => n.provider === provider.name && n.host !== "")
+            .map((n) => n.host),
+        logger,
+      });
+    }
+    controlPlane.watchAgentsWithOpenJobs();
     const bootReports = fleet ? createBootReportHandler({ fleet, logger }) : undefined;
     const server = await startControlPlaneServer({
       controlPlane,
@@ -148,14 +198,7 @@ export async function startRemoteAgents(
       ...(bootReports ? { fallback: bootReports } : {}),
     });
     serverUrl = server.url;
-    const inner = createControlPlaneJobRunner(controlPlane, {
-      ...(a.target === "s3" ? { uploads: (job) => armUploads(job, a.maxBytes) } : {}),
-      logger,
-    });
-    let runner: JobRunner = inner;
     if (fleet) {
-      disconnect = connectFleet({ fleet, controlPlane, store, logger });
-      runner = fleetJobRunner({ runner: inner, fleet, profile: settings.pods.profile, logger });
       loop = runFleetLoop({
         fleet,
         signal: loopStop.signal,
@@ -167,6 +210,7 @@ export async function startRemoteAgents(
     logger.info("control plane listening", { url: server.url, fleet: provider?.name ?? "none" });
     return {
       runner,
+      pods: directory,
       url: server.url,
       controlPlane,
       fleet,
@@ -175,7 +219,7 @@ export async function startRemoteAgents(
         loopStop.abort();
         await loop;
         disconnect();
-        inner.close();
+        closeInner();
         controlPlane.close();
         await server.close();
         ledger?.close();
@@ -185,6 +229,8 @@ export async function startRemoteAgents(
   } catch (error) {
     loopStop.abort();
     await loop;
+    disconnect();
+    closeInner();
     controlPlane.close();
     ledger?.close();
     store.close();

@@ -167,10 +167,15 @@ export class Fleet {
   }
 
   /**
-   * Rents one pod of `profile`. Resolves when the provider accepted the order (the pod is then
-   * booting). Throws resource-exhausted over budget, or the provider's error (the pod is failed).
+   * Rents one pod of `profile`, asking the provider to keep off `avoidHosts`. Resolves when the
+   * provider accepted the order (the pod is then booting). Throws resource-exhausted over budget,
+   * or the provider's error (the pod is failed).
    */
-  async request(profile: PodProfile, signal?: AbortSignal): Promise<FleetPod> {
+  async request(
+    profile: PodProfile,
+    signal?: AbortSignal,
+    options: { avoidHosts?: string[] } = {},
+  ): Promise<FleetPod> {
     checkCanRequest(this.#limits, this.live().length);
     const now = this.#now();
     const podId = `${this.#prefix}${now.toString(36)}-${randomBytes(4).toString("hex")}`;
@@ -201,9 +206,16 @@ export class Fleet {
     try {
       const token = await this.#options.tokens.mint(podId, this.#timeouts.bootMs);
       pod.tokenHash = sha256(token);
+      this.#record(pod);
       const userData = this.#options.userData({ podId, enrolmentToken: token });
       created = await this.#options.provider.create(
-        { podId, profile, maxPricePerHour: this.#limits.maxPricePerHour, userData },
+        {
+          podId,
+          profile,
+          maxPricePerHour: this.#limits.maxPricePerHour,
+          userData,
+          ...(options.avoidHosts?.length ? { avoidHosts: options.avoidHosts } : {}),
+        },
         signal,
       );
     } catch (error) {
@@ -255,6 +267,7 @@ export class Fleet {
     const pod = this.#entry(podId);
     this.#move(pod, "enrolled", `agent ${agentId} enrolled`);
     pod.agentId = agentId;
+    this.#record(pod);
     return view(pod);
   }
 
@@ -279,6 +292,7 @@ export class Fleet {
     const pod = this.#entry(podId);
     this.#move(pod, "busy", `job ${jobId}`);
     pod.jobId = jobId;
+    this.#record(pod);
     return view(pod);
   }
 
@@ -290,6 +304,7 @@ export class Fleet {
     }
     this.#move(pod, "idle", `job ${jobId} ended`);
     pod.jobId = "";
+    this.#record(pod);
     return view(pod);
   }
 
@@ -330,6 +345,74 @@ export class Fleet {
       this.#ticking = undefined;
     });
     return this.#ticking;
+  }
+
+  /**
+   * Takes over the pods a stopped controller left in the ledger, before anything else happens
+   * to the fleet: live pods keep their state, agent, job and the time they entered their state
+   * (timeouts and the lifetime limit go on counting), so nothing is rented twice and no machine
+   * is forgotten. A pod whose create call was cut short is matched to the machine the provider
+   * tagged with its id, or failed. Then one housekeeping pass checks every pod against the
+   * provider: pods it no longer lists fail (their jobs rescheduled), machines it lists that no
+   * pod holds are returned, and returns that were pending are retried. Returns the pods adopted.
+   */
+  async adopt(signal?: AbortSignal): Promise<FleetPod[]> {
+    for (const lease of this.#options.ledger.openLeases()) {
+      const record = this.#options.ledger.get(lease.podId);
+      if (!record || this.#pods.has(lease.podId)) continue;
+      this.#pods.set(lease.podId, {
+        podId: lease.podId,
+        profile: lease.profile,
+        state: record.state,
+        stateSinceMs: lease.stateSinceMs,
+        requestedAtMs: record.requestedAtMs,
+        startedAtMs: record.startedAtMs,
+        providerPodId: record.providerPodId,
+        host: record.host,
+        pricePerHour: record.pricePerHour,
+        agentId: lease.agentId,
+        jobId: lease.jobId,
+        endReason: lease.endReason,
+        returned: lease.returned,
+        tokenHash: lease.tokenHash ? Buffer.from(lease.tokenHash, "hex") : undefined,
+      });
+    }
+    const held = [...this.#pods.values()].filter((p) => !isTerminal(p.state) && p.providerPodId);
+    this.#options.provider.adopt?.(held.map((p) => ({ id: p.providerPodId, podId: p.podId })));
+    const orphans = [...this.#pods.values()].filter((p) => p.state === "requested");
+    if (orphans.length > 0) {
+      let machines: Awaited<ReturnType<PodProvider["list"]>> | undefined;
+      try {
+        machines = await this.#options.provider.list(signal);
+      } catch (error) {
+        this.#logger.warn(
+          "could not list the provider's machines; pods being created when the controller stopped wait for their provision timeout",
+          { error },
+        );
+      }
+      for (const pod of machines ? orphans : []) {
+        const machine = machines?.find((m) => m.podId === pod.podId && m.status !== "terminated");
+        if (!machine) {
+          await this.#end(
+            pod,
+            "failed",
+            "the controller stopped while the provider was creating it, and the provider holds no machine for it",
+          );
+          continue;
+        }
+        pod.providerPodId = machine.id;
+        pod.host = machine.host;
+        pod.pricePerHour = machine.pricePerHour;
+        pod.startedAtMs = this.#now();
+        this.#move(pod, "booting", `adopted machine ${machine.id} at ${machine.host} after a restart`);
+      }
+    }
+    const adopted = this.live();
+    this.#logger.info("fleet adopted the pods of the previous run", {
+      pods: adopted.map((p) => `${p.podId} (${p.state})`),
+    });
+    await this.tick(signal);
+    return adopted.filter((p) => !isTerminal(this.get(p.podId).state)).map((p) => this.get(p.podId));
   }
 
   /** Releases every live pod and waits until the provider returned each (retrying once more on failure). */
@@ -503,6 +586,16 @@ export class Fleet {
       failure: pod.state === "failed" ? pod.endReason : "",
     };
     this.#options.ledger.put(record);
+    this.#options.ledger.putLease({
+      podId: pod.podId,
+      profile: pod.profile,
+      stateSinceMs: pod.stateSinceMs,
+      agentId: pod.agentId,
+      jobId: pod.jobId,
+      endReason: pod.endReason,
+      returned: pod.returned,
+      tokenHash: pod.tokenHash?.toString("hex") ?? "",
+    });
   }
 }
 

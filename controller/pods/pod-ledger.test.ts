@@ -50,9 +50,23 @@ describe("sqlite pod ledger", () => {
       reason: "gpu-count",
       atMs: 9,
     });
+    const lease = {
+      podId: "cacheon-b",
+      profile: { name: "h200x8", gpuModel: "H200", gpuCount: 8 },
+      stateSinceMs: 5_500,
+      agentId: "agent-b",
+      jobId: "job-1",
+      endReason: "",
+      returned: false,
+      tokenHash: "ab".repeat(32),
+    };
+    ledger.putLease({ ...lease, podId: "cacheon-a", returned: true });
+    ledger.putLease(lease);
     ledger.close();
 
     const again = openSqlitePodLedger(path);
+    // Only leases whose machine is not returned are open: what a restarted fleet adopts.
+    expect(again.openLeases()).toEqual([lease]);
     expect(again.get("cacheon-a")).toEqual(record);
     expect(again.get("nope")).toBeUndefined();
     expect(again.list().map((r) => r.podId)).toEqual(["cacheon-a", "cacheon-b"]);
@@ -71,7 +85,12 @@ describe("sqlite pod ledger", () => {
       .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
       .all();
     db.close();
-    expect(tables.map((t) => t.name).sort()).toEqual(["pods_host_notes", "pods_records", "pods_transitions"]);
+    expect(tables.map((t) => t.name).sort()).toEqual([
+      "pods_host_notes",
+      "pods_leases",
+      "pods_records",
+      "pods_transitions",
+    ]);
   });
 
   it("starts empty in memory", () => {

@@ -1,4 +1,5 @@
 import { DatabaseSync } from "node:sqlite";
+import type { PodProfile } from "./pod-provider.ts";
 import type { PodState } from "./pod-state.ts";
 
 /** One pod's record: what was rented, for how long, at what price, and how it ended. */
@@ -38,10 +39,35 @@ export interface HostNote {
   atMs: number;
 }
 
+/**
+ * What a fleet needs, beside a pod's record, to take the pod over after a restart: how long it
+ * has been in its state (timeouts go on counting), its agent and job, whether its machine was
+ * returned, and the hash of its enrolment token (boot reports authenticate with it).
+ */
+export interface PodLease {
+  podId: string;
+  profile: PodProfile;
+  /** When the pod entered its state, ms since the epoch. */
+  stateSinceMs: number;
+  agentId: string;
+  /** Job running on it, "" when none. */
+  jobId: string;
+  /** Why it failed or was released, "" while live. */
+  endReason: string;
+  /** True once the provider confirmed the machine is returned (or there was never one). */
+  returned: boolean;
+  /** sha256 (hex) of its enrolment token; "" before one was minted. */
+  tokenHash: string;
+}
+
 /** Where the fleet records pods and their costs. Small on purpose so the controller's main store can implement it. */
 export interface PodLedger {
   /** Inserts or replaces a pod's record. */
   put(record: PodRecord): void;
+  /** Inserts or replaces a pod's lease (the fleet's live state of it). */
+  putLease(lease: PodLease): void;
+  /** Leases of pods whose machine is not known to be returned, oldest request first. */
+  openLeases(): PodLease[];
   /** Appends one state change. */
   transition(podId: string, from: PodState, to: PodState, atMs: number, reason: string): void;
   /** Notes a host (failed hardware verification, never booted). */
@@ -82,6 +108,11 @@ export function openSqlitePodLedger(path: string): PodLedger {
       id INTEGER PRIMARY KEY AUTOINCREMENT, provider TEXT NOT NULL, host TEXT NOT NULL,
       pod_id TEXT NOT NULL, reason TEXT NOT NULL, at_ms INTEGER NOT NULL
     );
+    CREATE TABLE IF NOT EXISTS pods_leases (
+      pod_id TEXT PRIMARY KEY, profile TEXT NOT NULL, state_since_ms INTEGER NOT NULL,
+      agent_id TEXT NOT NULL, job_id TEXT NOT NULL, end_reason TEXT NOT NULL,
+      returned INTEGER NOT NULL, token_hash TEXT NOT NULL
+    );
   `);
   const put = db.prepare(`INSERT OR REPLACE INTO pods_records VALUES
     ($podId, $provider, $profile, $providerPodId, $host, $pricePerHour, $state, $requestedAtMs,
@@ -97,10 +128,31 @@ export function openSqlitePodLedger(path: string): PodLedger {
   const listTransitions = db.prepare("SELECT * FROM pods_transitions WHERE pod_id = ? ORDER BY id");
   const listNotes = db.prepare("SELECT * FROM pods_host_notes ORDER BY id");
   const total = db.prepare("SELECT COALESCE(SUM(cost_usd), 0) AS total FROM pods_records");
+  const putLease = db.prepare(`INSERT OR REPLACE INTO pods_leases VALUES
+    ($podId, $profile, $stateSinceMs, $agentId, $jobId, $endReason, $returned, $tokenHash)`);
+  const openLeases = db.prepare(
+    `SELECT l.* FROM pods_leases l JOIN pods_records r ON r.pod_id = l.pod_id
+     WHERE l.returned = 0 ORDER BY r.requested_at_ms, l.pod_id`,
+  );
 
   return {
     put(record) {
       put.run({ ...record });
+    },
+    putLease(lease) {
+      putLease.run({ ...lease, profile: JSON.stringify(lease.profile), returned: lease.returned ? 1 : 0 });
+    },
+    openLeases() {
+      return openLeases.all().map((row) => ({
+        podId: String(row.pod_id),
+        profile: JSON.parse(String(row.profile)) as PodProfile,
+        stateSinceMs: Number(row.state_since_ms),
+        agentId: String(row.agent_id),
+        jobId: String(row.job_id),
+        endReason: String(row.end_reason),
+        returned: Number(row.returned) === 1,
+        tokenHash: String(row.token_hash),
+      }));
     },
     transition(podId, from, to, atMs, reason) {
       addTransition.run(podId, from, to, atMs, reason);

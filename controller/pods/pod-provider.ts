@@ -35,6 +35,12 @@ export interface CreatePodRequest {
   maxPricePerHour: number;
   /** `#cloud-config` user-data that turns the machine into an agent. */
   userData: string;
+  /**
+   * Hosts the machine should not be on: hosts of pods a reproduction must be independent of,
+   * and hosts noted for failing before. A hint: a provider that cannot honour it may ignore it
+   * (the fleet checks the host it gets); the static provider honours it.
+   */
+  avoidHosts?: string[];
 }
 
 /**
@@ -53,4 +59,10 @@ export interface PodProvider {
   get(id: string, signal?: AbortSignal): Promise<ProviderPod | undefined>;
   /** Returns a machine. Releasing one that is already gone succeeds. */
   release(id: string, signal?: AbortSignal): Promise<void>;
+  /**
+   * Told, when a controller restarts, which of its machines the fleet still holds (machine id
+   * and pod id). A provider that keeps its leases in memory (static) takes them back; others
+   * ignore it: their list is the truth.
+   */
+  adopt?(machines: readonly { id: string; podId: string }[]): void;
 }

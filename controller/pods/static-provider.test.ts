@@ -46,4 +46,24 @@ describe("static provider", () => {
       /non-empty/,
     );
   });
+
+  it("keeps off the hosts it is asked to avoid, saying so when nothing else is free", async () => {
+    const provider = createStaticProvider({ machines });
+    const b = await provider.create({ ...request("cacheon-a"), avoidHosts: ["10.1.0.1"] });
+    expect(b.id).toBe("rack-2");
+    await expect(provider.create({ ...request("cacheon-b"), avoidHosts: ["10.1.0.1"] })).rejects.toThrow(
+      /no free machine of profile h200x8 at most USD 40\/h outside hosts 10\.1\.0\.1/,
+    );
+  });
+
+  it("takes back the leases a restarted fleet still holds, so it neither lists them as gone nor leases them twice", async () => {
+    const provider = createStaticProvider({ machines });
+    provider.adopt?.([
+      { id: "rack-2", podId: "cacheon-old" },
+      { id: "no-such-rack", podId: "cacheon-x" },
+    ]);
+    expect(await provider.list()).toEqual([expect.objectContaining({ id: "rack-2", podId: "cacheon-old" })]);
+    expect((await provider.create(request("cacheon-new"))).id).toBe("rack-1");
+    await expect(provider.create(request("cacheon-c"))).rejects.toThrow(/no free machine/);
+  });
 });

@@ -49,11 +49,15 @@ export function createStaticProvider(options: StaticProviderOptions): PodProvide
     name: options.name ?? "static",
     async create(request) {
       const fitting = options.machines.filter((m) => m.profile === request.profile.name);
-      const free = fitting.find((m) => !leases.has(m.id) && (m.pricePerHour ?? 0) <= request.maxPricePerHour);
+      const avoid = request.avoidHosts ?? [];
+      const free = fitting.find(
+        (m) =>
+          !leases.has(m.id) && (m.pricePerHour ?? 0) <= request.maxPricePerHour && !avoid.includes(m.host),
+      );
       if (!free) {
         throw new CacheonError(
           "resource-exhausted",
-          `static provider: no free machine of profile ${request.profile.name} at most USD ${request.maxPricePerHour}/h (${fitting.length} configured, ${fitting.filter((m) => leases.has(m.id)).length} leased); add machines or release one`,
+          `static provider: no free machine of profile ${request.profile.name} at most USD ${request.maxPricePerHour}/h${avoid.length ? ` outside hosts ${avoid.join(", ")}` : ""} (${fitting.length} configured, ${fitting.filter((m) => leases.has(m.id)).length} leased); add machines or release one`,
         );
       }
       leases.set(free.id, request.podId);
@@ -68,6 +72,9 @@ export function createStaticProvider(options: StaticProviderOptions): PodProvide
     },
     async release(id) {
       leases.delete(id);
+    },
+    adopt(machines) {
+      for (const m of machines) if (ids.has(m.id)) leases.set(m.id, m.podId);
     },
   };
 }

@@ -2,6 +2,12 @@ import type { JobEventPayload, JobExecutor } from "../../agent/job/job-executor.
 import { CacheonError } from "../../shared/errors/cacheon-error.ts";
 import type { EvaluationJob } from "../../shared/gen/cacheon/v1/job_pb.ts";
 import type { JobResult } from "../../shared/gen/cacheon/v1/result_pb.ts";
+import {
+  eligibility,
+  type IndependenceRule,
+  type PodDirectory,
+  type PodExclusion,
+} from "../pods/pod-identity.ts";
 
 /**
  * Where a round's jobs run. Two implementations: {@link createLocalJobRunner} (agents in this
@@ -9,15 +15,31 @@ import type { JobResult } from "../../shared/gen/cacheon/v1/result_pb.ts";
  * `createControlPlaneJobRunner` (remote agents on rented pods through the control plane).
  */
 export interface JobRunner {
-  /** Pods able to take a job now (connected and idle). */
-  idlePods(): string[];
-  /** Every pod known now, busy or not (to tell "wait for a pod" from "no such pod will come"). */
+  /**
+   * Pods able to take a job with `exclusion` now (connected, idle, not excluded, independent of
+   * the pods it must be independent of). A runner that rents pods starts renting one (within its
+   * budget) when none qualifies, so asking is also how demand is signalled.
+   */
+  idlePods(exclusion?: PodExclusion): string[];
+  /** Every pod known now, busy or not. */
   allPods(): string[];
+  /**
+   * False when no pod that satisfies `exclusion` exists, is on its way, or can be rented: the
+   * job is given up for this round instead of waiting for its deadline.
+   */
+  canPlace(exclusion: PodExclusion): boolean;
   /**
    * Runs a job on a pod to its end. Rejects when the pod is lost or the job cannot run there;
    * the round retries it elsewhere. `signal` cancels it.
    */
   run(podId: string, job: EvaluationJob, signal: AbortSignal): Promise<JobResult>;
+  /**
+   * After a controller restart, for a job the store says was running on `podId`: a promise of
+   * its result when the job is still alive there (an adopted pod) or finished while the
+   * controller was down, awaited like {@link JobRunner.run}; undefined when it is gone (the
+   * round reruns it). Runners whose jobs cannot outlive the controller leave it out.
+   */
+  resume?(podId: string, job: EvaluationJob, signal: AbortSignal): Promise<JobResult> | undefined;
 }
 
 /** Options of {@link createLocalJobRunner}. */
@@ -26,15 +48,34 @@ export interface LocalJobRunnerOptions {
   pods: Record<string, JobExecutor>;
   /** Progress of running jobs (for logs and the web page). */
   onEvent?: (podId: string, payload: JobEventPayload) => void;
+  /** Which pods count as independent. @default distinct pod names (local pods share a host by design) */
+  independent?: IndependenceRule;
+}
+
+/**
+ * Local pods as a directory: each name is its own machine (they share this host by design, in
+ * the demo and tests), with a synthetic GPU set so a rule that fails closed on unknown GPUs
+ * still tells them apart.
+ */
+export function localPodDirectory(names: readonly string[]): PodDirectory {
+  return {
+    providers: 1,
+    identity: (podId) =>
+      names.includes(podId)
+        ? { podId, provider: "local", host: podId, gpuUuids: [`local-${podId}`] }
+        : undefined,
+  };
 }
 
 /** A runner over executors in this process; each pod runs one job at a time. */
 export function createLocalJobRunner(options: LocalJobRunnerOptions): JobRunner {
   const busy = new Set<string>();
   const names = Object.keys(options.pods);
+  const eligible = eligibility(localPodDirectory(names), options.independent);
   return {
-    idlePods: () => names.filter((n) => !busy.has(n)),
+    idlePods: (exclusion) => names.filter((n) => !busy.has(n)).filter(eligible(exclusion)),
     allPods: () => [...names],
+    canPlace: (exclusion) => names.some(eligible(exclusion)),
     async run(podId, job, signal) {
       const executor = options.pods[podId];
       if (!executor)

@@ -124,14 +124,24 @@ export async function runRound(
   const inFlight = new Map<string, { promise: Promise<Completion>; abort: AbortController }>();
 
   try {
-    handle({ kind: "resumed", nowMs: now(), alive: [] });
+    // A job left running by a stopped controller is alive when its pod kept it (an adopted
+    // pod) or finished it meanwhile: it is awaited again instead of being rerun.
+    const alive = store.jobs
+      .list(roundId)
+      .filter((j) => j.state === "running" && j.podId !== null && launch(j.id, j.podId, true))
+      .map((j) => j.id);
+    handle({ kind: "resumed", nowMs: now(), alive });
     while (true) {
       signal.throwIfAborted();
       const view = loadRoundView(store, roundId);
       const offers = Object.fromEntries(
         latestAttempts(view.jobs)
           .filter((j) => j.state === "queued")
-          .map((j) => [j.id, { idle: runner.idlePods() }]),
+          .map((j) => {
+            // The runner filters by the job's exclusions, and a fleet rents for them when none fits.
+            const exclusion = { pods: [...j.excludedPods], independentOf: [...j.independentOf] };
+            return [j.id, { idle: runner.idlePods(exclusion), canPlace: runner.canPlace(exclusion) }];
+          }),
       );
       const commands = handle({ kind: "tick", nowMs: now(), pods: podSnapshot(view), offers });
       if (commands.some((c) => c.kind === "settle")) return settle();
@@ -275,12 +285,21 @@ export async function runRound(
     return settled;
   }
 
-  function launch(jobId: string, podId: string): void {
+  /** Runs a job on a pod; with `resume`, re-attaches to one left running (false: nothing to resume). */
+  function launch(jobId: string, podId: string, resume = false): boolean {
     const row = store.jobs.get(jobId);
-    if (!row) return;
-    step({ kind: "job-started", roundId, jobId });
-    rlog.info("job started", { job: jobId, pod: podId, attempt: row.attempt });
+    if (!row) return false;
+    const evaluation = fromJson(EvaluationJobSchema, row.job as JsonValue);
     const abort = new AbortController();
+    const running = resume
+      ? runner.resume?.(podId, evaluation, abort.signal)
+      : runner.run(podId, evaluation, abort.signal);
+    if (!running) return false;
+    if (resume) rlog.info("job resumed after a restart", { job: jobId, pod: podId, attempt: row.attempt });
+    else {
+      step({ kind: "job-started", roundId, jobId });
+      rlog.info("job started", { job: jobId, pod: podId, attempt: row.attempt });
+    }
     const onAbort = () => abort.abort(signal.reason);
     signal.addEventListener("abort", onAbort, { once: true });
     const timeout = setTimeout(
@@ -291,11 +310,10 @@ export async function runRound(
             `job ${jobId} passed its ${settings.jobTimeoutMs} ms deadline`,
           ),
         ),
-      settings.jobTimeoutMs,
+      // A resumed job keeps the deadline it started with.
+      Math.max(0, (row.startedAt ?? now()) + settings.jobTimeoutMs - now()),
     );
-    const evaluation = fromJson(EvaluationJobSchema, row.job as JsonValue);
-    const promise = runner
-      .run(podId, evaluation, abort.signal)
+    const promise = running
       .then(
         (result): Completion => ({ jobId, podId, result }),
         (error: unknown): Completion => ({ jobId, podId, error: CacheonError.from(error) }),
@@ -305,6 +323,7 @@ export async function runRound(
         signal.removeEventListener("abort", onAbort);
       });
     inFlight.set(jobId, { promise, abort });
+    return true;
   }
 
   function recordCompletion(c: Completion): void {

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import { Fleet, type FleetOptions, type RescheduleEvent } from "../../controller/pods/fleet.ts";
-import { openSqlitePodLedger, type PodLedger } from "../../controller/pods/pod-ledger.ts";
+import { openSqlitePodLedger, type PodLedger, type PodRecord } from "../../controller/pods/pod-ledger.ts";
 import { createFakeCloud, type FakeCloud } from "./fake-cloud.ts";
 
 const profile = { name: "h200x8", gpuModel: "H200", gpuCount: 8 };
@@ -291,5 +291,99 @@ describe("fleet with the command provider (machines are real processes)", () => 
     expect(s.fleet.live()).toEqual([]);
     expect(s.cloud.machines()).toEqual([]);
     expect(s.rescheduled.map((e) => e.jobId)).toEqual(["job-a"]);
+  });
+
+  /** The same fleet started again by a new controller process: a new Fleet over the same ledger and cloud. */
+  const restart = (s: Scenario) => {
+    const rescheduled: RescheduleEvent[] = [];
+    const fleet = new Fleet({
+      provider: s.cloud.provider,
+      ledger: s.ledger,
+      tokens: { mint: async () => "unused" },
+      userData: () => "",
+      budget: { maxPods: 3, maxPricePerHour: 30, maxIdleMs: 10 * minute, maxLifetimeMs: 6 * 60 * minute },
+      timeouts: { bootMs: 20 * minute, verifyMs: 5 * minute, jobMs: 60 * minute, provisionMs: 5 * minute },
+      onReschedule: (event) => rescheduled.push(event),
+      now: () => s.clock.now,
+    });
+    // afterEach shuts down the fleet that now holds the pods.
+    s.fleet = fleet;
+    return { fleet, rescheduled };
+  };
+
+  it("after a restart adopts its pods with their state, agent, job, token and clocks: nothing rented, nothing returned", async () => {
+    const s = scenario();
+    const busy = await s.fleet.request(profile);
+    const booting = await s.fleet.request(profile);
+    s.fleet.enrolled(busy.podId, "agent-1");
+    await s.fleet.verified(busy.podId, { ok: true, failures: [] });
+    s.clock.now += minute;
+    s.fleet.assign(busy.podId, "job-1");
+    const before = s.fleet.get(busy.podId);
+
+    const { fleet, rescheduled } = restart(s);
+    const adopted = await fleet.adopt();
+    expect(adopted.map((p) => [p.podId, p.state])).toEqual([
+      [busy.podId, "busy"],
+      [booting.podId, "booting"],
+    ]);
+    expect(fleet.get(busy.podId)).toEqual(before);
+    expect(fleet.checkToken(booting.podId, s.minted.get(booting.podId) ?? "")).toBe(true);
+    expect(s.cloud.machines()).toHaveLength(2);
+    expect(rescheduled).toEqual([]);
+    // Its clocks went on counting across the restart: an hour after the job started, it is over time.
+    s.clock.now += 60 * minute + 1;
+    await fleet.tick();
+    expect(fleet.get(busy.podId)).toMatchObject({ state: "failed", endReason: /job job-1 ran longer than/ });
+    expect(rescheduled.map((e) => e.jobId)).toEqual(["job-1"]);
+  });
+
+  it("after a restart fails pods whose machine vanished meanwhile, matches a pod whose create call was cut short to its tagged machine, and returns strays", async () => {
+    const s = scenario();
+    const gone = await s.fleet.request(profile);
+    s.fleet.enrolled(gone.podId, "agent-1");
+    await s.fleet.verified(gone.podId, { ok: true, failures: [] });
+    s.fleet.assign(gone.podId, "job-9");
+    s.cloud.vanish(gone.providerPodId);
+    // Two create calls cut short by the crash: the provider made a machine for one of them.
+    const orphan = {
+      ...(s.ledger.get(gone.podId) as PodRecord),
+      providerPodId: "",
+      host: "",
+      state: "requested" as const,
+    };
+    const lease = {
+      profile,
+      stateSinceMs: s.clock.now,
+      agentId: "",
+      jobId: "",
+      endReason: "",
+      returned: false,
+      tokenHash: "",
+    };
+    for (const podId of ["cacheon-orphan-made", "cacheon-orphan-lost"]) {
+      s.ledger.put({ ...orphan, podId });
+      s.ledger.putLease({ ...lease, podId });
+    }
+    const made = await s.cloud.provider.create({
+      podId: "cacheon-orphan-made",
+      profile,
+      maxPricePerHour: 30,
+      userData: "",
+    });
+    await s.cloud.provider.create({ podId: "cacheon-stray-1", profile, maxPricePerHour: 30, userData: "" });
+
+    const { fleet, rescheduled } = restart(s);
+    const adopted = await fleet.adopt();
+    expect(adopted.map((p) => [p.podId, p.state, p.providerPodId])).toEqual([
+      ["cacheon-orphan-made", "booting", made.id],
+    ]);
+    expect(fleet.get(gone.podId)).toMatchObject({ state: "failed", endReason: /disappeared/ });
+    expect(rescheduled.map((e) => e.jobId)).toEqual(["job-9"]);
+    expect(fleet.get("cacheon-orphan-lost")).toMatchObject({
+      state: "failed",
+      endReason: /stopped while the provider was creating it/,
+    });
+    expect((await s.cloud.provider.list()).map((m) => m.podId)).toEqual(["cacheon-orphan-made"]);
   });
 });
