@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { seededRandom } from "../../test/support/seeded-random.ts";
 import { parseNvidiaSmiXml } from "./parse-nvidia-smi-xml.ts";
 import { parseXml } from "./xml-tree.ts";
 
@@ -18,18 +19,6 @@ function timed(input: string): { ms: number; result: ReturnType<typeof parseXml>
   const start = performance.now();
   const result = parseXml(input);
   return { ms: performance.now() - start, result };
-}
-
-/** mulberry32: a small seeded generator, so a failing input can be reproduced from its seed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const hostile: [string, string][] = [
@@ -120,7 +109,7 @@ describe("parseXml on hostile input (fuzz)", () => {
     ];
     const started = performance.now();
     for (let seed = 1; seed <= 300; seed++) {
-      const next = random(seed);
+      const next = seededRandom(seed);
       const input = Array.from({ length: 2000 }, () => tokens[Math.floor(next() * tokens.length)]).join("");
       expect(() => parseXml(input), `seed ${seed}`).not.toThrow();
     }
@@ -128,7 +117,7 @@ describe("parseXml on hostile input (fuzz)", () => {
   });
 
   it("reads every truncation and byte flip of the real output without throwing, never inventing GPUs", () => {
-    const next = random(42);
+    const next = seededRandom(42);
     for (let i = 0; i < 40; i++) {
       const cut = realXml.slice(0, Math.floor(next() * realXml.length));
       const parsed = parseXml(cut);
