@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { armContainerSpec, containerLabels, defaultArmLimits } from "./arm-container-spec.ts";
+import { armContainerSpec, containerLabels, defaultArmLimits, volumeTargets } from "./arm-container-spec.ts";
 
 const base = {
   name: "c1",
@@ -19,7 +19,7 @@ describe("armContainerSpec", () => {
     expect(h.Privileged).toBe(false);
     expect(h.Init).toBe(true);
     expect(h.ReadonlyRootfs).toBe(true);
-    expect(h.Tmpfs).toHaveProperty("/tmp");
+    expect(h.Tmpfs).toEqual({ "/tmp": `rw,exec,nosuid,nodev,size=${1024 ** 3}` });
     expect(h.Memory).toBe(defaultArmLimits.memoryBytes);
     expect(h.MemorySwap).toBe(h.Memory);
     expect(h.PidsLimit).toBe(4096);
@@ -56,6 +56,57 @@ describe("armContainerSpec", () => {
     const spec = armContainerSpec({ ...base, limits: { readOnlyRootfs: false } });
     expect(spec.HostConfig?.ReadonlyRootfs).toBe(false);
     expect(spec.HostConfig?.Tmpfs).toEqual({});
+  });
+
+  it("keeps the image's entrypoint and command unless the arm replaces them", () => {
+    const own = armContainerSpec(base);
+    expect(own).not.toHaveProperty("Entrypoint");
+    expect(own).not.toHaveProperty("Cmd");
+    const launched = armContainerSpec({
+      ...base,
+      cmd: ["python3", "-m", "vllm.entrypoints.openai.api_server"],
+      args: ["--model", "/model", "--port", "8000"],
+      env: ["HOME=/cacheon/home"],
+    });
+    expect(launched.Entrypoint).toEqual(["python3", "-m", "vllm.entrypoints.openai.api_server"]);
+    expect(launched.Cmd).toEqual(["--model", "/model", "--port", "8000"]);
+    expect(launched.Env).toEqual(["PORT=8000", "HOME=/cacheon/home"]);
+    // Arguments alone keep the entrypoint (vLLM's `vllm serve`).
+    const argsOnly = armContainerSpec({ ...base, args: ["--max-logprobs", "20"] });
+    expect(argsOnly).not.toHaveProperty("Entrypoint");
+    expect(argsOnly.Cmd).toEqual(["--max-logprobs", "20"]);
+  });
+
+  it("gives the caches executable, size-capped tmpfs dirs and every declared VOLUME a tmpfs", () => {
+    const spec = armContainerSpec({
+      ...base,
+      modelDir: "/models/qwen",
+      writableDirs: [{ path: "/cacheon/triton", sizeBytes: 64 * 1024 ** 2 }],
+      imageVolumes: ["/data", "/data/", "/tmp", "/model", "/cacheon/triton", "/var/lib/../log"],
+      limits: { volumeBytes: 8 * 1024 ** 2 },
+    });
+    expect(spec.HostConfig?.Tmpfs).toEqual({
+      "/tmp": `rw,exec,nosuid,nodev,size=${1024 ** 3}`,
+      "/cacheon/triton": `rw,exec,nosuid,nodev,size=${64 * 1024 ** 2}`,
+    });
+    const volume = (target: string) => ({
+      Type: "tmpfs",
+      Source: "",
+      Target: target,
+      TmpfsOptions: { SizeBytes: 8 * 1024 ** 2, Mode: 0o1777 },
+    });
+    expect(spec.HostConfig?.Mounts).toEqual([
+      { Type: "bind", Source: "/models/qwen", Target: "/model", ReadOnly: true },
+      volume("/data"),
+      volume("/var/log"),
+    ]);
+  });
+
+  it("volumeTargets normalises, deduplicates and skips covered paths and the root", () => {
+    expect(volumeTargets(["/b/./c", "/a", "/a/", "//a", "/", "/x"], { "/x": "" }, ["/model"])).toEqual([
+      "/a",
+      "/b/c",
+    ]);
   });
 
   it("does not let caller labels override the agent's own", () => {

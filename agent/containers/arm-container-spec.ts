@@ -8,6 +8,11 @@ export const containerLabels = {
   job: "cacheon.job",
   /** Arm id. */
   arm: "cacheon.arm",
+  /**
+   * Identity of the agent that created the object (its agent id, or a local run's id): a restarted
+   * agent removes what it left behind, and only that, since other agents may share the engine.
+   */
+  agent: "cacheon.agent",
 } as const;
 
 /** Which GPUs an arm gets. */
@@ -40,6 +45,12 @@ export interface ArmLimits {
   readOnlyRootfs?: boolean;
   /** Size of the /tmp tmpfs when the root is read-only, bytes. @default 1 GiB */
   tmpBytes?: number;
+  /**
+   * Size of the tmpfs put over each VOLUME the image declares, bytes. Without it the engine would
+   * create an anonymous volume on the host's disk there: writable despite the read-only root and
+   * outside every limit. @default 1 GiB
+   */
+  volumeBytes?: number;
 }
 
 /** The limits with every default filled in. */
@@ -58,7 +69,16 @@ export const defaultArmLimits: ResolvedArmLimits = {
   logMaxFiles: 2,
   readOnlyRootfs: true,
   tmpBytes: gib,
+  volumeBytes: gib,
 };
+
+/** A writable tmpfs directory of an arm (the contract's WritableDir). */
+export interface WritableDirSpec {
+  /** Absolute path inside the container. */
+  path: string;
+  /** Size cap, bytes. */
+  sizeBytes: number;
+}
 
 /** Input of {@link armContainerSpec}. */
 export interface ArmContainerSpecInput {
@@ -78,8 +98,16 @@ export interface ArmContainerSpecInput {
   modelDir?: string;
   /** Limits; missing fields take {@link defaultArmLimits}. */
   limits?: ArmLimits;
-  /** Environment variables, "NAME=value". */
+  /** Environment variables, "NAME=value", set over the image's own. */
   env?: string[];
+  /** Replaces the image's ENTRYPOINT when not empty (the image's CMD is then dropped too). */
+  cmd?: string[];
+  /** Replaces the image's CMD when not empty. */
+  args?: string[];
+  /** Writable tmpfs directories besides /tmp (caches). */
+  writableDirs?: WritableDirSpec[];
+  /** Paths the image declares as VOLUME (its config's Volumes); each gets a size-capped tmpfs. */
+  imageVolumes?: string[];
   /** Port the server listens on inside the container. @default 8000 */
   port?: number;
   /** Extra labels. */
@@ -98,6 +126,24 @@ export function armContainerSpec(input: ArmContainerSpecInput): Docker.Container
   const mounts: Docker.MountSettings[] = [];
   if (input.modelDir) {
     mounts.push({ Type: "bind", Source: input.modelDir, Target: "/model", ReadOnly: true });
+  }
+  // /tmp and the caches are writable and executable: Triton and torch.compile write shared
+  // objects there and load them (noexec, Docker's tmpfs default, breaks vLLM). The image can ship
+  // any binary it likes anyway, so exec adds nothing an arm could not already do.
+  const tmpfs: Record<string, string> = {};
+  const writable = (bytes: number) => `rw,exec,nosuid,nodev,size=${Math.max(1, Math.floor(bytes))}`;
+  if (limits.readOnlyRootfs) tmpfs["/tmp"] = writable(limits.tmpBytes);
+  for (const dir of input.writableDirs ?? []) tmpfs[dir.path] = writable(dir.sizeBytes);
+  // A declared VOLUME gets a tmpfs through Mounts (the engine then creates no anonymous volume on
+  // the host's disk for it); paths already covered by /model or a tmpfs above need nothing more.
+  for (const path of volumeTargets(input.imageVolumes ?? [], tmpfs, input.modelDir ? ["/model"] : [])) {
+    // Mode 1777 as /tmp: an image running as a non-root user can still write its volume.
+    mounts.push({
+      Type: "tmpfs",
+      Source: "",
+      Target: path,
+      TmpfsOptions: { SizeBytes: limits.volumeBytes, Mode: 0o1777 },
+    });
   }
   const deviceRequests: Docker.DeviceRequest[] =
     input.gpus === "none"
@@ -121,7 +167,7 @@ export function armContainerSpec(input: ArmContainerSpecInput): Docker.Container
       { Name: "core", Soft: 0, Hard: 0 },
     ],
     ReadonlyRootfs: limits.readOnlyRootfs,
-    Tmpfs: limits.readOnlyRootfs ? { "/tmp": `rw,nosuid,nodev,size=${limits.tmpBytes}` } : {},
+    Tmpfs: tmpfs,
     Mounts: mounts,
     Binds: [],
     LogConfig: {
@@ -136,6 +182,8 @@ export function armContainerSpec(input: ArmContainerSpecInput): Docker.Container
   return {
     name: input.name,
     Image: input.image,
+    ...(input.cmd && input.cmd.length > 0 ? { Entrypoint: input.cmd } : {}),
+    ...(input.args && input.args.length > 0 ? { Cmd: input.args } : {}),
     Env: [`PORT=${port}`, ...(input.env ?? [])],
     ExposedPorts: { [`${port}/tcp`]: {} },
     Labels: {
@@ -148,4 +196,34 @@ export function armContainerSpec(input: ArmContainerSpecInput): Docker.Container
     NetworkingConfig:
       input.network.kind === "internal" ? { EndpointsConfig: { [input.network.network]: {} } } : undefined,
   };
+}
+
+/**
+ * The image's VOLUME paths that need a tmpfs of their own: normalised, without duplicates, and
+ * without those already mounted (`covered` tmpfs paths, `others` such as /model). Pure.
+ */
+export function volumeTargets(
+  volumes: readonly string[],
+  covered: Record<string, string>,
+  others: readonly string[],
+): string[] {
+  const taken = new Set([...Object.keys(covered), ...others]);
+  const out: string[] = [];
+  for (const raw of volumes) {
+    const path = normalisePath(raw);
+    if (path === "/" || taken.has(path)) continue;
+    taken.add(path);
+    out.push(path);
+  }
+  return out.sort();
+}
+
+function normalisePath(path: string): string {
+  const parts: string[] = [];
+  for (const part of path.split("/")) {
+    if (part === "" || part === ".") continue;
+    if (part === "..") parts.pop();
+    else parts.push(part);
+  }
+  return `/${parts.join("/")}`;
 }

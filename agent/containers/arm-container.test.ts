@@ -6,7 +6,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testServices } from "../../test/support/services.ts";
-import { type ArmContainer, startArmContainer } from "./arm-container.ts";
+import { type ArmContainer, type StartArmContainerOptions, startArmContainer } from "./arm-container.ts";
 import type { ArmLimits, NetworkMode } from "./arm-container-spec.ts";
 import { createJobNetwork, type JobNetwork, removeJobObjects } from "./job-network.ts";
 import { buildHostileImage } from "./testing/hostile-image.ts";
@@ -15,6 +15,7 @@ import { NotReadyError, waitForReady } from "./wait-ready.ts";
 
 const docker = new Docker({ socketPath: testServices().dockerSocket });
 const jobId = `test-containers-${process.pid}`;
+const owner = `test-containers-${process.pid}`;
 const mib = 1024 * 1024;
 const small: ArmLimits = {
   memoryBytes: 256 * mib,
@@ -26,6 +27,7 @@ const small: ArmLimits = {
 };
 
 let image: string;
+let volumeImage: string;
 let network: JobNetwork;
 let modelDir: string;
 let counter = 0;
@@ -33,7 +35,8 @@ const started: ArmContainer[] = [];
 
 beforeAll(async () => {
   image = await buildHostileImage(docker);
-  network = await createJobNetwork({ docker, jobId, labels: { [testLabel]: "containers" } });
+  volumeImage = await buildHostileImage(docker, undefined, { volumes: ["/data"] });
+  network = await createJobNetwork({ docker, jobId, owner, labels: { [testLabel]: "containers" } });
   modelDir = mkdtempSync(join(tmpdir(), "cacheon-model-"));
 });
 
@@ -46,12 +49,19 @@ afterAll(async () => {
 
 async function start(
   mode: string,
-  options: { limits?: ArmLimits; network?: NetworkMode; env?: string[] } = {},
+  options: {
+    limits?: ArmLimits;
+    network?: NetworkMode;
+    env?: string[];
+    image?: string;
+    launch?: Pick<StartArmContainerOptions, "cmd" | "args" | "writableDirs" | "imageVolumes">;
+  } = {},
 ) {
   const c = await startArmContainer({
+    ...options.launch,
     docker,
     name: `${jobId}-${++counter}`,
-    image,
+    image: options.image ?? image,
     jobId,
     armId: `a${counter}`,
     network: options.network ?? { kind: "internal", network: network.name },
@@ -173,6 +183,73 @@ describe("arm containers on the real Docker engine", () => {
     } finally {
       server.close();
     }
+  });
+
+  it("contains a VOLUME flood in a size-capped tmpfs: no anonymous volume on the host's disk", async () => {
+    const c = await start("serve,fill-volume", {
+      image: volumeImage,
+      limits: { volumeBytes: 16 * mib },
+      launch: { imageVolumes: ["/data"] },
+    });
+    await ready(c);
+    let seen = await state(c);
+    for (let i = 0; i < 100 && !seen.fillError; i++) {
+      await sleep(100);
+      seen = await state(c);
+    }
+    // The writer hit the tmpfs's cap, not the host's disk.
+    expect(seen.fillError).toBe("ENOSPC");
+    expect(seen.filled as number).toBeLessThanOrEqual(16 * mib);
+    const info = await docker.getContainer(c.id).inspect();
+    expect(info.Mounts.find((m) => m.Destination === "/data")?.Type).toBe("tmpfs");
+    expect(info.Mounts.some((m) => m.Type === "volume")).toBe(false);
+  });
+
+  it("the control: without the tmpfs the engine puts the same VOLUME on the host's disk", async () => {
+    const c = await start("serve", { image: volumeImage });
+    await ready(c);
+    const info = await docker.getContainer(c.id).inspect();
+    expect(info.Mounts.find((m) => m.Destination === "/data")?.Type).toBe("volume");
+  });
+
+  it("runs an arm's own command and arguments with writable cache dirs; the root stays read-only", async () => {
+    const c = await start("", {
+      env: ["HOME=/cacheon/home", "TRITON_CACHE_DIR=/cacheon/triton"],
+      launch: {
+        cmd: ["/bin/node", "--disable-warning=ExperimentalWarning", "/app/hostile-server.ts"],
+        args: ["--mode=serve,launch-report", "--served-model-name", "Qwen/Qwen2.5-72B-Instruct"],
+        writableDirs: [
+          { path: "/cacheon/home", sizeBytes: 4 * mib },
+          { path: "/cacheon/triton", sizeBytes: 4 * mib },
+        ],
+      },
+    });
+    await ready(c);
+    const seen = await state(c);
+    expect(seen.argv).toEqual([
+      "--mode=serve,launch-report",
+      "--served-model-name",
+      "Qwen/Qwen2.5-72B-Instruct",
+    ]);
+    expect(seen.writable).toEqual({
+      "/cacheon/home": "yes",
+      "/cacheon/triton": "yes",
+      "/": "no: EROFS",
+      "/tmp": "yes",
+    });
+  });
+
+  it("gives up on a readiness reply that never ends after reading 64 KiB of it", async () => {
+    const c = await start("huge-body");
+    const heapBefore = process.memoryUsage().arrayBuffers;
+    const error = await ready(c, 3000).catch((e: unknown) => e);
+    expect((error as NotReadyError).kind).toBe("timeout");
+    expect((error as Error).message).toMatch(/over 64 KiB; the rest was not read/);
+    // The agent read a few polls' worth, not the body: the server could send little more than
+    // its socket buffers before each probe was cut.
+    const sent = (await state(c)).bodyBytesSent as number;
+    expect(sent).toBeLessThan(64 * mib);
+    expect(process.memoryUsage().arrayBuffers - heapBefore).toBeLessThan(64 * mib);
   });
 
   it("kills a container that ignores SIGTERM after the grace period and removes it", async () => {

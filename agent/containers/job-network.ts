@@ -26,6 +26,8 @@ export interface JobNetwork {
 export async function createJobNetwork(options: {
   docker: Docker;
   jobId: string;
+  /** Identity of the agent (see PodJobOptions.owner): labelled on the network, named in the firewall rule. */
+  owner: string;
   labels?: Record<string, string>;
   /**
    * Also drop new connections from the network to the host's own addresses, which
@@ -47,7 +49,12 @@ export async function createJobNetwork(options: {
       Internal: true,
       CheckDuplicate: true,
       Options: { "com.docker.network.bridge.name": bridge },
-      Labels: { ...options.labels, [containerLabels.managed]: "true", [containerLabels.job]: options.jobId },
+      Labels: {
+        ...options.labels,
+        [containerLabels.managed]: "true",
+        [containerLabels.job]: options.jobId,
+        [containerLabels.agent]: options.owner,
+      },
     });
   } catch (error) {
     throw dockerError(error, `creating the internal network ${name}`);

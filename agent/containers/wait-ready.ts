@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { CacheonError } from "../../shared/errors/cacheon-error.ts";
+import { defaultBodyCapBytes, readCappedText } from "../../shared/http/read-capped-text.ts";
 
 /** Why a container did not become ready. */
 export type NotReadyKind = "timeout" | "exited" | "cancelled";
@@ -95,8 +96,12 @@ export async function probeChat(endpoint: string, model: string, signal: AbortSi
     }),
     signal,
   });
-  const text = await response.text();
+  // A hostile server may answer with an endless body: read 64 KiB at most (a 4-token reply is < 2 KiB).
+  const { text, truncated } = await readCappedText(response, defaultBodyCapBytes);
   if (response.status !== 200) return `HTTP ${response.status}`;
+  if (truncated) {
+    return `the reply to a 4-token request was over ${defaultBodyCapBytes / 1024} KiB; the rest was not read`;
+  }
   if (!text.includes("[DONE]")) return "the stream did not end with [DONE]";
   const hasContent = text
     .split("\n")

@@ -75,6 +75,13 @@ export interface IdleGateSettings {
 export interface PodJobOptions {
   /** The Docker engine the arms run on. */
   docker: Docker;
+  /**
+   * Identity of this agent, labelled (cacheon.agent) on every container and network the job
+   * creates and named in its firewall rules, so a restarted agent removes its own leftovers and
+   * nothing of other agents sharing the engine. Pod mode passes the agent id.
+   * @default "local-<pid>", unique per process
+   */
+  owner?: string;
   logger?: Logger;
   /**
    * "internal": each job gets its own internal bridge network (no route out; the host reached only

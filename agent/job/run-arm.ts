@@ -14,7 +14,12 @@ import type { WorkloadSpec } from "../../shared/gen/cacheon/v1/workload_pb.ts";
 import type { PinnedImage } from "../../shared/image/image-reference.ts";
 import type { Logger } from "../../shared/log/logger.ts";
 import { type ArmContainer, startArmContainer } from "../containers/arm-container.ts";
-import type { ArmLimits, GpuSelection, NetworkMode } from "../containers/arm-container-spec.ts";
+import {
+  type ArmLimits,
+  containerLabels,
+  type GpuSelection,
+  type NetworkMode,
+} from "../containers/arm-container-spec.ts";
 import { safeName } from "../containers/job-network.ts";
 import type { PullQueue } from "../containers/pull-queue.ts";
 import { NotReadyError, waitForReady } from "../containers/wait-ready.ts";
@@ -28,6 +33,8 @@ export const armLogExcerptBytes = 16 * 1024;
 /** Everything one arm needs from the job. */
 export interface RunArmInput {
   docker: Docker;
+  /** Identity of the agent, labelled on the container so a restarted agent can find its leftovers. */
+  owner: string;
   arm: Arm;
   jobId: string;
   roundSeed: string;
@@ -108,13 +115,15 @@ export async function runArm(input: RunArmInput): Promise<ArmRun> {
     await input.waitForGpuIdle({ profile: input.profile, armId: arm.armId, signal: input.signal });
     // The image may have gone since it was pulled (the baseline runs twice; something else on the
     // machine may prune): pull it again by digest rather than fail the arm.
+    let volumes: string[];
     try {
-      await input.docker.getImage(metadata.configDigest).inspect();
+      volumes = volumesOf(await input.docker.getImage(metadata.configDigest).inspect());
     } catch {
       logger.warn("image vanished after its pull; pulling it again", { image: metadata.configDigest });
       try {
         metadata = await input.repull(parsed.image);
         result.image = metadata;
+        volumes = volumesOf(await input.docker.getImage(metadata.configDigest).inspect());
       } catch (error) {
         return end(
           ArmOutcome.PULL_FAILED,
@@ -126,7 +135,7 @@ export async function runArm(input: RunArmInput): Promise<ArmRun> {
     try {
       container = await startArmContainer({
         docker: input.docker,
-        ...containerInput(input, metadata),
+        ...containerInput(input, metadata, volumes),
         logger,
       });
     } catch (error) {
@@ -248,20 +257,33 @@ export async function finishContainer(
   });
 }
 
-function containerInput(input: RunArmInput, metadata: ImageMetadata) {
+function containerInput(input: RunArmInput, metadata: ImageMetadata, imageVolumes: string[]) {
+  const { arm } = input;
   return {
     // Run the exact image that was checked: its id, not a name that could be re-pointed.
     image: metadata.configDigest,
-    name: `cacheon-${safeName(input.jobId)}-${safeName(input.arm.armId)}-${input.now().toString(36)}`,
+    name: `cacheon-${safeName(input.jobId)}-${safeName(arm.armId)}-${input.now().toString(36)}`,
     jobId: input.jobId,
-    armId: input.arm.armId,
+    armId: arm.armId,
     network: input.network,
     gpus: input.gpus,
     modelDir: input.modelDir || undefined,
     limits: input.limits,
     port: input.port,
-    labels: { "cacheon.role": enumName(ArmRole, input.arm.role) },
+    cmd: arm.cmd,
+    args: arm.args,
+    env: Object.entries(arm.env)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([name, value]) => `${name}=${value}`),
+    writableDirs: arm.writableDirs.map((d) => ({ path: d.path, sizeBytes: Number(d.sizeBytes) })),
+    imageVolumes,
+    labels: { "cacheon.role": enumName(ArmRole, arm.role), [containerLabels.agent]: input.owner },
   };
+}
+
+/** The VOLUME paths an image's config declares. */
+function volumesOf(info: Docker.ImageInspectInfo): string[] {
+  return Object.keys((info.Config?.Volumes as Record<string, unknown> | null | undefined) ?? {});
 }
 
 /** The start-up timeout of an arm: its own, else the baseline or challenger default. */

@@ -82,6 +82,7 @@ export async function runPodJob(
     }
   };
   const networkMode = options.networkMode ?? "internal";
+  const owner = options.owner ?? `local-${process.pid}`;
   const result = create(JobResultSchema, {
     jobId: job.jobId,
     networkMode,
@@ -131,7 +132,13 @@ export async function runPodJob(
     if (networkMode === "host") {
       mode = { kind: "host" };
     } else {
-      network = await createJobNetwork({ docker, jobId: job.jobId, hostGuard: options.hostGuard, logger });
+      network = await createJobNetwork({
+        docker,
+        jobId: job.jobId,
+        owner,
+        hostGuard: options.hostGuard,
+        logger,
+      });
       mode = { kind: "internal", network: network.name };
       if (!network.hostGuarded) result.networkMode = "internal (host services reachable: no firewall rule)";
     }
@@ -171,6 +178,7 @@ export async function runPodJob(
       for (let k = i; k <= i + lookahead && k < job.arms.length; k++) pulls.prefetch(imageOf(k));
       const input: RunArmInput = {
         docker,
+        owner,
         arm,
         jobId: job.jobId,
         roundSeed: job.roundSeed,

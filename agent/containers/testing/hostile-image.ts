@@ -7,8 +7,13 @@ import { buildNodeTestImage } from "./node-test-image.ts";
  * The hostile test server (hostile-server.ts) in a FROM-scratch image; its behaviour is chosen
  * per container with HOSTILE_MODE, or baked in with `mode`. Built once per content. Returns the local tag.
  */
-export function buildHostileImage(docker: Docker, mode?: string): Promise<string> {
+export function buildHostileImage(
+  docker: Docker,
+  mode?: string,
+  options: { volumes?: string[] } = {},
+): Promise<string> {
   return buildNodeTestImage({
+    ...(options.volumes ? { volumes: options.volumes } : {}),
     docker,
     repository: "cacheon-test/hostile",
     area: "containers",

@@ -10,14 +10,19 @@
 //   crash          exit with code 3 after HOSTILE_CRASH_MS (default 300) milliseconds
 //   oom            allocate memory until the kernel kills the process
 //   probe-egress   try to reach HOSTILE_EGRESS_HOST:PORT and report the result on /egress
+//   fill-volume    write 1 MiB blocks to HOSTILE_FILL_DIR (default /data) until a write fails;
+//                  /state reports the bytes written and the error
+//   huge-body      answer /health and the chat probe with 200 and a body that never ends;
+//                  /state reports how many bytes were sent
+//   launch-report  /state reports argv, the cache variables and which directories are writable
 import { spawn } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { appendFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { connect } from "node:net";
 
 // The mode comes from the environment, or from a --mode= argument baked into an image's command.
 const modeArg = process.argv.find((a) => a.startsWith("--mode="))?.slice("--mode=".length);
-const modes = new Set((process.env.HOSTILE_MODE ?? modeArg ?? "serve").split(","));
+const modes = new Set((process.env.HOSTILE_MODE || modeArg || "serve").split(","));
 const port = Number(process.env.PORT ?? 8000);
 
 if (process.argv[2] === "child") {
@@ -36,6 +41,12 @@ function main(): void {
     rootfsWritable: "",
     modelWritable: "",
     tmpWritable: "",
+    filled: 0,
+    fillError: "",
+    bodyBytesSent: 0,
+    argv: process.argv.slice(2),
+    cacheEnv: {} as Record<string, string>,
+    writable: {} as Record<string, string>,
   };
   state.rootfsWritable = tryWrite("/escape-test");
   state.modelWritable = tryWrite("/model/escape-test");
@@ -72,6 +83,32 @@ function main(): void {
       for (let i = 0; i < 16; i++) hog.push(Buffer.alloc(4 << 20, 1));
     }, 10);
   }
+  if (modes.has("fill-volume")) {
+    const file = `${process.env.HOSTILE_FILL_DIR ?? "/data"}/flood.bin`;
+    const block = Buffer.alloc(1 << 20, 7);
+    const fill = () => {
+      try {
+        for (let i = 0; i < 16; i++) {
+          appendFileSync(file, block);
+          state.filled += block.length;
+        }
+        setImmediate(fill);
+      } catch (error) {
+        state.fillError = (error as NodeJS.ErrnoException).code ?? String(error);
+      }
+    };
+    fill();
+  }
+  if (modes.has("launch-report")) {
+    for (const name of ["HOME", "XDG_CACHE_HOME", "TRITON_CACHE_DIR", "VLLM_CACHE_ROOT"]) {
+      const dir = process.env[name];
+      if (dir === undefined) continue;
+      state.cacheEnv[name] = dir;
+      state.writable[dir] = tryWrite(`${dir}/probe`);
+    }
+    state.writable["/"] = tryWrite("/probe");
+    state.writable["/tmp"] = tryWrite("/tmp/probe");
+  }
   if (modes.has("probe-egress")) {
     const host = process.env.HOSTILE_EGRESS_HOST ?? "1.1.1.1";
     const target = Number(process.env.HOSTILE_EGRESS_PORT ?? 80);
@@ -89,7 +126,22 @@ function main(): void {
     });
   }
 
+  const endless = (res: import("node:http").ServerResponse) => {
+    res.writeHead(200, { "content-type": "text/event-stream" });
+    const chunk = Buffer.alloc(64 * 1024, 120);
+    const pump = () => {
+      while (!res.destroyed && res.write(chunk)) state.bodyBytesSent += chunk.length;
+      if (!res.destroyed) res.once("drain", pump);
+    };
+    res.on("close", () => res.removeAllListeners("drain"));
+    pump();
+  };
   const server = createServer((req, res) => {
+    if (modes.has("huge-body") && (req.url === "/health" || req.url === "/v1/chat/completions")) {
+      req.resume();
+      endless(res);
+      return;
+    }
     if (req.url === "/health") {
       res.writeHead(modes.has("never-ready") ? 503 : 200).end();
       return;

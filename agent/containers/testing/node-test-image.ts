@@ -19,6 +19,8 @@ export interface NodeTestImageOptions {
   cmd: string[];
   /** Value of the `cacheon.test` label. */
   area: string;
+  /** Paths the image declares as VOLUME. */
+  volumes?: string[];
 }
 
 /**
@@ -31,7 +33,9 @@ export async function buildNodeTestImage(options: NodeTestImageOptions): Promise
   const libs = sharedLibraries(node);
   const hash = createHash("sha256");
   const nodeStat = statSync(node);
-  hash.update(`${node}:${nodeStat.size}:${nodeStat.mtimeMs}\n${libs.join("\n")}\n${options.cmd.join(" ")}`);
+  hash.update(
+    `${node}:${nodeStat.size}:${nodeStat.mtimeMs}\n${libs.join("\n")}\n${options.cmd.join(" ")}\n${(options.volumes ?? []).join(" ")}`,
+  );
   for (const [name, content] of Object.entries(options.files).sort())
     hash.update(`${name}\0`).update(content);
   const tag = `${options.repository}:${hash.digest("hex").slice(0, 16)}`;
@@ -61,6 +65,7 @@ export async function buildNodeTestImage(options: NodeTestImageOptions): Promise
     "WORKDIR /app",
     "ENV PATH=/bin",
     "EXPOSE 8000",
+    ...(options.volumes?.length ? [`VOLUME ${JSON.stringify(options.volumes)}`] : []),
     `CMD ${JSON.stringify(options.cmd)}`,
     "",
   ].join("\n");
