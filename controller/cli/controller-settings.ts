@@ -1,3 +1,4 @@
+import { loadHardwareProfile } from "../../agent/hardware/profiles.ts";
 import { CacheonError } from "../../shared/errors/cacheon-error.ts";
 import { parseImageReference } from "../../shared/image/image-reference.ts";
 import { type BeaconInfo, quicknetDst } from "../../shared/timelock/beacon-info.ts";
@@ -7,6 +8,7 @@ import type { HealthSettings } from "../health/health-config.ts";
 import type { BudgetOptions } from "../pods/budget.ts";
 import type { FleetTimeouts } from "../pods/fleet.ts";
 import type { StaticMachine } from "../pods/static-provider.ts";
+import { type ArmLaunchSettings, recipeProblems } from "../rounds/arm-launch.ts";
 import type { RoundSettings } from "../rounds/round-settings.ts";
 import { resolveScoringPolicy, type ScoringPolicy } from "../scoring/scoring-policy.ts";
 import type { WeightPolicy } from "../weights/weight-policy.ts";
@@ -82,6 +84,33 @@ export interface S3Location {
   region: string;
   accessKeyId?: string | undefined;
   secretAccessKey?: string | undefined;
+}
+
+/** The launch settings of arms (baseline.*, arms.cacheDirMiB); pushes problems. */
+function resolveArmLaunch(v: <T>(key: string) => T, problems: string[]): ArmLaunchSettings {
+  const recipe = {
+    command: v<string[]>("baseline.command"),
+    args: v<string[]>("baseline.args"),
+    env: v<string[]>("baseline.env"),
+  };
+  problems.push(...recipeProblems(recipe));
+  let gpuCount = v<number>("baseline.tensorParallelSize");
+  if (gpuCount === 0) {
+    const profile = v<string>("rounds.hardwareProfile");
+    try {
+      gpuCount = loadHardwareProfile(profile).gpuCount ?? 1;
+    } catch {
+      problems.push(
+        `baseline.tensorParallelSize: the GPU count of rounds.hardwareProfile "${profile}" is unknown here; set it`,
+      );
+    }
+  }
+  return {
+    baseline: v<"recipe" | "image">("baseline.launch"),
+    ...recipe,
+    cacheDirBytes: v<number>("arms.cacheDirMiB") * 1024 * 1024,
+    gpuCount,
+  };
 }
 
 /** Parses pods.machines entries ("id@host" or "id@host@price"); pushes problems. */
@@ -206,6 +235,7 @@ export function resolveControllerSettings(
       baselineStartupS: v<number>("rounds.baselineStartupSeconds"),
       challengerStartupS: v<number>("rounds.challengerStartupSeconds"),
       validatorSecret: v<string>("rounds.validatorSecret"),
+      launch: resolveArmLaunch(v, problems),
     },
     scoring: resolveScoringPolicy({
       bookendLimit: v<number>("scoring.bookendLimit"),

@@ -263,6 +263,8 @@ function demoSettings(o: { dir: string; chainUrl: string; images: DemoImages; we
     CACHEON_CONTROLLER_ROUNDS_BASELINE_IMAGE: o.images.ref("baseline"),
     CACHEON_CONTROLLER_ROUNDS_HARDWARE_PROFILE: "none",
     CACHEON_CONTROLLER_ROUNDS_MODEL_DIR: join(o.dir, "model"),
+    // The sim-llm baseline serves on its own: no vLLM recipe (baseline.launch recipe is for vllm/vllm-openai).
+    CACHEON_CONTROLLER_BASELINE_LAUNCH: "image",
     CACHEON_CONTROLLER_ROUNDS_BASELINE_STARTUP_SECONDS: "30",
     CACHEON_CONTROLLER_ROUNDS_CHALLENGER_STARTUP_SECONDS: "10",
     CACHEON_CONTROLLER_WORKLOAD_REQUESTS: "3",

@@ -1,6 +1,7 @@
 import type { ConfigSchema } from "../../shared/config/config-schema.ts";
 import { healthConfigSchema } from "../health/health-config.ts";
 import { podsConfigSchema } from "../pods/pods-config.ts";
+import { stockVllmRecipe } from "../rounds/arm-launch.ts";
 
 /** Prefix of the controller's environment variables. */
 export const controllerEnvPrefix = "CACHEON_CONTROLLER_";
@@ -140,6 +141,41 @@ export const controllerConfigSchema = {
     doc: "Mixed into each round seed with the finalized block hash, so prompts cannot be known in advance.",
     default: "",
     secret: true,
+  },
+  "baseline.launch": {
+    type: "string",
+    doc: "recipe: start the baseline with baseline.command/args/env (the stock vLLM image needs them); image: run the baseline image's own entrypoint and command (an image that serves on its own, e.g. the sim-llm images of demos). Miners' images always keep their own.",
+    values: ["recipe", "image"],
+    default: "recipe",
+  },
+  "baseline.command": {
+    type: "string-list",
+    doc: "Replaces the baseline image's ENTRYPOINT; empty keeps it (vLLM's `vllm serve`). Placeholders as in baseline.args.",
+    default: stockVllmRecipe.command,
+  },
+  "baseline.args": {
+    type: "string-list",
+    doc: "Arguments of the baseline (its CMD). Placeholders: {modelDir} (/model), {model} (workload.model, the served name), {gpus} (tensor-parallel size), {port} (8000), {maxLogprobs} (workload.topLogprobs, at least vLLM's default 20). `--generation-config vllm` keeps the model's generation_config.json from changing request defaults.",
+    default: stockVllmRecipe.args,
+  },
+  "baseline.env": {
+    type: "string-list",
+    doc: "Extra environment of the baseline, NAME=value (the container has no network: keep the hub offline).",
+    default: stockVllmRecipe.env,
+  },
+  "baseline.tensorParallelSize": {
+    type: "integer",
+    doc: "{gpus} of the recipe; 0 takes the GPU count of rounds.hardwareProfile (1 when it names none).",
+    default: 0,
+    min: 0,
+    max: 64,
+  },
+  "arms.cacheDirMiB": {
+    type: "integer",
+    doc: "Size cap of each writable cache directory every arm gets as a tmpfs (HOME, XDG_CACHE_HOME, TRITON_CACHE_DIR, VLLM_CACHE_ROOT under /cacheon); pages written count against the arm's memory. The rest of the image is read-only but /tmp.",
+    default: 8192,
+    min: 1,
+    max: 65536,
   },
   "workload.promptSource": {
     type: "string",

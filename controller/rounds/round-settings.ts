@@ -1,4 +1,5 @@
 import type { JsonValue } from "@bufbuild/protobuf";
+import { type ArmLaunchSettings, stockVllmRecipe } from "./arm-launch.ts";
 
 /** How rounds are run; every number has a documented default (see controller-config.ts). */
 export interface RoundSettings {
@@ -23,6 +24,8 @@ export interface RoundSettings {
   challengerStartupS: number;
   /** Mixed into every round seed (keeps prompts private to this validator). @default "" */
   validatorSecret: string;
+  /** How arms are launched: the baseline's recipe and every arm's writable caches. */
+  launch: ArmLaunchSettings;
 }
 
 /** The defaults of everything but the baseline image and workload. */
@@ -36,4 +39,5 @@ export const defaultRoundSettings = {
   baselineStartupS: 1200,
   challengerStartupS: 750,
   validatorSecret: "",
+  launch: { baseline: "recipe", ...stockVllmRecipe, cacheDirBytes: 8 * 1024 ** 3, gpuCount: 8 },
 } as const satisfies Partial<RoundSettings>;

@@ -5,6 +5,7 @@ import { parseImageReference } from "../../shared/image/image-reference.ts";
 import type { Standing } from "../scoring/settle-standing.ts";
 import type { ControllerStore } from "../store/controller-store.ts";
 import type { RoundRow } from "../store/round-table.ts";
+import { armLaunch, launchFacts } from "./arm-launch.ts";
 import { armRoleOf } from "./arm-measurements.ts";
 import type { PlannedJob, RoundCommand, RoundEvent, RoundView } from "./round-engine.ts";
 import { roundJobOf } from "./round-job.ts";
@@ -123,6 +124,7 @@ export function insertJobAttempt(
       hotkey: a.subject?.hotkey ?? "",
       submissionId: a.subject?.submissionId ?? "",
       startupTimeoutS: a.subject ? settings.challengerStartupS : settings.baselineStartupS,
+      ...armLaunch(settings.launch, !a.subject, launchFacts(settings.workload)),
     })),
   });
   store.jobs.insert({
