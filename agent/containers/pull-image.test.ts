@@ -1,12 +1,15 @@
 import { randomBytes } from "node:crypto";
+import { statfs } from "node:fs/promises";
 import Docker from "dockerode";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { parseImageReference, pullReference } from "../../shared/image/image-reference.ts";
 import { testServices } from "../../test/support/services.ts";
 import { followProgress } from "./follow-progress.ts";
-import { pullImage } from "./pull-image.ts";
+import { findPulledImage, pullImage } from "./pull-image.ts";
 import { createPullQueue } from "./pull-queue.ts";
 import { buildNodeTestImage, pushTestImage, testLabel } from "./testing/node-test-image.ts";
+import { startSlowRegistry } from "./testing/slow-registry.ts";
+import { pushSyntheticImage } from "./testing/synthetic-image.ts";
 
 const services = testServices();
 const docker = new Docker({ socketPath: services.dockerSocket });
@@ -41,12 +44,19 @@ async function pushUnique(name: string): Promise<string> {
   return ref;
 }
 
+/** Whether the engine holds the image, under whatever name (a gate's loopback name included). */
 async function present(ref: string): Promise<boolean> {
-  return docker
-    .getImage(ref)
-    .inspect()
-    .then(() => true)
-    .catch(() => false);
+  return (await findPulledImage(docker, parseImageReference(ref))) !== undefined;
+}
+
+/** Removes a pulled image by id (gated pulls name it after the gate's port, not the registry). */
+async function removePulled(ref: string): Promise<void> {
+  const id = await findPulledImage(docker, parseImageReference(ref));
+  if (id)
+    await docker
+      .getImage(id)
+      .remove({ force: true })
+      .catch(() => {});
 }
 
 let refA: string;
@@ -57,23 +67,21 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const ref of pushed)
-    await docker
-      .getImage(ref)
-      .remove({ force: true })
-      .catch(() => {});
+  for (const ref of pushed) await removePulled(ref);
 });
 
 describe("pullImage against the real registry", () => {
   it("pulls by digest and records config digest, layer diff ids, size and repo digests", async () => {
     const image = parseImageReference(refA);
     const meta = await pullImage({ docker, image });
-    const inspected = await docker.getImage(refA).inspect();
+    const inspected = await docker.getImage(meta.configDigest).inspect();
     expect(meta.configDigest).toBe(inspected.Id);
     expect(meta.layerDiffIds).toEqual(inspected.RootFS.Layers);
     expect(meta.layerDiffIds).toHaveLength(2);
     expect(Number(meta.sizeBytes)).toBe(inspected.Size);
-    expect(meta.repoDigests).toContain(refA);
+    // Pulled through the gate on loopback, reported under the registry's own name.
+    expect(meta.repoDigests).toEqual([refA]);
+    expect(inspected.RepoDigests?.[0]).toMatch(/^127\.0\.0\.1:\d+\/cacheon-test\/pull-a@sha256:/);
     expect(meta.reference?.digest).toBe(image.digest);
     expect(meta.pullSeconds).toBeGreaterThan(0);
     // Present now: inspected, not pulled again.
@@ -82,9 +90,9 @@ describe("pullImage against the real registry", () => {
     expect(again.configDigest).toBe(meta.configDigest);
   });
 
-  it("refuses an image over the size limit and removes it", async () => {
+  it("refuses an image over the size limit and removes it (direct pull, no gate)", async () => {
     const image = parseImageReference(refB);
-    await expect(pullImage({ docker, image, maxBytes: 1000 })).rejects.toMatchObject({
+    await expect(pullImage({ docker, image, maxBytes: 1000, gate: false })).rejects.toMatchObject({
       code: "resource-exhausted",
       message: expect.stringMatching(/(over the|limit is) 1\.0 kB( limit)?/),
     });
@@ -121,10 +129,7 @@ describe("pullImage against the real registry", () => {
   });
 
   it("pulls through a bounded queue once per reference, in order", async () => {
-    await docker
-      .getImage(refA)
-      .remove({ force: true })
-      .catch(() => {});
+    await removePulled(refA);
     const order: string[] = [];
     let running = 0;
     let peak = 0;
@@ -170,6 +175,107 @@ describe("pullImage against the real registry", () => {
     });
     controller.abort();
     await expect(queue.get(parseImageReference(refA))).rejects.toThrow();
+  });
+});
+
+describe("pullImage against hostile images and registries", () => {
+  const mib = 1024 * 1024;
+  // refB may be present from the tests above; these need it absent to pull it.
+  beforeEach(() => removePulled(refB));
+  /** Bytes Docker's data root holds now: a pull that unpacked something shows here. */
+  const used = async () => {
+    const fs = await statfs((await docker.info()).DockerRootDir as string);
+    return (fs.blocks - fs.bfree) * fs.bsize;
+  };
+
+  it("refuses an image whose manifest declares layers over the limit, before downloading any", async () => {
+    const image = parseImageReference(refB);
+    const error = await pullImage({ docker, image, maxBytes: 100_000 }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: "resource-exhausted" });
+    expect((error as Error).message).toMatch(
+      /refused: its manifest declares 20\d\.\d kB of compressed layers, over the 100\.0 kB limit; nothing was downloaded/,
+    );
+    expect(await present(refB)).toBe(false);
+  });
+
+  it("refuses a compression bomb (1 MB download, 512 MiB unpacked) before the engine unpacks it", async () => {
+    const ref = await pushSyntheticImage({
+      registry: services.registry,
+      repository: "cacheon-test/bomb",
+      layers: [{ path: "/zeros.bin", bytes: 512 * mib }],
+    });
+    pushed.push(ref);
+    const before = await used();
+    const error = await pullImage({ docker, image: parseImageReference(ref), maxBytes: 64 * mib }).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toMatchObject({ code: "resource-exhausted" });
+    expect((error as Error).message).toMatch(
+      /refused: it unpacks to more than 67\.1 MB \(counted while downloading/,
+    );
+    expect(await present(ref)).toBe(false);
+    // Nothing near 512 MiB reached the disk (other tests share it, so only the order of size counts).
+    expect((await used()) - before).toBeLessThan(256 * mib);
+  });
+
+  it("refuses a layer whose size annotation lies, by counting what it really unpacks to", async () => {
+    const ref = await pushSyntheticImage({
+      registry: services.registry,
+      repository: "cacheon-test/liar",
+      layers: [
+        {
+          path: "/big.bin",
+          bytes: 96 * mib,
+          fill: 7,
+          annotations: { "io.containers.estargz.uncompressed-size": "1024" },
+        },
+      ],
+    });
+    pushed.push(ref);
+    await expect(
+      pullImage({ docker, image: parseImageReference(ref), maxBytes: 32 * mib }),
+    ).rejects.toMatchObject({
+      code: "resource-exhausted",
+      message: expect.stringMatching(/unpacks to more than/),
+    });
+    expect(await present(ref)).toBe(false);
+  });
+
+  it("stops a pull from a slow registry at its deadline, saying how far it got", async () => {
+    const slow = await startSlowRegistry({ upstream: services.registry, bytesPerSecond: 20_000 });
+    try {
+      const image = parseImageReference(refB.replace(services.registry, slow.host));
+      const t0 = Date.now();
+      const error = await pullImage({ docker, image, timeoutMs: 2000 }).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: "deadline-exceeded" });
+      expect((error as Error).message).toContain(
+        `pulling ${image.registry}/cacheon-test/pull-b@${image.digest}`,
+      );
+      expect((error as Error).message).toMatch(
+        /did not finish within 2 s \([\d.]+ kB of 20\d\.\d kB downloaded\)/,
+      );
+      expect(Date.now() - t0).toBeLessThan(30_000);
+      expect(await present(refB)).toBe(false);
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it("stops a pull whose registry stalls mid-layer", async () => {
+    const stalled = await startSlowRegistry({
+      upstream: services.registry,
+      bytesPerSecond: 1_000_000,
+      stallAfterBytes: 50_000,
+    });
+    try {
+      const image = parseImageReference(refB.replace(services.registry, stalled.host));
+      const error = await pullImage({ docker, image, stallMs: 1500 }).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: "deadline-exceeded" });
+      expect((error as Error).message).toMatch(/stalled: no data for 2 s/);
+      expect(stalled.sent()).toBeGreaterThanOrEqual(50_000);
+    } finally {
+      await stalled.close();
+    }
   });
 });
 

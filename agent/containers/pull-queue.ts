@@ -26,6 +26,14 @@ export interface PullQueue {
   get(image: PinnedImage): Promise<ImageMetadata>;
   /** Pulls queued or running now. */
   pending(): number;
+  /**
+   * Holds the queue: no pull starts until {@link resume}, and this resolves once the pulls running
+   * now have finished, so nothing pulls while an arm is timed (a pull's disk and network I/O would
+   * load the machine of one arm and not of another). Resolves at once when nothing runs.
+   */
+  pause(): Promise<void>;
+  /** Lets queued pulls start again. */
+  resume(): void;
 }
 
 /** Creates a {@link PullQueue}. */
@@ -36,18 +44,21 @@ export function createPullQueue(options: PullQueueOptions): PullQueue {
   const waiting: Array<() => void> = [];
   let running = 0;
   let unsettled = 0;
+  let paused = false;
+  const drained: Array<() => void> = [];
 
   const acquire = async () => {
-    if (running < concurrency) {
+    if (running < concurrency && !paused) {
       running += 1;
       return;
     }
     await new Promise<void>((resolve) => waiting.push(resolve));
   };
   const release = () => {
-    const next = waiting.shift();
+    const next = paused ? undefined : waiting.shift();
     if (next) next();
     else running -= 1;
+    if (running === 0) for (const done of drained.splice(0)) done();
   };
 
   const enqueue = (image: PinnedImage): Promise<ImageMetadata> => {
@@ -77,5 +88,17 @@ export function createPullQueue(options: PullQueueOptions): PullQueue {
     },
     get: enqueue,
     pending: () => unsettled,
+    pause() {
+      paused = true;
+      if (running === 0) return Promise.resolve();
+      return new Promise<void>((resolve) => drained.push(resolve));
+    },
+    resume() {
+      paused = false;
+      while (running < concurrency && waiting.length > 0) {
+        running += 1;
+        waiting.shift()?.();
+      }
+    },
   };
 }

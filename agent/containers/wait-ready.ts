@@ -74,7 +74,11 @@ export async function waitForReady(options: WaitForReadyOptions): Promise<number
         last = `/health answered ${health.status}`;
       }
     } catch (error) {
-      last = `${(error as Error).name === "TimeoutError" ? "request timed out" : (error as Error).message}`;
+      const timedOut = (error as Error).name === "TimeoutError";
+      // A request cut by the start-up deadline itself says less than what was seen before it.
+      if (!timedOut || Date.now() < deadline - 50 || last === "no answer yet") {
+        last = timedOut ? "request timed out" : (error as Error).message;
+      }
     }
     await sleep(Math.min(interval, Math.max(0, deadline - Date.now())), undefined, {
       signal: options.signal,
