@@ -9,6 +9,8 @@ import type { ArmLimits, GpuSelection } from "../containers/arm-container-spec.t
 import type { RegistryAuth } from "../containers/pull-image.ts";
 import type { BandwidthRunner } from "../hardware/bandwidth-check.ts";
 import type { Prompt } from "../workload/prompt.ts";
+import type { CheckGpusReleasedFn } from "./check-gpus-released.ts";
+import type { StartGpuSampler } from "./timed-window.ts";
 
 /** What measuring one arm produced (the bench engine's WorkloadRun, reduced to what the job uses). */
 export interface ArmMeasurement {
@@ -113,8 +115,36 @@ export interface PodJobOptions {
   pullConcurrency?: number;
   /** Arms ahead of the running one whose images are pulled in the background; 0 pulls only on demand. @default 1 */
   pullLookahead?: number;
-  /** Remove images this job pulled when it ends (keeps disk bounded on pods). @default false */
-  removePulledImages?: boolean;
+  /**
+   * Remove the images this job pulled when it ends, but the pinned baseline's (it stays cached for
+   * the next job), so a pod's disk never fills with miners' images. Pod mode turns it on; local
+   * mode keeps them for the next try. @default false
+   */
+  removeImages?: boolean;
+  /**
+   * Pull through the loopback registry gate (agent/containers/registry-gate.ts), which refuses an
+   * image over `maxImageBytes` from its manifest and counts its unpacked size before the engine
+   * unpacks it. Off only where the engine cannot reach the agent's loopback. @default true
+   */
+  pullGate?: boolean;
+  /** Deadline of one pull, ms. @default 30 minutes */
+  pullTimeoutMs?: number;
+  /** A pull that moves no byte for this long is stopped, ms. @default 2 minutes */
+  pullStallMs?: number;
+  /**
+   * Hold the pull queue while an arm is timed (a pull already running is let finish before the
+   * timing starts), so every arm is measured on an equally quiet machine. @default true
+   */
+  pausePullsWhileTimed?: boolean;
+  /**
+   * Samples the GPUs during each arm's timed window (agent/hardware/gpu-sampler.ts). Without one,
+   * an arm given GPUs carries the finding that its GPU use could not be proven.
+   */
+  startGpuSampler?: StartGpuSampler;
+  /** The check after each arm that the GPUs came free. @default checkGpusReleased with `gpuRelease` */
+  checkGpusReleased?: CheckGpusReleasedFn;
+  /** Settings of the default check after each arm. */
+  gpuRelease?: { timeoutMs?: number; intervalMs?: number; maxMemoryUsedMib?: number; reset?: boolean };
   /** An arm whose failed share of timed requests exceeds this ends as BROKEN_OUTPUT. @default 0.5 */
   maxFailedRequestFraction?: number;
   /** Correctness tolerances. */

@@ -21,10 +21,13 @@ import {
   type NetworkMode,
 } from "../containers/arm-container-spec.ts";
 import { safeName } from "../containers/job-network.ts";
+import { PodFault } from "../containers/pod-fault.ts";
 import type { PullQueue } from "../containers/pull-queue.ts";
 import { NotReadyError, waitForReady } from "../containers/wait-ready.ts";
+import type { CheckGpusReleasedFn, GpuRelease } from "./check-gpus-released.ts";
 import type { JobEventPayload } from "./job-executor.ts";
 import type { ArmMeasurement, MeasureArm, WaitForGpuIdle } from "./pod-job-options.ts";
+import type { OpenTimedWindow, TimedWindowFigures } from "./timed-window.ts";
 import { isBaseline, pinnedImageOf } from "./validate-job.ts";
 
 /** Largest log excerpt kept in an ArmResult, bytes (the LogExcerpt event carries up to 64 KiB). */
@@ -54,6 +57,13 @@ export interface RunArmInput {
   repull: (image: PinnedImage) => Promise<ImageMetadata>;
   measure: MeasureArm;
   waitForGpuIdle: WaitForGpuIdle;
+  /**
+   * Opens the arm's timed window around its measurement (pulls paused, GPU use sampled); closing it
+   * gives the GPU figures and any finding they raise.
+   */
+  openTimedWindow: OpenTimedWindow;
+  /** The check after the arm's container is removed: the GPUs must come free. */
+  checkGpusReleased: CheckGpusReleasedFn;
   /** Keep the container running after the measurement (the closing baseline, for teacher forcing). */
   keepRunning: boolean;
   signal: AbortSignal;
@@ -68,15 +78,50 @@ export interface ArmRun {
   measurement?: ArmMeasurement;
   /** The container, only when keepRunning was set and the arm was measured; the caller tears it down. */
   container?: ArmContainer;
+  /** True once a container was started (the GPUs must then be checked after its removal). */
+  started?: boolean;
+  /** The check after the container was removed; unset while it is still up, or when none ran. */
+  gpuRelease?: GpuRelease;
 }
 
 /**
- * Runs one arm: wait for its image, wait for the GPUs to idle, start its container, wait for
- * readiness, measure, then stop and remove it (in `finally`, also when cancelled). Never throws
- * for the arm's own failures: they end the arm with an outcome and a reason. Throws only
- * CacheonError("cancelled") after cleaning up, when the job is cancelled.
+ * Runs one arm ({@link runArmInContainer}) and, once its container is gone, checks that it left
+ * the GPUs free. An arm that left them held ends as GPU_FAULT whatever it measured; when they are
+ * still held (no reset helped) `gpuRelease.released` is false and the job cannot go on here. A
+ * kept container (the closing baseline) is checked by the caller after its teardown.
  */
 export async function runArm(input: RunArmInput): Promise<ArmRun> {
+  const run = await runArmInContainer(input);
+  if (!run.started || run.container) return run;
+  return applyGpuRelease(
+    run,
+    await input.checkGpusReleased({ armId: input.arm.armId, signal: input.signal }),
+  );
+}
+
+/** Records the GPU check after an arm in its result: an arm that left the GPUs held is blamed. Pure. */
+export function applyGpuRelease(run: ArmRun, release: GpuRelease): ArmRun {
+  if (release.released && release.reset === "not-needed") return { ...run, gpuRelease: release };
+  const before =
+    run.result.outcome === ArmOutcome.MEASURED
+      ? "it was measured"
+      : `it ended ${enumName(ArmOutcome, run.result.outcome)}: ${run.result.reason}`;
+  const held = release.left.length > 0 ? release.left.join("; ") : release.reasons.join("; ");
+  run.result.outcome = ArmOutcome.GPU_FAULT;
+  run.result.reason = `the arm left the GPUs held after its container was removed (${held}); ${
+    release.released ? "a GPU reset freed them" : `still held: ${release.reasons.join("; ")}`
+  } (before that, ${before})`;
+  return { ...run, gpuRelease: release };
+}
+
+/**
+ * Runs one arm in its container: wait for its image, wait for the GPUs to idle, start its
+ * container, wait for readiness, measure in a timed window, then stop and remove it (in `finally`,
+ * also when cancelled). Never throws for the arm's own failures: they end the arm with an outcome
+ * and a reason. Throws CacheonError("cancelled") after cleaning up when the job is cancelled, and
+ * a PodFault when the pod itself failed (its disk, its GPUs before the arm).
+ */
+async function runArmInContainer(input: RunArmInput): Promise<ArmRun> {
   const { arm, logger, emit } = input;
   const result = create(ArmResultSchema, {
     armId: arm.armId,
@@ -102,6 +147,7 @@ export async function runArm(input: RunArmInput): Promise<ArmRun> {
   try {
     metadata = await input.pulls.get(parsed.image);
   } catch (error) {
+    if (error instanceof PodFault) throw error;
     const err = CacheonError.from(error);
     if (input.signal.aborted) return end(ArmOutcome.CANCELLED, `cancelled while pulling: ${err.message}`);
     return end(ArmOutcome.PULL_FAILED, err.message);
@@ -110,6 +156,8 @@ export async function runArm(input: RunArmInput): Promise<ArmRun> {
 
   let container: ArmContainer | undefined;
   let keep = false;
+  let started = false;
+  const withStarted = (run: ArmRun): ArmRun => ({ ...run, started });
   try {
     progress("gpu-idle", `waiting for idle GPUs before ${arm.armId}`);
     await input.waitForGpuIdle({ profile: input.profile, armId: arm.armId, signal: input.signal });
@@ -145,6 +193,7 @@ export async function runArm(input: RunArmInput): Promise<ArmRun> {
       );
     }
     const current = container;
+    started = true;
     try {
       result.startupS = await waitForReady({
         endpoint: current.endpoint,
@@ -156,10 +205,16 @@ export async function runArm(input: RunArmInput): Promise<ArmRun> {
       });
     } catch (error) {
       if (error instanceof NotReadyError && error.kind === "cancelled") throw error;
-      return end(ArmOutcome.NEVER_READY, CacheonError.from(error).message);
+      return withStarted(end(ArmOutcome.NEVER_READY, CacheonError.from(error).message));
     }
     progress("measure", `measuring ${arm.armId}`);
     let measurement: ArmMeasurement;
+    const window = await input.openTimedWindow({
+      armId: arm.armId,
+      containerId: current.id,
+      signal: input.signal,
+    });
+    let figures: TimedWindowFigures = { findings: [] };
     try {
       measurement = await input.measure({
         endpoint: current.endpoint,
@@ -178,9 +233,15 @@ export async function runArm(input: RunArmInput): Promise<ArmRun> {
       });
     } catch (error) {
       if (input.signal.aborted) throw error;
-      return end(ArmOutcome.BROKEN_OUTPUT, `measurement failed: ${CacheonError.from(error).message}`);
+      return withStarted(
+        end(ArmOutcome.BROKEN_OUTPUT, `measurement failed: ${CacheonError.from(error).message}`),
+      );
+    } finally {
+      figures = await window.close();
     }
     result.summary = measurement.summary;
+    if (figures.gpuActivity) result.gpuActivity = figures.gpuActivity;
+    measurement.summary.findings.push(...figures.findings);
     // A server that died mid-run fails its last requests a moment before the engine reports the
     // exit: give it a short while, so a crash is named a crash rather than broken output.
     let state = await current.exitState();
@@ -189,31 +250,31 @@ export async function runArm(input: RunArmInput): Promise<ArmRun> {
       state = await current.exitState();
     }
     if (!state.running) {
-      return {
+      return withStarted({
         ...end(
           ArmOutcome.CRASHED,
           `the container exited with code ${state.exitCode}${state.oomKilled ? " (killed for memory)" : ""} while being measured`,
         ),
         measurement,
-      };
+      });
     }
     const { requests, failed } = measurement.summary;
     if (requests === 0 || failed / requests > input.maxFailedRequestFraction) {
       const codes = Object.entries(measurement.summary.failuresByCode)
         .map(([code, n]) => `${code} x${n}`)
         .join(", ");
-      return {
+      return withStarted({
         ...end(
           ArmOutcome.BROKEN_OUTPUT,
           `${failed} of ${requests} timed requests failed (${codes || "no detail"}); more than ${Math.round(input.maxFailedRequestFraction * 100)}% is too many to measure`,
         ),
         measurement,
-      };
+      });
     }
     keep = input.keepRunning;
     result.outcome = ArmOutcome.MEASURED;
     result.finishedAtUnixMs = BigInt(input.now());
-    return keep ? { result, measurement, container: current } : { result, measurement };
+    return withStarted(keep ? { result, measurement, container: current } : { result, measurement });
   } catch (error) {
     if (input.signal.aborted) {
       end(ArmOutcome.CANCELLED, `cancelled: ${String(input.signal.reason ?? "aborted")}`);

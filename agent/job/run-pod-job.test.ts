@@ -1,19 +1,20 @@
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { create } from "@bufbuild/protobuf";
 import Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Arm, ArmRole, ArmSchema, EvaluationJobSchema } from "../../shared/gen/cacheon/v1/job_pb.ts";
+import { type Arm, ArmRole } from "../../shared/gen/cacheon/v1/job_pb.ts";
 import { ArmOutcome } from "../../shared/gen/cacheon/v1/result_pb.ts";
 import { parseImageReference } from "../../shared/image/image-reference.ts";
 import { testServices } from "../../test/support/services.ts";
 import { removeJobObjects } from "../containers/job-network.ts";
+import { findPulledImage } from "../containers/pull-image.ts";
 import { buildHostileImage } from "../containers/testing/hostile-image.ts";
 import { pushTestImage } from "../containers/testing/node-test-image.ts";
 import type { JobEventPayload } from "./job-executor.ts";
 import type { PodJobOptions } from "./pod-job-options.ts";
 import { runPodJob } from "./run-pod-job.ts";
+import { hostileJob, testArm } from "./testing/hostile-job.ts";
 
 const services = testServices();
 const fixtures = join(import.meta.dirname, "..", "..", "test", "fixtures", "nvidia-smi");
@@ -68,32 +69,8 @@ const options = (): PodJobOptions => ({
   startupTimeoutS: { baseline: 20, challenger: 3 },
 });
 
-/** An arm of the given image. */
-function arm(armId: string, role: ArmRole, ref: string): Arm {
-  return create(ArmSchema, { armId, role, image: parseImageReference(ref) });
-}
-
-function job(jobId: string, arms: Arm[]) {
-  return create(EvaluationJobSchema, {
-    jobId,
-    roundId: "r1",
-    roundSeed: "ab12",
-    hardwareProfile: "none",
-    workload: {
-      promptSource: "bundled:cacheon-chat-v1",
-      requests: 2,
-      warmupRequests: 1,
-      maxTokens: 4,
-      topLogprobs: 0,
-      requestTimeoutMs: 5000,
-      stallTimeoutMs: 5000,
-      repetitions: 2,
-      model: "hostile",
-      arrival: { process: { case: "closedLoop", value: { concurrency: 1 } } },
-    },
-    arms,
-  });
-}
+const arm = testArm;
+const job = (jobId: string, arms: Arm[]) => hostileJob(jobId, arms, 2);
 
 describe("runPodJob with the real engine and registry", () => {
   it("runs arms in order, ends each failure with a reason and goes on, and cleans up", async () => {
@@ -171,8 +148,8 @@ describe("runPodJob with the real engine and registry", () => {
         waitForGpuIdle: async () => {
           // Before the closing baseline: the image both arms share is removed behind the job's back.
           if (++gates === 2) {
-            const { Id } = await docker.getImage(hostileRef).inspect();
-            await docker.getImage(Id).remove({ force: true });
+            const id = await findPulledImage(docker, parseImageReference(hostileRef));
+            await docker.getImage(id ?? hostileRef).remove({ force: true });
           }
         },
       },
@@ -338,8 +315,9 @@ describe("runPodJob's GPU idle gate and copy test (replayed nvidia-smi captures,
       [digest, "nccl_all_reduce.py"],
     ]);
     expect(result.hardware?.bandwidth?.allReduce?.ranks).toBe(2);
-    // One -q -x for the probe, then two idle samples before each of the two arms.
-    expect(smi.calls().filter((c) => c === "-q -x")).toHaveLength(1 + 2 * 2);
+    // One -q -x for the probe, then two idle samples before each of the two arms and one check
+    // after each that the GPUs came free.
+    expect(smi.calls().filter((c) => c === "-q -x")).toHaveLength(1 + 2 * 2 + 2);
     expect(result.arms.map((a) => a.outcome)).toEqual([ArmOutcome.MEASURED, ArmOutcome.MEASURED]);
   });
 
@@ -364,7 +342,11 @@ describe("runPodJob's GPU idle gate and copy test (replayed nvidia-smi captures,
     expect(result.reason).toMatch(
       /the GPUs did not go idle before arm b0 .*gpu 0: 100% busy > 5%; gpu 0: 21877 MiB in use > 1024 MiB \(pid 972 python3\); stop whatever else uses them/,
     );
-    expect(result.arms.map((a) => a.outcome)).toEqual([ArmOutcome.UNSPECIFIED]);
+    // The pod's fault, not the arm's: it is reported as not run (the job is rerun elsewhere).
+    expect(result.arms.map((a) => a.outcome)).toEqual([ArmOutcome.CANCELLED]);
+    expect(result.arms[0]?.reason).toMatch(
+      /^not run: the pod failed during arm b0: the GPUs did not go idle/,
+    );
     expect(await removeJobObjects({ docker, jobId })).toEqual({ containers: 0, networks: 0 });
   });
 

@@ -23,6 +23,7 @@ import { teacherForce } from "../bench/teacher-force.ts";
 import { tokenKTimings } from "../bench/token-k-timings.ts";
 import type { GpuSelection, NetworkMode } from "../containers/arm-container-spec.ts";
 import { createJobNetwork, type JobNetwork, removeJobObjects } from "../containers/job-network.ts";
+import { PodFault } from "../containers/pod-fault.ts";
 import { pullImage } from "../containers/pull-image.ts";
 import { createPullQueue, type PullQueue } from "../containers/pull-queue.ts";
 import { bandwidthFailures, measureGpuBandwidth } from "../hardware/bandwidth-check.ts";
@@ -30,6 +31,7 @@ import { dockerBandwidthRunner } from "../hardware/gpu-script-runners.ts";
 import { probeHardware } from "../hardware/probe-hardware.ts";
 import { loadHardwareProfile } from "../hardware/profiles.ts";
 import { waitForGpuIdle } from "../hardware/wait-for-gpu-idle.ts";
+import { type CheckGpusReleasedFn, checkGpusReleased } from "./check-gpus-released.ts";
 import type { JobContext, JobExecutor } from "./job-executor.ts";
 import type {
   ArmMeasurement,
@@ -41,13 +43,15 @@ import type {
 } from "./pod-job-options.ts";
 import {
   type ArmRun,
+  applyGpuRelease,
   enumName,
   finishContainer,
   type RunArmInput,
   runArm,
   startupTimeoutOf,
 } from "./run-arm.ts";
-import { pinnedImageOf, validateJob } from "./validate-job.ts";
+import { createTimedWindows } from "./timed-window.ts";
+import { isBaseline, pinnedImageOf, validateJob } from "./validate-job.ts";
 
 /** The JobExecutor the session layer calls: {@link runPodJob} with fixed options. */
 export function createPodJobExecutor(options: PodJobOptions): JobExecutor {
@@ -109,6 +113,12 @@ export async function runPodJob(
   const runs = new Map<string, ArmRun>();
   const kept: Array<{ run: ArmRun; input: RunArmInput }> = [];
   const pulled = new Set<string>();
+  // Why the job could not go on (the pod failed, or an arm left the GPUs unusable); the arms after
+  // that point are reported as not run, and the job as incomplete so it is rerun elsewhere.
+  let stopped: string | undefined;
+  const baselineImages = new Set(
+    job.arms.filter((a) => isBaseline(a.role)).map((a) => `${a.image?.repository}@${a.image?.digest}`),
+  );
   try {
     // Leftovers of an earlier agent run of this job would hold names and GPUs.
     await removeJobObjects({ docker, jobId: job.jobId, logger });
@@ -150,10 +160,16 @@ export async function runPodJob(
         maxBytes: options.maxImageBytes,
         minFreeBytes: options.minFreeBytes,
         auth: options.registryAuth,
+        ...(options.pullGate === false ? { gate: false } : {}),
+        ...(options.pullTimeoutMs ? { timeoutMs: options.pullTimeoutMs } : {}),
+        ...(options.pullStallMs ? { stallMs: options.pullStallMs } : {}),
         signal: pullSignal,
         logger,
       });
-      if (metadata.pullSeconds > 0) pulled.add(metadata.configDigest);
+      // The pinned baseline stays cached between jobs; every other image this job pulled goes.
+      if (metadata.pullSeconds > 0 && !baselineImages.has(`${image.repository}@${image.digest}`)) {
+        pulled.add(metadata.configDigest);
+      }
       return metadata;
     };
     const pulls = createPullQueue({ concurrency: options.pullConcurrency, signal, pull: pullOne });
@@ -167,6 +183,22 @@ export async function runPodJob(
     const closingIndex = job.arms.findLastIndex((a) => a.role === ArmRole.CLOSING_BASELINE);
     const teacher = options.teacherForce ?? defaultTeacherForce(logger);
     const gate = options.waitForGpuIdle ?? defaultWaitForGpuIdle(options);
+    const checkReleased = options.checkGpusReleased ?? defaultCheckGpusReleased(options, profile);
+    const openTimedWindow = createTimedWindows({
+      docker,
+      pulls,
+      pausePulls: options.pausePullsWhileTimed ?? true,
+      expectedGpus: gpus === "none" ? 0 : (loadHardwareProfile(profile).gpuCount ?? hardware.gpus.length),
+      ...(options.startGpuSampler ? { startSampler: options.startGpuSampler } : {}),
+      ...(options.nvidiaSmiPath ? { nvidiaSmiPath: options.nvidiaSmiPath } : {}),
+      ...(options.env ? { env: options.env } : {}),
+      onWait: (armId, message) =>
+        emit({
+          case: "progress",
+          value: create(JobProgressSchema, { jobId: job.jobId, armId, phase: "measure", message }),
+        }),
+      logger,
+    });
 
     if (options.bandwidthCheck) {
       const failure = await checkBandwidth(job, hardware, pulls, options, signal, progress);
@@ -200,6 +232,8 @@ export async function runPodJob(
         repull: (image) => pullOne(image, signal),
         measure,
         waitForGpuIdle: gate,
+        openTimedWindow,
+        checkGpusReleased: checkReleased,
         keepRunning: i === closingIndex,
         signal,
         emit,
@@ -210,7 +244,10 @@ export async function runPodJob(
       try {
         run = await runArm(input);
       } catch (error) {
-        if (!signal.aborted) throw error;
+        if (signal.aborted) break;
+        if (!(error instanceof PodFault)) throw error;
+        stopped = `the pod failed during arm ${arm.armId}: ${error.message}`;
+        logger.error("pod fault; the job stops here", { arm: arm.armId, error });
         break;
       }
       runs.set(arm.armId, run);
@@ -226,6 +263,10 @@ export async function runPodJob(
         outcome: enumName(ArmOutcome, run.result.outcome),
         reason: run.result.reason,
       });
+      if (run.gpuRelease && !run.gpuRelease.released) {
+        stopped = `arm ${arm.armId} left the GPUs unusable (${run.gpuRelease.reasons.join("; ")}); the arms after it were not run here`;
+        break;
+      }
     }
 
     // Teacher forcing by the closing baseline's server, then the final verdicts.
@@ -269,20 +310,28 @@ export async function runPodJob(
     }
   } finally {
     for (const { run, input } of kept) {
-      if (run.container) await finishContainer(run.container, run.result, input).catch(() => {});
+      if (!run.container) continue;
+      await finishContainer(run.container, run.result, input).catch(() => {});
+      if (!signal.aborted) {
+        const release = await input
+          .checkGpusReleased({ armId: run.result.armId, signal })
+          .catch(() => undefined);
+        if (release) applyGpuRelease(run, release);
+      }
     }
     await network?.remove();
     await removeJobObjects({ docker, jobId: job.jobId, logger }).catch(() => {});
-    if (options.removePulledImages) {
+    if (options.removeImages) {
       for (const id of pulled)
         await docker
           .getImage(id)
           .remove({ force: true })
-          .catch(() => {});
+          .catch((error: unknown) => logger.warn("pulled image not removed", { image: id, error }));
     }
-    result.arms = job.arms.map((arm) => runs.get(arm.armId)?.result ?? cancelledArm(arm.armId, signal));
+    result.arms = job.arms.map((arm) => runs.get(arm.armId)?.result ?? notRunArm(arm.armId, signal, stopped));
   }
   if (signal.aborted) return finish(false, `cancelled: ${reasonText(signal.reason)}`);
+  if (stopped) return finish(false, stopped);
   const opening = result.arms[0];
   return finish(
     true,
@@ -345,11 +394,17 @@ function timeToTokenK(runs: ReadonlyMap<string, ArmRun>, job: EvaluationJob): vo
   }
 }
 
-function cancelledArm(armId: string, signal: AbortSignal): ArmResult {
+/** The result of an arm that did not run: cancelled, stopped by the pod (not the arm's fault), or not reached. */
+function notRunArm(armId: string, signal: AbortSignal, stopped: string | undefined): ArmResult {
+  const reason = signal.aborted
+    ? `cancelled before the arm finished: ${reasonText(signal.reason)}`
+    : stopped
+      ? `not run: ${stopped}`
+      : "not run";
   return create(ArmResultSchema, {
     armId,
-    outcome: signal.aborted ? ArmOutcome.CANCELLED : ArmOutcome.UNSPECIFIED,
-    reason: signal.aborted ? `cancelled before the arm finished: ${reasonText(signal.reason)}` : "not run",
+    outcome: signal.aborted || stopped ? ArmOutcome.CANCELLED : ArmOutcome.UNSPECIFIED,
+    reason,
     exitCode: -1,
   });
 }
@@ -398,12 +453,25 @@ function defaultWaitForGpuIdle(options: PodJobOptions): WaitForGpuIdle {
       signal,
     });
     if (!gate.idle) {
-      throw new CacheonError(
+      // Busy before the arm began (the check after the previous arm passed): the pod's fault.
+      throw new PodFault(
         "unavailable",
         `the GPUs did not go idle before arm ${armId} (${gate.samplesTaken} samples in ${(gate.waitedMs / 1000).toFixed(1)} s): ${gate.reasons.join("; ")}; stop whatever else uses them or run the job on another pod`,
       );
     }
   };
+}
+
+/** The check after every arm with agent/job's checkGpusReleased, the job's profile and `gpuRelease` settings. */
+function defaultCheckGpusReleased(options: PodJobOptions, profile: string): CheckGpusReleasedFn {
+  return ({ signal }) =>
+    checkGpusReleased({
+      ...options.gpuRelease,
+      profile,
+      ...(options.nvidiaSmiPath ? { nvidiaSmiPath: options.nvidiaSmiPath } : {}),
+      ...(options.env ? { env: options.env } : {}),
+      signal,
+    });
 }
 
 /** Teacher forcing with agent/bench's teacherForce against the closing baseline's server. */
