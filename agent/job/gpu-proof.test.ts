@@ -60,6 +60,30 @@ describe("gpuActivityOf", () => {
   });
 });
 
+/** The sampler's own output on a real 4x H200 (a matmul loop on GPU 0; GPU 1 held by a sleeping process). */
+const real = (state: "busy" | "idle"): SampledGpuActivity =>
+  JSON.parse(
+    readFileSync(join(fixtures, "..", "nvidia-h200-x4-real", `gpu-activity-${state}.json`), "utf8"),
+  ) as SampledGpuActivity;
+
+describe("gpuProofFindings on the sampler's real 4x H200 figures", () => {
+  it("passes an arm whose process kept its GPU busy (pid 2463, 97.3%)", () => {
+    expect(gpuProofFindings(gpuActivityOf(real("busy"), [2463]), { expectedGpus: 4 })).toEqual([]);
+  });
+
+  it("flags an arm whose process held 8.8 GiB but computed nothing (pid 2464), though another GPU was busy", () => {
+    expect(gpuProofFindings(gpuActivityOf(real("busy"), [2464]), { expectedGpus: 4 })).toEqual([
+      expect.stringMatching(
+        /^the GPUs the arm's processes held stayed idle while the arm was timed \(busiest 0\.0%/,
+      ),
+    ]);
+  });
+
+  it("flags an arm with no process on an idle machine", () => {
+    expect(gpuProofFindings(gpuActivityOf(real("idle"), [7]), { expectedGpus: 4 })).toHaveLength(2);
+  });
+});
+
 describe("gpuProofFindings", () => {
   it("raises nothing for an arm whose own process kept a GPU busy", () => {
     expect(gpuProofFindings(gpuActivityOf(capture("busy"), [972]), { expectedGpus: 2 })).toEqual([]);
@@ -75,7 +99,7 @@ describe("gpuProofFindings", () => {
     expect(gpuProofFindings(gpuActivityOf(capture("idle"), [5555]), { expectedGpus: 2 })).toEqual([
       expect.stringMatching(/^no process of the arm's container/),
       expect.stringMatching(
-        /^the GPUs stayed idle while the arm was timed \(busiest GPU 0\.0% on average, at least 10% expected\)/,
+        /^the GPUs stayed idle while the arm was timed \(busiest 0\.0% on average, at least 10% expected\)/,
       ),
     ]);
   });

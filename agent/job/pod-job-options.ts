@@ -137,8 +137,9 @@ export interface PodJobOptions {
    */
   pausePullsWhileTimed?: boolean;
   /**
-   * Samples the GPUs during each arm's timed window (agent/hardware/gpu-sampler.ts). Without one,
-   * an arm given GPUs carries the finding that its GPU use could not be proven.
+   * Samples the GPUs during each arm's timed window (an arm given GPUs must show its own processes
+   * working on them, see gpu-proof.ts). @default agent/hardware/gpu-sampler.ts startGpuSampler with
+   * `nvidiaSmiPath` and `env`
    */
   startGpuSampler?: StartGpuSampler;
   /** The check after each arm that the GPUs came free. @default checkGpusReleased with `gpuRelease` */

@@ -27,6 +27,7 @@ import { PodFault } from "../containers/pod-fault.ts";
 import { pullImage } from "../containers/pull-image.ts";
 import { createPullQueue, type PullQueue } from "../containers/pull-queue.ts";
 import { bandwidthFailures, measureGpuBandwidth } from "../hardware/bandwidth-check.ts";
+import { startGpuSampler } from "../hardware/gpu-sampler.ts";
 import { dockerBandwidthRunner } from "../hardware/gpu-script-runners.ts";
 import { probeHardware } from "../hardware/probe-hardware.ts";
 import { loadHardwareProfile } from "../hardware/profiles.ts";
@@ -189,7 +190,7 @@ export async function runPodJob(
       pulls,
       pausePulls: options.pausePullsWhileTimed ?? true,
       expectedGpus: gpus === "none" ? 0 : (loadHardwareProfile(profile).gpuCount ?? hardware.gpus.length),
-      ...(options.startGpuSampler ? { startSampler: options.startGpuSampler } : {}),
+      startSampler: options.startGpuSampler ?? startGpuSampler,
       ...(options.nvidiaSmiPath ? { nvidiaSmiPath: options.nvidiaSmiPath } : {}),
       ...(options.env ? { env: options.env } : {}),
       onWait: (armId, message) =>
