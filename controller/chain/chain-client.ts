@@ -5,7 +5,13 @@ import type { Codec } from "@polkadot/types/types";
 import { u8aToHex } from "@polkadot/util";
 import { CacheonError } from "../../shared/errors/cacheon-error.ts";
 import { type Logger, silentLogger } from "../../shared/log/logger.ts";
-import { type CommitmentRecord, type PendingReveal, readSubmissions } from "./commitments-client.ts";
+import {
+  type CommitmentRecord,
+  type PendingReveal,
+  type RevealEvent,
+  readRevealEvents,
+  readSubmissions,
+} from "./commitments-client.ts";
 import {
   type ExtrinsicFate,
   extrinsicFate,
@@ -176,6 +182,11 @@ export class ChainClient {
    */
   async readCommitments(netuid: number, at?: FinalizedBlock): Promise<CommitmentRecord[]> {
     return (await readSubmissions(this, netuid, at)).records;
+  }
+
+  /** Reveals of finalized blocks `from`..`to` from their CommitmentRevealed events (history beyond the last 10). */
+  async readRevealEvents(netuid: number, from: number, to: number): Promise<RevealEvent[]> {
+    return readRevealEvents(this, netuid, from, to);
   }
 
   /** Submissions and the timelocked commitments still waiting for their round. */

@@ -235,3 +235,53 @@ function toCommitmentField(field: Codec): CommitmentField {
   const bytes = /^(Raw\d+|BigRaw)$/.test(variant) && data.value ? data.value.toU8a(true) : new Uint8Array();
   return { variant, bytes };
 }
+
+/** One reveal found in a finalized block's CommitmentRevealed event. */
+export interface RevealEvent {
+  hotkey: string;
+  block: number;
+  eventIndex: number;
+  submission: ParsedSubmission;
+}
+
+/**
+ * The reveals of blocks `from`..`to` (inclusive), from their CommitmentRevealed events and the
+ * RevealedCommitments entries of that block: the history RevealedCommitments no longer holds
+ * (it keeps a hotkey's last 10). Needs those blocks' state, so read it while they are recent.
+ */
+export async function readRevealEvents(
+  client: ChainClient,
+  netuid: number,
+  from: number,
+  to: number,
+): Promise<RevealEvent[]> {
+  const out: RevealEvent[] = [];
+  for (let block = Math.max(1, from); block <= to; block += 1) {
+    const hash = await client.api.rpc.chain.getBlockHash(block);
+    const at = await client.api.at(hash);
+    const events =
+      ((await at.query.system?.events?.()) as unknown as {
+        event: { section: string; method: string; data: Codec[] };
+      }[]) ?? [];
+    const byHotkey = new Map<string, number[]>();
+    events.forEach(({ event }, i) => {
+      if (event.section !== "commitments" || event.method !== "CommitmentRevealed") return;
+      if (Number(event.data[0]?.toString()) !== netuid) return;
+      const hotkey = String(event.data[1]?.toString());
+      byHotkey.set(hotkey, [...(byHotkey.get(hotkey) ?? []), i]);
+    });
+    for (const [hotkey, indexes] of byHotkey) {
+      const stored = (await at.query.commitments?.revealedCommitments?.(netuid, hotkey)) as unknown as {
+        unwrapOr(d: null): Iterable<[Codec, Codec]> | null;
+      };
+      const ofBlock = [...(stored?.unwrapOr(null) ?? [])].filter(([, b]) => Number(b.toString()) === block);
+      // The kth event of a hotkey in a block is its kth entry of that block.
+      indexes.forEach((eventIndex, k) => {
+        const entry = ofBlock[k];
+        if (entry)
+          out.push({ hotkey, block, eventIndex, submission: parseRevealed(entry[0].toU8a(true), hotkey) });
+      });
+    }
+  }
+  return out;
+}

@@ -84,7 +84,11 @@ export async function startController(options: StartControllerOptions): Promise<
   try {
     client = await ChainClient.connect({ endpoints: settings.chain.endpoints, logger });
     const signer = await loadSigner(settings);
-    const source = chainCommitmentSource({ client, netuid: settings.chain.netuid });
+    const source = chainCommitmentSource({
+      client,
+      netuid: settings.chain.netuid,
+      cursors: store.chainCursors,
+    });
     const sink: ArtefactSink =
       settings.publish.target === "local"
         ? localFolderSink(settings.publish.folder)

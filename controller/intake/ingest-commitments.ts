@@ -50,6 +50,14 @@ export interface CommitmentSnapshot {
   entries: readonly CommitmentEntry[];
   /** Timelocked commitments not yet revealed (not submissions yet). @default [] */
   pending?: readonly PendingTimelockedCommitment[];
+  /**
+   * Earlier reveals found in finalized CommitmentRevealed events (beyond what RevealedCommitments
+   * still holds), oldest first: recorded as superseded submissions, so copy detection knows who
+   * revealed what first even when this controller never saw them as current. @default []
+   */
+  history?: readonly CommitmentEntry[];
+  /** Runs inside intake's transaction once the snapshot is stored (e.g. to advance a chain cursor with it). */
+  onIngested?: () => void;
 }
 
 /** Turns a commitment's text into a pinned image, or says why it cannot. */
@@ -117,6 +125,22 @@ export function ingestCommitments(options: IngestOptions): IntakeSummary {
 
   store.transaction(() => {
     store.setMeta(pendingTimelockedMetaKey, JSON.stringify(snapshot.pending ?? []));
+    const history = [...(snapshot.history ?? [])].sort((a, b) => a.commitBlock - b.commitBlock);
+    for (const old of history) {
+      const known = store.submissions
+        .list()
+        .some((s) => s.hotkey === old.hotkey && s.commitBlock === old.commitBlock && s.raw === old.raw);
+      if (known) continue;
+      const row = insertFromCommitment(store, old, snapshot.block, parse);
+      if (row.state === "pending")
+        store.submissions.setState(
+          row.id,
+          "superseded",
+          `revealed at block ${old.commitBlock} and replaced before this controller read it (from the chain's CommitmentRevealed events)`,
+          row.copyOf,
+        );
+      log.info("history submission", { id: row.id, hotkey: row.hotkey, block: old.commitBlock });
+    }
     for (const entry of entries) {
       if (seen.has(entry.hotkey)) {
         log.warn("snapshot lists a hotkey twice; the first (oldest) entry wins", { hotkey: entry.hotkey });
@@ -153,6 +177,7 @@ export function ingestCommitments(options: IngestOptions): IntakeSummary {
       else summary.pending.push(row.id);
       log.info("new submission", { id: row.id, hotkey: row.hotkey, state: row.state, reason: row.reason });
     }
+    snapshot.onIngested?.();
     for (const c of store.commitments.list()) {
       if (seen.has(c.hotkey)) continue;
       const sub = store.submissions.get(c.submissionId);
