@@ -57,12 +57,17 @@ afterAll(async () => {
 async function send(tx: SubmittableExtrinsic<"promise">, signer: KeyringPair): Promise<string[]> {
   return new Promise((resolve, reject) => {
     tx.signAndSend(signer, { nonce: -1 }, (result) => {
-      if (result.status.isFinalized)
+      if (result.status.isFinalized) {
+        included = devnet.chain.block(result.status.asFinalized.toHex())?.number ?? included;
         resolve(result.events.map(({ event }) => `${event.section}.${event.method}`));
+      }
       if (result.isError) reject(new Error(result.status.type));
     }).catch(reject);
   });
 }
+
+/** Block the last extrinsic sent with {@link send} was included in. */
+let included = 0;
 
 /** A round out about `seconds` from now on the devnet beacon. */
 function roundIn(seconds: number): number {
@@ -108,11 +113,11 @@ const commit = (ct: string, round: number, version = 4) =>
 describe("commit_timelocked_weights on the devnet", () => {
   it("an honest commit is revealed in the next epoch and announced", async () => {
     const from = devnet.chain.best.number;
-    const round = roundIn(0.3);
+    const round = roundIn(0);
     expect(await send(commit(sealWeights(alice, [1, 2], [80, 20], 7n, round), round), alice)).toContain(
       "subtensorModule.TimelockedWeightsCommitted",
     );
-    const events = await eventsOver(80, from);
+    const events = await eventsOver(40, Math.max(from, included - 1));
     expect(
       events.some((e) =>
         e.startsWith(`subtensorModule.TimelockedWeightsRevealed:${netuid},${alice.address}`),
@@ -125,7 +130,7 @@ describe("commit_timelocked_weights on the devnet", () => {
   }, 20_000);
 
   it("refuses a commit_reveal_version other than the chain's (IncorrectCommitRevealVersion)", async () => {
-    const round = roundIn(0.3);
+    const round = roundIn(0);
     await expect(
       (async () => {
         const events = await send(commit(sealWeights(alice, [1], [1], 7n, round), round, 3), alice);
@@ -136,17 +141,17 @@ describe("commit_timelocked_weights on the devnet", () => {
 
   it.each([
     ["garbage bytes", () => u8aToHex(new Uint8Array(300).fill(7))],
-    ["Alice's ciphertext replayed by Dave", () => sealWeights(alice, [3], [1], 7n, roundIn(0.3))],
-    ["a version key below WeightsVersionKey", () => sealWeights(dave, [3], [1], 6n, roundIn(0.3))],
+    ["Alice's ciphertext replayed by Dave", () => sealWeights(alice, [3], [1], 7n, roundIn(0))],
+    ["a version key below WeightsVersionKey", () => sealWeights(dave, [3], [1], 6n, roundIn(0))],
   ])(
     "drops %s silently: no reveal event, weights unchanged",
     async (_, make) => {
       const before = await weightsOf(3);
       const from = devnet.chain.best.number;
       const ct = make();
-      const round = roundIn(0.3);
+      const round = roundIn(0);
       expect(await send(commit(ct, round), dave)).toContain("subtensorModule.TimelockedWeightsCommitted");
-      const events = await eventsOver(80, from);
+      const events = await eventsOver(40, Math.max(from, included - 1));
       expect(events.filter((e) => e.startsWith("subtensorModule.TimelockedWeightsRevealed"))).toEqual([]);
       expect(await weightsOf(3)).toEqual(before);
       const queued = await api.query.subtensorModule?.timelockedWeightCommits?.entries(netuid);
@@ -159,7 +164,7 @@ describe("commit_timelocked_weights on the devnet", () => {
     const from = devnet.chain.best.number;
     const round = roundIn(3600);
     await send(commit(sealWeights(dave, [1], [1], 7n, round), round), dave);
-    const events = await eventsOver(80, from);
+    const events = await eventsOver(40, Math.max(from, included - 1));
     expect(events.filter((e) => e.startsWith("subtensorModule.TimelockedWeightsRevealed"))).toEqual([]);
     const queued = await api.query.subtensorModule?.timelockedWeightCommits?.entries(netuid);
     expect((queued ?? []).flatMap(([, v]) => v.toJSON() as unknown[])).toEqual([]);
