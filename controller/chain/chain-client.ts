@@ -29,6 +29,8 @@ export interface Neuron {
   validatorPermit: boolean;
   /** Block of the uid's last weights (0 = never). */
   lastUpdate: number;
+  /** BlockAtRegistration: when this hotkey took the uid (a later one means a new neuron). */
+  registeredAt: number;
 }
 
 /** A subnet's metagraph and weight-setting hyperparameters, read at one finalized block. */
@@ -156,7 +158,11 @@ export class ChainClient {
       call(q.commitRevealWeightsEnabled, netuid),
     ]);
     const count = Number(n.toString());
-    const keys = await q.keys?.multi(Array.from({ length: count }, (_, uid) => [netuid, uid]));
+    const uidKeys = Array.from({ length: count }, (_, uid) => [netuid, uid]);
+    const [keys, registered] = await Promise.all([
+      q.keys?.multi(uidKeys),
+      q.blockAtRegistration?.multi(uidKeys),
+    ]);
     const permitList = permits.toJSON() as boolean[];
     const updates = lastUpdate.toJSON() as number[];
     return {
@@ -168,6 +174,7 @@ export class ChainClient {
         hotkey: key.toString(),
         validatorPermit: permitList[uid] === true,
         lastUpdate: updates[uid] ?? 0,
+        registeredAt: Number(registered?.[uid]?.toString() ?? 0),
       })),
       tempo: Number(tempo.toString()),
       weightsVersionKey: BigInt(versionKey.toString()),

@@ -35,6 +35,14 @@ export interface SubmitOptions {
   deadlineMs?: number | undefined;
   /** Blocks the extrinsic stays valid (its mortal era; the encoding rounds to a power of two >= 4). @default 32 */
   mortalBlocks?: number | undefined;
+  /**
+   * Which nonce to sign with: "pool", the account's next counting its transactions waiting in the
+   * node's pool (for several extrinsics in a row), or "chain", the account's nonce in the best
+   * block's state (for one extrinsic at a time: a transaction of ours left in the pool, whose era
+   * ended, cannot push this one's nonce beyond reach; the pool refuses this one while it is there).
+   * @default "pool"
+   */
+  nonce?: "pool" | "chain" | undefined;
   /** Called once signed, before it is sent: persist it to know after a crash that it may land. */
   onSigned?: ((sent: SentExtrinsic) => void) | undefined;
   /** Called at each status the node reports (Ready, InBlock, ...), e.g. to report progress. */
@@ -87,7 +95,8 @@ export async function submitExtrinsic(
   const { signal } = options;
   if (signal?.aborted) throw new CacheonError("cancelled", "cancelled before submitting");
   const period = options.mortalBlocks ?? defaultMortalBlocks;
-  await extrinsic.signAsync(signer, { nonce: -1, era: period });
+  const nonce = options.nonce === "chain" ? await chainNonce(api, signer.address) : -1;
+  await extrinsic.signAsync(signer, { nonce, era: period });
   const sent = await describeSent(api, extrinsic, signer.address);
   options.onSigned?.(sent);
   let last = "Signed";
@@ -142,6 +151,11 @@ export async function submitExtrinsic(
       (error: Error) => finish(() => reject(translateRpcError(error))),
     );
   });
+}
+
+async function chainNonce(api: ApiPromise, address: string): Promise<number> {
+  const account = await api.query.system?.account?.(address);
+  return Number((account?.toJSON() as { nonce?: number } | undefined)?.nonce ?? 0);
 }
 
 /** The mortal era's span, read back from the signed extrinsic. */

@@ -12,6 +12,7 @@ import { encodeWeightsPayload } from "../../shared/timelock/weights-payload.ts";
 import type { WeightCommitMode, WeightCommitRow, WeightCommitTable } from "../store/weight-commit-table.ts";
 import type { ChainClient, FinalizedBlock } from "./chain-client.ts";
 import { commitRevealPlan, type EpochSchedule, hashRevealStep } from "./epoch-schedule.ts";
+import type { SubmitOptions } from "./extrinsic-submitter.ts";
 import { normalizeWeights, weightsCommitHash } from "./weights.ts";
 
 // Setting weights on Subtensor in the three ways a subnet may ask for: set_weights; the drand
@@ -43,6 +44,11 @@ export interface SetChainWeightsOptions {
   commits?: WeightCommitTable;
   /** The store intent this call carries out; with `commits`, an open commit of it is resumed. */
   intentId?: number;
+  /**
+   * How the set_weights extrinsic is submitted (deadline, mortal era) and `onSigned`, called once
+   * it is signed and before it is sent, to persist it while it may land.
+   */
+  submit?: Omit<SubmitOptions, "signal">;
   signal?: AbortSignal;
   logger?: Logger;
 }
@@ -102,7 +108,12 @@ export async function setChainWeights(
   if (!metagraph.commitRevealWeightsEnabled) {
     const tx = client.api.tx.subtensorModule?.setWeights;
     if (!tx) throw new CacheonError("internal", "the chain's metadata lacks SubtensorModule.set_weights");
-    const included = await client.submit(tx(netuid, uids, values, versionKey), signer, signal);
+    const included = await client.submit(
+      tx(netuid, uids, values, versionKey),
+      signer,
+      signal,
+      options.submit,
+    );
     await confirmWeights(ctx, included, values, uids);
     return result(ctx, "set_weights", weights, included);
   }

@@ -12,7 +12,7 @@ import { type ArmLaunchSettings, recipeProblems } from "../rounds/arm-launch.ts"
 import type { RoundSettings } from "../rounds/round-settings.ts";
 import { resolveScoringPolicy, type ScoringPolicy } from "../scoring/scoring-policy.ts";
 import type { WeightPolicy } from "../weights/weight-policy.ts";
-import type { WeightCadence } from "../weights/weight-setter.ts";
+import { defaultWeightCadence, type WeightCadence } from "../weights/weight-setter.ts";
 
 /** The controller's configuration, typed and grouped for the components that use it. */
 export interface ControllerSettings {
@@ -24,6 +24,8 @@ export interface ControllerSettings {
     /** The drand beacon the chain follows (its Drand pallet's pulses open timelocked commits). */
     drand: BeaconInfo;
     commitReveal: "timelock" | "hash";
+    /** Deadline and mortal era of submitted extrinsics (controller/chain/extrinsic-submitter.ts). */
+    submit: { deadlineMs: number; mortalBlocks: number };
   };
   wallet: { name: string; hotkey: string; path: string; devUri: string };
   intervalMs: number;
@@ -214,6 +216,10 @@ export function resolveControllerSettings(
         v<number>("chain.drand.periodSeconds"),
       ),
       commitReveal: v<"timelock" | "hash">("weights.commitReveal"),
+      submit: {
+        deadlineMs: v<number>("chain.submitDeadlineSeconds") * 1000,
+        mortalBlocks: v<number>("chain.mortalBlocks"),
+      },
     },
     wallet: {
       name: v<string>("wallet.name"),
@@ -258,11 +264,12 @@ export function resolveControllerSettings(
       burnShare: v<number>("weights.burnShare"),
       burnUid: v<number>("weights.burnUid"),
       fallback: v<"burn" | "skip">("weights.fallback"),
+      vacantLeader: v<"promote-runner-up" | "burn">("weights.vacantLeader"),
     },
     cadence: {
       refreshBlocks: v<number>("weights.refreshBlocks"),
       rateLimitBlocks: v<number>("weights.rateLimitBlocks"),
-      inFlightBlocks: 5,
+      inFlightBlocks: defaultWeightCadence.inFlightBlocks,
     },
     versionKey: BigInt(v<number>("weights.versionKey")),
     publish:

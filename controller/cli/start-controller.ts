@@ -134,6 +134,7 @@ export async function startController(options: StartControllerOptions): Promise<
         commitReveal: settings.chain.commitReveal,
         beacon: settings.chain.drand,
         blockSeconds: settings.chain.blockSeconds,
+        submit: settings.chain.submit,
         logger,
       }),
       weightPolicy: settings.weights,

@@ -42,6 +42,19 @@ export const controllerConfigSchema = {
     default: 12,
     min: 0.01,
   },
+  "chain.submitDeadlineSeconds": {
+    type: "integer",
+    doc: "Seconds to wait for an extrinsic (weights) to be final; past that it is in doubt and nothing is resent for it until its mortal era has ended.",
+    default: 180,
+    min: 10,
+  },
+  "chain.mortalBlocks": {
+    type: "integer",
+    doc: "Blocks an extrinsic stays valid after signing (its mortal era; rounded to a power of two). An extrinsic in doubt is resent only once this has passed.",
+    default: 32,
+    min: 4,
+    max: 4096,
+  },
   "chain.drand.publicKey": {
     type: "string",
     doc: "Public key (hex, compressed G2) of the drand beacon the chain's Drand pallet follows: quicknet on finney; the devnet prints its own at start.",
@@ -306,6 +319,12 @@ export const controllerConfigSchema = {
     doc: "With no leader: burn (all to weights.burnUid) or skip (set nothing).",
     values: ["burn", "skip"],
     default: "burn",
+  },
+  "weights.vacantLeader": {
+    type: "string",
+    doc: "When the leader's hotkey left the subnet (its uid may be a stranger's): promote-runner-up (it takes the pool until the next round) or burn (the leader's share goes to weights.burnUid).",
+    values: ["promote-runner-up", "burn"],
+    default: "promote-runner-up",
   },
   "weights.refreshBlocks": {
     type: "integer",

@@ -109,9 +109,9 @@ describe("a scripted round on the local chain with the reference server images",
     // by something outside (the Docker engine is shared) leaves its submissions pending for the
     // next round, so a few cycles are allowed.
     const storePath = join(dir, "controller.db");
-    for (let i = 0; i < 8 && !settledAndPaid(storePath); i += 1) {
+    for (let i = 0; i < 8 && !(await settledAndPaid(storePath)); i += 1) {
       await controller.cycle();
-      if (!settledAndPaid(storePath)) await devnet.waitForFinalized((await currentBlock()) + 20);
+      if (!(await settledAndPaid(storePath))) await devnet.waitForFinalized((await currentBlock()) + 20);
     }
     const store = openStore({ path: storePath, readOnly: true });
     try {
@@ -164,11 +164,16 @@ describe("a scripted round on the local chain with the reference server images",
 });
 
 /** True when no submission waits and the last confirmed weights are what the standing asks for. */
-function settledAndPaid(path: string): boolean {
+async function settledAndPaid(path: string): Promise<boolean> {
+  const client = await ChainClient.connect({ endpoints: [devnet.url], rounds: 1 });
+  const metagraph = await client.readMetagraph(1).finally(() => client.close());
   const store = openStore({ path, readOnly: true });
   try {
     const last = store.weightSettings.list({ states: ["confirmed"], limit: 1 })[0];
-    const desired = desiredWeights(store, defaultWeightPolicy);
+    const desired = desiredWeights(store, defaultWeightPolicy, {
+      block: metagraph.blockNumber,
+      neurons: metagraph.neurons,
+    });
     return (
       store.submissions.list({ states: ["pending"] }).length === 0 &&
       store.rounds.open() === undefined &&

@@ -199,4 +199,53 @@ CREATE TABLE IF NOT EXISTS chain_cursors (
 );
 `,
   },
+  {
+    version: 5,
+    name: "weight_settings.sent_extrinsic; fee_payments, fee_transfers, fee_ledger_gaps",
+    sql: `
+-- The weights extrinsic of a setting, written once it is signed and before it is sent: while it
+-- may still land (its mortal era has not ended) nothing else is sent for the setting.
+ALTER TABLE weight_settings ADD COLUMN sent_extrinsic TEXT;
+
+-- Submission fees found in finalized blocks: a transfer to the fee account with the remark that
+-- names what it pays for. Each pays for one submission at most (consumed_by).
+CREATE TABLE fee_payments (
+  id TEXT PRIMARY KEY,
+  block INTEGER NOT NULL,
+  extrinsic_index INTEGER NOT NULL,
+  payer TEXT NOT NULL,
+  destination TEXT NOT NULL,
+  amount TEXT NOT NULL,
+  netuid INTEGER NOT NULL,
+  hotkey TEXT NOT NULL,
+  digest TEXT NOT NULL,
+  remark TEXT NOT NULL,
+  consumed_by TEXT,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX fee_payments_hotkey ON fee_payments (hotkey, block);
+CREATE UNIQUE INDEX fee_payments_consumed ON fee_payments (consumed_by) WHERE consumed_by IS NOT NULL;
+
+-- Transfers to the fee account whose remark (the payer's next transaction) has not been seen yet.
+CREATE TABLE fee_transfers (
+  id TEXT PRIMARY KEY,
+  block INTEGER NOT NULL,
+  extrinsic_index INTEGER NOT NULL,
+  payer TEXT NOT NULL,
+  nonce INTEGER NOT NULL,
+  destination TEXT NOT NULL,
+  amount TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX fee_transfers_payer ON fee_transfers (payer, nonce);
+
+-- Finalized blocks the fee ledger could not read (state pruned): a payment there cannot be seen.
+CREATE TABLE fee_ledger_gaps (
+  from_block INTEGER NOT NULL,
+  to_block INTEGER NOT NULL,
+  reason TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+`,
+  },
 ];

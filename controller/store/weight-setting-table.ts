@@ -1,7 +1,11 @@
 import type { DatabaseSync } from "node:sqlite";
-import { numOrNull, type Row, strOrNull } from "./row-values.ts";
+import type { SentExtrinsic } from "../chain/extrinsic-submitter.ts";
+import { jsonOrNull, numOrNull, type Row, strOrNull } from "./row-values.ts";
 
-/** "intent" is written before the chain is asked; "confirmed" after reading the weights back. */
+/**
+ * "intent" is written before the chain is asked; "submitted" once its extrinsic is signed (with
+ * `sent`, before it is sent); "confirmed" after reading the weights back.
+ */
 export type WeightSettingState = "intent" | "submitted" | "confirmed" | "failed";
 
 export interface WeightSettingRow {
@@ -15,6 +19,8 @@ export interface WeightSettingRow {
   txRef: string | null;
   confirmedBlock: number | null;
   error: string | null;
+  /** The signed extrinsic carrying it, while it may land (null before signing, and for commit-reveal). */
+  sent: SentExtrinsic | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -53,13 +59,22 @@ export class WeightSettingTable {
       txRef?: string | null;
       confirmedBlock?: number | null;
       error?: string | null;
+      sent?: SentExtrinsic | null;
     },
   ): void {
     this.#db
       .prepare(
-        "UPDATE weight_settings SET state = ?, tx_ref = COALESCE(?, tx_ref), confirmed_block = COALESCE(?, confirmed_block), error = ?, updated_at = ? WHERE id = ?",
+        "UPDATE weight_settings SET state = ?, tx_ref = COALESCE(?, tx_ref), confirmed_block = COALESCE(?, confirmed_block), error = ?, sent_extrinsic = COALESCE(?, sent_extrinsic), updated_at = ? WHERE id = ?",
       )
-      .run(u.state, u.txRef ?? null, u.confirmedBlock ?? null, u.error ?? null, this.#now(), id);
+      .run(
+        u.state,
+        u.txRef ?? null,
+        u.confirmedBlock ?? null,
+        u.error ?? null,
+        u.sent ? JSON.stringify(u.sent) : null,
+        this.#now(),
+        id,
+      );
   }
 
   get(id: number): WeightSettingRow | undefined {
@@ -92,6 +107,7 @@ function weightFromRow(r: Row): WeightSettingRow {
     txRef: strOrNull(r.tx_ref),
     confirmedBlock: numOrNull(r.confirmed_block),
     error: strOrNull(r.error),
+    sent: jsonOrNull<SentExtrinsic>(r.sent_extrinsic),
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),
   };

@@ -3,6 +3,7 @@ import { CacheonError } from "../../shared/errors/cacheon-error.ts";
 import type { Logger } from "../../shared/log/logger.ts";
 import type { BeaconInfo } from "../../shared/timelock/beacon-info.ts";
 import type { ChainClient } from "../chain/chain-client.ts";
+import type { SubmitOptions } from "../chain/extrinsic-submitter.ts";
 import type { WeightCommitMode, WeightCommitTable } from "../store/weight-commit-table.ts";
 import type { WeightTarget } from "./weight-setter.ts";
 
@@ -22,6 +23,8 @@ export interface ChainWeightTargetOptions {
   beacon?: BeaconInfo;
   /** Seconds per block. @default 12 */
   blockSeconds?: number;
+  /** How set_weights extrinsics are submitted: deadline and mortal era (extrinsic-submitter.ts defaults). */
+  submit?: Pick<SubmitOptions, "deadlineMs" | "mortalBlocks">;
   logger?: Logger;
 }
 
@@ -30,6 +33,18 @@ export function chainWeightTarget(options: ChainWeightTargetOptions): WeightTarg
   const { client, netuid, signer } = options;
   return {
     finalizedBlock: async () => (await client.finalizedHead()).number,
+    async readNeurons() {
+      const metagraph = await client.readMetagraph(netuid);
+      return {
+        block: metagraph.blockNumber,
+        neurons: metagraph.neurons.map((n) => ({
+          uid: n.uid,
+          hotkey: n.hotkey,
+          registeredAt: n.registeredAt,
+        })),
+      };
+    },
+    extrinsicFate: (sent) => client.extrinsicFate(sent),
     async readOwnWeights() {
       const head = await client.finalizedHead();
       const metagraph = await client.readMetagraph(netuid, head);
@@ -46,7 +61,7 @@ export function chainWeightTarget(options: ChainWeightTargetOptions): WeightTarg
       return { lastUpdate: me.lastUpdate, uids: pairs.map(([u]) => u), weights: pairs.map(([, w]) => w) };
     },
     pendingCommit: (intentId) => options.commits?.open(intentId) !== undefined,
-    async setWeights(uids, weights, signal, intentId) {
+    async setWeights(uids, weights, signal, intentId, onSigned) {
       const result = await client.setWeights(netuid, new Map(uids.map((u, i) => [u, weights[i] ?? 0])), {
         signer,
         versionKey: options.versionKey ?? 0n,
@@ -56,6 +71,8 @@ export function chainWeightTarget(options: ChainWeightTargetOptions): WeightTarg
         ...(options.blockSeconds ? { blockSeconds: options.blockSeconds } : {}),
         ...(options.logger ? { logger: options.logger } : {}),
         ...(intentId !== undefined ? { intentId } : {}),
+        // One weights extrinsic at a time, so the nonce comes from the chain's state (see SubmitOptions.nonce).
+        submit: { ...options.submit, nonce: "chain", onSigned },
         signal,
       });
       return { block: result.blockNumber, ref: `${result.mode}@${result.blockHash}` };

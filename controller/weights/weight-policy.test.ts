@@ -27,6 +27,12 @@ describe("computeWeights", () => {
     expect(w?.reason).toMatch(/50\.0% burned to uid 0/);
   });
 
+  it("a vacant leader seat burns the leader's share; the runner-up keeps its own", () => {
+    const w = computeWeights({ vacantLeader: true, runnerUpUid: 4 }, policy);
+    expect(w).toMatchObject({ uids: [0, 4], weights: [65535, 16384] });
+    expect(w?.reason).toMatch(/leader seat vacant: its share burned to uid 0; runner-up uid 4/);
+  });
+
   it("no leader: fallback to the burn uid, or nothing", () => {
     expect(computeWeights({}, policy)).toMatchObject({ uids: [0], weights: [65535] });
     expect(computeWeights({ runnerUpUid: 4 }, { ...policy, fallback: "skip" })).toBeUndefined();

@@ -1,4 +1,5 @@
 import { CacheonError } from "../../shared/errors/cacheon-error.ts";
+import type { VacantLeaderRule } from "./paid-seats.ts";
 
 /** How the competition's weight is split. */
 export interface WeightPolicy {
@@ -12,6 +13,11 @@ export interface WeightPolicy {
   burnUid: number;
   /** With no leader yet: "burn" sends everything to `burnUid`; "skip" sets no weights. @default "burn" */
   fallback: "burn" | "skip";
+  /**
+   * When the leader's hotkey left the subnet: its share goes to the runner-up, or is burned.
+   * @default "promote-runner-up"
+   */
+  vacantLeader?: VacantLeaderRule | undefined;
 }
 
 /** Default split: leader 80%, runner-up 20%, no burn, fallback to the burn uid. */
@@ -21,6 +27,7 @@ export const defaultWeightPolicy: Readonly<WeightPolicy> = Object.freeze({
   burnShare: 0,
   burnUid: 0,
   fallback: "burn",
+  vacantLeader: "promote-runner-up",
 });
 
 /** Weights to set, as u16 values the chain stores (the largest is 65535, as the chain upscales). */
@@ -35,6 +42,11 @@ export interface WeightVector {
 export interface PaidUids {
   leaderUid?: number | undefined;
   runnerUpUid?: number | undefined;
+  /**
+   * The leader's seat was dropped and its share is burned (paid-seats.ts, rule "burn"): the
+   * runner-up keeps only its own share.
+   */
+  vacantLeader?: boolean | undefined;
 }
 
 /**
@@ -49,7 +61,13 @@ export function computeWeights(paid: PaidUids, policy: WeightPolicy): WeightVect
     if (share > 0) shares.set(uid, (shares.get(uid) ?? 0) + share);
   };
   let reason: string;
-  if (paid.leaderUid === undefined) {
+  if (paid.vacantLeader && paid.runnerUpUid !== undefined) {
+    const pool = 1 - policy.burnShare;
+    const total = policy.leaderShare + policy.runnerUpShare;
+    add(policy.burnUid, policy.burnShare + (pool * policy.leaderShare) / total);
+    add(paid.runnerUpUid, (pool * policy.runnerUpShare) / total);
+    reason = `leader seat vacant: its share burned to uid ${policy.burnUid}; runner-up uid ${paid.runnerUpUid}`;
+  } else if (paid.leaderUid === undefined) {
     if (policy.fallback === "skip") return undefined;
     add(policy.burnUid, 1);
     reason = `no leader yet: fallback, all weight to burn uid ${policy.burnUid}`;

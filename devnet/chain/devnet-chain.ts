@@ -319,7 +319,7 @@ export class DevnetChain {
       progress = false;
       for (const entry of [...this.pool.entries]) {
         const expected = this.accountNonce(entry.signer, storage);
-        if (entry.nonce < expected || this.pool.expired(entry.extrinsic, number)) {
+        if (entry.nonce < expected || this.pool.expired(entry, number)) {
           this.pool.remove(entry);
           entry.watcher?.("invalid");
           continue;

@@ -41,6 +41,8 @@ export interface PoolEntry {
   watcher: ((status: ExtrinsicStatusJson) => void) | undefined;
   /** Best block when it entered the pool. */
   submittedAt: number;
+  /** First block it can no longer be included in (its mortal era's death); Infinity when immortal. */
+  death: number;
   /** Misbehaviour injected for it (pool-faults.ts). */
   fault?: PoolFaultKind | undefined;
 }
@@ -110,7 +112,7 @@ export class TransactionPool {
         "Invalid Transaction",
         `Transaction call is not expected (the devnet applies only ${this.chain.supportedCalls().join(", ")}; ${call} is not implemented)`,
       );
-    const birthHash = this.birthHash(extrinsic);
+    const { hash: birthHash, death } = this.mortality(extrinsic);
     const signer = registry.createType("AccountId32", extrinsic.signer.toString()).toHex();
     if (!this.signatureValid(extrinsic, birthHash))
       throw new PoolError(1010, "Invalid Transaction", "Transaction has a bad signature");
@@ -139,6 +141,7 @@ export class TransactionPool {
       extrinsic,
       watcher,
       submittedAt: this.chain.bestNumber(),
+      death,
       fault: this.takeFault(call, signer),
     };
     this.entries.push(entry);
@@ -171,10 +174,9 @@ export class TransactionPool {
     if (index >= 0) this.entries.splice(index, 1);
   }
 
-  /** Whether the extrinsic's mortal era has ended before block `number`. */
-  expired(extrinsic: Extrinsic, number: number): boolean {
-    const era = extrinsic.era;
-    return era.isMortalEra && number - 1 >= era.asMortalEra.death(number - 1);
+  /** Whether the entry's mortal era has ended by block `number` (it cannot be included in it). */
+  expired(entry: PoolEntry, number: number): boolean {
+    return number >= entry.death;
   }
 
   /** Drops a watcher (on unsubscribe or connection close). */
@@ -182,18 +184,20 @@ export class TransactionPool {
     for (const entry of this.entries) if (entry.watcher === watcher) entry.watcher = undefined;
   }
 
-  /** The block hash a signature commits to (CheckMortality); refuses unknown and expired eras. */
-  private birthHash(extrinsic: Extrinsic): string {
+  /**
+   * The block hash a signature commits to (CheckMortality) and the era's death, both relative to
+   * the block being built (best + 1), as Substrate validates: a mortal extrinsic can be included in
+   * blocks birth..death-1. Refuses an unknown birth block.
+   */
+  private mortality(extrinsic: Extrinsic): { hash: string; death: number } {
     const era = extrinsic.era;
-    if (!era.isMortalEra) return this.chain.genesisHash();
-    const current = this.chain.bestNumber();
-    const birth = era.asMortalEra.birth(current);
+    if (!era.isMortalEra) return { hash: this.chain.genesisHash(), death: Number.POSITIVE_INFINITY };
+    const best = this.chain.bestNumber();
+    const birth = era.asMortalEra.birth(best + 1);
     const hash = this.chain.blockHash(birth);
-    if (!hash || birth > current)
+    if (!hash || birth > best)
       throw new PoolError(1010, "Invalid Transaction", "Transaction has an ancient birth block");
-    if (current >= era.asMortalEra.death(current))
-      throw new PoolError(1010, "Invalid Transaction", "Transaction is outdated");
-    return hash;
+    return { hash, death: era.asMortalEra.death(best + 1) };
   }
 
   /** Verifies the signature over the payload the signer saw: call, extra and implicit data. */

@@ -12,8 +12,8 @@ export interface FileChainState {
   lastUpdate: number;
   uids: number[];
   weights: number[];
-  /** Every set_weights the chain accepted, in order. */
-  accepted: { block: number; uids: number[]; weights: number[] }[];
+  /** Every set_weights the chain accepted, in order, with its extrinsic's hash. */
+  accepted: { block: number; uids: number[]; weights: number[]; hash?: string }[];
   /** The chain's WeightsSetRateLimit. */
   rateLimit: number;
 }
@@ -46,11 +46,40 @@ export function fileChain(
   };
   const target: WeightTarget = {
     finalizedBlock: async () => advance().block,
+    // Every committed hotkey holds the uid of its entry, registered at genesis.
+    readNeurons: async () => {
+      const s = read();
+      return {
+        block: s.block,
+        neurons: s.entries.map((e) => ({ uid: e.uid, hotkey: e.hotkey, registeredAt: 0 })),
+      };
+    },
+    // An extrinsic is valid for 2 blocks after it is signed, like a (very short) mortal era.
+    extrinsicFate: async (sent) => {
+      const s = read();
+      const landed = s.accepted.find((a) => a.hash === sent.hash);
+      if (landed)
+        return { state: "landed", block: { number: landed.block, hash: `0x${landed.block.toString(16)}` } };
+      return s.block <= sent.validUntil
+        ? { state: "pending", reason: `${sent.hash} may land until block ${sent.validUntil}` }
+        : { state: "lost", reason: `${sent.hash} did not land by block ${sent.validUntil}` };
+    },
     readOwnWeights: async () => {
       const s = read();
       return { lastUpdate: s.lastUpdate, uids: s.uids, weights: s.weights };
     },
-    async setWeights(uids, weights) {
+    async setWeights(uids, weights, _signal, _intentId, onSigned) {
+      // Signed (and recorded by the caller) first, then sent: a kill at beforeSet leaves an
+      // extrinsic that never reached the chain, which lapses after its 2-block era.
+      const signedAt = read();
+      const hash = `0xfile-set-weights-${signedAt.block}-${signedAt.accepted.length}`;
+      onSigned?.({
+        hash,
+        signer: "validator",
+        nonce: signedAt.accepted.length,
+        birthBlock: signedAt.block,
+        validUntil: signedAt.block + 2,
+      });
       hooks.beforeSet?.();
       const s = read();
       if (s.lastUpdate > 0 && s.block - s.lastUpdate < s.rateLimit) {
@@ -61,7 +90,7 @@ export function fileChain(
       }
       s.block += 1;
       Object.assign(s, { uids, weights, lastUpdate: s.block });
-      s.accepted.push({ block: s.block, uids, weights });
+      s.accepted.push({ block: s.block, uids, weights, hash });
       write(s);
       await hooks.afterSet?.();
       return { block: s.block, ref: `file-block-${s.block}` };
