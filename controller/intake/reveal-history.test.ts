@@ -75,7 +75,7 @@ describe("reveal history beyond the last 10", () => {
       }
     }
     const stored = await client.api.query.commitments?.revealedCommitments?.(1, bob.address);
-    expect((stored?.toJSON() as unknown[]).length).toBe(10);
+    expect((stored?.toJSON() as unknown[] | undefined)?.length).toBe(10);
     await client.commit(1, `r/charlie@${digest(0)}`, charlie);
 
     const summary = ingestCommitments({ store, snapshot: await source.snapshot() });
