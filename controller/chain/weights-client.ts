@@ -75,7 +75,7 @@ export async function setChainWeights(
   const { signer, signal } = options;
   const log = options.logger ?? silentLogger;
   const commits = options.commits;
-  const open = commits && options.intentId !== undefined ? commits.open(options.intentId) : undefined;
+  let open = commits && options.intentId !== undefined ? commits.open(options.intentId) : undefined;
   const metagraph = await client.readMetagraph(netuid);
   const me = metagraph.neurons.find((n) => n.hotkey === signer.address);
   if (!me)
@@ -84,6 +84,16 @@ export async function setChainWeights(
       `hotkey ${signer.address} is not registered on subnet ${netuid}: register it before setting weights`,
     );
   const ctx: Context = { client, netuid, uid: me.uid, signer, log, signal, commits };
+  // Written but never seen on chain (stopped while it was in flight): find out whether it landed
+  // before deciding; one that cannot land any more is replaced by a fresh commit below.
+  if (open?.state === "prepared" && (await preparedFate(ctx, open)) === "lost") {
+    commits?.update(open.id, {
+      state: "expired",
+      error: "the commit never landed (its era ended): committing afresh",
+    });
+    log.warn("an earlier commit never landed; committing afresh", { id: open.id });
+    open = undefined;
+  }
   if (open) {
     log.info("resuming a commit-reveal of an earlier run", {
       id: open.id,
@@ -315,6 +325,26 @@ async function findTimelockedCommit(
         return { epoch, block: Number(at.toString()) };
   }
   return undefined;
+}
+
+/**
+ * Whether a commit recorded before submitting landed: it is in the chain's queue, or LastUpdate
+ * moved to its block or later (a commit sets it; it may have been revealed already), or its era
+ * ended without either ("lost": it can never land).
+ */
+async function preparedFate(ctx: Context, row: WeightCommitRow): Promise<"landed" | "lost"> {
+  for (;;) {
+    const head = await ctx.client.finalizedHead();
+    const queued =
+      row.mode === "timelock"
+        ? await findTimelockedCommit(ctx, row, head.hash)
+        : await findHashCommit(ctx, row, head.hash);
+    if (queued) return "landed";
+    const me = (await ctx.client.readMetagraph(ctx.netuid, head)).neurons.find((n) => n.uid === ctx.uid);
+    if ((me?.lastUpdate ?? 0) >= row.submittedBlock) return "landed";
+    if (head.number - row.submittedBlock > mortalEraBlocks) return "lost";
+    await ctx.client.waitForFinalized(head.number + 1, ctx.signal);
+  }
 }
 
 // ----- blake2 hash commit-reveal -----
