@@ -128,6 +128,43 @@ describe("setChainWeights with drand timelocked commit-reveal (CRv4)", () => {
   }, 60_000);
 });
 
+describe("setChainWeights with the blake2 hash commit-reveal", () => {
+  it("a controller stopped between commit and reveal reveals with the stored salt on restart: one commit", async () => {
+    const stop = new AbortController();
+    const first = client.setWeights(
+      netuid,
+      new Map([
+        [2, 3],
+        [1, 1],
+      ]),
+      { ...options(10, stop.signal), commitReveal: "hash" },
+    );
+    for (;;) {
+      if (store.weightCommits.list(10)[0]?.state === "committed") break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    stop.abort();
+    await expect(first).rejects.toThrow();
+    const [row] = store.weightCommits.list(10);
+    expect(row?.salt).toHaveLength(8);
+    const resumed = await client.setWeights(
+      netuid,
+      new Map([
+        [2, 3],
+        [1, 1],
+      ]),
+      { ...options(10), commitReveal: "hash" },
+    );
+    expect(resumed.mode).toBe("commit-reveal");
+    expect(await weightsOnChain()).toEqual([
+      [1, 21845],
+      [2, 65535],
+    ]);
+    expect(store.weightCommits.list(10).map((r) => r.state)).toEqual(["confirmed"]);
+    expect((await api.query.subtensorModule?.weightCommits?.(netuid, alice.address))?.toJSON()).toBeNull();
+  }, 30_000);
+});
+
 /** TimelockedWeightsCommitted events of Alice from `from` to the finalized head. */
 async function countEvents(method: string, from: number): Promise<number> {
   const head = (await client.finalizedHead()).number;
