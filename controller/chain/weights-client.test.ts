@@ -3,6 +3,7 @@ import type { KeyringPair } from "@polkadot/keyring/types";
 import { cryptoWaitReady } from "@polkadot/util-crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Devnet, startDevnet } from "../../devnet/devnet.ts";
+import { quicknet } from "../../shared/timelock/beacon-info.ts";
 import { type ControllerStore, openStore } from "../store/controller-store.ts";
 import { ChainClient } from "./chain-client.ts";
 import { readEpochSchedule } from "./weights-client.ts";
@@ -77,6 +78,13 @@ describe("setChainWeights with drand timelocked commit-reveal (CRv4)", () => {
     expect(s.tempo).toBe(20);
     expect(s.nextEpochStart).toBe(s.lastEpochBlock + 20);
     expect(s.block - s.lastEpochBlock).toBeLessThan(21);
+  });
+
+  it("refuses to commit timelocked when configured with another beacon than the chain follows (quicknet vs the devnet's)", async () => {
+    await expect(client.setWeights(netuid, weights, { ...options(20), beacon: quicknet })).rejects.toThrow(
+      /chain's Drand pallet follows the beacon with public key .* not the configured chain.drand.publicKey/,
+    );
+    expect(store.weightCommits.list(20)).toEqual([]);
   });
 
   it("commits timelocked, the devnet reveals, and a plain @polkadot/api client reads 80/20 back", async () => {

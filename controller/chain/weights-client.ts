@@ -6,6 +6,7 @@ import { blake2AsHex } from "@polkadot/util-crypto";
 import { CacheonError } from "../../shared/errors/cacheon-error.ts";
 import { type Logger, silentLogger } from "../../shared/log/logger.ts";
 import { type BeaconInfo, quicknet } from "../../shared/timelock/beacon-info.ts";
+import { verifyBeaconSignature } from "../../shared/timelock/beacon-signature.ts";
 import { revealRoundForBlock } from "../../shared/timelock/reveal-round.ts";
 import { timelockEncrypt } from "../../shared/timelock/timelock-cipher.ts";
 import { encodeWeightsPayload } from "../../shared/timelock/weights-payload.ts";
@@ -213,6 +214,7 @@ async function commitTimelocked(
       "internal",
       "the chain's metadata lacks commit_timelocked_weights / CommitRevealWeightsVersion",
     );
+  await checkBeacon(ctx, plan.beacon);
   // Read before each commit: a runtime upgrade may move either.
   const crVersion = Number((await versionQuery()).toString());
   const schedule = await readEpochSchedule(client, netuid);
@@ -270,6 +272,35 @@ async function commitTimelocked(
     commitEpoch: landed?.epoch ?? commitEpoch,
   });
   return awaitTimelockReveal(ctx, commits.get(row.id) as WeightCommitRow);
+}
+
+/**
+ * Fails closed when the chain follows another beacon than the one configured: weights sealed to
+ * the wrong key can never be revealed. Checks Drand.BeaconConfig's key and the BLS signature of
+ * the latest stored pulse against the configured key.
+ */
+async function checkBeacon(ctx: Context, beacon: BeaconInfo): Promise<void> {
+  const q = ctx.client.api.query.drand;
+  if (!q?.beaconConfig || !q.lastStoredRound || !q.pulses)
+    throw new CacheonError(
+      "failed-precondition",
+      "the chain has no Drand pallet: it cannot reveal timelocked weights",
+    );
+  const config = (await q.beaconConfig()) as unknown as Codec & { publicKey: Codec };
+  const chainKey = u8aToHex(config.publicKey.toU8a(true));
+  if (chainKey !== u8aToHex(beacon.publicKey))
+    throw new CacheonError(
+      "invalid-config",
+      `the chain's Drand pallet follows the beacon with public key ${chainKey}, not the configured chain.drand.publicKey ${u8aToHex(beacon.publicKey)}: set it to the chain's`,
+    );
+  const last = Number((await q.lastStoredRound()).toString());
+  if (last === 0) return;
+  const pulse = (await q.pulses(last)) as unknown as { isSome: boolean; unwrap(): { signature: Codec } };
+  if (pulse.isSome && !verifyBeaconSignature(beacon, last, pulse.unwrap().signature.toU8a(true)))
+    throw new CacheonError(
+      "failed-precondition",
+      `the chain's pulse of round ${last} is not a valid signature of the configured beacon: its pulses cannot open what we seal`,
+    );
 }
 
 /**
