@@ -97,6 +97,8 @@ export async function readSubmissions(
   }
   const records: CommitmentRecord[] = [];
   const pending: PendingReveal[] = [];
+  // Several commitments often share a block: read each block's events once.
+  const eventsCache = new Map<number, Promise<BlockEvents | undefined>>();
   for (const hotkey of new Set([...plain.keys(), ...revealed.keys()])) {
     const p = plain.get(hotkey);
     const r = revealed.get(hotkey);
@@ -115,7 +117,7 @@ export async function readSubmissions(
       uid,
       block: chosen.block,
       source: chosen.source,
-      eventIndex: await eventIndex(client, netuid, hotkey, chosen.block, chosen.source),
+      eventIndex: await eventIndex(client, netuid, hotkey, chosen.block, chosen.source, eventsCache),
       submission: chosen.submission,
       pendingReveal: p?.pending,
     });
@@ -199,30 +201,40 @@ async function sealedCommitBlock(
 }
 
 /** Index of the hotkey's (last) Commitment or CommitmentRevealed event at `block`. */
+type BlockEvents = { event: { section: string; method: string; data: Codec[] } }[];
+
 async function eventIndex(
   client: ChainClient,
   netuid: number,
   hotkey: string,
   block: number,
   source: "plain" | "revealed",
+  cache: Map<number, Promise<BlockEvents | undefined>>,
 ): Promise<number | undefined> {
   const method = source === "plain" ? "Commitment" : "CommitmentRevealed";
+  if (!cache.has(block)) cache.set(block, blockEvents(client, block));
+  const events = await cache.get(block);
+  if (!events) return undefined;
+  let found: number | undefined;
+  events.forEach(({ event }, i) => {
+    if (
+      event.section === "commitments" &&
+      event.method === method &&
+      Number(event.data[0]?.toString()) === netuid &&
+      event.data[1]?.toString() === hotkey
+    )
+      found = i;
+  });
+  return found;
+}
+
+async function blockEvents(client: ChainClient, block: number): Promise<BlockEvents | undefined> {
   try {
     const hash = await client.api.rpc.chain.getBlockHash(block);
-    const events = (await (await client.api.at(hash)).query.system?.events?.()) as unknown as
-      | { event: { section: string; method: string; data: Codec[] } }[]
-      | undefined;
-    let found: number | undefined;
-    (events ?? []).forEach(({ event }, i) => {
-      if (
-        event.section === "commitments" &&
-        event.method === method &&
-        Number(event.data[0]?.toString()) === netuid &&
-        event.data[1]?.toString() === hotkey
-      )
-        found = i;
-    });
-    return found;
+    return (
+      ((await (await client.api.at(hash)).query.system?.events?.()) as unknown as BlockEvents | undefined) ??
+      []
+    );
   } catch {
     // A pruned node no longer has that block's state: the order inside the block is unknown.
     return undefined;
