@@ -1,6 +1,6 @@
 import { performance } from "node:perf_hooks";
 import { create } from "@bufbuild/protobuf";
-import type { GeneratedOutput } from "../../shared/correctness/generated-output.ts";
+import type { GeneratedOutput, PromptKind } from "../../shared/correctness/generated-output.ts";
 import { CacheonError } from "../../shared/errors/cacheon-error.ts";
 import type { ArmSummary, RequestMetrics } from "../../shared/gen/cacheon/v1/metrics_pb.ts";
 import { RequestMetricsSchema } from "../../shared/gen/cacheon/v1/metrics_pb.ts";
@@ -9,7 +9,8 @@ import { type Logger, silentLogger } from "../../shared/log/logger.ts";
 import { chatRequestBody } from "../workload/chat-request.ts";
 import { loadWorkloadPrompts } from "../workload/load-workload-prompts.ts";
 import type { Prompt } from "../workload/prompt.ts";
-import { poissonArrivals, selectPrompts } from "../workload/select-prompts.ts";
+import { poissonArrivals } from "../workload/select-prompts.ts";
+import { scheduleFromPool, type TimedSchedule } from "../workload/timed-schedule.ts";
 import { createBenchAgent, type StreamedResponse, streamChatCompletion } from "./stream-chat-completion.ts";
 import { type FindingLimits, summariseArm } from "./summarise-arm.ts";
 
@@ -23,7 +24,12 @@ export interface RunWorkloadOptions {
   workload: WorkloadSpec;
   /** Round seed, hex; fixes prompt choice, order and arrival times. */
   roundSeed: string;
-  /** Prompt pool; when absent it is loaded from workload.promptSource (bundled corpora only). */
+  /**
+   * What to send: warm-up and per-repetition prompts with their kinds (a job's generated prompts,
+   * see scheduleFromJob). When absent, a pool schedule from `prompts` or workload.promptSource.
+   */
+  schedule?: TimedSchedule;
+  /** Prompt pool for a pool schedule; when absent it is loaded from workload.promptSource. */
   prompts?: readonly Prompt[];
   /** Arm id written into every RequestMetrics. @default "" */
   armId?: string;
@@ -69,7 +75,7 @@ export interface WorkloadRun {
   outputs: GeneratedOutput[];
   /** The arm's summary. */
   summary: ArmSummary;
-  /** The prompt of each request index. */
+  /** Every distinct timed prompt (of all repetitions), with its kind; look them up by id. */
   prompts: Prompt[];
   /** Per-request times on one clock, for the report. */
   timeline: RequestTimeline[];
@@ -79,7 +85,9 @@ export interface WorkloadRun {
 
 /**
  * Runs a workload against one OpenAI-compatible server and measures it: warm-up (excluded), then
- * `repetitions` identical passes of the timed requests, closed loop or Poisson arrivals. The very
+ * the timed repetitions of its schedule (a job's fresh prompts per repetition with probes and
+ * canaries among them, or a pool's same prompts each time), closed loop or Poisson arrivals. Every
+ * request body has the same shape whatever the prompt's kind, which is never sent. The very
  * requests that are timed are the ones whose outputs are kept for correctness, so a server cannot
  * tell a checked request from a timed one. Never throws for a misbehaving server (each request
  * records its failure); throws CacheonError for bad options and "cancelled" when aborted.
@@ -93,21 +101,24 @@ export async function runWorkload(options: RunWorkloadOptions): Promise<Workload
     throw new CacheonError("invalid-argument", "no model name: set workload.model or options.model");
   if (workload.maxTokens < 1)
     throw new CacheonError("invalid-argument", "workload.maxTokens must be at least 1");
-  const repetitions = Math.max(1, workload.repetitions);
   const arrival = workload.arrival?.process ?? { case: "closedLoop", value: { concurrency: 1 } };
   if (arrival.case === "closedLoop" && arrival.value.concurrency < 1) {
     throw new CacheonError("invalid-argument", "closed-loop concurrency must be at least 1");
   }
-  const pool = options.prompts ?? loadWorkloadPrompts(workload);
-  const selected = selectPrompts({
-    pool,
-    requests: workload.requests,
-    warmup: workload.warmupRequests,
-    roundSeed: options.roundSeed,
-  });
+  const selected =
+    options.schedule ??
+    scheduleFromPool({
+      pool: options.prompts ?? loadWorkloadPrompts(workload),
+      requests: workload.requests,
+      warmup: workload.warmupRequests,
+      repetitions: workload.repetitions,
+      roundSeed: options.roundSeed,
+    });
+  const repetitions = selected.repetitions.length;
+  const longest = Math.max(...selected.repetitions.map((r) => r.length));
   const arrivals =
     arrival.case === "poisson"
-      ? poissonArrivals(workload.requests, arrival.value.ratePerS, options.roundSeed)
+      ? poissonArrivals(longest, arrival.value.ratePerS, options.roundSeed)
       : undefined;
   const concurrency =
     arrival.case === "closedLoop"
@@ -131,7 +142,7 @@ export async function runWorkload(options: RunWorkloadOptions): Promise<Workload
     }
     return body;
   };
-  const total = selected.warmup.length + selected.timed.length * repetitions;
+  const total = selected.warmup.length + selected.repetitions.reduce((n, r) => n + r.length, 0);
   let done = 0;
   const send = (prompt: Prompt) =>
     streamChatCompletion({
@@ -164,12 +175,13 @@ export async function runWorkload(options: RunWorkloadOptions): Promise<Workload
       void warm;
     }
     for (let rep = 0; rep < repetitions; rep++) {
+      const timed = selected.repetitions[rep] as Prompt[];
       let firstSent = Number.POSITIVE_INFINITY;
       let lastEnd = 0;
-      const repRequests: RequestMetrics[] = new Array(selected.timed.length);
-      const repOutputs: GeneratedOutput[] = new Array(selected.timed.length);
-      await schedule(selected.timed.length, concurrency, arrivals, async (i, scheduledAt) => {
-        const prompt = selected.timed[i] as Prompt;
+      const repRequests: RequestMetrics[] = new Array(timed.length);
+      const repOutputs: GeneratedOutput[] = new Array(timed.length);
+      await schedule(timed.length, concurrency, arrivals, async (i, scheduledAt) => {
+        const prompt = timed[i] as Prompt;
         const r = await send(prompt);
         if (Number.isNaN(origin)) origin = r.sentAt;
         firstSent = Math.min(firstSent, r.sentAt);
@@ -179,6 +191,7 @@ export async function runWorkload(options: RunWorkloadOptions): Promise<Workload
           repetition: rep,
           requestIndex: i,
           promptId: prompt.id,
+          kind: prompt.kind ?? "scored",
           scheduledAt,
         });
         if (r.usageMismatch && !r.failure) usageMismatches += 1;
@@ -189,6 +202,7 @@ export async function runWorkload(options: RunWorkloadOptions): Promise<Workload
             repetition: rep,
             requestIndex: i,
             promptId: prompt.id,
+            kind: prompt.kind ?? "scored",
             ok: metrics.ok,
             text: r.text,
             tokens: r.tokens,
@@ -233,7 +247,8 @@ export async function runWorkload(options: RunWorkloadOptions): Promise<Workload
     usageMismatches,
     limits: options.findingLimits,
   });
-  return { requests, outputs, summary, prompts: selected.timed, timeline, originMs: origin };
+  const distinct = new Map(selected.repetitions.flat().map((p) => [p.id, p]));
+  return { requests, outputs, summary, prompts: [...distinct.values()], timeline, originMs: origin };
 }
 
 /** The chat-completions URL of an endpoint given as a base URL or as the full URL. */
@@ -325,6 +340,7 @@ interface RequestContext {
   repetition: number;
   requestIndex: number;
   promptId: string;
+  kind: PromptKind;
   scheduledAt: number;
 }
 
@@ -337,6 +353,7 @@ export function toMetrics(r: StreamedResponse, c: RequestContext): RequestMetric
     repetition: c.repetition,
     requestIndex: c.requestIndex,
     promptId: c.promptId,
+    promptKind: c.kind,
     ok: r.failure === "",
     failure: r.failure,
     failureDetail: r.failureDetail,

@@ -9,6 +9,7 @@ import type { ArmLimits, GpuSelection } from "../containers/arm-container-spec.t
 import type { RegistryAuth } from "../containers/pull-image.ts";
 import type { BandwidthRunner } from "../hardware/bandwidth-check.ts";
 import type { Prompt } from "../workload/prompt.ts";
+import type { TimedSchedule } from "../workload/timed-schedule.ts";
 import type { CheckGpusReleasedFn } from "./check-gpus-released.ts";
 import type { StartGpuSampler } from "./timed-window.ts";
 
@@ -25,6 +26,8 @@ export type MeasureArm = (input: {
   endpoint: string;
   armId: string;
   workload: WorkloadSpec;
+  /** The job's prompts and their order (generated workloads); absent for a pool workload. */
+  schedule?: TimedSchedule;
   roundSeed: string;
   signal: AbortSignal;
   onRequest: (metrics: RequestMetrics) => void;

@@ -24,6 +24,7 @@ import { safeName } from "../containers/job-network.ts";
 import { PodFault } from "../containers/pod-fault.ts";
 import type { PullQueue } from "../containers/pull-queue.ts";
 import { NotReadyError, waitForReady } from "../containers/wait-ready.ts";
+import type { TimedSchedule } from "../workload/timed-schedule.ts";
 import type { CheckGpusReleasedFn, GpuRelease } from "./check-gpus-released.ts";
 import type { JobEventPayload } from "./job-executor.ts";
 import type { ArmMeasurement, MeasureArm, WaitForGpuIdle } from "./pod-job-options.ts";
@@ -42,6 +43,8 @@ export interface RunArmInput {
   jobId: string;
   roundSeed: string;
   workload: WorkloadSpec;
+  /** The job's prompts and their order, when it carries them. */
+  schedule?: TimedSchedule;
   profile: string;
   modelDir: string;
   network: NetworkMode;
@@ -220,6 +223,7 @@ async function runArmInContainer(input: RunArmInput): Promise<ArmRun> {
         endpoint: current.endpoint,
         armId: arm.armId,
         workload: input.workload,
+        ...(input.schedule ? { schedule: input.schedule } : {}),
         roundSeed: input.roundSeed,
         signal: input.signal,
         logger,

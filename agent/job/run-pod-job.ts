@@ -32,6 +32,7 @@ import { dockerBandwidthRunner } from "../hardware/gpu-script-runners.ts";
 import { probeHardware } from "../hardware/probe-hardware.ts";
 import { loadHardwareProfile } from "../hardware/profiles.ts";
 import { waitForGpuIdle } from "../hardware/wait-for-gpu-idle.ts";
+import { jobSchedule, type TimedSchedule } from "../workload/timed-schedule.ts";
 import { type CheckGpusReleasedFn, checkGpusReleased } from "./check-gpus-released.ts";
 import type { JobContext, JobExecutor } from "./job-executor.ts";
 import type {
@@ -109,6 +110,12 @@ export async function runPodJob(
   if (problems.length > 0) return finish(false, `invalid job: ${problems.join("; ")}`);
   const workload = job.workload;
   if (!workload) return finish(false, "invalid job: workload is missing");
+  let schedule: TimedSchedule | undefined;
+  try {
+    schedule = jobSchedule(job);
+  } catch (error) {
+    return finish(false, `invalid job: ${CacheonError.from(error).message}`);
+  }
 
   let network: JobNetwork | undefined;
   const runs = new Map<string, ArmRun>();
@@ -216,6 +223,7 @@ export async function runPodJob(
         jobId: job.jobId,
         roundSeed: job.roundSeed,
         workload,
+        ...(schedule ? { schedule } : {}),
         profile,
         modelDir: job.modelDir,
         network: mode,
@@ -419,6 +427,7 @@ const defaultMeasure: MeasureArm = async (input): Promise<ArmMeasurement> => {
   const run = await runWorkload({
     endpoint: input.endpoint,
     workload: input.workload,
+    ...(input.schedule ? { schedule: input.schedule } : {}),
     roundSeed: input.roundSeed,
     armId: input.armId,
     signal: input.signal,

@@ -33,7 +33,11 @@ describe("loadWorkloadPrompts", () => {
       /unknown bundled corpus "other"/,
     );
     expect(() => loadWorkloadPrompts({ promptSource: "http://x", promptChars: 0 })).toThrow(
-      /must be "bundled:<name>"/,
+      /must be "generated:<generator>", "bundled:<name>" or "sha256:<hex>"/,
+    );
+    // Generated prompts live only in their job: no pool stands in for them.
+    expect(() => loadWorkloadPrompts({ promptSource: "generated:cacheon-gen-v1/c", promptChars: 0 })).toThrow(
+      /the job must carry them/,
     );
   });
   it("finds a private file by its sha256 and names the missing one", () => {

@@ -30,6 +30,13 @@ export function loadWorkloadPrompts(
     }
     return bundledPrompts(workload.promptChars);
   }
+  if (source.startsWith("generated:")) {
+    // Generated prompts exist only inside their job; there is no pool to fall back on.
+    throw new CacheonError(
+      "invalid-argument",
+      `prompt_source "${source}" names prompts generated for one job, but none were given: the job must carry them (EvaluationJob.prompts)`,
+    );
+  }
   if (source.startsWith("sha256:")) {
     const want = source.slice("sha256:".length).toLowerCase();
     for (const path of options.promptFiles ?? []) {
@@ -43,7 +50,7 @@ export function loadWorkloadPrompts(
   }
   throw new CacheonError(
     "invalid-argument",
-    `prompt_source "${source}" must be "bundled:<name>" or "sha256:<hex>"`,
+    `prompt_source "${source}" must be "generated:<generator>", "bundled:<name>" or "sha256:<hex>"`,
   );
 }
 

@@ -1,19 +1,11 @@
+import type { PromptKind } from "../correctness/generated-output.ts";
 import { CacheonError } from "../errors/cacheon-error.ts";
 import type { QwenTokenizer } from "../tokenizer/qwen-tokenizer.ts";
 import { type GeneratedPrompt, generatePrompt } from "./generate-prompt.ts";
 import { keyedRandom } from "./keyed-random.ts";
 import { type PromptCorpus, promptCorpus } from "./prompt-corpus.ts";
 
-/**
- * Why a request is in a timed repetition. The server under test never sees it: every request body
- * has the same shape whatever its kind.
- * - "scored": a fresh prompt, timed once per arm.
- * - "canary": a fresh prompt like the scored ones, whose output is judged strictly.
- * - "probe": a prompt repeated in every repetition on purpose, to measure each arm's repeat speed-up.
- */
-export type PromptKind = "scored" | "probe" | "canary";
-
-/** The prompt kinds, for validation. */
+/** The prompt kinds (see PromptKind), for validation. */
 export const promptKinds: readonly PromptKind[] = ["scored", "probe", "canary"];
 
 /** One request of a repetition. */

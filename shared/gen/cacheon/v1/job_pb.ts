@@ -6,7 +6,7 @@ import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2"
 import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import type { ImageReference } from "./image_pb.ts";
 import { file_cacheon_v1_image } from "./image_pb.ts";
-import type { WorkloadSpec } from "./workload_pb.ts";
+import type { WorkloadPrompts, WorkloadSpec } from "./workload_pb.ts";
 import { file_cacheon_v1_workload } from "./workload_pb.ts";
 import type { Message, UnknownEnum } from "@bufbuild/protobuf";
 
@@ -14,7 +14,7 @@ import type { Message, UnknownEnum } from "@bufbuild/protobuf";
  * Describes the file cacheon/v1/job.proto.
  */
 export const file_cacheon_v1_job: GenFile = /*@__PURE__*/
-  fileDesc("ChRjYWNoZW9uL3YxL2pvYi5wcm90bxIKY2FjaGVvbi52MSLDAgoDQXJtEg4KBmFybV9pZBgBIAEoCRIhCgRyb2xlGAIgASgOMhMuY2FjaGVvbi52MS5Bcm1Sb2xlEikKBWltYWdlGAMgASgLMhouY2FjaGVvbi52MS5JbWFnZVJlZmVyZW5jZRIOCgZob3RrZXkYBCABKAkSGQoRc3RhcnR1cF90aW1lb3V0X3MYBSABKA0SFQoNc3VibWlzc2lvbl9pZBgGIAEoCRILCgNjbWQYByADKAkSDAoEYXJncxgIIAMoCRIlCgNlbnYYCSADKAsyGC5jYWNoZW9uLnYxLkFybS5FbnZFbnRyeRIuCg13cml0YWJsZV9kaXJzGAogAygLMhcuY2FjaGVvbi52MS5Xcml0YWJsZURpchoqCghFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIi8KC1dyaXRhYmxlRGlyEgwKBHBhdGgYASABKAkSEgoKc2l6ZV9ieXRlcxgCIAEoBCJYCgxVcGxvYWRUYXJnZXQSDAoEbmFtZRgBIAEoCRILCgN1cmwYAiABKAkSEQoJbWF4X2J5dGVzGAMgASgEEhoKEmV4cGlyZXNfYXRfdW5peF9tcxgEIAEoAyKCAgoNRXZhbHVhdGlvbkpvYhIOCgZqb2JfaWQYASABKAkSEAoIcm91bmRfaWQYAiABKAkSEgoKcm91bmRfc2VlZBgDIAEoCRIqCgh3b3JrbG9hZBgEIAEoCzIYLmNhY2hlb24udjEuV29ya2xvYWRTcGVjEh0KBGFybXMYBSADKAsyDy5jYWNoZW9uLnYxLkFybRIYChBoYXJkd2FyZV9wcm9maWxlGAYgASgJEikKB3VwbG9hZHMYByADKAsyGC5jYWNoZW9uLnYxLlVwbG9hZFRhcmdldBIYChBkZWFkbGluZV91bml4X21zGAggASgDEhEKCW1vZGVsX2RpchgJIAEoCSqnAQoHQXJtUm9sZRIYChRBUk1fUk9MRV9VTlNQRUNJRklFRBAAEh0KGUFSTV9ST0xFX09QRU5JTkdfQkFTRUxJTkUQARITCg9BUk1fUk9MRV9MRUFERVIQAhIWChJBUk1fUk9MRV9SVU5ORVJfVVAQAxIXChNBUk1fUk9MRV9DSEFMTEVOR0VSEAQSHQoZQVJNX1JPTEVfQ0xPU0lOR19CQVNFTElORRAFYgZwcm90bzM", [file_cacheon_v1_image, file_cacheon_v1_workload]);
+  fileDesc("ChRjYWNoZW9uL3YxL2pvYi5wcm90bxIKY2FjaGVvbi52MSLDAgoDQXJtEg4KBmFybV9pZBgBIAEoCRIhCgRyb2xlGAIgASgOMhMuY2FjaGVvbi52MS5Bcm1Sb2xlEikKBWltYWdlGAMgASgLMhouY2FjaGVvbi52MS5JbWFnZVJlZmVyZW5jZRIOCgZob3RrZXkYBCABKAkSGQoRc3RhcnR1cF90aW1lb3V0X3MYBSABKA0SFQoNc3VibWlzc2lvbl9pZBgGIAEoCRILCgNjbWQYByADKAkSDAoEYXJncxgIIAMoCRIlCgNlbnYYCSADKAsyGC5jYWNoZW9uLnYxLkFybS5FbnZFbnRyeRIuCg13cml0YWJsZV9kaXJzGAogAygLMhcuY2FjaGVvbi52MS5Xcml0YWJsZURpchoqCghFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIi8KC1dyaXRhYmxlRGlyEgwKBHBhdGgYASABKAkSEgoKc2l6ZV9ieXRlcxgCIAEoBCJYCgxVcGxvYWRUYXJnZXQSDAoEbmFtZRgBIAEoCRILCgN1cmwYAiABKAkSEQoJbWF4X2J5dGVzGAMgASgEEhoKEmV4cGlyZXNfYXRfdW5peF9tcxgEIAEoAyKwAgoNRXZhbHVhdGlvbkpvYhIOCgZqb2JfaWQYASABKAkSEAoIcm91bmRfaWQYAiABKAkSEgoKcm91bmRfc2VlZBgDIAEoCRIqCgh3b3JrbG9hZBgEIAEoCzIYLmNhY2hlb24udjEuV29ya2xvYWRTcGVjEh0KBGFybXMYBSADKAsyDy5jYWNoZW9uLnYxLkFybRIYChBoYXJkd2FyZV9wcm9maWxlGAYgASgJEikKB3VwbG9hZHMYByADKAsyGC5jYWNoZW9uLnYxLlVwbG9hZFRhcmdldBIYChBkZWFkbGluZV91bml4X21zGAggASgDEhEKCW1vZGVsX2RpchgJIAEoCRIsCgdwcm9tcHRzGAogASgLMhsuY2FjaGVvbi52MS5Xb3JrbG9hZFByb21wdHMqpwEKB0FybVJvbGUSGAoUQVJNX1JPTEVfVU5TUEVDSUZJRUQQABIdChlBUk1fUk9MRV9PUEVOSU5HX0JBU0VMSU5FEAESEwoPQVJNX1JPTEVfTEVBREVSEAISFgoSQVJNX1JPTEVfUlVOTkVSX1VQEAMSFwoTQVJNX1JPTEVfQ0hBTExFTkdFUhAEEh0KGUFSTV9ST0xFX0NMT1NJTkdfQkFTRUxJTkUQBWIGcHJvdG8z", [file_cacheon_v1_image, file_cacheon_v1_workload]);
 
 /**
  * One image to run and measure within a job.
@@ -245,6 +245,14 @@ export type EvaluationJob = Message<"cacheon.v1.EvaluationJob"> & {
    * @generated from field: string model_dir = 9;
    */
   modelDir: string;
+
+  /**
+   * The prompts and their schedule when workload.prompt_source is "generated:...". Only the job
+   * carries them: they are in no public file until the round settles.
+   *
+   * @generated from field: cacheon.v1.WorkloadPrompts prompts = 10;
+   */
+  prompts?: WorkloadPrompts | undefined;
 };
 
 /**

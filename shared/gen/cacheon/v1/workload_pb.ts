@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file cacheon/v1/workload.proto.
  */
 export const file_cacheon_v1_workload: GenFile = /*@__PURE__*/
-  fileDesc("ChljYWNoZW9uL3YxL3dvcmtsb2FkLnByb3RvEgpjYWNoZW9uLnYxIq0CCgxXb3JrbG9hZFNwZWMSFQoNcHJvbXB0X3NvdXJjZRgBIAEoCRIQCghyZXF1ZXN0cxgCIAEoDRIXCg93YXJtdXBfcmVxdWVzdHMYAyABKA0SEgoKbWF4X3Rva2VucxgEIAEoDRIbChNmaXhlZF9vdXRwdXRfbGVuZ3RoGAUgASgIEhQKDHRvcF9sb2dwcm9icxgGIAEoDRIkCgdhcnJpdmFsGAcgASgLMhMuY2FjaGVvbi52MS5BcnJpdmFsEhoKEnJlcXVlc3RfdGltZW91dF9tcxgIIAEoDRITCgtyZXBldGl0aW9ucxgJIAEoDRIYChBzdGFsbF90aW1lb3V0X21zGAogASgNEhQKDHByb21wdF9jaGFycxgLIAEoDRINCgVtb2RlbBgMIAEoCSLWAQoHQXJyaXZhbBI1CgtjbG9zZWRfbG9vcBgBIAEoCzIeLmNhY2hlb24udjEuQXJyaXZhbC5DbG9zZWRMb29wSAASLgoHcG9pc3NvbhgCIAEoCzIbLmNhY2hlb24udjEuQXJyaXZhbC5Qb2lzc29uSAAaIQoKQ2xvc2VkTG9vcBITCgtjb25jdXJyZW5jeRgBIAEoDRo2CgdQb2lzc29uEhIKCnJhdGVfcGVyX3MYASABKAESFwoPbWF4X2NvbmN1cnJlbmN5GAIgASgNQgkKB3Byb2Nlc3NiBnByb3RvMw");
+  fileDesc("ChljYWNoZW9uL3YxL3dvcmtsb2FkLnByb3RvEgpjYWNoZW9uLnYxIvQCCgxXb3JrbG9hZFNwZWMSFQoNcHJvbXB0X3NvdXJjZRgBIAEoCRIQCghyZXF1ZXN0cxgCIAEoDRIXCg93YXJtdXBfcmVxdWVzdHMYAyABKA0SEgoKbWF4X3Rva2VucxgEIAEoDRIbChNmaXhlZF9vdXRwdXRfbGVuZ3RoGAUgASgIEhQKDHRvcF9sb2dwcm9icxgGIAEoDRIkCgdhcnJpdmFsGAcgASgLMhMuY2FjaGVvbi52MS5BcnJpdmFsEhoKEnJlcXVlc3RfdGltZW91dF9tcxgIIAEoDRITCgtyZXBldGl0aW9ucxgJIAEoDRIYChBzdGFsbF90aW1lb3V0X21zGAogASgNEhQKDHByb21wdF9jaGFycxgLIAEoDRINCgVtb2RlbBgMIAEoCRIVCg1wcm9tcHRfdG9rZW5zGA0gASgNEhcKD2NhbmFyeV9yZXF1ZXN0cxgOIAEoDRIVCg1wcm9iZV9wcm9tcHRzGA8gASgNIi4KDVByb21wdE1lc3NhZ2USDAoEcm9sZRgBIAEoCRIPCgdjb250ZW50GAIgASgJImcKDldvcmtsb2FkUHJvbXB0EhEKCXByb21wdF9pZBgBIAEoCRIrCghtZXNzYWdlcxgCIAMoCzIZLmNhY2hlb24udjEuUHJvbXB0TWVzc2FnZRIVCg1wcm9tcHRfdG9rZW5zGAMgASgNIjMKEFNjaGVkdWxlZFJlcXVlc3QSEQoJcHJvbXB0X2lkGAEgASgJEgwKBGtpbmQYAiABKAkiRAoSUmVwZXRpdGlvblNjaGVkdWxlEi4KCHJlcXVlc3RzGAEgAygLMhwuY2FjaGVvbi52MS5TY2hlZHVsZWRSZXF1ZXN0IrgBCg9Xb3JrbG9hZFByb21wdHMSEQoJZ2VuZXJhdG9yGAEgASgJEhUKDXRhcmdldF90b2tlbnMYAiABKA0SKwoHcHJvbXB0cxgDIAMoCzIaLmNhY2hlb24udjEuV29ya2xvYWRQcm9tcHQSGQoRd2FybXVwX3Byb21wdF9pZHMYBCADKAkSMwoLcmVwZXRpdGlvbnMYBSADKAsyHi5jYWNoZW9uLnYxLlJlcGV0aXRpb25TY2hlZHVsZSLWAQoHQXJyaXZhbBI1CgtjbG9zZWRfbG9vcBgBIAEoCzIeLmNhY2hlb24udjEuQXJyaXZhbC5DbG9zZWRMb29wSAASLgoHcG9pc3NvbhgCIAEoCzIbLmNhY2hlb24udjEuQXJyaXZhbC5Qb2lzc29uSAAaIQoKQ2xvc2VkTG9vcBITCgtjb25jdXJyZW5jeRgBIAEoDRo2CgdQb2lzc29uEhIKCnJhdGVfcGVyX3MYASABKAESFwoPbWF4X2NvbmN1cnJlbmN5GAIgASgNQgkKB3Byb2Nlc3NiBnByb3RvMw");
 
 /**
  * What requests an arm is measured with. Together with the round seed it fixes every request
@@ -103,6 +103,28 @@ export type WorkloadSpec = Message<"cacheon.v1.WorkloadSpec"> & {
    * @generated from field: string model = 12;
    */
   model: string;
+
+  /**
+   * Size of each generated prompt in Qwen2.5 chat-template tokens; 0 for sources that are not generated.
+   *
+   * @generated from field: uint32 prompt_tokens = 13;
+   */
+  promptTokens: number;
+
+  /**
+   * Canary requests added to each timed repetition: fresh prompts like the scored ones, judged strictly.
+   *
+   * @generated from field: uint32 canary_requests = 14;
+   */
+  canaryRequests: number;
+
+  /**
+   * Probe prompts sent once in every timed repetition, the same ones each time, to measure each
+   * arm's repeat speed-up (response caching).
+   *
+   * @generated from field: uint32 probe_prompts = 15;
+   */
+  probePrompts: number;
 };
 
 /**
@@ -111,6 +133,169 @@ export type WorkloadSpec = Message<"cacheon.v1.WorkloadSpec"> & {
  */
 export const WorkloadSpecSchema: GenMessage<WorkloadSpec> = /*@__PURE__*/
   messageDesc(file_cacheon_v1_workload, 0);
+
+/**
+ * A chat message of a prompt.
+ *
+ * @generated from message cacheon.v1.PromptMessage
+ */
+export type PromptMessage = Message<"cacheon.v1.PromptMessage"> & {
+  /**
+   * "system", "user" or "assistant".
+   *
+   * @generated from field: string role = 1;
+   */
+  role: string;
+
+  /**
+   * Text content.
+   *
+   * @generated from field: string content = 2;
+   */
+  content: string;
+};
+
+/**
+ * Describes the message cacheon.v1.PromptMessage.
+ * Use `create(PromptMessageSchema)` to create a new message.
+ */
+export const PromptMessageSchema: GenMessage<PromptMessage> = /*@__PURE__*/
+  messageDesc(file_cacheon_v1_workload, 1);
+
+/**
+ * One distinct prompt of a job.
+ *
+ * @generated from message cacheon.v1.WorkloadPrompt
+ */
+export type WorkloadPrompt = Message<"cacheon.v1.WorkloadPrompt"> & {
+  /**
+   * Identifier unique within the job; never sent to the server under test.
+   *
+   * @generated from field: string prompt_id = 1;
+   */
+  promptId: string;
+
+  /**
+   * The messages sent as `messages`.
+   *
+   * @generated from field: repeated cacheon.v1.PromptMessage messages = 2;
+   */
+  messages: PromptMessage[];
+
+  /**
+   * Tokens of the rendered Qwen2.5-Instruct chat template (usage.prompt_tokens of a faithful server).
+   *
+   * @generated from field: uint32 prompt_tokens = 3;
+   */
+  promptTokens: number;
+};
+
+/**
+ * Describes the message cacheon.v1.WorkloadPrompt.
+ * Use `create(WorkloadPromptSchema)` to create a new message.
+ */
+export const WorkloadPromptSchema: GenMessage<WorkloadPrompt> = /*@__PURE__*/
+  messageDesc(file_cacheon_v1_workload, 2);
+
+/**
+ * One request of a timed repetition.
+ *
+ * @generated from message cacheon.v1.ScheduledRequest
+ */
+export type ScheduledRequest = Message<"cacheon.v1.ScheduledRequest"> & {
+  /**
+   * The prompt sent.
+   *
+   * @generated from field: string prompt_id = 1;
+   */
+  promptId: string;
+
+  /**
+   * Why it is there: "scored", "probe" or "canary". The server under test never sees it.
+   *
+   * @generated from field: string kind = 2;
+   */
+  kind: string;
+};
+
+/**
+ * Describes the message cacheon.v1.ScheduledRequest.
+ * Use `create(ScheduledRequestSchema)` to create a new message.
+ */
+export const ScheduledRequestSchema: GenMessage<ScheduledRequest> = /*@__PURE__*/
+  messageDesc(file_cacheon_v1_workload, 3);
+
+/**
+ * The requests of one timed repetition, in send order.
+ *
+ * @generated from message cacheon.v1.RepetitionSchedule
+ */
+export type RepetitionSchedule = Message<"cacheon.v1.RepetitionSchedule"> & {
+  /**
+   * Requests in send order.
+   *
+   * @generated from field: repeated cacheon.v1.ScheduledRequest requests = 1;
+   */
+  requests: ScheduledRequest[];
+};
+
+/**
+ * Describes the message cacheon.v1.RepetitionSchedule.
+ * Use `create(RepetitionScheduleSchema)` to create a new message.
+ */
+export const RepetitionScheduleSchema: GenMessage<RepetitionSchedule> = /*@__PURE__*/
+  messageDesc(file_cacheon_v1_workload, 4);
+
+/**
+ * The prompts of one job and the order they are sent in, the same for every arm. The controller
+ * generates them from the job's seed and its secret; they reach the pod only inside the job and
+ * are published only after the round settles.
+ *
+ * @generated from message cacheon.v1.WorkloadPrompts
+ */
+export type WorkloadPrompts = Message<"cacheon.v1.WorkloadPrompts"> & {
+  /**
+   * Generator and corpus, e.g. "cacheon-gen-v1/cacheon-corpus-v1".
+   *
+   * @generated from field: string generator = 1;
+   */
+  generator: string;
+
+  /**
+   * Target size of each prompt in Qwen2.5 chat-template tokens.
+   *
+   * @generated from field: uint32 target_tokens = 2;
+   */
+  targetTokens: number;
+
+  /**
+   * Every distinct prompt.
+   *
+   * @generated from field: repeated cacheon.v1.WorkloadPrompt prompts = 3;
+   */
+  prompts: WorkloadPrompt[];
+
+  /**
+   * Prompt ids of the warm-up requests, sent first and excluded from every metric.
+   *
+   * @generated from field: repeated string warmup_prompt_ids = 4;
+   */
+  warmupPromptIds: string[];
+
+  /**
+   * One entry per timed repetition.
+   *
+   * @generated from field: repeated cacheon.v1.RepetitionSchedule repetitions = 5;
+   */
+  repetitions: RepetitionSchedule[];
+};
+
+/**
+ * Describes the message cacheon.v1.WorkloadPrompts.
+ * Use `create(WorkloadPromptsSchema)` to create a new message.
+ */
+export const WorkloadPromptsSchema: GenMessage<WorkloadPrompts> = /*@__PURE__*/
+  messageDesc(file_cacheon_v1_workload, 5);
 
 /**
  * Arrival process of requests.
@@ -147,7 +332,7 @@ export type Arrival = Message<"cacheon.v1.Arrival"> & {
  * Use `create(ArrivalSchema)` to create a new message.
  */
 export const ArrivalSchema: GenMessage<Arrival> = /*@__PURE__*/
-  messageDesc(file_cacheon_v1_workload, 1);
+  messageDesc(file_cacheon_v1_workload, 6);
 
 /**
  * Closed loop: this many requests in flight at all times.
@@ -168,7 +353,7 @@ export type Arrival_ClosedLoop = Message<"cacheon.v1.Arrival.ClosedLoop"> & {
  * Use `create(Arrival_ClosedLoopSchema)` to create a new message.
  */
 export const Arrival_ClosedLoopSchema: GenMessage<Arrival_ClosedLoop> = /*@__PURE__*/
-  messageDesc(file_cacheon_v1_workload, 1, 0);
+  messageDesc(file_cacheon_v1_workload, 6, 0);
 
 /**
  * Open loop: Poisson arrivals at a rate, independent of completions.
@@ -196,5 +381,5 @@ export type Arrival_Poisson = Message<"cacheon.v1.Arrival.Poisson"> & {
  * Use `create(Arrival_PoissonSchema)` to create a new message.
  */
 export const Arrival_PoissonSchema: GenMessage<Arrival_Poisson> = /*@__PURE__*/
-  messageDesc(file_cacheon_v1_workload, 1, 1);
+  messageDesc(file_cacheon_v1_workload, 6, 1);
 
