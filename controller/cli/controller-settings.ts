@@ -3,6 +3,8 @@ import { CacheonError } from "../../shared/errors/cacheon-error.ts";
 import { parseImageReference } from "../../shared/image/image-reference.ts";
 import { type BeaconInfo, quicknetDst } from "../../shared/timelock/beacon-info.ts";
 import { decodeG2 } from "../../shared/timelock/beacon-signature.ts";
+import { promptGeneratorName } from "../../shared/workload/prompt-generator-name.ts";
+import { parsePromptSecret } from "../../shared/workload/prompt-key.ts";
 import type { CopyPolicy } from "../copies/detect-copy.ts";
 import type { HealthSettings } from "../health/health-config.ts";
 import type { BudgetOptions } from "../pods/budget.ts";
@@ -131,6 +133,14 @@ function parseMachines(entries: string[], profile: string, problems: string[]): 
 }
 
 /**
+ * Bytes a job carries per prompt token: the corpus's text runs about 4.2 bytes per Qwen2.5 token
+ * (1.02 MB for 40 prompts of 6,144 tokens), with room for escaping and protobuf framing.
+ */
+const jobBytesPerPromptToken = 5;
+/** What a job's prompts may take: the control plane's messages are capped at 4 MiB both ways. */
+const maxJobPromptBytes = 3.5 * 2 ** 20;
+
+/**
  * Turns the flat values of `loadConfig(controllerConfigSchema)` into typed settings. With
  * `forServe`, also checks what serving needs (a pinned baseline, a bucket for S3, two local pods);
  * every problem is reported at once.
@@ -186,6 +196,32 @@ export function resolveControllerSettings(
     problems.push('pods.machines: give at least one "id@host" when pods.provider is static');
   if (v<number>("weights.leaderShare") + v<number>("weights.runnerUpShare") <= 0)
     problems.push("weights.leaderShare + weights.runnerUpShare must be above 0");
+  const promptSource = v<string>("workload.promptSource");
+  const generated = promptSource === "generated";
+  if (!generated && !/^(bundled:|sha256:)/.test(promptSource)) {
+    problems.push('workload.promptSource: give "generated", "bundled:<corpus>" or "sha256:<hex>"');
+  }
+  const secret = v<string>("rounds.validatorSecret");
+  if (secret || (options.forServe && generated)) {
+    try {
+      parsePromptSecret(secret, "rounds.validatorSecret");
+    } catch (error) {
+      problems.push((error as Error).message);
+    }
+  }
+  if (generated) {
+    const prompts =
+      v<number>("workload.warmupRequests") +
+      v<number>("workload.probePrompts") +
+      v<number>("workload.repetitions") *
+        (v<number>("workload.requests") + v<number>("workload.canaryRequests"));
+    const bytes = prompts * v<number>("workload.promptTokens") * jobBytesPerPromptToken;
+    if (bytes > maxJobPromptBytes) {
+      problems.push(
+        `workload: ${prompts} prompts of ${v<number>("workload.promptTokens")} tokens make jobs of about ${(bytes / 2 ** 20).toFixed(1)} MiB, more than the ${maxJobPromptBytes / 2 ** 20} MiB a job may carry to a pod; lower workload.requests, workload.repetitions or workload.promptTokens`,
+      );
+    }
+  }
   if (problems.length > 0) {
     throw new CacheonError(
       "invalid-config",
@@ -193,7 +229,10 @@ export function resolveControllerSettings(
     );
   }
   const workload = {
-    promptSource: v<string>("workload.promptSource"),
+    promptSource: generated ? `generated:${promptGeneratorName}` : promptSource,
+    promptTokens: generated ? v<number>("workload.promptTokens") : 0,
+    canaryRequests: generated ? v<number>("workload.canaryRequests") : 0,
+    probePrompts: generated ? v<number>("workload.probePrompts") : 0,
     model: v<string>("workload.model"),
     requests: v<number>("workload.requests"),
     warmupRequests: v<number>("workload.warmupRequests"),

@@ -15,6 +15,7 @@ import { CacheonError } from "../../shared/errors/cacheon-error.ts";
 import { ArmRole } from "../../shared/gen/cacheon/v1/job_pb.ts";
 import { ArmOutcome } from "../../shared/gen/cacheon/v1/result_pb.ts";
 import { type Logger, silentLogger } from "../../shared/log/logger.ts";
+import { newPromptSecret } from "../../shared/workload/prompt-key.ts";
 import { ChainClient } from "../chain/chain-client.ts";
 import { controllerConfigSchema, controllerEnvPrefix } from "../config/controller-config.ts";
 import type { CycleReport } from "../rounds/controller-cycle.ts";
@@ -267,6 +268,11 @@ function demoSettings(o: { dir: string; chainUrl: string; images: DemoImages; we
     CACHEON_CONTROLLER_BASELINE_LAUNCH: "image",
     CACHEON_CONTROLLER_ROUNDS_BASELINE_STARTUP_SECONDS: "30",
     CACHEON_CONTROLLER_ROUNDS_CHALLENGER_STARTUP_SECONDS: "10",
+    CACHEON_CONTROLLER_ROUNDS_VALIDATOR_SECRET: newPromptSecret(),
+    // Generated prompts as in production, small so the demo stays quick.
+    CACHEON_CONTROLLER_WORKLOAD_PROMPT_TOKENS: "256",
+    CACHEON_CONTROLLER_WORKLOAD_CANARY_REQUESTS: "1",
+    CACHEON_CONTROLLER_WORKLOAD_PROBE_PROMPTS: "1",
     CACHEON_CONTROLLER_WORKLOAD_REQUESTS: "3",
     CACHEON_CONTROLLER_WORKLOAD_WARMUP_REQUESTS: "1",
     CACHEON_CONTROLLER_WORKLOAD_MAX_TOKENS: "24",

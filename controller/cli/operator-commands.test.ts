@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../../shared/cli/cli-command.ts";
+import { newPromptSecret } from "../../shared/workload/prompt-key.ts";
 import { ingestCommitments } from "../intake/ingest-commitments.ts";
 import { createLocalJobRunner } from "../rounds/job-runner.ts";
 import { runRound } from "../rounds/run-round.ts";
@@ -86,12 +87,33 @@ describe("cacheon-controller serve", () => {
       CACHEON_CONTROLLER_AGENTS_LOCAL_PODS: "one",
     });
     expect(r.code).toBe(2);
-    expect(r.err).toMatch(/3 problems/);
+    expect(r.err).toMatch(/4 problems/);
     expect(r.err).toMatch(/rounds\.baselineImage: required by serve/);
+    expect(r.err).toMatch(
+      /rounds\.validatorSecret is not set: make one with `cacheon-controller config --new-secret`/,
+    );
     expect(r.err).toMatch(/publish\.s3\.bucket: required/);
     expect(r.err).toMatch(/agents\.localPods: give at least two names/);
     const tag = await cli(["serve"], { CACHEON_CONTROLLER_ROUNDS_BASELINE_IMAGE: "vllm/vllm-openai:latest" });
     expect(tag.err).toMatch(/rounds\.baselineImage: invalid image reference .*has no digest/);
+  });
+
+  it("refuses to start with a secret under 128 bits or one that is not hex", async () => {
+    const baseline = scenarioSettings.baselineImage;
+    const short = await cli(["serve", "--once"], {
+      CACHEON_CONTROLLER_ROUNDS_BASELINE_IMAGE: baseline,
+      CACHEON_CONTROLLER_ROUNDS_VALIDATOR_SECRET: "ab".repeat(12),
+    });
+    expect(short.code).toBe(2);
+    expect(short.err).toMatch(/rounds\.validatorSecret has 96 bits; at least 128 are needed/);
+    const words = await cli(["serve", "--once"], {
+      CACHEON_CONTROLLER_ROUNDS_BASELINE_IMAGE: baseline,
+      CACHEON_CONTROLLER_ROUNDS_VALIDATOR_SECRET: "hunter2",
+    });
+    expect(words.err).toMatch(/rounds\.validatorSecret must be hex/);
+    const made = await cli(["config", "--new-secret", "--json"]);
+    expect(made.code).toBe(0);
+    expect(JSON.parse(made.out).validatorSecret).toMatch(/^[0-9a-f]{64}$/);
   });
 
   it("has help and refuses unknown flags", async () => {
@@ -106,6 +128,7 @@ describe("cacheon-controller serve", () => {
       ["serve", "--once", "--store", storePath, "--chain", "ws://127.0.0.1:1", "--web", ""],
       {
         CACHEON_CONTROLLER_ROUNDS_BASELINE_IMAGE: scenarioSettings.baselineImage,
+        CACHEON_CONTROLLER_ROUNDS_VALIDATOR_SECRET: newPromptSecret(),
       },
     );
     expect(r.code).toBe(2);

@@ -12,6 +12,7 @@ import { enrolWithController } from "../../agent/session/controller-client.ts";
 import { type Devnet, startDevnet } from "../../devnet/devnet.ts";
 import { loadConfig } from "../../shared/config/load-config.ts";
 import { silentLogger } from "../../shared/log/logger.ts";
+import { newPromptSecret } from "../../shared/workload/prompt-key.ts";
 import { ChainClient } from "../chain/chain-client.ts";
 import { controllerConfigSchema, controllerEnvPrefix } from "../config/controller-config.ts";
 import { SqliteControlPlaneStore } from "../control-plane/control-plane-store.ts";
@@ -45,6 +46,9 @@ describe("serve in agents.mode remote", () => {
       CACHEON_CONTROLLER_CHAIN_ENDPOINTS: devnet.url,
       CACHEON_CONTROLLER_WALLET_DEV_URI: "//Alice",
       CACHEON_CONTROLLER_ROUNDS_BASELINE_IMAGE: scenarioSettings.baselineImage,
+      CACHEON_CONTROLLER_ROUNDS_VALIDATOR_SECRET: newPromptSecret(),
+      // Generated prompts travel inside the jobs over the control plane; small ones keep it quick.
+      CACHEON_CONTROLLER_WORKLOAD_PROMPT_TOKENS: "256",
       CACHEON_CONTROLLER_ROUNDS_HARDWARE_PROFILE: "none",
       CACHEON_CONTROLLER_PUBLISH_FOLDER: join(dir, "published"),
       CACHEON_CONTROLLER_WEB_LISTEN: "127.0.0.1:0",

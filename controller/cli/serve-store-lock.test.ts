@@ -7,6 +7,7 @@ import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { type Devnet, startDevnet } from "../../devnet/devnet.ts";
+import { newPromptSecret } from "../../shared/workload/prompt-key.ts";
 import { scenarioSettings } from "../rounds/testing/sim-scenario.ts";
 import { openStore } from "../store/controller-store.ts";
 import { storeLockHolder } from "../store/store-lock.ts";
@@ -75,6 +76,7 @@ describe("serve's single-writer store lock", () => {
       CACHEON_CONTROLLER_CHAIN_ENDPOINTS: devnet.url,
       CACHEON_CONTROLLER_WALLET_DEV_URI: "//Alice",
       CACHEON_CONTROLLER_ROUNDS_BASELINE_IMAGE: scenarioSettings.baselineImage,
+      CACHEON_CONTROLLER_ROUNDS_VALIDATOR_SECRET: newPromptSecret(),
       CACHEON_CONTROLLER_PUBLISH_FOLDER: join(dir, "published"),
       CACHEON_CONTROLLER_WEB_LISTEN: "",
       CACHEON_CONTROLLER_LOG_FORMAT: "json",

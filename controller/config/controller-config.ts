@@ -151,7 +151,7 @@ export const controllerConfigSchema = {
   },
   "rounds.validatorSecret": {
     type: "string",
-    doc: "Mixed into each round seed with the finalized block hash, so prompts cannot be known in advance.",
+    doc: "At least 128 bits as hex; serve refuses to start without it (`cacheon-controller config --new-secret` makes one). Keys every job's prompts (HKDF with the job's seed) and is mixed into each round seed, so nobody can know the prompts in advance. Keep it private and keep it: published prompts are made again from it.",
     default: "",
     secret: true,
   },
@@ -192,8 +192,27 @@ export const controllerConfigSchema = {
   },
   "workload.promptSource": {
     type: "string",
-    doc: 'Prompts: "bundled:<corpus>" or "sha256:<hex>" of a private JSONL file on the pods.',
-    default: "bundled:cacheon-chat-v1",
+    doc: 'Prompts: "generated" (each job\'s own, made from its seed and rounds.validatorSecret and sent inside the job), or, for tests only, "bundled:<corpus>" or "sha256:<hex>" of a private JSONL file on the pods (a server can cache those).',
+    default: "generated",
+  },
+  "workload.promptTokens": {
+    type: "integer",
+    doc: "Size of each generated prompt in Qwen2.5 chat-template tokens (the subnet's first version used about 6,144).",
+    default: 6144,
+    min: 128,
+    max: 32768,
+  },
+  "workload.canaryRequests": {
+    type: "integer",
+    doc: "Canary requests added to each timed repetition: fresh prompts like the scored ones, judged strictly against the opening baseline.",
+    default: 2,
+    min: 0,
+  },
+  "workload.probePrompts": {
+    type: "integer",
+    doc: "Probe prompts sent once in every timed repetition of every arm (the same ones), to compare each arm's repeat speed-up with the baseline's.",
+    default: 2,
+    min: 0,
   },
   "workload.model": {
     type: "string",

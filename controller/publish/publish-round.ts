@@ -1,3 +1,6 @@
+import { fromJson, type JsonValue, toJson } from "@bufbuild/protobuf";
+import { type EvaluationJob, EvaluationJobSchema } from "../../shared/gen/cacheon/v1/job_pb.ts";
+import { type WorkloadPrompts, WorkloadPromptsSchema } from "../../shared/gen/cacheon/v1/workload_pb.ts";
 import type { ControllerStore } from "../store/controller-store.ts";
 import type { ArtefactSink } from "./artefact-sink.ts";
 import { roundSummary } from "./round-summary.ts";
@@ -7,11 +10,17 @@ export interface PublishRoundOptions {
   store: ControllerStore;
   sink: ArtefactSink;
   roundId: string;
+  /**
+   * A job's generated prompts, made again for publication (the store never holds them); undefined
+   * for a job that has none. @default none are published
+   */
+  jobPrompts?: (job: EvaluationJob) => Promise<WorkloadPrompts | undefined>;
 }
 
 /**
  * Publishes a settled round: `rounds/<id>/summary.json`, each job attempt's raw result
- * `rounds/<id>/jobs/<job>.json`, each miner's report `rounds/<id>/miners/<hotkey>.json` and
+ * `rounds/<id>/jobs/<job>.json`, the prompts of each job that generated them
+ * `rounds/<id>/prompts/<job>.json` (for audit, only now that the round is settled), each miner's report `rounds/<id>/miners/<hotkey>.json` and
  * `miners/<hotkey>/latest.json`. Writing again writes the same objects, so a publication cut short
  * by a stop is simply repeated; the round is marked published only after every object is written.
  */
@@ -39,6 +48,8 @@ export async function publishRound(
       result: job.result,
       score: job.score,
     });
+    const prompts = await options.jobPrompts?.(fromJson(EvaluationJobSchema, job.job as JsonValue));
+    if (prompts) await put(`${base}/prompts/${job.id}.json`, toJson(WorkloadPromptsSchema, prompts));
   }
   for (const report of store.minerReports.list({ roundId: round.id })) {
     await put(`${base}/miners/${report.hotkey}.json`, report.report);

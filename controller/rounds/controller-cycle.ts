@@ -18,6 +18,7 @@ import {
   type WeightStepResult,
   type WeightTarget,
 } from "../weights/weight-setter.ts";
+import { publishedJobPrompts } from "./job-prompts.ts";
 import { type RoundEngineOptions, runRound } from "./run-round.ts";
 
 /** What the controller reads from the chain besides weights. */
@@ -80,7 +81,11 @@ export async function runRoundPass(
   const log = options.logger ?? silentLogger;
   const publish = async (): Promise<string[]> => {
     try {
-      return await publishPendingRounds({ store, sink: options.sink });
+      return await publishPendingRounds({
+        store,
+        sink: options.sink,
+        jobPrompts: publishedJobPrompts(options.settings.validatorSecret),
+      });
     } catch (error) {
       log.warn("publication failed; it is retried on the next pass", { error: CacheonError.from(error) });
       return [];

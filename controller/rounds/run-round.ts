@@ -12,6 +12,7 @@ import type { ControllerStore } from "../store/controller-store.ts";
 import type { RoundRow } from "../store/round-table.ts";
 import { armMeasurements } from "./arm-measurements.ts";
 import { detectRoundCopies } from "./detect-round-copies.ts";
+import { generatesPrompts, roundPromptSecret, withJobPrompts } from "./job-prompts.ts";
 import type { JobRunner } from "./job-runner.ts";
 import { planEvaluation } from "./plan-jobs.ts";
 import {
@@ -285,6 +286,15 @@ export async function runRound(
     return settled;
   }
 
+  /**
+   * The job as it is sent: generated prompts are made as it leaves, from the secret and the job's
+   * seed; the store never holds them, so nothing readable before the round settles does.
+   */
+  async function withPrompts(evaluation: EvaluationJob, jobSignal: AbortSignal): Promise<EvaluationJob> {
+    if (!generatesPrompts(evaluation)) return evaluation;
+    return withJobPrompts(evaluation, roundPromptSecret(settings.validatorSecret), jobSignal);
+  }
+
   /** Runs a job on a pod; with `resume`, re-attaches to one left running (false: nothing to resume). */
   function launch(jobId: string, podId: string, resume = false): boolean {
     const row = store.jobs.get(jobId);
@@ -293,7 +303,7 @@ export async function runRound(
     const abort = new AbortController();
     const running = resume
       ? runner.resume?.(podId, evaluation, abort.signal)
-      : runner.run(podId, evaluation, abort.signal);
+      : withPrompts(evaluation, abort.signal).then((ready) => runner.run(podId, ready, abort.signal));
     if (!running) return false;
     if (resume) rlog.info("job resumed after a restart", { job: jobId, pod: podId, attempt: row.attempt });
     else {

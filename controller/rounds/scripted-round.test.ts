@@ -13,6 +13,7 @@ import { createPodJobExecutor } from "../../agent/job/run-pod-job.ts";
 import { type Devnet, startDevnet } from "../../devnet/devnet.ts";
 import { loadConfig } from "../../shared/config/load-config.ts";
 import { silentLogger } from "../../shared/log/logger.ts";
+import { newPromptSecret } from "../../shared/workload/prompt-key.ts";
 import { readSimImageManifest } from "../../sim-llm/images/sim-image-manifest.ts";
 import { testServices } from "../../test/support/services.ts";
 import { ChainClient } from "../chain/chain-client.ts";
@@ -68,6 +69,11 @@ beforeAll(async () => {
     CACHEON_CONTROLLER_BASELINE_LAUNCH: "image",
     CACHEON_CONTROLLER_ROUNDS_BASELINE_STARTUP_SECONDS: "30",
     CACHEON_CONTROLLER_ROUNDS_CHALLENGER_STARTUP_SECONDS: "10",
+    CACHEON_CONTROLLER_ROUNDS_VALIDATOR_SECRET: newPromptSecret(),
+    // Generated prompts as in production, small so the whole loop stays quick.
+    CACHEON_CONTROLLER_WORKLOAD_PROMPT_TOKENS: "256",
+    CACHEON_CONTROLLER_WORKLOAD_CANARY_REQUESTS: "1",
+    CACHEON_CONTROLLER_WORKLOAD_PROBE_PROMPTS: "1",
     CACHEON_CONTROLLER_WORKLOAD_REQUESTS: "3",
     CACHEON_CONTROLLER_WORKLOAD_WARMUP_REQUESTS: "1",
     CACHEON_CONTROLLER_WORKLOAD_MAX_TOKENS: "24",
