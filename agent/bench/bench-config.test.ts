@@ -48,6 +48,35 @@ describe("loadWorkloadConfig", () => {
     });
   });
 
+  it("makes fresh prompts with canaries and probes for --prompt-tokens, new on every run", () => {
+    const flags = {
+      model: "m",
+      "prompt-tokens": "200",
+      requests: "2",
+      repetitions: "2",
+      warmup: "1",
+      seed: "ab",
+    };
+    const r = loadWorkloadConfig({ ...flags, canaries: "1", probes: "1" }, {});
+    expect(r.workload).toMatchObject({
+      promptSource: "generated:cacheon-gen-v1/cacheon-corpus-v1",
+      promptTokens: 200,
+      canaryRequests: 1,
+      probePrompts: 1,
+    });
+    expect(r.schedule?.warmup).toHaveLength(1);
+    expect(r.schedule?.repetitions.map((rep) => rep.map((p) => p.kind).sort())).toEqual([
+      ["canary", "probe", "scored", "scored"],
+      ["canary", "probe", "scored", "scored"],
+    ]);
+    // Same seed, another run: another secret, other prompts.
+    const again = loadWorkloadConfig({ ...flags, canaries: "1", probes: "1" }, {});
+    expect(again.schedule?.repetitions[0]?.[0]?.messages).not.toEqual(
+      r.schedule?.repetitions[0]?.[0]?.messages,
+    );
+    expect(() => loadWorkloadConfig({ ...flags, prompts: "/nonexistent.jsonl" }, {})).toThrow();
+  });
+
   it("reports every bad setting at once", () => {
     expect(() => loadWorkloadConfig({ requests: "0", "top-logprobs": "50", rate: "-1" }, {})).toThrow(
       /4 problems[\s\S]*--requests: 0 is below the minimum 1[\s\S]*--rate: -1 is below the minimum 0[\s\S]*--top-logprobs: 50 is above the maximum 20[\s\S]*model: required/,

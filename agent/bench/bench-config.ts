@@ -5,9 +5,13 @@ import { type LoadedConfig, loadConfig } from "../../shared/config/load-config.t
 import { CacheonError } from "../../shared/errors/cacheon-error.ts";
 import { type WorkloadSpec, WorkloadSpecSchema } from "../../shared/gen/cacheon/v1/workload_pb.ts";
 import { parseHexSeed } from "../../shared/stats/seeded-random.ts";
+import { planWorkload } from "../../shared/workload/plan-workload.ts";
+import { newPromptSecret, parsePromptSecret, promptKey } from "../../shared/workload/prompt-key.ts";
+import { workloadPromptsMessage } from "../../shared/workload/workload-prompts-message.ts";
 import { bundledCorpusName } from "../workload/bundled-corpus.ts";
 import { parsePromptJsonl, promptFileSha256, readPromptFile } from "../workload/load-workload-prompts.ts";
 import type { Prompt } from "../workload/prompt.ts";
+import { scheduleFromJob, type TimedSchedule } from "../workload/timed-schedule.ts";
 
 /** Workload settings shared by `bench` and `compare` (file < CACHEON_BENCH_* env < flags). */
 export const workloadConfigSchema: ConfigSchema = {
@@ -72,6 +76,28 @@ export const workloadConfigSchema: ConfigSchema = {
     doc: "Private JSONL prompt file ({id, prompt} or {id, messages} per line) instead of the bundled corpus.",
     flag: "prompts",
   },
+  promptTokens: {
+    type: "integer",
+    doc: "Generate fresh prompts of this many Qwen2.5 chat-template tokens for this run, with canaries and probes, as validators send (0 = the bundled pool or --prompts FILE).",
+    default: 0,
+    min: 0,
+    max: 32768,
+    flag: "prompt-tokens",
+  },
+  canaries: {
+    type: "integer",
+    doc: "With --prompt-tokens: canary requests added to each repetition.",
+    default: 2,
+    min: 0,
+    flag: "canaries",
+  },
+  probes: {
+    type: "integer",
+    doc: "With --prompt-tokens: probe prompts repeated in every repetition.",
+    default: 2,
+    min: 0,
+    flag: "probes",
+  },
   promptChars: {
     type: "integer",
     doc: "Build bundled prompts of about this many characters (0 = natural length).",
@@ -101,6 +127,8 @@ export interface ResolvedWorkload {
   seed: string;
   /** Prompts from --prompts, or undefined for the bundled corpus. */
   prompts: Prompt[] | undefined;
+  /** With --prompt-tokens: this run's generated prompts and their order, for every endpoint alike. */
+  schedule?: TimedSchedule;
 }
 
 /** Builds the WorkloadSpec, the seed and the prompt pool from loaded configuration. */
@@ -136,6 +164,26 @@ export function resolveWorkload(config: LoadedConfig): ResolvedWorkload {
         ? { process: { case: "poisson", value: { ratePerS: rate, maxConcurrency: concurrency } } }
         : { process: { case: "closedLoop", value: { concurrency } } },
   });
+  const promptTokens = v.promptTokens as number;
+  if (promptTokens > 0) {
+    if (prompts)
+      throw new CacheonError("invalid-config", "give --prompts FILE or --prompt-tokens N, not both");
+    // A secret of this run's own: the prompts are new to every server it measures.
+    const plan = planWorkload({
+      key: promptKey(parsePromptSecret(newPromptSecret()), seed),
+      requests: workload.requests,
+      canaries: v.canaries as number,
+      probes: v.probes as number,
+      repetitions: workload.repetitions,
+      warmup: workload.warmupRequests,
+      targetTokens: promptTokens,
+    });
+    workload.promptSource = `generated:${plan.generator}`;
+    workload.promptTokens = promptTokens;
+    workload.canaryRequests = v.canaries as number;
+    workload.probePrompts = v.probes as number;
+    return { workload, seed, prompts, schedule: scheduleFromJob(workloadPromptsMessage(plan)) };
+  }
   return { workload, seed, prompts };
 }
 

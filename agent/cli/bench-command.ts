@@ -23,6 +23,9 @@ export const workloadFlags = {
   seed: { type: "string" },
   prompts: { type: "string" },
   "prompt-chars": { type: "string" },
+  "prompt-tokens": { type: "string" },
+  canaries: { type: "string" },
+  probes: { type: "string" },
   "timeout-ms": { type: "string" },
   "stall-ms": { type: "string" },
   json: { type: "string" },
@@ -42,6 +45,10 @@ export const workloadFlagsHelp = `  --model NAME          model name sent in eve
   --seed HEX            round seed: picks and orders prompts (default: random, printed)
   --prompts FILE        private JSONL prompts ({"id","prompt"} or {"id","messages"} per line)
   --prompt-chars N      build bundled prompts of about N characters (default: natural length)
+  --prompt-tokens N     fresh prompts of N Qwen2.5 tokens made for this run from a secret of its
+                        own, with canaries and probes, as validators send (default: bundled pool)
+  --canaries N          with --prompt-tokens: canary requests per repetition (default 2)
+  --probes N            with --prompt-tokens: probe prompts repeated every repetition (default 2)
   --timeout-ms MS       a request not done after MS fails with "timeout" (default 120000)
   --stall-ms MS         a stream silent for MS fails with "stall" (default 30000)
   --config FILE         YAML/JSON file with these settings (camelCase keys, e.g. maxTokens);
@@ -89,13 +96,14 @@ Examples:
         "invalid-argument",
         "--endpoint is required, e.g. --endpoint http://127.0.0.1:8000",
       );
-    const { workload, seed, prompts } = loadWorkloadConfig(values, io.env);
+    const { workload, seed, prompts, schedule } = loadWorkloadConfig(values, io.env);
     const bar = progress(io, "bench");
     const run = await runWorkload({
       endpoint,
       workload,
       roundSeed: seed,
       prompts,
+      ...(schedule ? { schedule } : {}),
       armId: "bench",
       // Nothing here judges outputs: keeping them would only cost memory on long runs.
       keepOutputs: false,

@@ -58,7 +58,7 @@ Example:
     if (!reference || !candidate) {
       throw new CacheonError("invalid-argument", "--reference URL and --candidate URL are both required");
     }
-    const { workload, seed, prompts } = loadWorkloadConfig(values, io.env);
+    const { workload, seed, prompts, schedule } = loadWorkloadConfig(values, io.env);
     const bars = new Map<string, ReturnType<typeof progress>>();
     let current = "";
     const result = await compareEndpoints({
@@ -67,6 +67,7 @@ Example:
       workload,
       roundSeed: seed,
       prompts,
+      ...(schedule ? { schedule } : {}),
       signal: io.signal,
       teacherForcing: !values["no-teacher-forcing"],
       onProgress: (phase, done, total) => {

@@ -55,6 +55,7 @@ beforeAll(async () => {
 });
 
 const small = [
+  ...["--prompt-tokens", "256", "--canaries", "1", "--probes", "1"],
   "--requests",
   "1",
   "--warmup",
@@ -135,5 +136,10 @@ describe("cacheon-agent local", () => {
     const badNumber = await cli(["--challenger", serveRef, "--baseline", serveRef, "--requests", "0"]);
     expect(badNumber.code).toBe(2);
     expect(badNumber.err).toMatch(/--requests must be an integer >= 1/);
+    const badPrompts = await cli(["--challenger", serveRef, "--baseline", serveRef, "--prompts", "mine"]);
+    expect(badPrompts.code).toBe(2);
+    expect(badPrompts.err).toMatch(/--prompts must be "generated" or "bundled"/);
+    const tiny = await cli(["--challenger", serveRef, "--baseline", serveRef, "--prompt-tokens", "64"]);
+    expect(tiny.err).toMatch(/--prompt-tokens must be an integer >= 128/);
   });
 });

@@ -8,6 +8,9 @@ import { ArmRole, EvaluationJobSchema } from "../../shared/gen/cacheon/v1/job_pb
 import { type JobResult, JobResultSchema } from "../../shared/gen/cacheon/v1/result_pb.ts";
 import { parseImageReference } from "../../shared/image/image-reference.ts";
 import { createLogger } from "../../shared/log/logger.ts";
+import { withJobPrompts } from "../../shared/workload/job-prompts.ts";
+import { promptGeneratorName } from "../../shared/workload/prompt-generator-name.ts";
+import { newPromptSecret, parsePromptSecret } from "../../shared/workload/prompt-key.ts";
 import { type MinerVerdict, minerVerdicts } from "../job/miner-verdict.ts";
 import { runPodJob } from "../job/run-pod-job.ts";
 
@@ -36,6 +39,12 @@ Options:
   --bandwidth              also run the GPU-to-GPU copy test in the baseline image, as pods do
   --model-dir DIR          model weights, mounted read-only at /model
   --model NAME             model name sent in requests                           (default ${defaultModel})
+  --prompts KIND           generated: fresh prompts for this run from a secret of its own, with
+                           canaries and probes, as validators send (default); bundled: the
+                           public pool of short prompts (a server could cache those)
+  --prompt-tokens N        size of each generated prompt in Qwen2.5 tokens        (default 6144)
+  --canaries N             canary requests added to each repetition              (default 2)
+  --probes N               probe prompts repeated in every repetition            (default 2)
   --requests N             timed requests per repetition                          (default 10)
   --warmup N               warm-up requests, not scored                           (default 2)
   --max-tokens N           max_tokens of every request                            (default 512)
@@ -56,6 +65,10 @@ Exit codes: 0 no disqualification, 1 disqualified, 2 usage error or the job coul
     bandwidth: { type: "boolean" },
     "model-dir": { type: "string" },
     model: { type: "string" },
+    prompts: { type: "string" },
+    "prompt-tokens": { type: "string" },
+    canaries: { type: "string" },
+    probes: { type: "string" },
     requests: { type: "string" },
     warmup: { type: "string" },
     "max-tokens": { type: "string" },
@@ -93,14 +106,25 @@ Exit codes: 0 no disqualification, 1 disqualified, 2 usage error or the job coul
       throw new CacheonError("invalid-argument", `--network must be "internal" or "host", got "${network}"`);
     }
     const startup = int("startup-timeout", 750, 1);
-    const job = create(EvaluationJobSchema, {
+    const promptKind = str("prompts") ?? "generated";
+    if (promptKind !== "generated" && promptKind !== "bundled") {
+      throw new CacheonError(
+        "invalid-argument",
+        `--prompts must be "generated" or "bundled", got "${promptKind}"`,
+      );
+    }
+    const generated = promptKind === "generated";
+    const draft = create(EvaluationJobSchema, {
       jobId: `local-${Date.now().toString(36)}`,
       roundId: "local",
       roundSeed: Date.now().toString(16),
       hardwareProfile: str("profile") ?? "none",
       modelDir: str("model-dir") ?? "",
       workload: {
-        promptSource: "bundled:cacheon-chat-v1",
+        promptSource: generated ? `generated:${promptGeneratorName}` : "bundled:cacheon-chat-v1",
+        promptTokens: generated ? int("prompt-tokens", 6144, 128) : 0,
+        canaryRequests: generated ? int("canaries", 2, 0) : 0,
+        probePrompts: generated ? int("probes", 2, 0) : 0,
         requests: int("requests", 10, 1),
         warmupRequests: int("warmup", 2, 0),
         maxTokens: int("max-tokens", 512, 1),
@@ -127,6 +151,10 @@ Exit codes: 0 no disqualification, 1 disqualified, 2 usage error or the job coul
         },
       ],
     });
+    // Generated prompts come from a secret of this run's own, so no server has seen them before.
+    const job = generated
+      ? await withJobPrompts(draft, parsePromptSecret(newPromptSecret()), io.signal)
+      : draft;
     const docker = new Docker({ socketPath: io.env.DOCKER_SOCKET ?? "/var/run/docker.sock" });
     const logger = createLogger({
       stream: io.stderr as never,

@@ -18,7 +18,7 @@ import {
   type WeightStepResult,
   type WeightTarget,
 } from "../weights/weight-setter.ts";
-import { publishedJobPrompts } from "./job-prompts.ts";
+import { publishedJobPrompts } from "./round-prompts.ts";
 import { type RoundEngineOptions, runRound } from "./run-round.ts";
 
 /** What the controller reads from the chain besides weights. */

@@ -4,6 +4,7 @@ import { type EvaluationJob, EvaluationJobSchema } from "../../shared/gen/cacheo
 import { type JobResult, JobResultSchema } from "../../shared/gen/cacheon/v1/result_pb.ts";
 import { type Logger, silentLogger } from "../../shared/log/logger.ts";
 import { sleep } from "../../shared/retry/backoff.ts";
+import { generatesPrompts, withJobPrompts } from "../../shared/workload/job-prompts.ts";
 import { type CopyPolicy, defaultCopyPolicy } from "../copies/detect-copy.ts";
 import type { PodDirectory, PodIdentity } from "../pods/pod-identity.ts";
 import type { ScoringPolicy } from "../scoring/scoring-policy.ts";
@@ -12,7 +13,6 @@ import type { ControllerStore } from "../store/controller-store.ts";
 import type { RoundRow } from "../store/round-table.ts";
 import { armMeasurements } from "./arm-measurements.ts";
 import { detectRoundCopies } from "./detect-round-copies.ts";
-import { generatesPrompts, roundPromptSecret, withJobPrompts } from "./job-prompts.ts";
 import type { JobRunner } from "./job-runner.ts";
 import { planEvaluation } from "./plan-jobs.ts";
 import {
@@ -25,6 +25,7 @@ import {
   type RoundView,
   stepRound,
 } from "./round-engine.ts";
+import { roundPromptSecret } from "./round-prompts.ts";
 import { sanitiseStanding, seatSubject, subjectOf } from "./round-readings.ts";
 import { roundSeed } from "./round-seed.ts";
 import type { RoundSettings } from "./round-settings.ts";

@@ -70,7 +70,7 @@ export interface TeacherForcedScore {
 
 /** Input of {@link compareOutputs}. */
 export interface CompareOutputsInput {
-  /** The reference arm's outputs; matched to the candidate's by requestIndex (first ok repetition). */
+  /** The reference arm's outputs; matched to the candidate's by prompt id (first ok repetition). */
   reference: readonly GeneratedOutput[];
   /** The candidate arm's outputs, every timed repetition. */
   candidate: readonly GeneratedOutput[];
@@ -86,10 +86,12 @@ export interface CompareOutputsInput {
  */
 export function compareOutputs(input: CompareOutputsInput): CorrectnessSummary {
   const t = resolveThresholds(input.thresholds);
-  const referenceByIndex = new Map<number, GeneratedOutput>();
+  // By prompt: generated workloads send fresh prompts in every repetition, so the reference output
+  // for a candidate's request is the one for the same prompt, not the same position.
+  const referenceByPrompt = new Map<string, GeneratedOutput>();
   for (const out of [...input.reference].sort((a, b) => a.repetition - b.repetition)) {
-    const known = referenceByIndex.get(out.requestIndex);
-    if (!known || (!known.ok && out.ok)) referenceByIndex.set(out.requestIndex, out);
+    const known = referenceByPrompt.get(out.promptId);
+    if (!known || (!known.ok && out.ok)) referenceByPrompt.set(out.promptId, out);
   }
   const tf = new Map<string, number>();
   for (const s of input.teacherForced ?? []) tf.set(`${s.repetition}/${s.requestIndex}`, s.meanLogprob);
@@ -98,7 +100,7 @@ export function compareOutputs(input: CompareOutputsInput): CorrectnessSummary {
     .sort((a, b) => a.repetition - b.repetition || a.requestIndex - b.requestIndex)
     .map((cand) =>
       comparePrompt(
-        referenceByIndex.get(cand.requestIndex),
+        referenceByPrompt.get(cand.promptId),
         cand,
         tf.get(`${cand.repetition}/${cand.requestIndex}`),
         t,

@@ -6,14 +6,15 @@ import { describe, expect, it } from "vitest";
 import { CacheonError } from "../../shared/errors/cacheon-error.ts";
 import { type EvaluationJob, EvaluationJobSchema } from "../../shared/gen/cacheon/v1/job_pb.ts";
 import { WorkloadPromptsSchema } from "../../shared/gen/cacheon/v1/workload_pb.ts";
+import { jobPrompts } from "../../shared/workload/job-prompts.ts";
 import { parsePromptSecret } from "../../shared/workload/prompt-key.ts";
 import { ingestCommitments } from "../intake/ingest-commitments.ts";
 import { localFolderSink } from "../publish/artefact-sink.ts";
 import { publishRound } from "../publish/publish-round.ts";
 import { defaultScoringPolicy } from "../scoring/scoring-policy.ts";
 import { openStore } from "../store/controller-store.ts";
-import { generatesPrompts, jobPrompts, publishedJobPrompts, withJobPrompts } from "./job-prompts.ts";
 import { createLocalJobRunner, type JobRunner } from "./job-runner.ts";
+import { publishedJobPrompts } from "./round-prompts.ts";
 import { runRound } from "./run-round.ts";
 import { simulatedPod } from "./simulated-pod.ts";
 import { scenarioCommitments, scenarioSettings, scenarioSimImages } from "./testing/sim-scenario.ts";
@@ -32,42 +33,6 @@ const generatedWorkload = {
 };
 const job = (seed: string): EvaluationJob =>
   create(EvaluationJobSchema, { jobId: `j-${seed}`, roundSeed: seed, workload: generatedWorkload });
-
-describe("jobPrompts", () => {
-  it("plans the workload's counts from the secret and the job's seed, the same every time", async () => {
-    const a = await jobPrompts(job("aa"), secret);
-    expect(a.generator).toBe("cacheon-gen-v1/cacheon-corpus-v1");
-    expect(a.prompts).toHaveLength(1 + 1 + 2 * (3 + 1));
-    expect(a.repetitions.map((r) => r.requests.length)).toEqual([5, 5]);
-    expect(a.prompts.every((p) => p.promptTokens <= 200 && p.promptTokens > 150)).toBe(true);
-    expect(await jobPrompts(job("aa"), secret)).toEqual(a);
-    // A reproduction runs with a derived seed: other prompts.
-    const b = await jobPrompts(job("bb"), secret);
-    expect(b.prompts.map((p) => p.messages)).not.toEqual(a.prompts.map((p) => p.messages));
-    // Another validator's secret: other prompts from the same seed.
-    const other = await jobPrompts(job("aa"), parsePromptSecret("7f".repeat(32)));
-    expect(other.prompts.map((p) => p.messages)).not.toEqual(a.prompts.map((p) => p.messages));
-  });
-
-  it("fails closed without a secret", async () => {
-    await expect(jobPrompts(job("aa"), undefined)).rejects.toThrow(CacheonError);
-    await expect(jobPrompts(job("aa"), undefined)).rejects.toThrow(
-      /validatorSecret is not set.*--new-secret/,
-    );
-  });
-
-  it("attaches the prompts to a copy and names their generator and corpus", async () => {
-    const original = job("aa");
-    const ready = await withJobPrompts(original, secret);
-    expect(original.prompts).toBeUndefined();
-    expect(ready.prompts?.prompts).toHaveLength(10);
-    expect(ready.workload?.promptSource).toBe("generated:cacheon-gen-v1/cacheon-corpus-v1");
-    expect(generatesPrompts(original)).toBe(true);
-    expect(generatesPrompts(create(EvaluationJobSchema, { workload: { promptSource: "bundled:x" } }))).toBe(
-      false,
-    );
-  });
-});
 
 describe("a round with generated prompts", () => {
   it("sends every job its own prompts, made as it leaves and kept out of the store", async () => {

@@ -1,29 +1,10 @@
 import { clone } from "@bufbuild/protobuf";
-import { CacheonError } from "../../shared/errors/cacheon-error.ts";
-import { type EvaluationJob, EvaluationJobSchema } from "../../shared/gen/cacheon/v1/job_pb.ts";
-import type { WorkloadPrompts } from "../../shared/gen/cacheon/v1/workload_pb.ts";
-import { planWorkloadAsync } from "../../shared/workload/plan-workload.ts";
-import { parsePromptSecret, promptKey } from "../../shared/workload/prompt-key.ts";
-import { workloadPromptsMessage } from "../../shared/workload/workload-prompts-message.ts";
-
-/**
- * The prompt secret of rounds.validatorSecret, or undefined when it is empty (then generated jobs
- * fail closed in {@link jobPrompts}). Throws "invalid-config" for a secret under 128 bits or not hex.
- */
-export function roundPromptSecret(validatorSecret: string): Uint8Array | undefined {
-  return validatorSecret ? parsePromptSecret(validatorSecret, "rounds.validatorSecret") : undefined;
-}
-
-/**
- * The prompts of a settled job for publication, made again from the secret; undefined for a job
- * whose workload is not generated.
- */
-export function publishedJobPrompts(
-  validatorSecret: string,
-): (job: EvaluationJob) => Promise<WorkloadPrompts | undefined> {
-  return async (job) =>
-    generatesPrompts(job) ? jobPrompts(job, roundPromptSecret(validatorSecret)) : undefined;
-}
+import { CacheonError } from "../errors/cacheon-error.ts";
+import { type EvaluationJob, EvaluationJobSchema } from "../gen/cacheon/v1/job_pb.ts";
+import type { WorkloadPrompts } from "../gen/cacheon/v1/workload_pb.ts";
+import { planWorkloadAsync } from "./plan-workload.ts";
+import { promptKey } from "./prompt-key.ts";
+import { workloadPromptsMessage } from "./workload-prompts-message.ts";
 
 /** Whether a job's workload is generated per job (prompt_source "generated:..."). */
 export function generatesPrompts(job: Pick<EvaluationJob, "workload">): boolean {
@@ -34,8 +15,8 @@ export function generatesPrompts(job: Pick<EvaluationJob, "workload">): boolean 
  * The prompts of a job whose workload is generated: planned from promptKey(secret, the job's seed)
  * with the workload's counts and prompt size. The same job gives the same prompts every time, so
  * the controller stores none of them: it makes them when it sends the job and again when it
- * publishes the settled round. Throws "invalid-config" without a secret (fail closed: no secret,
- * no round).
+ * publishes the settled round (`cacheon-agent local` makes them with a secret of its own). Throws
+ * "invalid-config" without a secret (fail closed: no secret, no prompts).
  */
 export async function jobPrompts(
   job: EvaluationJob,
