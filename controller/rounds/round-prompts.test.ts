@@ -8,6 +8,7 @@ import { type EvaluationJob, EvaluationJobSchema } from "../../shared/gen/cacheo
 import { WorkloadPromptsSchema } from "../../shared/gen/cacheon/v1/workload_pb.ts";
 import { jobPrompts } from "../../shared/workload/job-prompts.ts";
 import { parsePromptSecret } from "../../shared/workload/prompt-key.ts";
+import { smallGeneratedWorkload } from "../../shared/workload/testing/small-generated-workload.ts";
 import { ingestCommitments } from "../intake/ingest-commitments.ts";
 import { localFolderSink } from "../publish/artefact-sink.ts";
 import { publishRound } from "../publish/publish-round.ts";
@@ -21,18 +22,6 @@ import { scenarioCommitments, scenarioSettings, scenarioSimImages } from "./test
 
 const secretHex = "7e".repeat(32);
 const secret = parsePromptSecret(secretHex);
-const generatedWorkload = {
-  promptSource: "generated:cacheon-gen-v1",
-  promptTokens: 200,
-  requests: 3,
-  canaryRequests: 1,
-  probePrompts: 1,
-  warmupRequests: 1,
-  repetitions: 2,
-  maxTokens: 16,
-};
-const job = (seed: string): EvaluationJob =>
-  create(EvaluationJobSchema, { jobId: `j-${seed}`, roundSeed: seed, workload: generatedWorkload });
 
 describe("a round with generated prompts", () => {
   it("sends every job its own prompts, made as it leaves and kept out of the store", async () => {
@@ -57,7 +46,7 @@ describe("a round with generated prompts", () => {
       {
         store,
         runner,
-        settings: { ...scenarioSettings, workload: generatedWorkload, validatorSecret: secretHex },
+        settings: { ...scenarioSettings, workload: smallGeneratedWorkload, validatorSecret: secretHex },
         policy: defaultScoringPolicy,
         finalizedHead: async () => ({ block: 100, hash: `0x${"ab".repeat(32)}` }),
         pollMs: 5,

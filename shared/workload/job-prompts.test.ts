@@ -4,20 +4,11 @@ import { CacheonError } from "../errors/cacheon-error.ts";
 import { type EvaluationJob, EvaluationJobSchema } from "../gen/cacheon/v1/job_pb.ts";
 import { generatesPrompts, jobPrompts, withJobPrompts } from "./job-prompts.ts";
 import { parsePromptSecret } from "./prompt-key.ts";
+import { smallGeneratedWorkload } from "./testing/small-generated-workload.ts";
 
 const secret = parsePromptSecret("7e".repeat(32));
-const generatedWorkload = {
-  promptSource: "generated:cacheon-gen-v1",
-  promptTokens: 200,
-  requests: 3,
-  canaryRequests: 1,
-  probePrompts: 1,
-  warmupRequests: 1,
-  repetitions: 2,
-  maxTokens: 16,
-};
 const job = (seed: string): EvaluationJob =>
-  create(EvaluationJobSchema, { jobId: `j-${seed}`, roundSeed: seed, workload: generatedWorkload });
+  create(EvaluationJobSchema, { jobId: `j-${seed}`, roundSeed: seed, workload: smallGeneratedWorkload });
 
 describe("jobPrompts", () => {
   it("plans the workload's counts from the secret and the job's seed, the same every time", async () => {
