@@ -1,10 +1,9 @@
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { create, fromJson } from "@bufbuild/protobuf";
+import { fromJson } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
-import { CacheonError } from "../../shared/errors/cacheon-error.ts";
-import { type EvaluationJob, EvaluationJobSchema } from "../../shared/gen/cacheon/v1/job_pb.ts";
+import type { EvaluationJob } from "../../shared/gen/cacheon/v1/job_pb.ts";
 import { WorkloadPromptsSchema } from "../../shared/gen/cacheon/v1/workload_pb.ts";
 import { jobPrompts } from "../../shared/workload/job-prompts.ts";
 import { parsePromptSecret } from "../../shared/workload/prompt-key.ts";
