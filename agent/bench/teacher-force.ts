@@ -12,7 +12,7 @@ export interface TeacherForceOptions {
   model: string;
   /** Candidate outputs to score. Failed ones and ones without tokens are skipped. */
   outputs: readonly GeneratedOutput[];
-  /** The prompt of each request index: WorkloadRun.prompts of the candidate's run (not the pool). */
+  /** The prompts the outputs answer, looked up by id: WorkloadRun.prompts of the candidate's run. */
   prompts: readonly Prompt[];
   /** Requests in flight at once. @default 4 */
   concurrency?: number;
@@ -36,7 +36,8 @@ export async function teacherForce(options: TeacherForceOptions): Promise<Teache
   const logger = options.logger ?? silentLogger;
   const base = options.reference.replace(/\/+$/, "").replace(/\/v1$/, "");
   const timeoutMs = options.timeoutMs ?? 120_000;
-  const promptIds = new Map<number, Promise<number[]>>();
+  const promptIds = new Map<string, Promise<number[]>>();
+  const promptsById = new Map(options.prompts.map((p) => [p.id, p]));
   const post = async (path: string, body: unknown): Promise<Record<string, unknown>> => {
     const signals = [AbortSignal.timeout(timeoutMs), ...(options.signal ? [options.signal] : [])];
     let response: Response;
@@ -67,23 +68,22 @@ export async function teacherForce(options: TeacherForceOptions): Promise<Teache
       throw new CacheonError("unavailable", `reference ${base}${path} answered with invalid JSON`);
     }
   };
-  const idsOfPrompt = (index: number): Promise<number[]> => {
-    let ids = promptIds.get(index);
+  const idsOfPrompt = (id: string): Promise<number[]> => {
+    let ids = promptIds.get(id);
     if (!ids) {
-      const prompt = options.prompts[index];
-      if (!prompt)
-        return Promise.reject(new CacheonError("invalid-argument", `no prompt for request ${index}`));
+      const prompt = promptsById.get(id);
+      if (!prompt) return Promise.reject(new CacheonError("invalid-argument", `no prompt "${id}" was given`));
       ids = post("/tokenize", {
         model: options.model,
         messages: prompt.messages,
         add_generation_prompt: true,
       }).then((r) => tokenList(r.tokens, "/tokenize tokens"));
-      promptIds.set(index, ids);
+      promptIds.set(id, ids);
     }
     return ids;
   };
   const score = async (output: GeneratedOutput): Promise<TeacherForcedScore | undefined> => {
-    const prompt = await idsOfPrompt(output.requestIndex);
+    const prompt = await idsOfPrompt(output.promptId);
     let ids = output.tokens.map((t) => tokenIdOf(t.token));
     if (ids.some((id) => id === undefined)) {
       // The candidate ignored return_tokens_as_token_ids: tokenize its text with the reference's tokenizer.
