@@ -140,8 +140,12 @@ describe("a scripted round on the local chain with the reference server images",
       expect(verdictOf(3)?.reason).toMatch(/correctness gate failed/);
       expect(verdictOf(4)?.verdict, why).toBe("copy");
       expect(byHotkeyUid(4)?.copyOf).toBe(byHotkeyUid(1)?.id);
-      expect(verdictOf(5)?.verdict, why).toBe("failed");
-      expect(verdictOf(5)?.reason).toMatch(/flagged by the agent: .*cached/);
+      // The cache cheat gains nothing: every repetition sends fresh prompts, so only the probes
+      // repeat and its speed is the baseline's. The probe check (the agent's repeat speed-up
+      // against the baseline's) also fails it by name; without that it is simply not paid.
+      const cached = verdictOf(5);
+      expect(["failed", "below-bar"], why).toContain(cached?.verdict);
+      if (cached?.verdict === "failed") expect(cached.reason).toMatch(/probe|cache/);
       // Paid only after a reproduction on the other local pod with another seed.
       const jobs = rounds.flatMap((r) => store.jobs.list(r.id));
       const repro = jobs.filter((j) => j.phase === "reproduce" && j.state === "done");
