@@ -90,6 +90,52 @@ describe("planWorkload", () => {
     for (const n of indexes) expect(n).toBeGreaterThan(120);
   });
 
+  it("leaves a server nothing to tell canaries or probes by: size, system turn, layout and length match", () => {
+    // A miner's detector would look at what the server sees. Over several jobs, compare the
+    // features of canary and probe prompts with the scored ones: means within 3 standard errors.
+    const features = new Map<string, number[][]>();
+    for (let s = 0; s < 6; s++) {
+      const p = plan(`d${s}`, {
+        requests: 6,
+        canaries: 2,
+        probes: 2,
+        repetitions: 2,
+        warmup: 0,
+        targetTokens: 300,
+      });
+      const byId = new Map(p.prompts.map((q) => [q.id, q]));
+      for (const rep of p.repetitions) {
+        for (const r of rep) {
+          const prompt = byId.get(r.promptId);
+          const user = prompt?.messages.at(-1)?.content ?? "";
+          const row = [
+            prompt?.promptTokens ?? 0,
+            prompt?.messages.length ?? 0,
+            user.length,
+            (user.match(/\n\nDocument \d+ — /g) ?? []).length,
+          ];
+          features.set(r.kind, [...(features.get(r.kind) ?? []), row]);
+        }
+      }
+    }
+    const scored = features.get("scored") ?? [];
+    for (const kind of ["canary", "probe"]) {
+      const rows = features.get(kind) ?? [];
+      expect(rows.length).toBeGreaterThan(10);
+      for (let f = 0; f < 4; f++) {
+        const a = scored.map((row) => row[f] ?? 0);
+        const b = rows.map((row) => row[f] ?? 0);
+        const mean = (x: number[]) => x.reduce((p, q) => p + q, 0) / x.length;
+        const variance = (x: number[]) => x.reduce((p, q) => p + (q - mean(x)) ** 2, 0) / (x.length - 1);
+        const se = Math.sqrt(variance(a) / a.length + variance(b) / b.length) || 1;
+        const z = Math.abs(mean(a) - mean(b)) / se;
+        expect(z, `${kind} feature ${f}: means ${mean(a)} vs ${mean(b)}`).toBeLessThan(3);
+      }
+      // Prompt sizes: every kind within the same few tokens under the target.
+      expect(Math.min(...rows.map((r) => r[0] ?? 0))).toBeGreaterThanOrEqual(300 - 32);
+    }
+  });
+
   it("refuses bad counts", () => {
     expect(() => plan("aa", { requests: 0 })).toThrow(CacheonError);
     expect(() => plan("aa", { repetitions: 1.5 })).toThrow(/repetitions must be an integer >= 1/);
