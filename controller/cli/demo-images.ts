@@ -60,8 +60,11 @@ export async function prepareDemoImages(options: DemoImagesOptions): Promise<Dem
     return `${manifest.repository}:${name}@${entry.digest}`;
   };
   const leader = options.leaderImage ?? "faster";
-  const source = manifest.images[leader]?.tag;
-  if (!source) ref(leader);
+  // By digest: the tag is shared with every other build on this engine and registry (another
+  // checkout's sources may have replaced it since), the digest is the leader's image itself.
+  const entry = manifest.images[leader];
+  if (!entry) ref(leader);
+  const source = `${manifest.repository}@${entry?.digest}`;
   const copyTag = `${registry}/cacheon/demo-copy:${leader}-rebranded`;
   await buildImage(
     docker,

@@ -101,7 +101,8 @@ describe("the whole loop on one machine", () => {
     expect(grace?.speed).toBeGreaterThan(0);
     expect(grace?.speed).toBeLessThan(1);
     // Right below the seats, or below the response cache while that is only unpaid (see below).
-    const cacheRanked = byMiner("eve")?.verdict === "below-bar" ? 1 : 0;
+    const eve = byMiner("eve");
+    const cacheRanked = eve?.rank !== undefined && eve.rank !== null && eve.rank < (grace?.rank ?? 0) ? 1 : 0;
     expect(grace?.rank).toBe(3 + cacheRanked);
     expect(summary.disqualified.map((d) => d.miner)).not.toContain("grace");
     expect(summary.chainWeights.map(([uid]) => uid)).not.toContain(grace?.uid);
@@ -118,8 +119,9 @@ describe("the whole loop on one machine", () => {
     expect(byMiner("dave")?.verdict).toBe("failed");
     expect(byMiner("dave")?.reason).toMatch(/correctness gate failed/);
     // Every repetition sends fresh prompts, so a response cache has nothing to replay but the
-    // probes: it is no faster than the baseline and unpaid; the probe check fails it by name.
-    expect(["failed", "below-bar"], why).toContain(byMiner("eve")?.verdict);
+    // probes (which speed leaves out): it is the baseline's speed, so at best a noise win that
+    // does not reproduce, and unpaid; the probe check fails it by name.
+    expect(["failed", "below-bar", "not-reproduced"], why).toContain(byMiner("eve")?.verdict);
     if (byMiner("eve")?.verdict === "failed") expect(byMiner("eve")?.reason).toMatch(/probe|cache/);
     expect(summary.chainWeights.map(([uid]) => uid)).not.toContain(byMiner("eve")?.uid);
     expect(byMiner("ferdie")?.verdict).toBe("copy");
