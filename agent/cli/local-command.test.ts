@@ -140,6 +140,6 @@ describe("cacheon-agent local", () => {
     expect(badPrompts.code).toBe(2);
     expect(badPrompts.err).toMatch(/--prompts must be "generated" or "bundled"/);
     const tiny = await cli(["--challenger", serveRef, "--baseline", serveRef, "--prompt-tokens", "64"]);
-    expect(tiny.err).toMatch(/--prompt-tokens must be an integer >= 128/);
+    expect(tiny.err).toMatch(/--prompt-tokens must be an integer >= 256/);
   });
 });

@@ -122,7 +122,7 @@ Exit codes: 0 no disqualification, 1 disqualified, 2 usage error or the job coul
       modelDir: str("model-dir") ?? "",
       workload: {
         promptSource: generated ? `generated:${promptGeneratorName}` : "bundled:cacheon-chat-v1",
-        promptTokens: generated ? int("prompt-tokens", 6144, 128) : 0,
+        promptTokens: generated ? int("prompt-tokens", 6144, 256) : 0,
         canaryRequests: generated ? int("canaries", 2, 0) : 0,
         probePrompts: generated ? int("probes", 2, 0) : 0,
         requests: int("requests", 10, 1),

@@ -199,7 +199,7 @@ export const controllerConfigSchema = {
     type: "integer",
     doc: "Size of each generated prompt in Qwen2.5 chat-template tokens (the subnet's first version used about 6,144).",
     default: 6144,
-    min: 128,
+    min: 256,
     max: 32768,
   },
   "workload.canaryRequests": {
