@@ -34,8 +34,7 @@ describe("a round with generated prompts", () => {
     });
     const sent: EvaluationJob[] = [];
     const runner: JobRunner = {
-      idlePods: () => local.idlePods(),
-      allPods: () => local.allPods(),
+      ...local,
       run: (pod, j, signal) => {
         sent.push(j);
         return local.run(pod, j, signal);
