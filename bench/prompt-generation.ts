@@ -6,8 +6,9 @@
  *
  *   node bench/prompt-generation.ts [--tokens 6144] [--requests 10] [--repetitions 3] [--json]
  */
-import { toBinary } from "@bufbuild/protobuf";
+
 import { parseArgs } from "node:util";
+import { toBinary } from "@bufbuild/protobuf";
 import { WorkloadPromptsSchema } from "../shared/gen/cacheon/v1/workload_pb.ts";
 import { applyQwenChatTemplate } from "../shared/tokenizer/qwen-chat-template.ts";
 import { qwenTokenizer } from "../shared/tokenizer/qwen-tokenizer.ts";
