@@ -48,7 +48,12 @@ const scenarios: {
 ];
 const noBar = { ...defaultScoringPolicy, minMargin: 0, noiseMultiplier: 0 };
 const rows = scenarios.map((s, i) => {
-  const run = (policy: typeof noBar, trueAdvantage: number, remeasureInsideNoise = 0) =>
+  const run = (
+    policy: typeof noBar,
+    trueAdvantage: number,
+    remeasureInsideNoise = 0,
+    remeasureMode: "pool" | "replace" = "pool",
+  ) =>
     simulateTakeovers({
       policy,
       trueAdvantage,
@@ -57,15 +62,19 @@ const rows = scenarios.map((s, i) => {
       bookendNoise: s.bookendNoise,
       repetitions: s.repetitions,
       remeasureInsideNoise,
+      remeasureMode,
       seed: seed + i,
     });
   const same = run(defaultScoringPolicy, 1);
   const faster = run(defaultScoringPolicy, 1.03);
   const sameNoBar = run(noBar, 1);
-  // What re-measuring a challenger that lands inside the noise band (up to twice) would buy;
-  // controller/rounds does not schedule it yet.
+  // The controller's rule: a challenger inside the noise band is measured again (up to
+  // maxRemeasurements, 2) and its readings pooled. The reference is the earlier rule, each
+  // re-measurement replacing the reading before it (optional stopping), on the same draws.
   const sameRemeasured = run(defaultScoringPolicy, 1, 2);
   const fasterRemeasured = run(defaultScoringPolicy, 1.03, 2);
+  const sameReplaced = run(defaultScoringPolicy, 1, 2, "replace");
+  const fasterReplaced = run(defaultScoringPolicy, 1.03, 2, "replace");
   return {
     scenario: s.name,
     falseLeadRate: same.takeovers / rounds,
@@ -76,6 +85,8 @@ const rows = scenarios.map((s, i) => {
     falseLeadRateRemeasured: sameRemeasured.takeovers / rounds,
     takeoverRate3pctRemeasured: fasterRemeasured.takeovers / rounds,
     remeasuredJobsPerRound3pct: fasterRemeasured.remeasuredJobs / rounds,
+    referenceFalseLeadRateReplaced: sameReplaced.takeovers / rounds,
+    referenceTakeoverRate3pctReplaced: fasterReplaced.takeovers / rounds,
   };
 });
 
@@ -87,12 +98,12 @@ if (values.json) {
     `default policy: moat ${pct(defaultScoringPolicy.minMargin)}, k ${defaultScoringPolicy.noiseMultiplier}, bookend limit ${pct(defaultScoringPolicy.bookendLimit)}, drift correction ${defaultScoringPolicy.driftCorrection ? "on" : "off"}, drift residual ${defaultScoringPolicy.driftResidual}; 3 repetitions per arm unless said; ${rounds} rounds per cell, seed ${seed}\n\n`,
   );
   process.stdout.write(
-    "scenario                              false lead  (1st job)  3% take-over  no-bar false lead  ratio  | re-measured x2: false lead  3% take-over  extra jobs\n",
+    "scenario                              false lead  (1st job)  3% take-over  no-bar false lead  ratio  | re-measured x2, pooled: false lead  3% take-over  extra jobs | replaced (reference): false lead  3% take-over\n",
   );
   for (const r of rows) {
     const ratio = r.falseLeadRate > 0 ? (r.referenceFalseLeadRateNoBar / r.falseLeadRate).toFixed(0) : "inf";
     process.stdout.write(
-      `${r.scenario.padEnd(38)}${pct(r.falseLeadRate).padStart(10)}  ${pct(r.falseFirstWinRate).padStart(9)}  ${pct(r.takeoverRate3pct).padStart(12)}  ${pct(r.referenceFalseLeadRateNoBar).padStart(17)}  ${ratio.padStart(5)}x  | ${pct(r.falseLeadRateRemeasured).padStart(26)}  ${pct(r.takeoverRate3pctRemeasured).padStart(12)}  ${r.remeasuredJobsPerRound3pct.toFixed(2).padStart(10)}\n`,
+      `${r.scenario.padEnd(38)}${pct(r.falseLeadRate).padStart(10)}  ${pct(r.falseFirstWinRate).padStart(9)}  ${pct(r.takeoverRate3pct).padStart(12)}  ${pct(r.referenceFalseLeadRateNoBar).padStart(17)}  ${ratio.padStart(5)}x  | ${pct(r.falseLeadRateRemeasured).padStart(34)}  ${pct(r.takeoverRate3pctRemeasured).padStart(12)}  ${r.remeasuredJobsPerRound3pct.toFixed(2).padStart(10)} | ${pct(r.referenceFalseLeadRateReplaced).padStart(32)}  ${pct(r.referenceTakeoverRate3pctReplaced).padStart(12)}\n`,
     );
   }
 }

@@ -292,6 +292,7 @@ export function resolveControllerSettings(
       leaderMustBeatBaseline: v<boolean>("scoring.leaderMustBeatBaseline"),
       failOnFindings: v<boolean>("scoring.failOnFindings"),
       maxRemeasurements: v<number>("scoring.maxRemeasurements"),
+      pooledNoiseMultiplier: v<number>("scoring.pooledNoiseMultiplier"),
     }),
     copies: {
       maxExtraLayers: v<number>("copies.maxExtraLayers"),

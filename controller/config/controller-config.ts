@@ -299,6 +299,13 @@ export const controllerConfigSchema = {
     min: 0,
     max: 10,
   },
+  "scoring.pooledNoiseMultiplier": {
+    type: "number",
+    doc: "k of the bar for a re-measured challenger, whose readings in a phase are pooled (each re-measurement is another look, so this bar is higher than noiseMultiplier's).",
+    default: 2.5,
+    min: 0,
+    max: 100,
+  },
   "copies.maxExtraLayers": {
     type: "integer",
     doc: "The leader's layers plus at most this many layers on top is a copy.",

@@ -45,16 +45,18 @@ function measurements(
   arms: readonly PlannedArm[],
   speeds: Record<string, number>,
   drift = 1,
+  crashed: readonly string[] = [],
 ): ArmMeasurement[] {
   return arms.map((a) => {
     const baseline = a.role === "opening-baseline" || a.role === "closing-baseline";
     const speed = baseline ? 1 : (speeds[a.subject?.submissionId ?? ""] ?? 1);
+    const crash = crashed.includes(a.subject?.submissionId ?? "");
     return {
       armId: a.armId,
       role: a.role,
       submissionId: a.subject?.submissionId ?? "",
-      outcome: "measured",
-      reason: "",
+      outcome: crash ? "crashed" : "measured",
+      reason: crash ? "oom" : "",
       wallS: (a.role === "closing-baseline" ? 60 * drift : 60) / speed,
       wallCv: 0,
       repetitions: 3,
@@ -487,5 +489,70 @@ describe("stepRound: independent reproduction", () => {
     expect(
       stepRound(v, tick(0, sameProvider, { [reproduce.id]: ["b", "c"] }), { ...config, providers: 2 }),
     ).toMatchObject([{ kind: "start-job", podId: "c" }, { kind: "wait" }]);
+  });
+});
+
+describe("stepRound: a seat holder that fails on a pod", () => {
+  const L = { submissionId: "L", hotkey: "hk-L", commitBlock: 1, settledSpeed: 1.2 };
+  const seats = [sub("L", "evaluated")];
+  const arms = armsOf({ leader: "L", challengers: ["c1"] });
+  const leaderFailed = (slot: string, podId: string) => {
+    const base = job({ slot, podId, arms });
+    const score = scoreJob(measurements(arms, { L: 1.2, c1: 1.1 }, 1, ["L"]), defaultScoringPolicy);
+    return { ...base, state: "done" as const, decision: score.decision, score };
+  };
+
+  it("keeps the job: the challengers' measurements beside it stand, nothing is rerun", () => {
+    const running = job({ slot: "e0", state: "running", podId: "a", arms });
+    const commands = stepRound(
+      view([running], { standingBefore: { leader: L } }, seats),
+      {
+        kind: "job-ended",
+        nowMs: 0,
+        jobId: running.id,
+        podId: "a",
+        pods: pods(["a", "b"]),
+        outcome: { kind: "measured", measurements: measurements(arms, { L: 1.2, c1: 1.1 }, 1, ["L"]) },
+      },
+      config,
+    );
+    expect(commands).toMatchObject([{ kind: "record-score", state: "done", score: { decision: "decided" } }]);
+  });
+
+  it("is checked once on another pod before its seat is judged", () => {
+    const v = view([leaderFailed("e0", "a")], { standingBefore: { leader: L } }, seats);
+    const commands = stepRound(v, tick(0, pods(["a", "b"]), {}), config);
+    expect(commands).toEqual([
+      {
+        kind: "plan-job",
+        purpose: "seat-check",
+        job: {
+          phase: "evaluate",
+          slot: "s0",
+          attempt: 0,
+          seed: derivedSeed(seed, "seat-check/s0"),
+          arms: [
+            { armId: "a0", role: "opening-baseline" },
+            { armId: "a1", role: "leader", subject: subject("L") },
+            { armId: "a2", role: "closing-baseline" },
+          ],
+          excludedPods: ["a"],
+          independentOf: [],
+        },
+      },
+    ]);
+    // Checked (whatever the check found), or failed on two pods already: no further check.
+    const check = job({ slot: "s0", state: "abandoned", arms: armsOf({ leader: "L", challengers: [] }) });
+    for (const jobs of [
+      [leaderFailed("e0", "a"), check],
+      [leaderFailed("e0", "a"), leaderFailed("e1", "b")],
+    ]) {
+      const next = stepRound(
+        view(jobs, { standingBefore: { leader: L } }, seats),
+        tick(0, pods(["a", "b"]), {}),
+        config,
+      );
+      expect(next.some((c) => c.kind === "plan-job" && c.purpose === "seat-check")).toBe(false);
+    }
   });
 });

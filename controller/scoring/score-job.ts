@@ -105,9 +105,10 @@ export interface BookendRead {
 /** The verdict on one job's measurements. */
 export interface JobScore {
   /**
-   * "decided": the bookends agree and every arm has a score. "no-decision": the pod drifted
-   * (bookends disagree beyond the limit) and the job must be rerun. "invalid": a baseline
-   * arm was not measured, so nothing on this pod can be compared; rerun elsewhere.
+   * "decided": the bookends agree and every arm has a score (a seat holder that failed its gate
+   * does not void the job: the failure is its own, see readingOf). "no-decision": the pod
+   * drifted (bookends disagree beyond the limit) and the job must be rerun. "invalid": a
+   * baseline arm was not measured, so nothing on this pod can be compared; rerun elsewhere.
    */
   decision: "decided" | "no-decision" | "invalid";
   reason: string;
@@ -201,20 +202,6 @@ export function scoreJob(arms: readonly ArmMeasurement[], policy: ScoringPolicy)
       arms: scored,
     };
   }
-  const brokenReference = scored.find(
-    (a) => (a.role === "leader" || a.role === "runner-up") && a.gate === "fail",
-  );
-  if (brokenReference) {
-    return {
-      decision: "no-decision",
-      reason: `the ${brokenReference.role} failed on this pod (${brokenReference.reason}); challengers cannot be compared with it here; rerun on another pod`,
-      statistic,
-      baselineWallS,
-      bookendSpread,
-      bookends,
-      arms: scored,
-    };
-  }
   return { decision: "decided", reason: "", statistic, baselineWallS, bookendSpread, bookends, arms: scored };
 }
 
@@ -294,6 +281,11 @@ export interface PodComparison {
   /** ratio > bar. */
   beats: boolean;
   /**
+   * The seat holder failed its gate on this pod: it forfeits the comparison, which is then the
+   * empty seat's (against the baseline; see readingOf).
+   */
+  forfeit?: boolean | undefined;
+  /**
    * Faster than the moat but not than the bar: the pod could not tell. A caller may measure it
    * again rather than read it as a loss.
    */
@@ -303,7 +295,7 @@ export interface PodComparison {
 /**
  * Compares a challenger with a reference arm (leader, runner-up, or the baseline when the
  * reference is undefined) measured in the same job. Only a decided job and two passing arms
- * compare; anything else never "beats" (a job whose leader failed is no decision, see scoreJob).
+ * compare; anything else never "beats" (a seat holder that failed forfeits, see readingOf).
  */
 export function compareOnPod(
   job: JobScore,
@@ -337,7 +329,11 @@ export function compareOnPod(
  * read noise, once corrected; `driftResidual` of it stays as noise for drift that is not a
  * straight line. Without repetitions (one read per arm), one read's noise is taken from the
  * bookends: their difference over sqrt(2), a difference of two reads being sqrt(2) times one.
- * Pure.
+ *
+ * The result is never below the bookend spread itself: the baseline read twice on this pod
+ * disagreed by that much, so no ratio measured between those reads is known better than that,
+ * whatever the repetitions say (a pod whose drift is a step or a curve fools the linear
+ * correction by up to the spread). Pure.
  */
 export function ratioNoise(
   job: JobScore,
@@ -380,7 +376,7 @@ export function ratioNoise(
     variance += bookendVariance(challenger.position);
     span = 1;
   }
-  return Math.sqrt(variance) + policy.driftResidual * job.bookendSpread * span;
+  return Math.max(job.bookendSpread, Math.sqrt(variance) + policy.driftResidual * job.bookendSpread * span);
 }
 
 /**

@@ -59,6 +59,15 @@ export interface ScoringPolicy {
    * reading inside the band as below the bar at once. @default 2
    */
   maxRemeasurements: number;
+  /**
+   * k of the bar a re-measured challenger's pooled readings must clear (two or more decided
+   * measurements in one phase of a round: every reading counts, none replaces another). Each
+   * re-measurement is another look at the data, so this bar is higher than noiseMultiplier's:
+   * with it, a challenger identical to the seat holder wins no more often than when each reading
+   * was judged alone (group-sequential testing; bench/scoring-false-lead.ts measures it with
+   * maxRemeasurements 2), while a truly faster one is told sooner. @default 2.5
+   */
+  pooledNoiseMultiplier: number;
 }
 
 /** The default policy (see each field's `@default`). */
@@ -72,6 +81,7 @@ export const defaultScoringPolicy: Readonly<ScoringPolicy> = Object.freeze({
   leaderMustBeatBaseline: true,
   failOnFindings: true,
   maxRemeasurements: 2,
+  pooledNoiseMultiplier: 2.5,
 });
 
 /** Fills unset fields with defaults and checks every field; throws naming each bad one. */
@@ -90,6 +100,7 @@ export function resolveScoringPolicy(partial: Partial<ScoringPolicy> = {}): Scor
   fraction("bookendLimit", 1);
   fraction("minMargin", 1);
   fraction("noiseMultiplier", 100);
+  fraction("pooledNoiseMultiplier", 100);
   fraction("driftResidual", 10);
   fraction("maxFailedRequestFraction", 1);
   const remeasurements = policy.maxRemeasurements;

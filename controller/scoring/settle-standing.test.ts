@@ -96,6 +96,21 @@ describe("settleStanding", () => {
     expect(done.verdicts[0]).toMatchObject({ verdict: "leader", speed: 1.7, settledSpeed: 1.65 });
   });
 
+  it("a leader unseated this round (failed on two pods) is not kept, nor displaced to runner-up", () => {
+    const unseated = new Set(["L"]);
+    const won = settleStanding(
+      { leader, runnerUp },
+      [ev("C", 20, reading(1.7, 1.1), reading(1.65, 1.08, { podId: "pod-b" }))],
+      policy,
+      unseated,
+    );
+    expect(won.standing.leader?.submissionId).toBe("C");
+    // The runner-up keeps its seat instead of losing it to the failed leader.
+    expect(won.standing.runnerUp?.submissionId).toBe("R");
+    const none = settleStanding({ leader, runnerUp }, [], policy, unseated);
+    expect(none.standing).toEqual({ leader: runnerUp, runnerUp: undefined });
+  });
+
   it("a win that does not hold on the second pod is not paid", () => {
     const s = settleStanding(
       { leader, runnerUp },

@@ -31,6 +31,8 @@ export interface ChallengerReading {
   vsRunnerUp?: PodComparison | undefined;
   /** Against the baseline bookends. */
   vsBaseline: PodComparison;
+  /** Decided measurements pooled into this reading (see poolReadings). @default 1 */
+  measurements?: number | undefined;
 }
 
 /** What the round found out about one challenger. */
@@ -38,13 +40,13 @@ export interface ChallengerEvidence {
   submissionId: string;
   hotkey: string;
   commitBlock: number;
-  /** The decided evaluation measurement, when there is one. */
+  /** The evaluation reading (pooled over its re-measurements, see poolReadings), when decided. */
   first?: ChallengerReading | undefined;
-  /** The decided reproduction on another pod with another seed, when there is one. */
+  /** The reproduction reading on other pods with other seeds (pooled likewise), when decided. */
   reproduction?: ChallengerReading | undefined;
   /**
-   * Re-measurements that produced a decided reading because an earlier one landed inside the
-   * noise band, per phase (`first` and `reproduction` are then the latest). While fewer than
+   * Re-measurements that produced a decided reading because the reading landed inside the
+   * noise band, per phase (`first` and `reproduction` then pool them all). While fewer than
    * `policy.maxRemeasurements`, a reading inside the band is no decision. @default 0 each
    */
   remeasurements?: { first: number; reproduction: number } | undefined;
@@ -166,12 +168,15 @@ export interface Settlement {
  * pod, by more than the bar) in its first measurement and again in a reproduction on another pod
  * with another seed; its settled speed is the lower of the two. Among several such challengers
  * the faster settled speed wins; speeds within `minMargin` of each other tie, and ties go to
- * the earlier commit. A displaced leader becomes runner-up. Pure.
+ * the earlier commit. A displaced leader becomes runner-up. Seat holders in `unseated` (failed
+ * on two pods this round) lose their seat whatever happens: they are neither kept nor displaced
+ * to runner-up. Pure.
  */
 export function settleStanding(
   standing: Standing,
   evidence: readonly ChallengerEvidence[],
   policy: ScoringPolicy,
+  unseated: ReadonlySet<string> = new Set(),
 ): Settlement {
   const verdicts: ChallengerVerdict[] = [];
   const leaderPool: Seat[] = [];
@@ -261,14 +266,19 @@ export function settleStanding(
   }
 
   const rank = (seats: Seat[]) => [...seats].sort((a, b) => compareSeats(a, b, policy.minMargin));
-  const next: Standing = { leader: standing.leader, runnerUp: standing.runnerUp };
+  // Seat holders that lose their seat this round leave it empty; a lone runner-up moves up.
+  const kept = (seat: Seat | undefined) => (seat && !unseated.has(seat.submissionId) ? seat : undefined);
+  const seated: Standing = kept(standing.leader)
+    ? { leader: standing.leader, runnerUp: kept(standing.runnerUp) }
+    : { leader: kept(standing.runnerUp), runnerUp: undefined };
+  const next: Standing = { ...seated };
   const leaders = rank(leaderPool);
   const newLeader = leaders[0];
   if (newLeader) {
     next.leader = newLeader;
-    const pool = [...leaders.slice(1), ...runnerUpPool, ...(standing.leader ? [standing.leader] : [])];
+    const pool = [...leaders.slice(1), ...runnerUpPool, ...(seated.leader ? [seated.leader] : [])];
     const best = rank(pool)[0];
-    next.runnerUp = best ?? standing.runnerUp;
+    next.runnerUp = best ?? seated.runnerUp;
   } else {
     const best = rank(runnerUpPool)[0];
     if (best) next.runnerUp = best;
