@@ -7,9 +7,18 @@ function sub(
   hotkey: string,
   block: number,
   image: SubmissionContent["image"],
-  sequence = block,
+  extra: Partial<SubmissionContent> = {},
 ): SubmissionContent {
-  return { submissionId: id, hotkey, commitBlock: block, sequence, image };
+  return {
+    submissionId: id,
+    hotkey,
+    priorityBlock: block,
+    priorityIndex: 0,
+    sequence: block,
+    copyOf: null,
+    image,
+    ...extra,
+  };
 }
 
 const original = sub("A", "alice", 10, {
@@ -29,16 +38,58 @@ describe("detectCopy", () => {
     expect(detectCopy({ candidate: original, others: [later] })).toBeUndefined();
   });
 
-  it("within one block the earlier arrival owns it", () => {
-    const same = sub("B", "bob", 10, { digest: d("a") }, 11);
-    expect(detectCopy({ candidate: same, others: [{ ...original, sequence: 9 }] })?.originalId).toBe("A");
-    expect(detectCopy({ candidate: { ...original, sequence: 12 }, others: [same] })?.originalId).toBe("B");
+  it("within one block the earlier event owns it, whatever the hotkeys' names or arrival", () => {
+    const first = sub("Z", "zed", 10, { digest: d("a") }, { priorityIndex: 3, sequence: 2 });
+    const second = sub("B", "abe", 10, { digest: d("a") }, { priorityIndex: 7, sequence: 1 });
+    expect(detectCopy({ candidate: second, others: [first] })).toMatchObject({
+      originalId: "Z",
+      contested: false,
+    });
+    expect(detectCopy({ candidate: first, others: [second] })).toBeUndefined();
   });
 
-  it("a hotkey may resubmit its own work", () => {
-    expect(
-      detectCopy({ candidate: sub("A2", "alice", 20, { digest: d("a") }), others: [original] }),
-    ).toBeUndefined();
+  it("within one block of unknown order nobody owns it: each is a copy, and so is any later one", () => {
+    const a = sub("A", "alice", 10, { digest: d("a") }, { priorityIndex: null, sequence: 1 });
+    const b = sub("B", "bob", 10, { digest: d("a") }, { priorityIndex: 4, sequence: 2 });
+    for (const [candidate, other] of [
+      [a, b],
+      [b, a],
+    ] as const) {
+      const f = detectCopy({ candidate, others: [other] });
+      expect(f).toMatchObject({ contested: true, originalId: other.submissionId });
+      expect(f?.reason).toMatch(/same block 10.*neither commit owns the content/);
+    }
+    // Both were judged copies of each other; a third hotkey later still copies their content.
+    const judged = [
+      { ...a, copyOf: "B" },
+      { ...b, copyOf: "A" },
+    ];
+    const later = sub("C", "carol", 12, { digest: d("a") });
+    expect(detectCopy({ candidate: later, others: judged })).toMatchObject({
+      contested: true,
+      originalId: "A",
+    });
+    expect(detectCopy({ candidate: later, others: judged })?.reason).toMatch(
+      /committed earlier \(block 10\)/,
+    );
+  });
+
+  it("a thief's copy owns nothing: the owner's re-commit is not a copy of it, the thief's re-commit still is", () => {
+    const thief = sub("T", "trudy", 11, { digest: d("a") }, { copyOf: "A" });
+    const ownerAgain = sub("A2", "alice", 20, { digest: d("a") });
+    expect(detectCopy({ candidate: ownerAgain, others: [original, thief] })).toBeUndefined();
+    // Re-committing the copy does not reset its priority: the owner's first commit still counts.
+    const thiefAgain = sub("T2", "trudy", 30, { digest: d("a") });
+    expect(detectCopy({ candidate: thiefAgain, others: [original, thief, ownerAgain] })).toMatchObject({
+      originalId: "A",
+      contested: false,
+    });
+  });
+
+  it("a timelocked commit owns from its reveal (before the block's extrinsics): a plain commit later in that block copies it", () => {
+    const revealed = sub("R", "rita", 15, { digest: d("r") }, { priorityIndex: 0 });
+    const plainLater = sub("P", "paul", 15, { digest: d("r") }, { priorityIndex: 2 });
+    expect(detectCopy({ candidate: plainLater, others: [revealed] })?.originalId).toBe("R");
   });
 
   it("a re-tagged image (other digest, same config) is a copy", () => {

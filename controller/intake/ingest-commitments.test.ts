@@ -1,5 +1,10 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { openStore } from "../store/controller-store.ts";
+import { sanitiseStanding } from "../rounds/round-readings.ts";
+import type { Standing } from "../scoring/settle-standing.ts";
+import { type ControllerStore, openStore } from "../store/controller-store.ts";
 import { type CommitmentEntry, ingestCommitments } from "./ingest-commitments.ts";
 
 const digest = (c: string) => `sha256:${c.repeat(64)}`;
@@ -36,6 +41,7 @@ describe("ingestCommitments", () => {
       copies: [],
       malformed: [],
       superseded: [],
+      kept: [],
       deregistered: [],
     });
     expect(store.submissions.list()).toHaveLength(2);
@@ -75,18 +81,29 @@ describe("ingestCommitments", () => {
     expect(byHotkey.frank?.reason).toMatch(/lowercase hex/);
   });
 
-  it("a changed commitment supersedes the hotkey's previous one; resubmitting your own digest is not a copy", () => {
+  it("a changed commitment supersedes the hotkey's previous one; the same digest again keeps it", () => {
     const store = openStore({ path: ":memory:" });
     ingestCommitments({
       store,
       snapshot: { block: 10, entries: [entry("alice", 1, ref("alice/x", "a"), 9)] },
     });
-    const s = ingestCommitments({
+    const same = ingestCommitments({
       store,
       snapshot: { block: 20, entries: [entry("alice", 1, ref("alice/y", "a"), 19)] },
     });
-    expect(s.superseded).toEqual(["sub-1"]);
-    expect(s.pending).toEqual(["sub-2"]);
+    expect(same).toMatchObject({ kept: ["sub-1"], superseded: [], pending: [] });
+    expect(store.submissions.get("sub-1")).toMatchObject({
+      state: "pending",
+      image: ref("alice/y", "a"),
+      commitBlock: 9,
+      priorityBlock: 9,
+    });
+    const changed = ingestCommitments({
+      store,
+      snapshot: { block: 30, entries: [entry("alice", 1, ref("alice/y", "b"), 29)] },
+    });
+    expect(changed.superseded).toEqual(["sub-1"]);
+    expect(changed.pending).toEqual(["sub-2"]);
     expect(store.submissions.get("sub-1")?.state).toBe("superseded");
   });
 
@@ -125,5 +142,101 @@ describe("ingestCommitments", () => {
     });
     expect(s.pending).toEqual(["sub-1"]);
     expect(store.submissions.get("sub-1")?.digest).toBe(digest("a"));
+  });
+});
+
+// Copy ownership on the real store (a SQLite file), as a miner who wants to be paid would try it.
+describe("copy ownership", () => {
+  const fileStore = () => openStore({ path: join(mkdtempSync(join(tmpdir(), "intake-")), "controller.db") });
+  const at = (block: number, ...entries: CommitmentEntry[]) => ({ block, entries });
+  const ingest = (store: ControllerStore, block: number, entries: CommitmentEntry[]) =>
+    ingestCommitments({ store, snapshot: at(block, ...entries) });
+  const owner = entry("alice", 1, ref("alice/srv", "a"), 10);
+  const thief = entry("trudy", 2, ref("trudy/srv", "a"), 11);
+  const current = (store: ControllerStore, hotkey: string) =>
+    store.submissions.get(store.commitments.get(hotkey)?.submissionId ?? "");
+
+  it("an owner's re-commit keeps its seat and is not a copy of the thief who copied it", () => {
+    const store = fileStore();
+    ingest(store, 12, [owner, thief]);
+    expect(current(store, "trudy")).toMatchObject({ state: "copy", copyOf: "sub-1" });
+    store.submissions.setState("sub-1", "evaluated", "leads");
+    const seat = { submissionId: "sub-1", hotkey: "alice", commitBlock: 10, settledSpeed: 1.5 };
+    store.standings.append(null, { leader: seat });
+    // The owner re-commits the same digest (another tag), and again at a later block.
+    const again = ingest(store, 21, [{ ...owner, raw: ref("alice/srv2", "a"), commitBlock: 20 }, thief]);
+    expect(again).toMatchObject({ kept: ["sub-1"], copies: [], pending: [], superseded: [] });
+    expect(current(store, "alice")).toMatchObject({ id: "sub-1", state: "evaluated", priorityBlock: 10 });
+    const standing = sanitiseStanding(store.standings.current<Standing>(), (id) => store.submissions.get(id));
+    expect(standing.leader?.submissionId).toBe("sub-1");
+    store.close();
+  });
+
+  it("the owner switching images and coming back still owns its content", () => {
+    const store = fileStore();
+    ingest(store, 12, [owner, thief]);
+    ingest(store, 31, [{ ...owner, raw: ref("alice/other", "b"), commitBlock: 30 }, thief]);
+    const back = ingest(store, 41, [{ ...owner, commitBlock: 40 }, thief]);
+    expect(back.copies).toEqual([]);
+    expect(current(store, "alice")).toMatchObject({ state: "pending", digest: digest("a") });
+  });
+
+  it("a thief re-committing its copy, or re-registering, never resets its priority", () => {
+    const store = fileStore();
+    ingest(store, 12, [owner, thief]);
+    const recommit = ingest(store, 51, [owner, { ...thief, commitBlock: 50 }]);
+    expect(recommit.kept).toEqual(["sub-2"]);
+    expect(current(store, "trudy")?.state).toBe("copy");
+    // Deregistered, then back with the same digest: a fresh submission, still a copy. The
+    // owner's history counts even while the owner itself is away.
+    ingest(store, 60, []);
+    const back = ingest(store, 70, [{ ...thief, commitBlock: 65 }]);
+    expect(back.copies).toEqual([current(store, "trudy")?.id]);
+    expect(current(store, "trudy")).toMatchObject({ state: "copy", copyOf: "sub-1" });
+  });
+
+  it("the same digest from two hotkeys in one block: the earlier event owns it, not the first name", () => {
+    const store = fileStore();
+    const s = ingest(store, 20, [
+      { ...entry("abe", 1, ref("abe/srv", "a"), 15), priorityIndex: 9 },
+      { ...entry("zoe", 2, ref("zoe/srv", "a"), 15), priorityIndex: 4 },
+    ]);
+    expect(s.copies).toHaveLength(1);
+    expect(current(store, "zoe")?.state).toBe("pending");
+    expect(current(store, "abe")).toMatchObject({ state: "copy", copyOf: current(store, "zoe")?.id });
+  });
+
+  it("the same digest from two hotkeys in one block of unknown order: neither owns it, nor does anyone later", () => {
+    const store = fileStore();
+    const s = ingest(store, 20, [
+      entry("abe", 1, ref("abe/srv", "a"), 15),
+      entry("zoe", 2, ref("zoe/srv", "a"), 15),
+    ]);
+    expect(s.copies).toHaveLength(2);
+    expect(current(store, "abe")?.reason).toMatch(/same block 15.*neither commit owns the content/);
+    const late = ingest(store, 30, [
+      entry("abe", 1, ref("abe/srv", "a"), 15),
+      entry("zoe", 2, ref("zoe/srv", "a"), 15),
+      entry("carl", 3, ref("carl/srv", "a"), 25),
+    ]);
+    expect(late.copies).toEqual([current(store, "carl")?.id]);
+  });
+
+  it("a timelocked commitment owns from its reveal; a plain copy in that block after it is a copy", () => {
+    const store = fileStore();
+    ingest(store, 40, [
+      { ...entry("rita", 1, ref("rita/srv", "e"), 5), priorityBlock: 30, priorityIndex: 1 },
+      { ...entry("paul", 2, ref("paul/srv", "e"), 30), priorityIndex: 6 },
+    ]);
+    expect(current(store, "rita")).toMatchObject({ state: "pending", priorityBlock: 30, priorityIndex: 1 });
+    expect(current(store, "paul")).toMatchObject({ state: "copy", copyOf: current(store, "rita")?.id });
+  });
+
+  it("a failed image committed again is measured afresh; its priority is its own", () => {
+    const store = fileStore();
+    ingest(store, 12, [owner]);
+    store.submissions.setState("sub-1", "failed", "registry was down");
+    const again = ingest(store, 21, [{ ...owner, commitBlock: 20 }]);
+    expect(again).toMatchObject({ superseded: ["sub-1"], pending: ["sub-2"], copies: [] });
   });
 });

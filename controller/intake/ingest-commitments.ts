@@ -6,6 +6,7 @@ import {
 import type { Logger } from "../../shared/log/logger.ts";
 import { silentLogger } from "../../shared/log/logger.ts";
 import { detectCopy } from "../copies/detect-copy.ts";
+import { submissionContent } from "../copies/submission-content.ts";
 import type { ControllerStore } from "../store/controller-store.ts";
 import type { SubmissionRow } from "../store/submission-table.ts";
 
@@ -22,7 +23,10 @@ export interface CommitmentEntry {
   parsed?: ReturnType<SubmissionParser>;
   /** Block the content became public (the reveal's for a timelocked commitment). @default commitBlock */
   priorityBlock?: number;
-  /** Index of its Commitment / CommitmentRevealed event in System.Events at priorityBlock; undefined when unknown. */
+  /**
+   * Index of its Commitment / CommitmentRevealed event in System.Events at priorityBlock;
+   * undefined when unknown (two hotkeys' same content in one block then belongs to neither).
+   */
   priorityIndex?: number;
 }
 
@@ -83,6 +87,8 @@ export interface IntakeSummary {
   malformed: string[];
   /** Earlier submissions replaced by their hotkey's newer commitment. */
   superseded: string[];
+  /** Submissions whose hotkey re-committed the same digest: kept, with their state and seat. */
+  kept: string[];
   /** Submissions whose hotkey left the subnet. */
   deregistered: string[];
 }
@@ -97,6 +103,8 @@ export interface IngestOptions {
 }
 
 const live = ["pending", "evaluated", "failed", "copy", "malformed"] as const;
+// States a re-commit of the same digest keeps (a copy stays a copy; a failed image is retried).
+const kept = new Set<SubmissionRow["state"]>(["pending", "evaluated", "copy"]);
 
 /**
  * Brings the store up to a snapshot, in one transaction: a new or changed commitment becomes a
@@ -115,13 +123,19 @@ export function ingestCommitments(options: IngestOptions): IntakeSummary {
     copies: [],
     malformed: [],
     superseded: [],
+    kept: [],
     deregistered: [],
   };
   const seen = new Set<string>();
-  // Oldest commitment first, so the earliest commit of any content is stored first and owns it.
-  const entries = [...snapshot.entries].sort(
-    (a, b) => a.commitBlock - b.commitBlock || a.hotkey.localeCompare(b.hotkey),
-  );
+  const inserted: string[] = [];
+  // Oldest first, so submissions are numbered in the order their content became public (who
+  // owns content is decided by that priority, never by this order).
+  const priority = (e: CommitmentEntry) => [e.priorityBlock ?? e.commitBlock, e.priorityIndex ?? Infinity];
+  const entries = [...snapshot.entries].sort((a, b) => {
+    const [ab, ai] = priority(a) as [number, number];
+    const [bb, bi] = priority(b) as [number, number];
+    return ab - bb || ai - bi || a.hotkey.localeCompare(b.hotkey);
+  });
 
   store.transaction(() => {
     store.setMeta(pendingTimelockedMetaKey, JSON.stringify(snapshot.pending ?? []));
@@ -131,7 +145,7 @@ export function ingestCommitments(options: IngestOptions): IntakeSummary {
         .list()
         .some((s) => s.hotkey === old.hotkey && s.commitBlock === old.commitBlock && s.raw === old.raw);
       if (known) continue;
-      const row = insertFromCommitment(store, old, snapshot.block, parse);
+      const row = insertFromCommitment(store, old, snapshot.block, old.parsed ?? parse(old.raw));
       if (row.state === "pending")
         store.submissions.setState(
           row.id,
@@ -153,8 +167,29 @@ export function ingestCommitments(options: IngestOptions): IntakeSummary {
         if (current && current.uid !== entry.uid) store.submissions.setUid(current.id, entry.uid);
         continue;
       }
+      const parsed = entry.parsed ?? parse(entry.raw);
       if (previous) {
         const old = store.submissions.get(previous.submissionId);
+        // The same digest again (a re-commit, maybe under another tag): the submission stays,
+        // with its state, its seat and its priority. A failed one is measured afresh instead.
+        if (old && parsed.ok && old.digest === parsed.image.digest && kept.has(old.state)) {
+          store.submissions.setRecommitted(
+            old.id,
+            entry.raw,
+            formatImageReference(parsed.image),
+            snapshot.block,
+          );
+          if (old.uid !== entry.uid) store.submissions.setUid(old.id, entry.uid);
+          store.commitments.put({
+            hotkey: entry.hotkey,
+            raw: entry.raw,
+            commitBlock: entry.commitBlock,
+            submissionId: old.id,
+          });
+          summary.kept.push(old.id);
+          log.info("re-commit of the same digest; submission kept", { id: old.id, hotkey: old.hotkey });
+          continue;
+        }
         if (old && (live as readonly string[]).includes(old.state)) {
           store.submissions.setState(
             old.id,
@@ -165,17 +200,22 @@ export function ingestCommitments(options: IngestOptions): IntakeSummary {
           summary.superseded.push(old.id);
         }
       }
-      const row = insertFromCommitment(store, entry, snapshot.block, parse);
+      const row = insertFromCommitment(store, entry, snapshot.block, parsed);
       store.commitments.put({
         hotkey: entry.hotkey,
         raw: entry.raw,
         commitBlock: entry.commitBlock,
         submissionId: row.id,
       });
-      if (row.state === "malformed") summary.malformed.push(row.id);
-      else if (row.state === "copy") summary.copies.push(row.id);
-      else summary.pending.push(row.id);
+      inserted.push(row.id);
       log.info("new submission", { id: row.id, hotkey: row.hotkey, state: row.state, reason: row.reason });
+    }
+    // Counted once every entry is in: a later entry of the same block can contest an earlier one.
+    for (const id of inserted) {
+      const state = store.submissions.get(id)?.state;
+      if (state === "malformed") summary.malformed.push(id);
+      else if (state === "copy") summary.copies.push(id);
+      else summary.pending.push(id);
     }
     snapshot.onIngested?.();
     for (const c of store.commitments.list()) {
@@ -200,16 +240,17 @@ function insertFromCommitment(
   store: ControllerStore,
   entry: CommitmentEntry,
   block: number,
-  parse: SubmissionParser,
+  parsed: ReturnType<SubmissionParser>,
 ): SubmissionRow {
   const base = {
     hotkey: entry.hotkey,
     uid: entry.uid,
     raw: entry.raw,
     commitBlock: entry.commitBlock,
+    priorityBlock: entry.priorityBlock ?? entry.commitBlock,
+    priorityIndex: entry.priorityIndex ?? null,
     seenBlock: block,
   };
-  const parsed = entry.parsed ?? parse(entry.raw);
   if (!parsed.ok) {
     return store.submissions.insert({
       ...base,
@@ -225,29 +266,23 @@ function insertFromCommitment(
     digest: parsed.image.digest,
     state: "pending",
   });
+  // Every submission ever stored with a digest takes part: ownership is decided across history.
   const others = store.submissions
     .list()
-    .filter((s) => s.digest !== null && s.id !== row.id && s.state !== "malformed")
-    .map((s) => ({
-      submissionId: s.id,
-      hotkey: s.hotkey,
-      commitBlock: s.commitBlock,
-      sequence: s.sequence,
-      image: { digest: s.digest as string },
-    }));
-  const copy = detectCopy({
-    candidate: {
-      submissionId: row.id,
-      hotkey: row.hotkey,
-      commitBlock: row.commitBlock,
-      sequence: row.sequence,
-      image: { digest: parsed.image.digest },
-    },
-    others,
-  });
-  if (copy) {
-    store.submissions.setState(row.id, "copy", copy.reason, copy.originalId);
-    return store.submissions.get(row.id) as SubmissionRow;
+    .filter((s) => s.digest !== null && s.id !== row.id)
+    .map(submissionContent);
+  const copy = detectCopy({ candidate: submissionContent(row), others });
+  if (!copy) return row;
+  store.submissions.setState(row.id, "copy", copy.reason, copy.originalId);
+  // Content contested within one block: the rival judged before this one arrived owns it no more.
+  const rival = store.submissions.get(copy.originalId);
+  if (copy.contested && rival && kept.has(rival.state) && rival.state !== "copy") {
+    const all = store.submissions
+      .list()
+      .filter((s) => s.digest !== null && s.id !== rival.id)
+      .map(submissionContent);
+    const again = detectCopy({ candidate: submissionContent(rival), others: all });
+    if (again?.contested) store.submissions.setState(rival.id, "copy", again.reason, again.originalId);
   }
-  return row;
+  return store.submissions.get(row.id) as SubmissionRow;
 }

@@ -1,8 +1,8 @@
-import { type CopyPolicy, detectCopy, type SubmissionContent } from "../copies/detect-copy.ts";
+import { type CopyPolicy, detectCopy } from "../copies/detect-copy.ts";
+import { submissionContent } from "../copies/submission-content.ts";
 import type { Standing } from "../scoring/settle-standing.ts";
 import type { ControllerStore } from "../store/controller-store.ts";
 import type { RoundRow } from "../store/round-table.ts";
-import type { SubmissionRow } from "../store/submission-table.ts";
 
 /** Options of {@link detectRoundCopies}. */
 export interface DetectRoundCopiesOptions {
@@ -22,31 +22,16 @@ export function detectRoundCopies(options: DetectRoundCopiesOptions): void {
   const content = store.submissions
     .list()
     .filter((s) => s.digest !== null)
-    .map(contentOf);
+    .map(submissionContent);
   for (const id of round.challengers) {
     const sub = store.submissions.get(id);
     if (sub?.state !== "pending") continue;
     const copy = detectCopy({
-      candidate: contentOf(sub),
+      candidate: submissionContent(sub),
       others: content,
       leaderId: standing.leader?.submissionId,
       policy: options.policy,
     });
     if (copy) store.submissions.setState(sub.id, "copy", copy.reason, copy.originalId);
   }
-}
-
-function contentOf(s: SubmissionRow): SubmissionContent {
-  return {
-    submissionId: s.id,
-    hotkey: s.hotkey,
-    commitBlock: s.commitBlock,
-    sequence: s.sequence,
-    image: {
-      digest: s.digest as string,
-      configDigest: s.configDigest ?? undefined,
-      layers: s.layers ?? undefined,
-      sizeBytes: s.sizeBytes ?? undefined,
-    },
-  };
 }

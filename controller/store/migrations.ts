@@ -248,4 +248,16 @@ CREATE TABLE fee_ledger_gaps (
 );
 `,
   },
+  {
+    version: 6,
+    name: "copy priority",
+    // Who owns content is decided by when it became public (a timelocked commitment's reveal,
+    // not its commit) and, within a block, by the commitment's event index; null when the chain
+    // could no longer tell. Existing submissions keep their commit block.
+    sql: `
+ALTER TABLE submissions ADD COLUMN priority_block INTEGER;
+ALTER TABLE submissions ADD COLUMN priority_index INTEGER;
+UPDATE submissions SET priority_block = commit_block;
+`,
+  },
 ];

@@ -24,6 +24,10 @@ export interface SubmissionRow {
   image: string | null;
   digest: string | null;
   commitBlock: number;
+  /** Block its content became public (a timelocked commitment's reveal); decides who owns it. */
+  priorityBlock: number;
+  /** Index of its commitment (or reveal) event in that block; null when unknown. */
+  priorityIndex: number | null;
   seenBlock: number;
   state: SubmissionState;
   reason: string;
@@ -53,6 +57,10 @@ export class SubmissionTable {
     image: string | null;
     digest: string | null;
     commitBlock: number;
+    /** @default commitBlock */
+    priorityBlock?: number;
+    /** @default null (unknown) */
+    priorityIndex?: number | null;
     seenBlock: number;
     state: SubmissionState;
     reason?: string;
@@ -65,8 +73,8 @@ export class SubmissionTable {
     const t = this.#now();
     this.#db
       .prepare(
-        `INSERT INTO submissions (id, sequence, hotkey, uid, raw, image, digest, commit_block, seen_block, state, reason, copy_of, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO submissions (id, sequence, hotkey, uid, raw, image, digest, commit_block, priority_block, priority_index, seen_block, state, reason, copy_of, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         id,
@@ -77,6 +85,8 @@ export class SubmissionTable {
         s.image,
         s.digest,
         s.commitBlock,
+        s.priorityBlock ?? s.commitBlock,
+        s.priorityIndex ?? null,
         s.seenBlock,
         s.state,
         s.reason ?? "",
@@ -115,6 +125,16 @@ export class SubmissionTable {
     if (r.changes !== 1) throw new CacheonError("not-found", `submission ${id} does not exist`);
   }
 
+  /**
+   * A hotkey re-committed the same digest (perhaps under another repository or tag): the
+   * submission, its state and its priority stay; only where the image is read from changes.
+   */
+  setRecommitted(id: string, raw: string, image: string, seenBlock: number): void {
+    this.#db
+      .prepare("UPDATE submissions SET raw = ?, image = ?, seen_block = ?, updated_at = ? WHERE id = ?")
+      .run(raw, image, seenBlock, this.#now(), id);
+  }
+
   setUid(id: string, uid: number | null): void {
     this.#db.prepare("UPDATE submissions SET uid = ?, updated_at = ? WHERE id = ?").run(uid, this.#now(), id);
   }
@@ -148,6 +168,8 @@ function submissionFromRow(r: Row): SubmissionRow {
     image: strOrNull(r.image),
     digest: strOrNull(r.digest),
     commitBlock: Number(r.commit_block),
+    priorityBlock: numOrNull(r.priority_block) ?? Number(r.commit_block),
+    priorityIndex: numOrNull(r.priority_index),
     seenBlock: Number(r.seen_block),
     state: String(r.state) as SubmissionState,
     reason: String(r.reason),
