@@ -50,6 +50,8 @@ export interface LocalJobRunnerOptions {
   onEvent?: (podId: string, payload: JobEventPayload) => void;
   /** Which pods count as independent. @default distinct pod names (local pods share a host by design) */
   independent?: IndependenceRule;
+  /** Identities of the pods (tests of the independence rule give two names one host). @default localPodDirectory(names) */
+  directory?: PodDirectory;
 }
 
 /**
@@ -71,7 +73,7 @@ export function localPodDirectory(names: readonly string[]): PodDirectory {
 export function createLocalJobRunner(options: LocalJobRunnerOptions): JobRunner {
   const busy = new Set<string>();
   const names = Object.keys(options.pods);
-  const eligible = eligibility(localPodDirectory(names), options.independent);
+  const eligible = eligibility(options.directory ?? localPodDirectory(names), options.independent);
   return {
     idlePods: (exclusion) => names.filter((n) => !busy.has(n)).filter(eligible(exclusion)),
     allPods: () => [...names],

@@ -40,12 +40,13 @@ describe("planEvaluation", () => {
 });
 
 describe("planReproduction", () => {
-  it("groups candidates by the pod of their first measurement and avoids that pod", () => {
+  it("groups candidates by the pods that measured them and avoids those machines", () => {
     const slots = planReproduction({
       candidates: [
-        { subject: subject("x"), firstPod: "pod-b" },
-        { subject: subject("y"), firstPod: "pod-a" },
-        { subject: subject("z"), firstPod: "pod-b" },
+        { subject: subject("x"), avoidPods: ["pod-b"] },
+        { subject: subject("y"), avoidPods: ["pod-a"] },
+        { subject: subject("z"), avoidPods: ["pod-b"] },
+        { subject: subject("w"), avoidPods: ["pod-c", "pod-a", "pod-c"] },
       ],
       leader: subject("L"),
     });
@@ -53,11 +54,13 @@ describe("planReproduction", () => {
       slots.map((s) => [
         s.slot,
         s.excludedPods,
+        s.independentOf,
         s.arms.filter((a) => a.role === "challenger").map((a) => a.subject?.submissionId),
       ]),
     ).toEqual([
-      ["r0", ["pod-a"], ["y"]],
-      ["r1", ["pod-b"], ["x", "z"]],
+      ["r0", ["pod-a"], ["pod-a"], ["y"]],
+      ["r1", ["pod-a", "pod-c"], ["pod-a", "pod-c"], ["w"]],
+      ["r2", ["pod-b"], ["pod-b"], ["x", "z"]],
     ]);
   });
 });

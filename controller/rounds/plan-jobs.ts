@@ -20,8 +20,10 @@ export interface PlannedSlot {
   /** Unique within the round: "e0", "e1", ... for evaluation, "r0", ... for reproduction. */
   slot: string;
   arms: PlannedArm[];
-  /** Pods the job must not run on (reproductions avoid the pod of the first measurement). */
+  /** Pods the job must not run on (reproductions avoid the pods of the first measurement). */
   excludedPods: string[];
+  /** Pods whose machine (host, GPUs, provider) the job must not share. @default [] */
+  independentOf?: string[];
 }
 
 /** Options of {@link planEvaluation}. */
@@ -57,15 +59,19 @@ export function planEvaluation(options: PlanEvaluationOptions): PlannedSlot[] {
   }));
 }
 
-/** A challenger that beat a seat and must be measured again elsewhere. */
+/** A challenger that beat a seat (or landed inside the noise band) and must be measured again elsewhere. */
 export interface ReproductionCandidate {
   subject: ArmSubject;
-  /** Pod of the first measurement, which the reproduction must avoid. */
-  firstPod: string;
+  /**
+   * Pods that measured it before; the new job must run on another machine than each (another
+   * pod, host and GPU set; see isIndependent).
+   */
+  avoidPods: readonly string[];
 }
 
 /**
- * One reproduction job per pod of first measurement, avoiding that pod. Re-measurements of
+ * One job per set of pods to avoid (challengers measured on the same pods share a job), which
+ * names those pods as excluded and as the pods it must be independent of. Re-measurements of
  * readings inside the noise band are planned the same way under another slot prefix. Pure.
  */
 export function planReproduction(options: {
@@ -79,14 +85,21 @@ export function planReproduction(options: {
 }): PlannedSlot[] {
   const prefix = options.slotPrefix ?? "r";
   const first = options.firstSlot ?? 0;
-  const byPod = new Map<string, ArmSubject[]>();
-  for (const c of options.candidates) byPod.set(c.firstPod, [...(byPod.get(c.firstPod) ?? []), c.subject]);
-  return [...byPod.entries()]
+  const byPods = new Map<string, { pods: string[]; group: ArmSubject[] }>();
+  for (const c of options.candidates) {
+    const pods = [...new Set(c.avoidPods)].sort();
+    const key = pods.join("\n");
+    const entry = byPods.get(key) ?? { pods, group: [] };
+    entry.group.push(c.subject);
+    byPods.set(key, entry);
+  }
+  return [...byPods.entries()]
     .sort((a, b) => a[0].localeCompare(b[0]))
-    .map(([pod, group], i) => ({
+    .map(([, { pods, group }], i) => ({
       slot: `${prefix}${first + i}`,
       arms: armsFor(group, options.leader, options.runnerUp),
-      excludedPods: [pod],
+      excludedPods: pods,
+      independentOf: pods,
     }));
 }
 

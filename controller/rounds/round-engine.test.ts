@@ -390,7 +390,7 @@ describe("stepRound: what follows the measurements", () => {
           seed: derivedSeed(seed, "reproduce/r0"),
           arms: armsOf({ challengers: ["c1"] }),
           excludedPods: ["a"],
-          independentOf: [],
+          independentOf: ["a"],
         },
       },
       { kind: "enter-reproduction" },
@@ -435,13 +435,18 @@ describe("stepRound: what follows the measurements", () => {
           seed: derivedSeed(seed, "remeasure/m0"),
           arms: armsOf({ challengers: ["c1"] }),
           excludedPods: ["a"],
-          independentOf: [],
+          independentOf: ["a"],
         },
       },
     ]);
     const second = view([drifty("e0", "a"), drifty("m0", "b", ["a"])]);
     expect(stepRound(second, tick(0, pods(["a", "b", "c"]), {}), config)).toMatchObject([
-      { kind: "plan-job", purpose: "remeasure", job: { slot: "m1", excludedPods: ["b"] } },
+      // Off every machine that measured it: the pooled readings come from independent pods.
+      {
+        kind: "plan-job",
+        purpose: "remeasure",
+        job: { slot: "m1", excludedPods: ["a", "b"], independentOf: ["a", "b"] },
+      },
     ]);
     // A miner whose reading stays inside the band gains no third try.
     const limit = view([drifty("e0", "a"), drifty("m0", "b", ["a"]), drifty("m1", "c", ["b"])]);
@@ -471,6 +476,34 @@ describe("stepRound: independent reproduction", () => {
         { kind: "settle" },
       ]);
     }
+  });
+
+  it("a result from a pod found to share the first pod's machine does not count; it is rerun elsewhere", () => {
+    const ran = { ...reproduce, state: "running" as const, podId: "b" };
+    const commands = stepRound(
+      view([measuredJob({ slot: "e0", podId: "a" }, { c1: 1.5 }), ran], { state: "reproducing" }),
+      {
+        kind: "job-ended",
+        nowMs: 0,
+        jobId: ran.id,
+        podId: "b",
+        // b's hardware report came in after it started: the same GPUs as a.
+        pods: pods(
+          ["a", "b", "c"],
+          [identity("a", "h1", ["GPU-1"]), identity("b", "h2", ["GPU-1"]), identity("c")],
+        ),
+        outcome: { kind: "measured", measurements: measurements(ran.arms, { c1: 1.5 }) },
+      },
+      config,
+    );
+    expect(commands).toMatchObject([
+      { kind: "finish-job", state: "failed", reason: expect.stringMatching(/pod b is not independent of a/) },
+      {
+        kind: "plan-job",
+        purpose: "retry",
+        job: { attempt: 1, excludedPods: ["a", "b"], independentOf: ["a"] },
+      },
+    ]);
   });
 
   it("runs on another machine; with several providers, only on another provider", () => {

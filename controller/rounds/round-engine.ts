@@ -9,6 +9,7 @@ import type { RoundJob } from "./round-job.ts";
 import {
   type RoundSubmission,
   readingFor,
+  readingsFor,
   remeasurementsOf,
   remeasureSlotPrefix,
   seatSubject,
@@ -211,6 +212,18 @@ function jobEnded(
   if (event.outcome.kind === "error") {
     return endAttempt(view, job, "failed", `pod ${event.podId}: ${event.outcome.message}`, ctx);
   }
+  // Placement already kept the job off those machines; what the pods turned out to be is
+  // checked again (a hardware report may have come in since), and a result from the same
+  // machine never counts.
+  if (!mayRunOn(job, event.podId, event.pods, config)) {
+    return endAttempt(
+      view,
+      job,
+      "failed",
+      `pod ${event.podId} is not independent of ${job.independentOf.join(", ")} (the same host, GPUs${config.providers > 1 ? " or provider" : ""}, or a machine not known): a reproduction must run on another machine; its result does not count`,
+      { ...ctx, podId: event.podId },
+    );
+  }
   const score = scoreJob(event.outcome.measurements, config.policy);
   if (score.decision === "decided") {
     return [{ kind: "record-score", jobId: job.id, state: "done", reason: "", score }];
@@ -318,7 +331,10 @@ function planRemeasurements(view: RoundView, config: RoundEngineConfig): RoundCo
     }
     const done = remeasurementsOf(jobs, sub.id, phase, "planned");
     if (latest && remeasureDecision(latest, standing, policy, done, seat) === "remeasure") {
-      candidates.push({ subject: subjectOf(sub), firstPod: latest.podId });
+      // Pooled readings are worth more from machines that measured it not yet; a reproduction's
+      // re-measurement must stay off the machines of the first measurement too.
+      const phases: RoundJob["phase"][] = phase === "evaluate" ? ["evaluate"] : ["evaluate", "reproduce"];
+      candidates.push({ subject: subjectOf(sub), avoidPods: measuringPods(jobs, sub.id, phases, policy) });
     }
   }
   if (candidates.length === 0) return [];
@@ -401,7 +417,10 @@ function planReproductions(view: RoundView, config: RoundEngineConfig): RoundCom
     const first = readingFor(jobs, sub.id, "evaluate", config.policy);
     const cls = classifyReading(first, standing, config.policy);
     if ((cls === "candidate-leader" || cls === "candidate-runner-up") && first) {
-      candidates.push({ subject: subjectOf(sub), firstPod: first.podId });
+      candidates.push({
+        subject: subjectOf(sub),
+        avoidPods: measuringPods(jobs, sub.id, ["evaluate"], config.policy),
+      });
     }
   }
   if (candidates.length === 0) return [];
@@ -431,9 +450,19 @@ function plan(
       seed,
       arms: slot.arms,
       excludedPods: slot.excludedPods,
-      independentOf: [],
+      independentOf: slot.independentOf ?? [],
     },
   };
+}
+
+/** Pods whose decided jobs measured a challenger in the given phases. */
+function measuringPods(
+  jobs: readonly RoundJob[],
+  submissionId: string,
+  phases: readonly RoundJob["phase"][],
+  policy: ScoringPolicy,
+): string[] {
+  return phases.flatMap((phase) => readingsFor(jobs, submissionId, phase, policy).map((r) => r.podId));
 }
 
 function pendingChallengers(view: RoundView): RoundSubmission[] {

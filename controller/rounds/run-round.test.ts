@@ -1,9 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { ingestCommitments } from "../intake/ingest-commitments.ts";
+import type { PodDirectory } from "../pods/pod-identity.ts";
 import type { MinerReport } from "../publish/miner-report.ts";
 import { defaultScoringPolicy } from "../scoring/scoring-policy.ts";
 import type { Standing } from "../scoring/settle-standing.ts";
 import { type ControllerStore, openStore } from "../store/controller-store.ts";
+import { isIndependent } from "./is-independent.ts";
 import { createLocalJobRunner } from "./job-runner.ts";
 import { type RoundEngineOptions, type RoundStep, runRound } from "./run-round.ts";
 import { type SimulatedPodOptions, simulatedPod } from "./simulated-pod.ts";
@@ -277,6 +279,48 @@ describe("runRound", () => {
     const standing = (round?.standingAfter ?? {}) as Standing;
     expect([standing.leader?.hotkey, standing.runnerUp?.hotkey]).toEqual(["carol", "bob"]);
     expect(store.submissions.get("sub-2")?.state).toBe("evaluated");
+  });
+
+  it("a reproduction on the same host as the first measurement is refused; another host reproduces and pays", async () => {
+    // a and b are two pods on one machine (10.0.0.1); c is another machine.
+    const sameHost: PodDirectory = {
+      providers: 1,
+      identity: (podId) => ({
+        podId,
+        provider: "local",
+        host: podId === "c" ? "10.0.0.2" : "10.0.0.1",
+        gpuUuids: [`GPU-${podId}`],
+      }),
+    };
+    const round = async (store: ControllerStore, names: string[]) => {
+      const runner = createLocalJobRunner({
+        pods: Object.fromEntries(names.map((n) => [n, simulatedPod(n, { images: simImages })])),
+        independent: isIndependent,
+        directory: sameHost,
+      });
+      const { options } = engine(store, {});
+      return runRound({ ...options, runner, pods: sameHost }, new AbortController().signal);
+    };
+    const store = openStore({ path: ":memory:" });
+    commit(store, 50, [["bob", 1, ref("fast"), 10]]);
+    const r1 = await round(store, ["a", "b", "c"]);
+    const jobs = store.jobs.list(r1?.id ?? "");
+    expect(jobs.map((j) => [j.slot, j.podId, j.state])).toEqual([
+      ["e0", "a", "done"],
+      ["r0", "c", "done"],
+    ]);
+    expect(jobs[1]?.independentOf).toEqual(["a"]);
+    expect(verdicts(store, r1?.id ?? "")).toEqual({ bob: "leader" });
+
+    // Only a and b: the reproduction has nowhere to go, and nobody is paid on one machine's word.
+    const alone = openStore({ path: ":memory:" });
+    commit(alone, 50, [["bob", 1, ref("fast"), 10]]);
+    const r2 = await round(alone, ["a", "b"]);
+    const repro = alone.jobs.list(r2?.id ?? "").find((j) => j.slot === "r0");
+    expect(repro).toMatchObject({ state: "abandoned", podId: null });
+    expect(repro?.reason).toMatch(/no pod other than a is available \(another host and GPUs are required\)/);
+    expect(verdicts(alone, r2?.id ?? "")).toEqual({ bob: "awaiting-reproduction" });
+    expect(((r2?.standingAfter ?? {}) as Standing).leader).toBeUndefined();
   });
 
   describe("a challenger inside the noise band", () => {

@@ -13,7 +13,7 @@ import type { ControllerStore } from "../store/controller-store.ts";
 import type { RoundRow } from "../store/round-table.ts";
 import { armMeasurements } from "./arm-measurements.ts";
 import { detectRoundCopies } from "./detect-round-copies.ts";
-import type { JobRunner } from "./job-runner.ts";
+import { type JobRunner, localPodDirectory } from "./job-runner.ts";
 import { planEvaluation } from "./plan-jobs.ts";
 import {
   type JobOutcome,
@@ -57,12 +57,13 @@ export interface RoundEngineOptions {
   /** @default defaultCopyPolicy */
   copyPolicy?: CopyPolicy;
   /**
-   * Identities of pods (provider, host, GPU UUIDs) for the rule that a reproduction runs on
-   * another machine. @default none known: jobs bound by the rule wait for pods it can judge
+   * Identities of pods (provider, host, GPU UUIDs) and the number of providers, for the rule
+   * that a reproduction runs on another machine; a pod it does not know never takes such a job.
+   * Remote mode passes the fleet's (hosts from the pod ledger, GPU UUIDs from the agents'
+   * hardware reports); the runner must judge eligibility by the same directory and rule.
+   * @default localPodDirectory(the runner's pods): every local pod its own machine
    */
   pods?: PodDirectory;
-  /** Providers configured; with more than one a reproduction needs another provider. @default 1 */
-  providers?: number;
   /** The chain's finalized head; its hash seeds the round. */
   finalizedHead: () => Promise<{ block: number; hash: string }>;
   /** @default silentLogger */
@@ -107,10 +108,11 @@ export async function runRound(
   const now = options.now ?? Date.now;
   const copyPolicy = options.copyPolicy ?? defaultCopyPolicy;
   const pollMs = options.pollMs ?? 1000;
+  const directory = options.pods ?? localPodDirectory(runner.allPods());
   const config: RoundEngineConfig = {
     policy,
     maxAttempts: settings.maxAttempts,
-    providers: options.providers ?? 1,
+    providers: directory.providers,
   };
   const step = (s: Omit<RoundStep, "jobsDone" | "jobsTotal">) => {
     if (!options.onStep) return;
@@ -198,11 +200,13 @@ export async function runRound(
     }
   }
 
-  function podSnapshot(view: RoundView): PodSnapshot {
-    const ids = new Set([...runner.allPods(), ...view.jobs.flatMap((j) => [...j.independentOf])]);
+  /** The runner's pods, with the identities of those and of every pod the round's jobs name. */
+  function podSnapshot(view: RoundView, alsoPod?: string): PodSnapshot {
+    const named = view.jobs.flatMap((j) => [...j.independentOf, ...(j.podId ? [j.podId] : [])]);
+    const ids = new Set([...runner.allPods(), ...named, ...(alsoPod ? [alsoPod] : [])]);
     const identities: Record<string, PodIdentity> = {};
     for (const id of ids) {
-      const identity = options.pods?.identity(id);
+      const identity = directory.identity(id);
       if (identity) identities[id] = identity;
     }
     return { all: runner.allPods(), identities };
@@ -352,7 +356,7 @@ export async function runRound(
         nowMs: now(),
         jobId: c.jobId,
         podId: c.podId,
-        pods: podSnapshot(loadRoundView(store, roundId)),
+        pods: podSnapshot(loadRoundView(store, roundId), c.podId),
         outcome,
       },
       {
