@@ -4,6 +4,7 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { create } from "@bufbuild/protobuf";
 import { Keyring } from "@polkadot/keyring";
 import { cryptoWaitReady } from "@polkadot/util-crypto";
 import { afterAll, describe, expect, it } from "vitest";
@@ -11,6 +12,7 @@ import { runAgentSession } from "../../agent/session/agent-session.ts";
 import { enrolWithController } from "../../agent/session/controller-client.ts";
 import { type Devnet, startDevnet } from "../../devnet/devnet.ts";
 import { loadConfig } from "../../shared/config/load-config.ts";
+import { HardwareReportSchema } from "../../shared/gen/cacheon/v1/hardware_pb.ts";
 import { silentLogger } from "../../shared/log/logger.ts";
 import { newPromptSecret } from "../../shared/workload/prompt-key.ts";
 import { ChainClient } from "../chain/chain-client.ts";
@@ -72,7 +74,19 @@ describe("serve in agents.mode remote", () => {
     const endpoint = { url: controller.controlPlaneUrl as string };
     for (const pod of ["pod-1", "pod-2"]) {
       const { token } = mintEnrolmentToken(tokens, pod, 60_000, Date.now());
-      const credential = await enrolWithController({ endpoint, token, podId: pod, agentVersion: "test" });
+      // Each agent runs on its own machine: a reproduction must find another host and GPUs.
+      const hardware = create(HardwareReportSchema, {
+        ok: true,
+        host: { hostname: `host-${pod}` },
+        gpus: [{ index: 0, uuid: `GPU-${pod}` }],
+      });
+      const credential = await enrolWithController({
+        endpoint,
+        token,
+        podId: pod,
+        agentVersion: "test",
+        hardware,
+      });
       const stop = new AbortController();
       const running = runAgentSession({
         endpoint,

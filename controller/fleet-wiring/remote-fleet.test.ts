@@ -17,6 +17,7 @@ import { SqliteControlPlaneStore } from "../control-plane/control-plane-store.ts
 import { S3UploadStorage } from "../control-plane/s3-upload-storage.ts";
 import { ingestCommitments } from "../intake/ingest-commitments.ts";
 import { Fleet } from "../pods/fleet.ts";
+import type { PodDirectory } from "../pods/pod-identity.ts";
 import { openSqlitePodLedger } from "../pods/pod-ledger.ts";
 import type { PodProvider } from "../pods/pod-provider.ts";
 import { createControlPlaneJobRunner } from "../rounds/control-plane-job-runner.ts";
@@ -146,15 +147,16 @@ async function setUp(options: {
       }),
     };
   };
-  return { client, controlPlane, fleet, cloud, uploads, ledger, runnerOf };
+  return { client, controlPlane, fleet, cloud, uploads, ledger, runnerOf, directory };
 }
 
-/** One round of the scenario settings on `runner`. */
-const roundOn = (store: ControllerStore, runner: JobRunner) =>
+/** One round of the scenario settings on `runner`, judging pods by the directory the runner uses (as serve does). */
+const roundOn = (store: ControllerStore, runner: JobRunner, pods: PodDirectory) =>
   runRound(
     {
       store,
       runner,
+      pods,
       settings: scenarioSettings,
       policy: defaultScoringPolicy,
       finalizedHead: async () => ({ block: 60, hash: "0x0606" }),
@@ -173,12 +175,12 @@ const waitFor = async (what: string, check: () => boolean, ms = 20_000) => {
 
 describe("remote mode with a fleet", () => {
   it("rents pods when jobs wait, runs the round on their agents, verifies uploaded artefacts, refuses a tampered one, and returns every machine", async () => {
-    const { client, fleet, cloud, uploads, runnerOf } = await setUp({ hardwareOk: true });
+    const { client, fleet, cloud, uploads, runnerOf, directory } = await setUp({ hardwareOk: true });
     const { inner, runner } = runnerOf();
     expect(runner.allPods()).toEqual([]);
     const store = openStore({ path: ":memory:" });
     ingestCommitments({ store, snapshot: { block: 50, entries: scenarioCommitments } });
-    const round = await roundOn(store, runner);
+    const round = await roundOn(store, runner, directory);
     const jobs = store.jobs.list(round?.id ?? "").filter((j) => j.state === "done");
     expect(jobs.length).toBeGreaterThan(0);
     // Every job ran on a pod the fleet rented; at most maxPods were rented.
@@ -238,12 +240,12 @@ describe("remote mode with a fleet", () => {
     { maxPods: 1, how: "returns the idle pod and rents another at a budget of one" },
   ]) {
     it(`reproduces a win on another pod while the first sits idle: the fleet ${how}, and the challenger is paid`, async () => {
-      const { fleet, cloud, runnerOf } = await setUp({ hardwareOk: true, maxPods });
+      const { fleet, cloud, runnerOf, directory } = await setUp({ hardwareOk: true, maxPods });
       const { runner } = runnerOf({ replaceIdleAfterMs: 0 });
       const store = openStore({ path: ":memory:" });
       const carol = { hotkey: "carol", uid: 2, raw: scenarioRef("faster"), commitBlock: 11 };
       ingestCommitments({ store, snapshot: { block: 50, entries: [carol] } });
-      const round = await roundOn(store, runner);
+      const round = await roundOn(store, runner, directory);
       const jobs = store.jobs.list(round?.id ?? "");
       expect(jobs.filter((j) => j.state === "abandoned")).toEqual([]);
       const evaluation = jobs.find((j) => j.phase === "evaluate" && j.state === "done");
