@@ -95,7 +95,7 @@ describe("reading timelocked commitments", () => {
     expect(
       (await client.readSubmissions(netuid)).pending.find((p) => p.hotkey === key.Bob?.address),
     ).toBeUndefined();
-  }, 30_000);
+  }, 90_000);
 
   it("a later plain commitment replaces a revealed one", async () => {
     await client.commit(netuid, `a/c@${digest("c")}`, key.Bob as KeyringPair);
@@ -104,7 +104,7 @@ describe("reading timelocked commitments", () => {
       source: "plain",
       submission: { ok: true, reference: expect.stringContaining(digest("c")) },
     });
-  }, 30_000);
+  }, 90_000);
 
   it("a bound sealed commitment replayed by another hotkey reveals as refused; an unbound replay loses on commit block", async () => {
     const round = roundIn(3);
@@ -113,11 +113,14 @@ describe("reading timelocked commitments", () => {
       round,
     );
     const unbound = sealed(`x/plain@${digest("e")}`, round);
+    // Held back until all four are committed, so they reveal in one block however slow the machine.
+    devnet.chain.beacon.pause();
     await commitField(key.Charlie as KeyringPair, bound);
     await commitField(key.Eve as KeyringPair, unbound);
     // The copier sees both on chain and replays the exact bytes in a later block.
     await commitField(key.Dave as KeyringPair, bound);
     await commitField(key.Ferdie as KeyringPair, unbound);
+    devnet.chain.beacon.resume();
     const revealed = await untilRevealed(
       [key.Charlie, key.Dave, key.Eve, key.Ferdie].map((k) => k?.address as string),
     );
@@ -132,7 +135,7 @@ describe("reading timelocked commitments", () => {
     expect(new Set(revealed.map((r) => r.block)).size).toBe(1);
     expect(of(key.Eve).eventIndex).toBeLessThan(of(key.Ferdie).eventIndex as number);
     expect(of(key.Eve).submission).toMatchObject({ ok: true });
-  }, 30_000);
+  }, 90_000);
 
   it("garbage inside a valid seal is refused with a reason; undecryptable bytes vanish; a far round stays pending", async () => {
     const round = roundIn(2);
@@ -155,5 +158,5 @@ describe("reading timelocked commitments", () => {
     });
     expect(pending.find((p) => p.hotkey === key.Dave?.address)).toBeUndefined();
     expect(pending.find((p) => p.hotkey === key.Eve?.address)?.revealRound).toBeGreaterThan(round + 1000);
-  }, 30_000);
+  }, 90_000);
 });

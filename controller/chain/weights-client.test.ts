@@ -17,6 +17,7 @@ let api: ApiPromise;
 let alice: KeyringPair;
 let store: ControllerStore;
 const netuid = 3;
+const hashNetuid = 5;
 const weights = new Map([
   [1, 80],
   [2, 20],
@@ -34,6 +35,18 @@ beforeAll(async () => {
         {
           netuid,
           tempo: 20,
+          weightsSetRateLimit: 0,
+          commitRevealWeightsEnabled: true,
+          neurons: [
+            { hotkey: "//Alice", validatorPermit: true },
+            { hotkey: "//Bob" },
+            { hotkey: "//Charlie" },
+          ],
+        },
+        {
+          // The hash commit-reveal's window is one epoch: 8 s here, so a restart on a loaded machine is within it.
+          netuid: hashNetuid,
+          tempo: 80,
           weightsSetRateLimit: 0,
           commitRevealWeightsEnabled: true,
           neurons: [
@@ -68,8 +81,8 @@ const options = (intentId: number, signal?: AbortSignal) => ({
   ...(signal ? { signal } : {}),
 });
 
-async function weightsOnChain(): Promise<unknown> {
-  return (await api.query.subtensorModule?.weights?.(netuid, 0))?.toJSON();
+async function weightsOnChain(subnet = netuid): Promise<unknown> {
+  return (await api.query.subtensorModule?.weights?.(subnet, 0))?.toJSON();
 }
 
 describe("setChainWeights with drand timelocked commit-reveal (CRv4)", () => {
@@ -97,7 +110,7 @@ describe("setChainWeights with drand timelocked commit-reveal (CRv4)", () => {
     const [row] = store.weightCommits.list(1);
     expect(row).toMatchObject({ mode: "timelock", state: "confirmed" });
     expect(row?.revealRound).toBeGreaterThan(0);
-  }, 30_000);
+  }, 90_000);
 
   it("a controller stopped between commit and reveal resumes the same commit: one commit, weights on chain once", async () => {
     const stop = new AbortController();
@@ -120,7 +133,7 @@ describe("setChainWeights with drand timelocked commit-reveal (CRv4)", () => {
     expect(
       await countEvents("TimelockedWeightsCommitted", store.weightCommits.list(2)[0]?.commitBlock ?? 0),
     ).toBe(1);
-  }, 30_000);
+  }, 90_000);
 
   it("a beacon outage over the reveal epoch drops the commit; the next attempt commits afresh and lands", async () => {
     devnet.chain.beacon.pause();
@@ -133,14 +146,14 @@ describe("setChainWeights with drand timelocked commit-reveal (CRv4)", () => {
     await client.setWeights(netuid, new Map([[1, 1]]), options(3));
     expect(store.weightCommits.list(3).map((r) => r.state)).toEqual(["expired", "confirmed"]);
     expect(await weightsOnChain()).toEqual([[1, 65535]]);
-  }, 60_000);
+  }, 120_000);
 });
 
 describe("setChainWeights with the blake2 hash commit-reveal", () => {
   it("a controller stopped between commit and reveal reveals with the stored salt on restart: one commit", async () => {
     const stop = new AbortController();
     const first = client.setWeights(
-      netuid,
+      hashNetuid,
       new Map([
         [2, 3],
         [1, 1],
@@ -156,7 +169,7 @@ describe("setChainWeights with the blake2 hash commit-reveal", () => {
     const [row] = store.weightCommits.list(10);
     expect(row?.salt).toHaveLength(8);
     const resumed = await client.setWeights(
-      netuid,
+      hashNetuid,
       new Map([
         [2, 3],
         [1, 1],
@@ -164,13 +177,15 @@ describe("setChainWeights with the blake2 hash commit-reveal", () => {
       { ...options(10), commitReveal: "hash" },
     );
     expect(resumed.mode).toBe("commit-reveal");
-    expect(await weightsOnChain()).toEqual([
+    expect(await weightsOnChain(hashNetuid)).toEqual([
       [1, 21845],
       [2, 65535],
     ]);
     expect(store.weightCommits.list(10).map((r) => r.state)).toEqual(["confirmed"]);
-    expect((await api.query.subtensorModule?.weightCommits?.(netuid, alice.address))?.toJSON()).toBeNull();
-  }, 30_000);
+    expect(
+      (await api.query.subtensorModule?.weightCommits?.(hashNetuid, alice.address))?.toJSON(),
+    ).toBeNull();
+  }, 90_000);
 });
 
 /** TimelockedWeightsCommitted events of Alice from `from` to the finalized head. */

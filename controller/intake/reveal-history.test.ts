@@ -90,5 +90,5 @@ describe("reveal history beyond the last 10", () => {
     ingestCommitments({ store, snapshot: await source.snapshot() });
     expect(store.submissions.list().filter((s) => s.hotkey === bob.address)).toHaveLength(12);
     store.close();
-  }, 60_000);
+  }, 150_000);
 });
