@@ -104,6 +104,15 @@ describe("serve in agents.mode remote", () => {
 
     const report = await controller.cycle();
     expect(report.round?.state).toBe("settled");
+    // /metrics counts each agent's events and times the round and its jobs.
+    const metrics = await (await fetch(`${controller.webUrl}/metrics`)).text();
+    expect(metrics).toMatch(
+      /^cacheon_controller_agent_events_total\{agent="[^"]+",kind="jobFinished"\} [1-9]/m,
+    );
+    expect(metrics).toMatch(/^cacheon_controller_round_duration_seconds_count\{state="settled"\} 1$/m);
+    expect(metrics).toMatch(
+      /^cacheon_controller_job_duration_seconds_count\{phase="evaluate",state="done"\} [1-9]/m,
+    );
     const round = report.round;
     const store = (await import("../store/controller-store.ts")).openStore({
       path: storePath,

@@ -8,6 +8,7 @@ import { ChainClient } from "../chain/chain-client.ts";
 import { loadHotkey } from "../chain/wallet.ts";
 import { LoopMonitor } from "../health/loop-monitor.ts";
 import { chainCommitmentSource } from "../intake/chain-commitment-source.ts";
+import { type ControllerMetrics, createControllerMetrics } from "../metrics/controller-metrics.ts";
 import { type ArtefactSink, localFolderSink, s3Sink } from "../publish/artefact-sink.ts";
 import {
   type ControllerCycleOptions,
@@ -39,6 +40,8 @@ export interface RunningController {
   webUrl: string | undefined;
   /** The loops' health, as /healthz reports it. */
   loops: LoopMonitor;
+  /** The Prometheus registry /metrics prints; add metrics to `metrics.registry`. */
+  metrics: ControllerMetrics;
   /** Where remote agents dial (agents.mode remote). */
   controlPlaneUrl: string | undefined;
   /** One cycle now. */
@@ -96,6 +99,7 @@ export async function startController(options: StartControllerOptions): Promise<
     const loops = new LoopMonitor();
     const roundsLoop = loops.register("rounds", { stuckAfterMs: settings.health.roundsStuckMs });
     const weightsLoop = loops.register("weights", { stuckAfterMs: settings.health.weightsStuckMs });
+    const metrics = createControllerMetrics({ store, loops: () => loops.statuses() });
     let runner = options.runner;
     if (!runner && settings.agents.mode === "remote") {
       const { startRemoteAgents } = await import("../fleet-wiring/start-remote-agents.ts");
@@ -104,6 +108,12 @@ export async function startController(options: StartControllerOptions): Promise<
           loops.register("fleet", { stuckAfterMs: settings.health.fleetStuckMs, critical: false }),
       });
       cleanups.push(remote.close);
+      const stopEvents = remote.controlPlane.addListener({
+        event: (agentId, event) => metrics.observeAgentEvent(agentId, event),
+      });
+      cleanups.push(async () => void stopEvents());
+      const fleet = remote.fleet;
+      if (fleet) metrics.watchPods(() => fleet.pods());
       runner = remote.runner;
       controlPlaneUrl = remote.url;
     }
@@ -114,6 +124,7 @@ export async function startController(options: StartControllerOptions): Promise<
         listen: settings.webListen,
         logger,
         loops: () => loops.statuses(),
+        metrics,
       });
     const cycleOptions: ControllerCycleOptions = {
       store,
@@ -139,11 +150,15 @@ export async function startController(options: StartControllerOptions): Promise<
       }),
       weightPolicy: settings.weights,
       cadence: settings.cadence,
-      onStep: options.onStep,
+      onStep: (step) => {
+        metrics.observeRoundStep(step);
+        options.onStep?.(step);
+      },
     };
     return {
       webUrl: web?.url,
       loops,
+      metrics,
       controlPlaneUrl,
       async cycle() {
         // One cycle runs both: each loop's status records it.
@@ -151,7 +166,7 @@ export async function startController(options: StartControllerOptions): Promise<
         weightsLoop.passStarted();
         try {
           const report = await runControllerCycle(
-            { ...cycleOptions, onStep: (step) => (roundsLoop.progressed(), options.onStep?.(step)) },
+            { ...cycleOptions, onStep: (step) => (roundsLoop.progressed(), cycleOptions.onStep?.(step)) },
             signal,
           );
           roundsLoop.passSucceeded();

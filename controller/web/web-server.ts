@@ -4,6 +4,7 @@ import { CacheonError } from "../../shared/errors/cacheon-error.ts";
 import { type Logger, silentLogger } from "../../shared/log/logger.ts";
 import { healthReport } from "../health/health-report.ts";
 import type { LoopStatus } from "../health/loop-monitor.ts";
+import { type ControllerMetrics, createControllerMetrics } from "../metrics/controller-metrics.ts";
 import { type RoundSummary, roundSummary } from "../publish/round-summary.ts";
 import type { ControllerStore } from "../store/controller-store.ts";
 import { controllerStatus } from "./controller-status.ts";
@@ -20,6 +21,8 @@ export interface WebServerOptions {
    * beyond its limit, and /metrics reports each. @default no loops
    */
   loops?: () => LoopStatus[];
+  /** The registry /metrics prints. @default one over the store and `loops` */
+  metrics?: ControllerMetrics;
   logger?: Logger;
 }
 
@@ -37,6 +40,7 @@ export interface WebServer {
  */
 export async function startWebServer(options: WebServerOptions): Promise<WebServer> {
   const log = options.logger ?? silentLogger;
+  const metrics = options.metrics ?? createControllerMetrics({ store: options.store, loops: options.loops });
   const { host, port } = parseListen(options.listen);
   const server = createServer((req, res) => {
     try {
@@ -82,7 +86,13 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
       const h = healthOf();
       send(res, h.ok ? 200 : 503, "application/json", `${JSON.stringify(h)}\n`);
     } else if (path === "/metrics") {
-      send(res, 200, "text/plain; version=0.0.4; charset=utf-8", metricsText());
+      metrics.text().then(
+        (text) => send(res, 200, metrics.contentType, text),
+        (error: unknown) => {
+          log.error("metrics failed", { error });
+          send(res, 500, "text/plain; charset=utf-8", `metrics failed: ${(error as Error).message}\n`);
+        },
+      );
     } else if (path === "/api/leaderboard") {
       send(res, 200, "application/json", `${JSON.stringify(leaderboard(store), null, 2)}\n`);
     } else if (path === "/api/status") {
@@ -115,103 +125,6 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
       storeError = (error as Error).message;
     }
     return healthReport({ loops: options.loops?.() ?? [], storeError });
-  }
-
-  function metricsText(): string {
-    const status = controllerStatus(options.store);
-    const lines: string[] = [];
-    const metric = (
-      name: string,
-      help: string,
-      type: string,
-      samples: [Record<string, string>, number][],
-    ) => {
-      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-      for (const [labels, value] of samples) {
-        const l = Object.entries(labels).map(([k, v]) => `${k}="${v.replace(/["\\\n]/g, "_")}"`);
-        lines.push(`${name}${l.length ? `{${l.join(",")}}` : ""} ${Number.isFinite(value) ? value : 0}`);
-      }
-    };
-    metric(
-      "cacheon_controller_submissions",
-      "Submissions by state.",
-      "gauge",
-      Object.entries(status.submissions).map(([state, n]) => [{ state }, n]),
-    );
-    metric("cacheon_controller_rounds_total", "Rounds created.", "counter", [[{}, status.rounds]]);
-    metric("cacheon_controller_round_open", "1 while a round is in progress.", "gauge", [
-      [{}, status.openRound ? 1 : 0],
-    ]);
-    metric(
-      "cacheon_controller_open_round_jobs",
-      "Job attempts of the open round by state.",
-      "gauge",
-      Object.entries(status.openRound?.jobs ?? {}).map(([state, n]) => [{ state }, n]),
-    );
-    metric(
-      "cacheon_controller_leader_speed",
-      "Leader's settled speed against the baseline (0 = none).",
-      "gauge",
-      [[{}, status.standing.leader?.settledSpeed ?? 0]],
-    );
-    metric(
-      "cacheon_controller_runner_up_speed",
-      "Runner-up's settled speed against the baseline (0 = none).",
-      "gauge",
-      [[{}, status.standing.runnerUp?.settledSpeed ?? 0]],
-    );
-    const weights = options.store.weightSettings.list();
-    const byState: Record<string, number> = {};
-    for (const w of weights) byState[w.state] = (byState[w.state] ?? 0) + 1;
-    metric(
-      "cacheon_controller_weight_settings_total",
-      "Weight settings by outcome.",
-      "counter",
-      Object.entries(byState).map(([state, n]) => [{ state }, n]),
-    );
-    const confirmed = weights.find((w) => w.state === "confirmed");
-    metric(
-      "cacheon_controller_weights_confirmed_block",
-      "Block of the last confirmed weights (0 = never).",
-      "gauge",
-      [[{}, confirmed?.confirmedBlock ?? 0]],
-    );
-    const loops = options.loops?.() ?? [];
-    if (loops.length > 0) {
-      const each = (value: (l: LoopStatus) => number): [Record<string, string>, number][] =>
-        loops.map((l) => [{ loop: l.name }, value(l)]);
-      metric(
-        "cacheon_controller_loop_passes_total",
-        "Passes of each loop.",
-        "counter",
-        each((l) => l.passes),
-      );
-      metric(
-        "cacheon_controller_loop_failures_total",
-        "Passes of each loop that failed.",
-        "counter",
-        each((l) => l.failures),
-      );
-      metric(
-        "cacheon_controller_loop_last_success_timestamp_seconds",
-        "When each loop last succeeded (0 = never).",
-        "gauge",
-        each((l) => l.lastSuccessMs / 1000),
-      );
-      metric(
-        "cacheon_controller_loop_stuck_seconds",
-        "How long each loop has neither succeeded nor progressed.",
-        "gauge",
-        each((l) => l.stuckForMs / 1000),
-      );
-      metric(
-        "cacheon_controller_loop_stuck",
-        "1 while a loop is stuck beyond its limit.",
-        "gauge",
-        each((l) => (l.stuck ? 1 : 0)),
-      );
-    }
-    return `${lines.join("\n")}\n`;
   }
 
   function indexPage(): string {
