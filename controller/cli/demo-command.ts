@@ -224,7 +224,11 @@ export function formatDemoSummary(s: DemoSummary, totalSeconds: number): string 
     `took ${totalSeconds.toFixed(0)} s (${Object.entries(s.seconds)
       .map(([phase, sec]) => `${phase} ${(sec ?? 0).toFixed(0)} s`)
       .join(", ")})`,
-    `page: ${s.webUrl ?? "(disabled)"}`,
+    `operators' page: ${s.webUrl ?? "(disabled)"}`,
+    // Last, so it is what the terminal shows when the demo ends.
+    s.publishedPage
+      ? `published leaderboard: ${s.publishedPage}${s.webUrl ? ` (live: ${s.webUrl}/published/)` : ""}`
+      : `published leaderboard: none yet (no round was published; see ${s.dir})`,
   ];
   return lines.join("\n");
 }

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { Keyring } from "@polkadot/keyring";
 import { cryptoWaitReady } from "@polkadot/util-crypto";
 import Docker from "dockerode";
@@ -113,6 +114,8 @@ export interface DemoSummary {
   seconds: Partial<Record<DemoPhase, number>>;
   chainUrl: string;
   webUrl: string | undefined;
+  /** The published leaderboard page (file:// URL), once a round was published. */
+  publishedPage: string | undefined;
   dir: string;
 }
 
@@ -498,6 +501,9 @@ async function summarize(o: {
     seconds: o.seconds,
     chainUrl: o.chainUrl,
     webUrl: o.webUrl,
+    publishedPage: existsSync(join(o.dir, "published", "index.html"))
+      ? pathToFileURL(join(o.dir, "published", "index.html")).href
+      : undefined,
     dir: o.dir,
   };
 }

@@ -10,6 +10,7 @@ import { LoopMonitor } from "../health/loop-monitor.ts";
 import { chainCommitmentSource } from "../intake/chain-commitment-source.ts";
 import { type ControllerMetrics, createControllerMetrics } from "../metrics/controller-metrics.ts";
 import { type ArtefactSink, localFolderSink, s3Sink } from "../publish/artefact-sink.ts";
+import { publishedPolicy } from "../publish/leaderboard-document.ts";
 import {
   type ControllerCycleOptions,
   type CycleReport,
@@ -125,6 +126,7 @@ export async function startController(options: StartControllerOptions): Promise<
         logger,
         loops: () => loops.statuses(),
         metrics,
+        policy: publishedPolicy(settings.scoring, settings.weights),
       });
     const cycleOptions: ControllerCycleOptions = {
       store,

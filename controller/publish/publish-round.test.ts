@@ -1,16 +1,9 @@
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  CreateBucketCommand,
-  DeleteBucketCommand,
-  DeleteObjectCommand,
-  GetObjectCommand,
-  ListObjectsV2Command,
-  S3Client,
-} from "@aws-sdk/client-s3";
+import { GetObjectCommand } from "@aws-sdk/client-s3";
 import { describe, expect, it } from "vitest";
-import { testServices } from "../../test/support/services.ts";
+import { createTestBucket } from "../../test/support/s3-test-bucket.ts";
 import { ingestCommitments } from "../intake/ingest-commitments.ts";
 import { createLocalJobRunner } from "../rounds/job-runner.ts";
 import { defaultRoundSettings } from "../rounds/round-settings.ts";
@@ -87,20 +80,19 @@ describe("publishRound", () => {
     );
     expect(raw.result.arms).toHaveLength(4);
     expect(store.rounds.get(roundId)?.publishLocation).toBe(first.location);
+    // The leaderboard beside it: versioned JSON and the page that shows it.
+    const board = JSON.parse(readFileSync(join(dir, "leaderboard.json"), "utf8"));
+    expect(board).toMatchObject({
+      schema: "cacheon.leaderboard.v1",
+      standing: { leader: { hotkey: "bob" } },
+    });
+    expect(board.rounds.map((r: { id: string }) => r.id)).toEqual([roundId]);
+    expect(readFileSync(join(dir, "index.html"), "utf8")).toContain('id="leaderboard-data"');
   });
 
   it("writes the same objects to S3 (the real S3 server of the test services)", async () => {
     const { store, roundId } = await settledRound();
-    const s3 = testServices().s3;
-    const bucket = `cacheon-publish-${process.pid}-${Date.now()}`;
-    const client = new S3Client({
-      endpoint: s3.endpoint,
-      region: s3.region,
-      forcePathStyle: true,
-      requestChecksumCalculation: "WHEN_REQUIRED",
-      credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-    });
-    await client.send(new CreateBucketCommand({ Bucket: bucket }));
+    const { bucket, client, s3, remove } = await createTestBucket("cacheon-publish");
     const sink = s3Sink({
       bucket,
       prefix: "validator-1",
@@ -129,11 +121,7 @@ describe("publishRound", () => {
     await expect(missing.put("x.json", "{}", "application/json")).rejects.toThrow(
       /cannot put s3:\/\/.*-missing\/x\.json.*bucket exists/,
     );
-    // Leave the shared S3 server as it was.
-    const listed = await client.send(new ListObjectsV2Command({ Bucket: bucket }));
-    for (const o of listed.Contents ?? [])
-      await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: o.Key }));
-    await client.send(new DeleteBucketCommand({ Bucket: bucket }));
+    await remove();
   });
 
   it("refuses keys that could escape, and unsettled rounds", async () => {

@@ -3,6 +3,8 @@ import { type EvaluationJob, EvaluationJobSchema } from "../../shared/gen/cacheo
 import { type WorkloadPrompts, WorkloadPromptsSchema } from "../../shared/gen/cacheon/v1/workload_pb.ts";
 import type { ControllerStore } from "../store/controller-store.ts";
 import type { ArtefactSink } from "./artefact-sink.ts";
+import type { PublishedPolicy } from "./leaderboard-document.ts";
+import { publishLeaderboard } from "./publish-leaderboard.ts";
 import { roundSummary } from "./round-summary.ts";
 
 /** Options of {@link publishRound}. */
@@ -15,13 +17,17 @@ export interface PublishRoundOptions {
    * for a job that has none. @default none are published
    */
   jobPrompts?: (job: EvaluationJob) => Promise<WorkloadPrompts | undefined>;
+  /** The policy numbers the published page shows miners. @default not shown */
+  policy?: PublishedPolicy | undefined;
 }
 
 /**
  * Publishes a settled round: `rounds/<id>/summary.json`, each job attempt's raw result
  * `rounds/<id>/jobs/<job>.json`, the prompts of each job that generated them
- * `rounds/<id>/prompts/<job>.json` (for audit, only now that the round is settled), each miner's report `rounds/<id>/miners/<hotkey>.json` and
- * `miners/<hotkey>/latest.json`. Writing again writes the same objects, so a publication cut short
+ * `rounds/<id>/prompts/<job>.json` (for audit, only now that the round is settled), each miner's
+ * report `rounds/<id>/miners/<hotkey>.json` and `miners/<hotkey>/latest.json`, then the
+ * leaderboard (`leaderboard.json`, `index.html`) with the round in its history. Writing again
+ * writes the same objects, so a publication cut short
  * by a stop is simply repeated; the round is marked published only after every object is written.
  */
 export async function publishRound(
@@ -29,7 +35,7 @@ export async function publishRound(
 ): Promise<{ location: string; objects: number }> {
   const { store, sink, roundId } = options;
   const round = store.rounds.get(roundId);
-  if (!round || round.state !== "settled")
+  if (round?.state !== "settled")
     throw new Error(`round ${roundId} is not settled; only settled rounds are published`);
   const json = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;
   const base = `rounds/${round.id}`;
@@ -56,6 +62,8 @@ export async function publishRound(
     await put(`miners/${report.hotkey}/latest.json`, report.report);
   }
   await put(`${base}/summary.json`, roundSummary(store, round));
+  await publishLeaderboard({ store, sink, policy: options.policy });
+  objects += 2;
   const location = sink.locate(`${base}/summary.json`);
   store.transaction(() => store.rounds.setPublished(round.id, location));
   return { location, objects };

@@ -9,6 +9,7 @@ import {
   type SubmissionParser,
 } from "../intake/ingest-commitments.ts";
 import type { ArtefactSink } from "../publish/artefact-sink.ts";
+import { publishedPolicy } from "../publish/leaderboard-document.ts";
 import { publishPendingRounds } from "../publish/publish-round.ts";
 import type { RoundRow } from "../store/round-table.ts";
 import type { WeightPolicy } from "../weights/weight-policy.ts";
@@ -85,6 +86,7 @@ export async function runRoundPass(
         store,
         sink: options.sink,
         jobPrompts: publishedJobPrompts(options.settings.validatorSecret),
+        policy: publishedPolicy(options.policy, options.weightPolicy),
       });
     } catch (error) {
       log.warn("publication failed; it is retried on the next pass", { error: CacheonError.from(error) });

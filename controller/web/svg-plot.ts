@@ -47,7 +47,7 @@ export function barChartSvg(options: BarChartOptions): string {
   const max = Math.max(options.reference ?? 0, ...values, 1e-9) * 1.1;
   const x = (v: number) => labelW + (Math.max(0, v) / max) * (width - labelW - 60);
   const parts = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" role="img" aria-label="${escapeXml(options.title)}">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" width="100%" style="max-width:${width}px" role="img" aria-label="${escapeXml(options.title)}" class="chart">`,
     `<text x="4" y="16" font-size="13" font-weight="bold">${escapeXml(options.title)}</text>`,
   ];
   options.bars.forEach((b, i) => {

@@ -5,10 +5,18 @@ import { type Logger, silentLogger } from "../../shared/log/logger.ts";
 import { healthReport } from "../health/health-report.ts";
 import type { LoopStatus } from "../health/loop-monitor.ts";
 import { type ControllerMetrics, createControllerMetrics } from "../metrics/controller-metrics.ts";
+import {
+  buildLeaderboardDocument,
+  type LeaderboardDocument,
+  type PublishedPolicy,
+} from "../publish/leaderboard-document.ts";
+import { readLeaderboardInput } from "../publish/leaderboard-input.ts";
+import { leaderboardPageHtml, pageCss } from "../publish/leaderboard-page.ts";
 import { type RoundSummary, roundSummary } from "../publish/round-summary.ts";
 import type { ControllerStore } from "../store/controller-store.ts";
 import { controllerStatus } from "./controller-status.ts";
 import { leaderboard } from "./leaderboard.ts";
+import { statusItems, statusPanelHtml } from "./status-items.ts";
 import { barChartSvg, escapeXml } from "./svg-plot.ts";
 
 /** Options of {@link startWebServer}. */
@@ -21,6 +29,8 @@ export interface WebServerOptions {
    * beyond its limit, and /metrics reports each. @default no loops
    */
   loops?: () => LoopStatus[];
+  /** The policy numbers the leaderboard shows miners. @default not shown */
+  policy?: PublishedPolicy | undefined;
   /** The registry /metrics prints. @default one over the store and `loops` */
   metrics?: ControllerMetrics;
   logger?: Logger;
@@ -103,6 +113,16 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
       else send(res, 200, "application/json", `${JSON.stringify(roundSummary(store, round), null, 2)}\n`);
     } else if (path === "/") {
       send(res, 200, "text/html; charset=utf-8", indexPage());
+    } else if (path === "/leaderboard.json" || path === "/published/leaderboard.json") {
+      send(res, 200, "application/json", `${JSON.stringify(document(), null, 2)}\n`);
+    } else if (path === "/published/" || path === "/published/index.html") {
+      // Exactly the page publication writes, with its relative links served below.
+      send(res, 200, "text/html; charset=utf-8", leaderboardPageHtml(document()));
+    } else if (/^\/published\/rounds\/[^/]+\/summary\.json$/.test(path)) {
+      const round = store.rounds.get(decodeURIComponent(path.split("/")[3] ?? ""));
+      if (!round || round.state !== "settled")
+        send(res, 404, "application/json", `${JSON.stringify({ error: "no such settled round" })}\n`);
+      else send(res, 200, "application/json", `${JSON.stringify(roundSummary(store, round), null, 2)}\n`);
     } else if (path.startsWith("/rounds/")) {
       const round = store.rounds.get(decodeURIComponent(path.slice("/rounds/".length)));
       if (!round) send(res, 404, "text/html; charset=utf-8", page("not found", "<p>No such round.</p>"));
@@ -112,7 +132,7 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
         res,
         404,
         "text/plain; charset=utf-8",
-        "not found: try /, /metrics, /healthz, /api/leaderboard, /api/status\n",
+        "not found: try /, /published/, /leaderboard.json, /metrics, /healthz, /api/leaderboard, /api/status\n",
       );
     }
   }
@@ -127,29 +147,24 @@ export async function startWebServer(options: WebServerOptions): Promise<WebServ
     return healthReport({ loops: options.loops?.() ?? [], storeError });
   }
 
+  function document(): LeaderboardDocument {
+    return buildLeaderboardDocument(readLeaderboardInput(options.store, { policy: options.policy }));
+  }
+
   function indexPage(): string {
-    const rows = leaderboard(options.store)
-      .map(
-        (r) =>
-          `<tr><td>${r.rank ?? ""}</td><td>${r.uid ?? ""}</td><td><code>${escapeXml(r.hotkey)}</code></td><td>${escapeXml(r.verdict)}</td><td>${r.speed ? `${r.speed.toFixed(3)}x` : ""}</td><td><code>${escapeXml(r.image ?? "")}</code></td><td>${escapeXml(r.reason)}</td></tr>`,
-      )
-      .join("");
-    const status = controllerStatus(options.store);
-    const rounds = options.store.rounds
-      .list(10)
-      .map(
-        (r) =>
-          `<li><a href="/rounds/${encodeURIComponent(r.id)}">${escapeXml(r.id)}</a> block ${r.block}, ${escapeXml(r.state)}</li>`,
-      )
-      .join("");
-    const latest = options.store.rounds.list(1)[0];
-    const plots = latest ? roundHtml(roundSummary(options.store, latest)) : "<p>No round yet.</p>";
-    return page(
-      "cacheon controller",
-      `<h2>Leaderboard</h2><table><tr><th>rank</th><th>uid</th><th>hotkey</th><th>verdict</th><th>speed</th><th>image</th><th>why</th></tr>${rows}</table>
-<p>Open round: ${status.openRound ? escapeXml(`${status.openRound.id} (${status.openRound.state})`) : "none"}. Last weights: ${status.lastWeights ? escapeXml(`${status.lastWeights.state} at block ${status.lastWeights.confirmedBlock ?? status.lastWeights.block}: uids ${status.lastWeights.uids.join(",")} weights ${status.lastWeights.weights.join(",")}`) : "none"}.</p>
-<h2>Rounds</h2><ul>${rounds}</ul><h2>Latest round</h2>${plots}`,
-    );
+    const store = options.store;
+    const latest = store.rounds.list(1)[0];
+    const loops = options.loops?.() ?? [];
+    return leaderboardPageHtml(document(), {
+      title: "cacheon controller",
+      operatorPanel: statusPanelHtml(statusItems(controllerStatus(store), loops, Date.now())),
+      appendix: latest
+        ? `<section id="latest-round" aria-label="latest round"><h2>Latest round: ${escapeXml(latest.id)}</h2>${roundHtml(roundSummary(store, latest))}</section>`
+        : "",
+      jsonHref: "/leaderboard.json",
+      roundHref: (r) => `/rounds/${encodeURIComponent(r.id)}`,
+      refreshSeconds: 30,
+    });
   }
 }
 
@@ -158,19 +173,21 @@ export function roundHtml(summary: RoundSummary): string {
   const decided = summary.jobs.filter((j) => j.arms.length > 0);
   const speedPlots = decided
     .map((j) =>
-      barChartSvg({
-        title: `${j.jobId} on ${j.podId ?? "?"} (${j.decision ?? j.state}): speed against baseline`,
-        reference: 1,
-        format: (v) => `${v.toFixed(3)}x`,
-        bars: j.arms
-          .filter((a) => !a.role.endsWith("baseline"))
-          .map((a) => ({
-            label: `${a.role} ${a.hotkey}`,
-            value: a.speed ?? 0,
-            kind: a.gate === "pass" ? ("pass" as const) : ("fail" as const),
-            title: `${a.hotkey} ${a.outcome} ${a.gate ?? ""} ${a.reason}`.trim(),
-          })),
-      }),
+      figure(
+        barChartSvg({
+          title: `${j.jobId} on ${j.podId ?? "?"} (${j.decision ?? j.state}): speed against baseline`,
+          reference: 1,
+          format: (v) => `${v.toFixed(3)}x`,
+          bars: j.arms
+            .filter((a) => !a.role.endsWith("baseline"))
+            .map((a) => ({
+              label: `${a.role} ${a.hotkey}`,
+              value: a.speed ?? 0,
+              kind: a.gate === "pass" ? ("pass" as const) : ("fail" as const),
+              title: `${a.hotkey} ${a.outcome} ${a.gate ?? ""} ${a.reason}`.trim(),
+            })),
+        }),
+      ),
     )
     .join("");
   const noise = barChartSvg({
@@ -200,18 +217,22 @@ export function roundHtml(summary: RoundSummary): string {
   const verdicts = summary.verdicts
     .map(
       (v) =>
-        `<tr><td><code>${escapeXml(v.hotkey)}</code></td><td>${escapeXml(v.verdict)}</td><td>${v.settledSpeed.toFixed(3)}</td><td>${escapeXml(v.reason)}</td></tr>`,
+        `<tr><td><code class="key">${escapeXml(v.hotkey)}</code></td><td>${escapeXml(v.verdict)}</td><td class="num">${v.settledSpeed > 0 ? `${v.settledSpeed.toFixed(3)}x` : "-"}</td><td class="why">${escapeXml(v.reason)}</td></tr>`,
     )
     .join("");
   return `<p>Round ${escapeXml(summary.roundId)}, block ${summary.block}, seed <code>${escapeXml(summary.seed.slice(0, 16))}…</code>, ${escapeXml(summary.state)}.</p>
-<table><tr><th>hotkey</th><th>verdict</th><th>settled speed</th><th>why</th></tr>${verdicts}</table>
-<div>${speedPlots}</div><div>${noise}</div><div>${correctness}</div>`;
+<div class="wrap"><table><thead><tr><th>hotkey</th><th>verdict</th><th class="num">settled speed</th><th>why</th></tr></thead><tbody>${verdicts}</tbody></table></div>
+<div class="charts">${speedPlots}<figure>${noise}</figure><figure>${correctness}</figure></div>`;
+}
+
+function figure(svg: string): string {
+  return `<figure>${svg}</figure>`;
 }
 
 function page(title: string, body: string): string {
-  return `<!doctype html><html><head><meta charset="utf-8"><title>${escapeXml(title)}</title>
-<meta http-equiv="refresh" content="30"><style>body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 6px;font-size:13px;text-align:left}svg{display:block;margin:8px 0}</style></head>
-<body><h1>${escapeXml(title)}</h1>${body}</body></html>\n`;
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${escapeXml(title)}</title>
+<meta http-equiv="refresh" content="30"><link rel="icon" href="data:,"><style>${pageCss}</style></head>
+<body><main><p><a href="/">&larr; controller</a></p><h1>${escapeXml(title)}</h1>${body}</main></body></html>\n`;
 }
 
 function send(

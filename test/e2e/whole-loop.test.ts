@@ -6,6 +6,7 @@ import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { ApiPromise, WsProvider } from "@polkadot/api";
 import Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -160,6 +161,19 @@ describe("the whole loop on one machine", () => {
     expect(board.find((r) => r.rank === 1)?.uid).toBe(1);
     const page = await (await fetch(`${demo?.webUrl}/rounds/${summary.rounds[0]?.id}`)).text();
     expect(page).toContain("<svg");
+  });
+
+  it("ends by printing where the published leaderboard is, and the page and its JSON are there", () => {
+    const printed = formatDemoSummary(summary, 1).trimEnd().split("\n");
+    expect(printed.at(-1)).toBe(
+      `published leaderboard: ${summary.publishedPage} (live: ${demo?.webUrl}/published/)`,
+    );
+    const folder = join(demo?.dir ?? "", "published");
+    expect(summary.publishedPage).toBe(pathToFileURL(join(folder, "index.html")).href);
+    const board = JSON.parse(readFileSync(join(folder, "leaderboard.json"), "utf8"));
+    expect(board.schema).toBe("cacheon.leaderboard.v1");
+    expect(board.standing.leader.uid).toBe(1);
+    expect(readFileSync(join(folder, "index.html"), "utf8")).toContain('id="leaderboard-data"');
   });
 
   it("leaves none of its containers behind", async () => {
