@@ -15,6 +15,11 @@ export const controllerProgram: Omit<RunCliOptions, "argv" | "io"> = {
         "run the controller: read commitments, run rounds, publish, set weights, serve the operators' page",
       load: async () => (await import("./serve-command.ts")).serveCommand,
     },
+    doctor: {
+      summary:
+        "check the wallet, chain, permit, store, publish target, providers, TLS and baseline, and say what to fix",
+      load: async () => (await import("./doctor-command.ts")).doctorCommand,
+    },
     status: {
       summary: "show submissions, the round in progress, who is paid and the last weights",
       load: async () => (await import("./status-command.ts")).statusCommand,

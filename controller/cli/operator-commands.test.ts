@@ -1,37 +1,14 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PassThrough } from "node:stream";
 import { beforeAll, describe, expect, it } from "vitest";
-import { runCli } from "../../shared/cli/cli-command.ts";
 import { newPromptSecret } from "../../shared/workload/prompt-key.ts";
-import { ingestCommitments } from "../intake/ingest-commitments.ts";
-import { createLocalJobRunner } from "../rounds/job-runner.ts";
-import { runRound } from "../rounds/run-round.ts";
-import { simulatedPod } from "../rounds/simulated-pod.ts";
+import { captureCli } from "../../test/support/capture-cli.ts";
 import { runScenarioRound, scenarioSettings } from "../rounds/testing/sim-scenario.ts";
-import { defaultScoringPolicy } from "../scoring/scoring-policy.ts";
 import { openStore } from "../store/controller-store.ts";
 import { controllerProgram } from "./main.ts";
 
-async function cli(argv: string[], env: Record<string, string> = {}) {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = "";
-  let err = "";
-  stdout.on("data", (b) => {
-    out += String(b);
-  });
-  stderr.on("data", (b) => {
-    err += String(b);
-  });
-  const code = await runCli({
-    ...controllerProgram,
-    argv,
-    io: { stdout, stderr, env, signal: new AbortController().signal },
-  });
-  return { code, out, err };
-}
+const cli = (argv: string[], env: Record<string, string> = {}) => captureCli(controllerProgram, argv, env);
 
 let storePath: string;
 beforeAll(async () => {

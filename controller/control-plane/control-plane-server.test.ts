@@ -1,4 +1,3 @@
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -27,6 +26,7 @@ import {
   type ServerReflectionResponse,
   ServerReflectionResponseSchema,
 } from "../../shared/gen/grpc/reflection/v1/reflection_pb.ts";
+import { makeSelfSignedCert } from "../../test/support/self-signed-cert.ts";
 import { ControlPlane, type ControlPlaneOptions } from "./control-plane.ts";
 import { type ControlPlaneServer, isLoopbackHost, startControlPlaneServer } from "./control-plane-server.ts";
 import { SqliteControlPlaneStore } from "./control-plane-store.ts";
@@ -37,31 +37,9 @@ let cert = "";
 let key = "";
 beforeAll(() => {
   certDir = mkdtempSync(join(tmpdir(), "cacheon-cp-tls-"));
-  execFileSync(
-    "openssl",
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-days",
-      "1",
-      "-subj",
-      "/CN=localhost",
-      "-addext",
-      "subjectAltName=DNS:localhost,IP:127.0.0.1",
-      "-keyout",
-      join(certDir, "key.pem"),
-      "-out",
-      join(certDir, "cert.pem"),
-    ],
-    { stdio: "ignore" },
-  );
-  cert = readFileSync(join(certDir, "cert.pem"), "utf8");
-  key = readFileSync(join(certDir, "key.pem"), "utf8");
+  const files = makeSelfSignedCert(certDir);
+  cert = readFileSync(files.cert, "utf8");
+  key = readFileSync(files.key, "utf8");
 });
 afterAll(() => rmSync(certDir, { recursive: true, force: true }));
 

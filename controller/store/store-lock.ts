@@ -235,7 +235,7 @@ function pidStartOf(pid: number): string {
 }
 
 /** True when `pid` runs on this host and, where known, started when the lock says. */
-function processAlive(pid: number, pidStart: string): boolean {
+export function processAlive(pid: number, pidStart: string): boolean {
   try {
     process.kill(pid, 0);
   } catch (error) {
