@@ -2,6 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { Gauge } from "prom-client";
 import { describe, expect, it } from "vitest";
 import { type AgentEvent, AgentEventSchema } from "../../shared/gen/cacheon/v1/agent_service_pb.ts";
+import { seededRandom } from "../../test/support/seeded-random.ts";
 import { LoopMonitor } from "../health/loop-monitor.ts";
 import { runScenarioRound } from "../rounds/testing/sim-scenario.ts";
 import { openStore } from "../store/controller-store.ts";
@@ -182,5 +183,39 @@ describe("createControllerMetrics", () => {
     const age = Number(/^cacheon_controller_weights_age_seconds (\S+)$/m.exec(later)?.[1]);
     expect(age).toBeGreaterThanOrEqual(0);
     expect(age).toBeLessThan(3600);
+  });
+});
+
+describe("the exposition under hostile label values", () => {
+  it("escapes 200 seeded agent ids (quotes, backslashes, newlines, unicode) so every line parses and reads back", async () => {
+    const store = openStore({ path: ":memory:" });
+    const metrics = createControllerMetrics({ store, processMetrics: false });
+    const alphabet = ['"', "\\", "\n", "}", "{", ",", "=", " ", "é", "☃", "a", "0", "#"];
+    const ids = new Set<string>();
+    for (let seed = 1; seed <= 200; seed += 1) {
+      const r = seededRandom(seed);
+      const id = Array.from(
+        { length: 1 + Math.floor(r() * 12) },
+        () => alphabet[Math.floor(r() * alphabet.length)],
+      ).join("");
+      ids.add(id);
+      metrics.observeAgentEvent(id, progress(seed, "j", "pull"));
+    }
+    const text = await metrics.text();
+    const label = String.raw`"(?:[^"\\\n]|\\.)*"`;
+    const sample = new RegExp(
+      String.raw`^(\w+)(\{\w+=${label}(?:,\w+=${label})*\})? (-?[\d.e+-]+|[+-]Inf|NaN)$`,
+    );
+    for (const line of text.split("\n").filter((l) => l !== "" && !l.startsWith("# ")))
+      expect(line, JSON.stringify(line)).toMatch(sample);
+    const readBack = [
+      ...text.matchAll(
+        new RegExp(
+          String.raw`^cacheon_controller_agent_events_total\{agent=(${label}),kind="progress"\} \d+$`,
+          "gm",
+        ),
+      ),
+    ].map((m) => (m[1] as string).slice(1, -1).replace(/\\(.)/g, (_, c: string) => (c === "n" ? "\n" : c)));
+    expect(new Set(readBack)).toEqual(ids);
   });
 });
