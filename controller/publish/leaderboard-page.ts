@@ -217,6 +217,7 @@ code.key,code.ref{word-break:break-all}
 .label{color:var(--muted);font-size:12px;text-transform:uppercase;letter-spacing:.04em;margin-right:4px}
 .bar{background:#eef5fb;border-left:4px solid var(--accent);padding:10px 14px;border-radius:4px;margin:14px 0 0}
 .charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(460px,1fr));gap:14px}
+.wrap+.charts{margin-top:14px}
 figure{margin:0;background:var(--card);border:1px solid var(--line);border-radius:8px;padding:10px}
 svg.chart{display:block;height:auto;font-family:inherit}
 #filter{width:100%;max-width:420px;padding:7px 10px;border:1px solid var(--line);border-radius:6px;font:inherit;margin-bottom:10px}

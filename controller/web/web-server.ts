@@ -202,7 +202,7 @@ export function roundHtml(summary: RoundSummary): string {
   });
   const correctness = barChartSvg({
     title: "Correctness: 1 = passed the gate, 0 = failed",
-    format: (v) => (v ? "pass" : "fail"),
+    format: (v) => (v >= 1 ? "pass" : "fail"),
     bars: decided.flatMap((j) =>
       j.arms
         .filter((a) => !a.role.endsWith("baseline"))
