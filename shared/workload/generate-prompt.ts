@@ -155,11 +155,19 @@ export function generatePrompt(options: GeneratePromptOptions): GeneratedPrompt 
   }
   // Documents are added whole until the prompt passes the target; the last one is then cut to fit
   // (its tokens are nearly additive, so the first cut is usually right; a second corrects it). A
-  // cut that leaves too little of it drops it and draws another passage.
+  // cut that leaves too little of it drops it and draws another passage. Far from the target a
+  // document's own count is added to the running total (joints at "\n\n" barely change it);
+  // near it the whole prompt is counted, so a prompt costs a few encodes of itself, not one per
+  // document.
   const docs: Document[] = [];
   const used = new Set<number>();
   let exact = base;
+  let counted = true;
   for (let rounds = 0; rounds < 400; rounds++) {
+    if (!counted && exact >= targetTokens - tolerance) {
+      exact = size(docs);
+      counted = true;
+    }
     if (exact >= targetTokens - tolerance && exact <= targetTokens) break;
     if (exact < targetTokens) {
       if (used.size === corpus.passages.length) break;
@@ -168,7 +176,8 @@ export function generatePrompt(options: GeneratePromptOptions): GeneratedPrompt 
       used.add(index);
       const passage = corpus.passages[index] as CorpusPassage;
       docs.push({ passage, text: passage.text });
-      exact = size(docs);
+      exact += tokenizer.count(`\n\n${documentText(docs.length, passage, passage.text)}`);
+      counted = false;
       continue;
     }
     const last = docs.at(-1) as Document;
@@ -179,6 +188,7 @@ export function generatePrompt(options: GeneratePromptOptions): GeneratedPrompt 
     else last.text = cut;
     exact = size(docs);
   }
+  if (!counted) exact = size(docs);
   if (docs.length === 0 || exact > targetTokens || exact < targetTokens - tolerance) {
     throw new CacheonError(
       "internal",
