@@ -62,5 +62,27 @@ describe("a round with generated prompts", () => {
     expect(new Set(bySeed.values()).size).toBe(bySeed.size);
     for (const row of store.jobs.list(round?.id ?? ""))
       expect(JSON.stringify(row.job)).not.toContain("Document 1");
+
+    // Settled: the prompts are published for audit, made again from the secret, as they were sent.
+    const folder = mkdtempSync(join(tmpdir(), "cacheon-prompts-"));
+    await publishRound({
+      store,
+      sink: localFolderSink(folder),
+      roundId: round?.id ?? "",
+      jobPrompts: publishedJobPrompts(secretHex),
+    });
+    let published = 0;
+    for (const row of store.jobs.list(round?.id ?? "")) {
+      const match = sent.find((j) => j.jobId === row.id);
+      if (!match) continue;
+      const file = join(folder, "rounds", round?.id ?? "", "prompts", `${row.id}.json`);
+      expect(fromJson(WorkloadPromptsSchema, JSON.parse(readFileSync(file, "utf8")))).toEqual(match.prompts);
+      published += 1;
+    }
+    expect(published).toBeGreaterThan(1);
+    // A job made by another version of the generator is not published: these prompts would differ.
+    const first = sent[0] as EvaluationJob;
+    const older = { ...first, workload: { ...first.workload, promptSource: "generated:cacheon-gen-v0" } };
+    expect(await publishedJobPrompts(secretHex)(older as EvaluationJob)).toBeUndefined();
   });
 });
