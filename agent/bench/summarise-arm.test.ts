@@ -71,6 +71,21 @@ describe("repetitionFindings", () => {
       "2 of 2 repeated requests took under 0.5x of the same prompt's first end-to-end time: responses may be cached",
     );
   });
+  it("with fresh prompts per repetition compares only the prompts sent again (the probes)", () => {
+    // Repetition 1 is faster overall (noise, a warmer machine) on other prompts: no finding.
+    const fresh = [
+      req({ repetition: 0, requestIndex: 0, promptId: "p0", e2eMs: 1400 }),
+      req({ repetition: 0, requestIndex: 1, promptId: "probe", e2eMs: 1000 }),
+      req({ repetition: 1, requestIndex: 0, promptId: "p1", e2eMs: 600 }),
+      req({ repetition: 1, requestIndex: 1, promptId: "probe", e2eMs: 950 }),
+    ];
+    expect(repetitionFindings(fresh, [3.8, 2.6])).toEqual([]);
+    // The probe answered at once the second time: a cache.
+    const cached = fresh.map((r) => (r.repetition === 1 && r.promptId === "probe" ? { ...r, e2eMs: 5 } : r));
+    expect(repetitionFindings(cached, [3.8, 2.6])).toEqual([
+      "1 of 1 repeated requests took under 0.5x of the same prompt's first end-to-end time: responses may be cached",
+    ]);
+  });
   it("does not flag prefix caching: a repeated prompt's TTFT drops but its E2E barely moves", () => {
     const requests = [
       req({ repetition: 0, requestIndex: 0, ttftMs: 300, e2eMs: 10_000 }),

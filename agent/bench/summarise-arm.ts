@@ -108,7 +108,16 @@ export function repetitionFindings(
   const hitRatio = limits.cacheHitE2eRatio ?? 0.5;
   const findings: string[] = [];
   const [first, ...later] = repetitionWallS;
-  if (first !== undefined && first > 0 && later.length > 0) {
+  // Whole repetitions compare only when they send the same prompts (a pool workload); generated
+  // workloads send fresh ones each time, and then only their probes repeat (compared below).
+  const promptAt = new Map<number, string>();
+  let samePrompts = true;
+  for (const r of requests) {
+    const known = promptAt.get(r.requestIndex);
+    if (known === undefined) promptAt.set(r.requestIndex, r.promptId);
+    else if (known !== r.promptId) samePrompts = false;
+  }
+  if (samePrompts && first !== undefined && first > 0 && later.length > 0) {
     const laterMedian = median(later);
     if (laterMedian < first * (1 - maxSpeedup)) {
       findings.push(
@@ -116,13 +125,19 @@ export function repetitionFindings(
       );
     }
   }
-  const firstE2e = new Map<number, number>();
-  for (const r of requests) if (r.ok && r.repetition === 0) firstE2e.set(r.requestIndex, r.e2eMs);
+  // Each prompt's later end-to-end times against its first (by prompt, so fresh prompts never
+  // compare with each other).
+  const firstE2e = new Map<string, { repetition: number; e2eMs: number }>();
+  for (const r of requests) {
+    const known = firstE2e.get(r.promptId);
+    if (r.ok && (!known || r.repetition < known.repetition)) firstE2e.set(r.promptId, r);
+  }
   let compared = 0;
   let hits = 0;
   for (const r of requests) {
-    if (!r.ok || r.repetition === 0) continue;
-    const base = firstE2e.get(r.requestIndex);
+    const earliest = firstE2e.get(r.promptId);
+    if (!r.ok || !earliest || r.repetition <= earliest.repetition) continue;
+    const base = earliest.e2eMs;
     if (base === undefined || base <= 0) continue;
     compared += 1;
     if (r.e2eMs < base * hitRatio) hits += 1;
