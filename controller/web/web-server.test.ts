@@ -41,7 +41,7 @@ describe("web server", () => {
     expect(html).not.toContain("<script>alert(1)</script>");
     expect(html).toContain("&lt;script&gt;alert(1)&lt;/script&gt;");
     // The correctness plot labels a failed gate "fail" (its bar is drawn a sliver long to be seen).
-    expect(html).toMatch(/<title>[^<]*divergent[^<]*<\/title>[^]*?>fail<\/text>/);
+    expect(html).toMatch(/<title>[^<]*divergent[^<]*<\/title>[\s\S]*?>fail<\/text>/);
     const round = await get("/rounds/round-1");
     expect(await round.text()).toMatch(/[0-9a-f]{8}-round-1-e0-a0 on (a|b)/);
     expect((await get("/rounds/nope")).status).toBe(404);
