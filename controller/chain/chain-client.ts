@@ -291,23 +291,31 @@ export class ChainClient {
     signal?: AbortSignal,
     timelock?: TimelockCommitOptions,
   ): Promise<FinalizedBlock & { revealRound?: number }> {
+    const { extrinsic, revealRound } = await this.commitmentCall(netuid, text, timelock);
+    const block = await this.submit(extrinsic, signer, signal);
+    return revealRound === undefined ? block : { ...block, revealRound };
+  }
+
+  /** The set_commitment call for `text`: one Raw/BigRaw field, or sealed to a drand round with `timelock`. */
+  async commitmentCall(
+    netuid: number,
+    text: string,
+    timelock?: TimelockCommitOptions,
+  ): Promise<{ extrinsic: SubmittableExtrinsic<"promise">; revealRound?: number }> {
     const bytes = new TextEncoder().encode(text);
     if (bytes.length > 512)
       throw new CacheonError("invalid-argument", `the commitment is ${bytes.length} bytes; the limit is 512`);
+    const tx = this.api.tx.commitments?.setCommitment;
+    if (!tx) throw new CacheonError("internal", "the chain's metadata has no Commitments.set_commitment");
     if (timelock) {
       const sealed = await sealCommitment(this, text, timelock);
-      const tx = this.api.tx.commitments?.setCommitment;
-      if (!tx) throw new CacheonError("internal", "the chain's metadata has no Commitments.set_commitment");
       const field = {
         TimelockEncrypted: { encrypted: u8aToHex(sealed.ciphertext), reveal_round: sealed.revealRound },
       };
-      const block = await this.submit(tx(netuid, { fields: [field] }), signer, signal);
-      return { ...block, revealRound: sealed.revealRound };
+      return { extrinsic: tx(netuid, { fields: [field] }), revealRound: sealed.revealRound };
     }
     const field = bytes.length <= 128 ? { [`Raw${bytes.length}`]: bytes } : { BigRaw: bytes };
-    const tx = this.api.tx.commitments?.setCommitment;
-    if (!tx) throw new CacheonError("internal", "the chain's metadata has no Commitments.set_commitment");
-    return this.submit(tx(netuid, { fields: [field] }), signer, signal);
+    return { extrinsic: tx(netuid, { fields: [field] }) };
   }
 
   /**

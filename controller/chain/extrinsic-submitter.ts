@@ -39,10 +39,10 @@ export interface SubmitOptions {
    * Which nonce to sign with: "pool", the account's next counting its transactions waiting in the
    * node's pool (for several extrinsics in a row), or "chain", the account's nonce in the best
    * block's state (for one extrinsic at a time: a transaction of ours left in the pool, whose era
-   * ended, cannot push this one's nonce beyond reach; the pool refuses this one while it is there).
-   * @default "pool"
+   * ended, cannot push this one's nonce beyond reach; the pool refuses this one while it is there),
+   * or a number (extrinsics meant to follow each other: nonce, nonce + 1, ...). @default "pool"
    */
-  nonce?: "pool" | "chain" | undefined;
+  nonce?: "pool" | "chain" | number | undefined;
   /** Called once signed, before it is sent: persist it to know after a crash that it may land. */
   onSigned?: ((sent: SentExtrinsic) => void) | undefined;
   /** Called at each status the node reports (Ready, InBlock, ...), e.g. to report progress. */
@@ -95,7 +95,12 @@ export async function submitExtrinsic(
   const { signal } = options;
   if (signal?.aborted) throw new CacheonError("cancelled", "cancelled before submitting");
   const period = options.mortalBlocks ?? defaultMortalBlocks;
-  const nonce = options.nonce === "chain" ? await chainNonce(api, signer.address) : -1;
+  const nonce =
+    typeof options.nonce === "number"
+      ? options.nonce
+      : options.nonce === "chain"
+        ? await chainNonce(api, signer.address)
+        : -1;
   await extrinsic.signAsync(signer, { nonce, era: period });
   const sent = await describeSent(api, extrinsic, signer.address);
   options.onSigned?.(sent);

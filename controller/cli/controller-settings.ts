@@ -1,3 +1,4 @@
+import { decodeAddress, encodeAddress } from "@polkadot/util-crypto";
 import { loadHardwareProfile } from "../../agent/hardware/profiles.ts";
 import { CacheonError } from "../../shared/errors/cacheon-error.ts";
 import { parseImageReference } from "../../shared/image/image-reference.ts";
@@ -6,6 +7,7 @@ import { decodeG2 } from "../../shared/timelock/beacon-signature.ts";
 import { promptGeneratorName } from "../../shared/workload/prompt-generator-name.ts";
 import { parsePromptSecret } from "../../shared/workload/prompt-key.ts";
 import type { CopyPolicy } from "../copies/detect-copy.ts";
+import type { FeePolicy } from "../fees/fee-decision.ts";
 import type { HealthSettings } from "../health/health-config.ts";
 import type { BudgetOptions } from "../pods/budget.ts";
 import type { FleetTimeouts } from "../pods/fleet.ts";
@@ -36,6 +38,8 @@ export interface ControllerSettings {
   scoring: ScoringPolicy;
   copies: CopyPolicy;
   weights: WeightPolicy;
+  /** The submission fee; undefined when fees.destination is empty (no fee required). */
+  fees: (FeePolicy & { startBlock: number | undefined }) | undefined;
   cadence: WeightCadence;
   versionKey: bigint;
   publish: { target: "local"; folder: string } | ({ target: "s3" } & S3Location);
@@ -152,6 +156,11 @@ export function resolveControllerSettings(
   const v = <T>(key: string) => values[key] as T;
   const problems: string[] = [];
   const baselineImage = v<string>("rounds.baselineImage");
+  const feeDestination = v<string>("fees.destination");
+  if (feeDestination && !isSs58(feeDestination))
+    problems.push(
+      `fees.destination: "${feeDestination}" is not an SS58 address (or leave it empty for no fee)`,
+    );
   if (options.forServe) {
     if (!baselineImage)
       problems.push(
@@ -306,6 +315,16 @@ export function resolveControllerSettings(
       fallback: v<"burn" | "skip">("weights.fallback"),
       vacantLeader: v<"promote-runner-up" | "burn">("weights.vacantLeader"),
     },
+    fees:
+      feeDestination && isSs58(feeDestination)
+        ? {
+            destination: encodeAddress(decodeAddress(feeDestination), 42),
+            amount: BigInt(Math.round(v<number>("fees.amountTao") * 1e9)),
+            windowBlocks: v<number>("fees.windowBlocks"),
+            revealBlocks: v<number>("fees.revealBlocks"),
+            startBlock: v<number>("fees.startBlock") || undefined,
+          }
+        : undefined,
     cadence: {
       refreshBlocks: v<number>("weights.refreshBlocks"),
       rateLimitBlocks: v<number>("weights.rateLimitBlocks"),
@@ -415,4 +434,13 @@ function drandBeacon(publicKeyHex: string, genesisSeconds: number, periodSeconds
     throw new CacheonError("invalid-config", `${(error as Error).message}: check chain.drand.publicKey`);
   }
   return { publicKey, genesisSeconds, periodSeconds, dst: quicknetDst };
+}
+
+function isSs58(text: string): boolean {
+  try {
+    decodeAddress(text);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -6,6 +6,7 @@ import { createPodJobExecutor } from "../../agent/job/run-pod-job.ts";
 import type { Logger } from "../../shared/log/logger.ts";
 import { ChainClient } from "../chain/chain-client.ts";
 import { loadHotkey } from "../chain/wallet.ts";
+import { chainBlockSource, FeeLedger } from "../fees/fee-ledger.ts";
 import { LoopMonitor } from "../health/loop-monitor.ts";
 import { chainCommitmentSource } from "../intake/chain-commitment-source.ts";
 import { type ControllerMetrics, createControllerMetrics } from "../metrics/controller-metrics.ts";
@@ -151,6 +152,18 @@ export async function startController(options: StartControllerOptions): Promise<
         logger,
       }),
       weightPolicy: settings.weights,
+      ...(settings.fees
+        ? {
+            fees: new FeeLedger({
+              source: chainBlockSource(client.api),
+              store,
+              policy: settings.fees,
+              netuid: settings.chain.netuid,
+              startBlock: settings.fees.startBlock,
+              logger,
+            }),
+          }
+        : {}),
       cadence: settings.cadence,
       onStep: (step) => {
         metrics.observeRoundStep(step);

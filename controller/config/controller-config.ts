@@ -382,6 +382,35 @@ export const controllerConfigSchema = {
     default: 0,
     min: 0,
   },
+  "fees.destination": {
+    type: "string",
+    doc: "SS58 account submission fees are paid to; empty: no fee is required. A commitment without a fee (a transfer here with the remark naming hotkey and digest, see docs/chain.md) is recorded unpaid and never evaluated.",
+    default: "",
+  },
+  "fees.amountTao": {
+    type: "number",
+    doc: "The submission fee, TAO (9 decimals).",
+    default: 0.1,
+    min: 0.000000001,
+  },
+  "fees.windowBlocks": {
+    type: "integer",
+    doc: "Blocks before its commitment a fee may be paid in (0: the commitment's own block only).",
+    default: 50,
+    min: 0,
+  },
+  "fees.revealBlocks": {
+    type: "integer",
+    doc: "Extra blocks allowed for a fee paid with a sealed remark: a timelocked commitment is seen at its reveal, after its payment.",
+    default: 720,
+    min: 0,
+  },
+  "fees.startBlock": {
+    type: "integer",
+    doc: "First block the fee ledger reads on a fresh store; 0: far enough back for the first commitments it sees. Fees paid before it cannot be verified.",
+    default: 0,
+    min: 0,
+  },
   "publish.target": {
     type: "string",
     doc: "Where round results go: a local folder or an S3 bucket.",

@@ -43,6 +43,7 @@ describe("ingestCommitments", () => {
       superseded: [],
       kept: [],
       deregistered: [],
+      unpaid: [],
     });
     expect(store.submissions.list()).toHaveLength(2);
   });

@@ -7,6 +7,7 @@ import type { Logger } from "../../shared/log/logger.ts";
 import { silentLogger } from "../../shared/log/logger.ts";
 import { detectCopy } from "../copies/detect-copy.ts";
 import { submissionContent } from "../copies/submission-content.ts";
+import type { FeeVerdict } from "../fees/fee-decision.ts";
 import type { ControllerStore } from "../store/controller-store.ts";
 import type { SubmissionRow } from "../store/submission-table.ts";
 
@@ -91,6 +92,21 @@ export interface IntakeSummary {
   kept: string[];
   /** Submissions whose hotkey left the subnet. */
   deregistered: string[];
+  /** New submissions whose fee was not paid: recorded with the reason, never evaluated. */
+  unpaid: string[];
+}
+
+/** The submission fee check (controller/fees/fee-ledger.ts). */
+export interface FeeCheck {
+  /** Whether the commitment paid; "wait" when the ledger has not read its block yet. */
+  decide(candidate: {
+    submissionId: string;
+    hotkey: string;
+    digest: string;
+    commitBlock: number;
+  }): FeeVerdict;
+  /** Records that the payment paid for the submission; false when it already paid for another. */
+  consume(paymentId: string, submissionId: string): boolean;
 }
 
 /** Options of {@link ingestCommitments}. */
@@ -99,10 +115,12 @@ export interface IngestOptions {
   snapshot: CommitmentSnapshot;
   /** @default parseImageCommitment */
   parse?: SubmissionParser;
+  /** The submission fee check; without it every well-formed commitment is evaluated. */
+  fees?: FeeCheck;
   logger?: Logger;
 }
 
-const live = ["pending", "evaluated", "failed", "copy", "malformed"] as const;
+const live = ["pending", "evaluated", "failed", "copy", "malformed", "unpaid"] as const;
 // States a re-commit of the same digest keeps (a copy stays a copy; a failed image is retried).
 const kept = new Set<SubmissionRow["state"]>(["pending", "evaluated", "copy"]);
 
@@ -110,8 +128,10 @@ const kept = new Set<SubmissionRow["state"]>(["pending", "evaluated", "copy"]);
  * Brings the store up to a snapshot, in one transaction: a new or changed commitment becomes a
  * submission (the latest per hotkey; the previous one is superseded); an unparseable one is
  * recorded as malformed with the reason; one whose digest an earlier submission of another
- * hotkey already committed is recorded as a copy at once; a hotkey no longer registered drops
- * out. Running it twice on the same snapshot changes nothing.
+ * hotkey already committed is recorded as a copy at once; one whose fee was not paid is recorded
+ * as unpaid with the reason (never evaluated, owning no content; committing the same digest again
+ * with the fee makes it a fresh submission); a hotkey no longer registered drops out. Running it
+ * twice on the same snapshot changes nothing.
  */
 export function ingestCommitments(options: IngestOptions): IntakeSummary {
   const { store, snapshot } = options;
@@ -125,6 +145,7 @@ export function ingestCommitments(options: IngestOptions): IntakeSummary {
     superseded: [],
     kept: [],
     deregistered: [],
+    unpaid: [],
   };
   const seen = new Set<string>();
   const inserted: string[] = [];
@@ -145,7 +166,15 @@ export function ingestCommitments(options: IngestOptions): IntakeSummary {
         .list()
         .some((s) => s.hotkey === old.hotkey && s.commitBlock === old.commitBlock && s.raw === old.raw);
       if (known) continue;
-      const row = insertFromCommitment(store, old, snapshot.block, old.parsed ?? parse(old.raw));
+      const row = insertFromCommitment(
+        store,
+        old,
+        snapshot.block,
+        old.parsed ?? parse(old.raw),
+        options.fees,
+        true,
+      );
+      if (!row) continue;
       if (row.state === "pending")
         store.submissions.setState(
           row.id,
@@ -190,6 +219,13 @@ export function ingestCommitments(options: IngestOptions): IntakeSummary {
           log.info("re-commit of the same digest; submission kept", { id: old.id, hotkey: old.hotkey });
           continue;
         }
+      }
+      const row = insertFromCommitment(store, entry, snapshot.block, parsed, options.fees, false);
+      // The fee ledger has not read the commitment's block: decide on a later pass, keeping the
+      // hotkey's previous submission as it is meanwhile.
+      if (!row) continue;
+      if (previous) {
+        const old = store.submissions.get(previous.submissionId);
         if (old && (live as readonly string[]).includes(old.state)) {
           store.submissions.setState(
             old.id,
@@ -200,7 +236,6 @@ export function ingestCommitments(options: IngestOptions): IntakeSummary {
           summary.superseded.push(old.id);
         }
       }
-      const row = insertFromCommitment(store, entry, snapshot.block, parsed);
       store.commitments.put({
         hotkey: entry.hotkey,
         raw: entry.raw,
@@ -214,6 +249,7 @@ export function ingestCommitments(options: IngestOptions): IntakeSummary {
     for (const id of inserted) {
       const state = store.submissions.get(id)?.state;
       if (state === "malformed") summary.malformed.push(id);
+      else if (state === "unpaid") summary.unpaid.push(id);
       else if (state === "copy") summary.copies.push(id);
       else summary.pending.push(id);
     }
@@ -236,12 +272,19 @@ export function ingestCommitments(options: IngestOptions): IntakeSummary {
   return summary;
 }
 
+/**
+ * Stores a commitment as a submission: malformed, unpaid, a copy, or pending. Undefined (nothing
+ * stored) when its fee cannot be decided yet; a history entry is then decided unpaid instead, as
+ * the ledger never reads further back.
+ */
 function insertFromCommitment(
   store: ControllerStore,
   entry: CommitmentEntry,
   block: number,
   parsed: ReturnType<SubmissionParser>,
-): SubmissionRow {
+  fees: FeeCheck | undefined,
+  history: boolean,
+): SubmissionRow | undefined {
   const base = {
     hotkey: entry.hotkey,
     uid: entry.uid,
@@ -260,16 +303,40 @@ function insertFromCommitment(
       reason: `${parsed.error}. Commit a reference pinned by digest, e.g. registry.example.com/you/server:v1@sha256:<64 hex>`,
     });
   }
+  const fee = fees?.decide({
+    submissionId: "",
+    hotkey: entry.hotkey,
+    digest: parsed.image.digest,
+    commitBlock: entry.commitBlock,
+  });
+  if (fee?.kind === "wait" && !history) return undefined;
   const row = store.submissions.insert({
     ...base,
     image: formatImageReference(parsed.image),
     digest: parsed.image.digest,
     state: "pending",
   });
+  if (fee && fee.kind !== "paid") {
+    store.submissions.setState(
+      row.id,
+      "unpaid",
+      fee.kind === "unpaid" ? fee.reason : `unpaid: ${fee.reason}`,
+    );
+    return store.submissions.get(row.id) as SubmissionRow;
+  }
+  if (fee?.kind === "paid" && fees && !fees.consume(fee.paymentId, row.id)) {
+    store.submissions.setState(
+      row.id,
+      "unpaid",
+      `unpaid: the payment ${fee.paymentId} already paid for another submission`,
+    );
+    return store.submissions.get(row.id) as SubmissionRow;
+  }
   // Every submission ever stored with a digest takes part: ownership is decided across history.
+  // Except unpaid ones: a free commitment must not make a paid one a copy.
   const others = store.submissions
     .list()
-    .filter((s) => s.digest !== null && s.id !== row.id)
+    .filter((s) => s.digest !== null && s.id !== row.id && s.state !== "unpaid")
     .map(submissionContent);
   const copy = detectCopy({ candidate: submissionContent(row), others });
   if (!copy) return row;
@@ -279,7 +346,7 @@ function insertFromCommitment(
   if (copy.contested && rival && kept.has(rival.state) && rival.state !== "copy") {
     const all = store.submissions
       .list()
-      .filter((s) => s.digest !== null && s.id !== rival.id)
+      .filter((s) => s.digest !== null && s.id !== rival.id && s.state !== "unpaid")
       .map(submissionContent);
     const again = detectCopy({ candidate: submissionContent(rival), others: all });
     if (again?.contested) store.submissions.setState(rival.id, "copy", again.reason, again.originalId);

@@ -94,6 +94,11 @@ function nextSteps(input: MinerReportInput): string[] {
       return [
         "Commit an image reference pinned by digest: registry/repository[:tag]@sha256:<64 hex digits>.",
       ];
+    case "unpaid":
+      return [
+        "Every commitment must pay the submission fee: a transfer to the fee account with a remark naming your hotkey and the image digest, in the commitment's extrinsic or just before it. An unpaid commitment is never evaluated.",
+        "Commit again with `cacheon-miner commit --fee` (it pays and names the digest in one extrinsic); one payment pays for one commitment.",
+      ];
     case "below-bar":
       return [
         `You are correct but not faster than the seat holder by more than the bar (at least ${(input.minMargin * 100).toFixed(1)}%, more on noisy pods).`,

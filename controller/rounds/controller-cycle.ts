@@ -4,6 +4,7 @@ import { sleep } from "../../shared/retry/backoff.ts";
 import type { LoopReporter } from "../health/loop-monitor.ts";
 import {
   type CommitmentSnapshot,
+  type FeeCheck,
   type IntakeSummary,
   ingestCommitments,
   type SubmissionParser,
@@ -32,6 +33,11 @@ export interface CommitmentSource {
 export interface ControllerCycleOptions extends RoundEngineOptions {
   source: CommitmentSource;
   parse?: SubmissionParser;
+  /**
+   * The submission fee check (controller/fees/fee-ledger.ts): read up to the snapshot's block
+   * before intake, then asked for every new commitment. Without it no fee is required.
+   */
+  fees?: FeeCheck & { catchUp(upTo: number, signal?: AbortSignal): Promise<unknown> };
   sink: ArtefactSink;
   weightTarget: WeightTarget;
   weightPolicy: WeightPolicy;
@@ -94,10 +100,13 @@ export async function runRoundPass(
     }
   };
   const caughtUp = await publish();
+  const snapshot = await options.source.snapshot();
+  await options.fees?.catchUp(snapshot.block, signal);
   const intake = ingestCommitments({
     store,
-    snapshot: await options.source.snapshot(),
+    snapshot,
     parse: options.parse,
+    ...(options.fees ? { fees: options.fees } : {}),
     logger: options.logger,
   });
   const round = await runRound(options, signal);

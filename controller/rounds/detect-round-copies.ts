@@ -19,9 +19,10 @@ export interface DetectRoundCopiesOptions {
 export function detectRoundCopies(options: DetectRoundCopiesOptions): void {
   const { store, round } = options;
   const standing = round.standingBefore as Standing;
+  // An unpaid submission owns no content: a free commitment must not make a paid one a copy.
   const content = store.submissions
     .list()
-    .filter((s) => s.digest !== null)
+    .filter((s) => s.digest !== null && s.state !== "unpaid")
     .map(submissionContent);
   for (const id of round.challengers) {
     const sub = store.submissions.get(id);

@@ -5,6 +5,7 @@ import { CacheonError } from "../../shared/errors/cacheon-error.ts";
 import { ArmResultTable } from "./arm-result-table.ts";
 import { ChainCursorTable } from "./chain-cursor-table.ts";
 import { CommitmentTable } from "./commitment-table.ts";
+import { FeeLedgerTable } from "./fee-ledger-table.ts";
 import { JobTable } from "./job-table.ts";
 import { migrations as defaultMigrations, type Migration } from "./migrations.ts";
 import { MinerReportTable } from "./miner-report-table.ts";
@@ -53,6 +54,7 @@ export class ControllerStore {
   readonly standings: StandingTable;
   readonly minerReports: MinerReportTable;
   readonly weightSettings: WeightSettingTable;
+  readonly feeLedger: FeeLedgerTable;
   /** The single-writer lock, when the store was opened with one. */
   lock: StoreLock | undefined;
   readonly weightCommits: WeightCommitTable;
@@ -72,6 +74,7 @@ export class ControllerStore {
     this.standings = new StandingTable(db, now);
     this.minerReports = new MinerReportTable(db);
     this.weightSettings = new WeightSettingTable(db, now);
+    this.feeLedger = new FeeLedgerTable(db, now);
     this.weightCommits = new WeightCommitTable(db, now);
     this.chainCursors = new ChainCursorTable(db, now);
   }

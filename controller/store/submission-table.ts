@@ -10,7 +10,9 @@ export type SubmissionState =
   | "copy"
   | "malformed"
   | "superseded"
-  | "deregistered";
+  | "deregistered"
+  /** The submission fee was not paid (or not verifiably): never evaluated, never owns content. */
+  | "unpaid";
 
 /** A submission as stored. */
 export interface SubmissionRow {

@@ -20,7 +20,7 @@ export interface LeaderboardRow {
   reason: string;
 }
 
-const shown: readonly SubmissionState[] = ["pending", "evaluated", "failed", "copy", "malformed"];
+const shown: readonly SubmissionState[] = ["pending", "evaluated", "failed", "copy", "malformed", "unpaid"];
 
 /** The current submission of every registered hotkey, ranked. */
 export function leaderboard(store: ControllerStore): LeaderboardRow[] {

@@ -1,3 +1,5 @@
+import { decodeAddress } from "@polkadot/util-crypto";
+import type { commitWithFee } from "../../controller/chain/paid-commit.ts";
 import { loadHotkey } from "../../controller/chain/wallet.ts";
 import { type CliCommand, ExitCode } from "../../shared/cli/cli-command.ts";
 import { CacheonError } from "../../shared/errors/cacheon-error.ts";
@@ -31,10 +33,17 @@ Options:
                        reference stays sealed until the chain reveals it about BLOCKS blocks from now,
                        so nobody can copy it before then; validators evaluate it after the reveal
   --block-time SECONDS seconds per block, to turn --reveal-in into a drand round (default 12)
+  --fee                pay the subnet's submission fee with the commitment: a transfer of --fee-amount
+                       to --fee-to and a remark naming your hotkey and the digest, in one
+                       utility.batch_all extrinsic with the commitment (all or nothing); validators
+                       do not evaluate a commitment without it. The hotkey pays (fund it first)
+  --fee-to SS58        the fee account the subnet publishes (env CACHEON_FEE_DESTINATION)
+  --fee-amount TAO     the fee (default 0.1)
   --timeout SECONDS    give up waiting for finality after this long (default 120)
   --json               print the result as JSON
 
-Exit codes: 0 committed and finalized; 1 the chain refused it; 2 usage, wallet or connection error.
+Exit codes: 0 committed (and paid) and finalized; 1 the chain refused it (e.g. Token.FundsUnavailable:
+the hotkey cannot pay the fee; nothing was committed); 2 usage, wallet or connection error.
 Example: cacheon-miner commit --image ghcr.io/me/fast@sha256:<digest> --wallet miner --hotkey default --network local --netuid 1
 `,
   options: {
@@ -47,6 +56,9 @@ Example: cacheon-miner commit --image ghcr.io/me/fast@sha256:<digest> --wallet m
     timeout: { type: "string" },
     "reveal-in": { type: "string" },
     "block-time": { type: "string" },
+    fee: { type: "boolean" },
+    "fee-to": { type: "string" },
+    "fee-amount": { type: "string" },
   },
   async run(values, _positionals, io) {
     const missing = ["image", "wallet", "hotkey"].filter((k) => typeof values[k] !== "string");
@@ -78,6 +90,7 @@ Example: cacheon-miner commit --image ghcr.io/me/fast@sha256:<digest> --wallet m
         "invalid-argument",
         `--block-time "${values["block-time"]}" must be a number of seconds > 0`,
       );
+    const fee = values.fee === true ? feeOptions(values, io.env) : undefined;
     const network = String(values.network ?? io.env.CACHEON_CHAIN_ENDPOINT ?? "finney");
     const endpoint = networks[network] ?? network;
     const signer = await loadHotkey({
@@ -112,13 +125,21 @@ Example: cacheon-miner commit --image ghcr.io/me/fast@sha256:<digest> --wallet m
               digest: image.digest,
               hotkey: signer.address,
             });
-      const block = await client.commit(
-        netuid,
-        text,
-        signer,
-        deadline,
-        revealIn === undefined ? undefined : { revealInBlocks: revealIn, blockSeconds },
-      );
+      const timelock = revealIn === undefined ? undefined : { revealInBlocks: revealIn, blockSeconds };
+      let paid: Awaited<ReturnType<typeof commitWithFee>> | undefined;
+      if (fee) {
+        const { commitWithFee } = await import("../../controller/chain/paid-commit.ts");
+        paid = await commitWithFee(client, {
+          netuid,
+          text,
+          digest: image.digest,
+          signer,
+          fee,
+          timelock,
+          signal: deadline,
+        });
+      }
+      const block = paid ? paid.commitBlock : await client.commit(netuid, text, signer, deadline, timelock);
       const result = {
         reference,
         ...(block.revealRound !== undefined ? { timelocked: true, revealRound: block.revealRound } : {}),
@@ -128,11 +149,22 @@ Example: cacheon-miner commit --image ghcr.io/me/fast@sha256:<digest> --wallet m
         endpoint,
         blockNumber: block.number,
         blockHash: block.hash,
+        ...(paid && fee
+          ? {
+              fee: {
+                amountRao: fee.amount.toString(),
+                destination: fee.destination,
+                mode: paid.mode,
+                remark: paid.remark,
+                blockNumber: paid.paymentBlock.number,
+              },
+            }
+          : {}),
       };
       io.stdout.write(
         values.json
           ? `${JSON.stringify(result)}\n`
-          : `committed ${reference}${block.revealRound !== undefined ? ` sealed to drand round ${block.revealRound} (revealed by the chain in about ${revealIn} blocks)` : ""}\n  hotkey ${signer.address} (uid ${uid}, subnet ${netuid})\n  finalized in block ${block.number} ${block.hash}\n`,
+          : `committed ${reference}${block.revealRound !== undefined ? ` sealed to drand round ${block.revealRound} (revealed by the chain in about ${revealIn} blocks)` : ""}\n  hotkey ${signer.address} (uid ${uid}, subnet ${netuid})\n  finalized in block ${block.number} ${block.hash}\n${paid && fee ? `  fee ${Number(fee.amount) / 1e9} TAO paid to ${fee.destination} in block ${paid.paymentBlock.number} (${paid.mode})\n` : ""}`,
       );
       return ExitCode.ok;
     } catch (error) {
@@ -155,4 +187,30 @@ Example: cacheon-miner commit --image ghcr.io/me/fast@sha256:<digest> --wallet m
 /** `registry/repo[:tag]` of a pinned reference (the JSON form keeps the digest apart). */
 function imageWithoutDigest(reference: string): string {
   return reference.slice(0, reference.lastIndexOf("@"));
+}
+
+/** The fee to pay from --fee-to / CACHEON_FEE_DESTINATION and --fee-amount (TAO). */
+function feeOptions(
+  values: Record<string, unknown>,
+  env: Record<string, string | undefined>,
+): { destination: string; amount: bigint } {
+  const destination = typeof values["fee-to"] === "string" ? values["fee-to"] : env.CACHEON_FEE_DESTINATION;
+  if (!destination)
+    throw new CacheonError(
+      "invalid-argument",
+      "--fee needs the fee account: give --fee-to SS58 (or CACHEON_FEE_DESTINATION), as the subnet publishes it",
+    );
+  try {
+    decodeAddress(destination);
+  } catch {
+    throw new CacheonError("invalid-argument", `--fee-to "${destination}" is not an SS58 address`);
+  }
+  const text = typeof values["fee-amount"] === "string" ? values["fee-amount"] : "0.1";
+  if (!/^\d+(\.\d{1,9})?$/.test(text) || Number(text) <= 0)
+    throw new CacheonError(
+      "invalid-argument",
+      `--fee-amount "${text}" must be TAO > 0 with at most 9 decimals`,
+    );
+  const [whole, frac = ""] = text.split(".");
+  return { destination, amount: BigInt(whole ?? "0") * 1_000_000_000n + BigInt(frac.padEnd(9, "0")) };
 }
