@@ -18,7 +18,7 @@ import type { Message, UnknownEnum } from "@bufbuild/protobuf";
  * Describes the file cacheon/v1/result.proto.
  */
 export const file_cacheon_v1_result: GenFile = /*@__PURE__*/
-  fileDesc("ChdjYWNoZW9uL3YxL3Jlc3VsdC5wcm90bxIKY2FjaGVvbi52MSK+AwoJQXJtUmVzdWx0Eg4KBmFybV9pZBgBIAEoCRInCgdvdXRjb21lGAIgASgOMhYuY2FjaGVvbi52MS5Bcm1PdXRjb21lEg4KBnJlYXNvbhgDIAEoCRIoCgVpbWFnZRgEIAEoCzIZLmNhY2hlb24udjEuSW1hZ2VNZXRhZGF0YRInCgdzdW1tYXJ5GAUgASgLMhYuY2FjaGVvbi52MS5Bcm1TdW1tYXJ5EjMKC2NvcnJlY3RuZXNzGAYgASgLMh4uY2FjaGVvbi52MS5Db3JyZWN0bmVzc1N1bW1hcnkSEQoJZXhpdF9jb2RlGAcgASgFEhIKCm9vbV9raWxsZWQYCCABKAgSEwoLbG9nX2V4Y2VycHQYCSABKAkSEQoJc3RhcnR1cF9zGAogASgBEhoKEnN0YXJ0ZWRfYXRfdW5peF9tcxgLIAEoAxIbChNmaW5pc2hlZF9hdF91bml4X21zGAwgASgDEikKB3Rva2VuX2sYDSADKAsyGC5jYWNoZW9uLnYxLlRva2VuS1RpbWluZxItCgxncHVfYWN0aXZpdHkYDiABKAsyFy5jYWNoZW9uLnYxLkdwdUFjdGl2aXR5IoIBCgtHcHVBY3Rpdml0eRITCgtpbnRlcnZhbF9tcxgBIAEoDRIQCgh3aW5kb3dfcxgCIAEoARIiCgRncHVzGAMgAygLMhQuY2FjaGVvbi52MS5HcHVVc2FnZRIWCg5jb250YWluZXJfcGlkcxgEIAMoDRIQCghwcm9ibGVtcxgFIAMoCSLUAQoIR3B1VXNhZ2USDQoFaW5kZXgYASABKA0SDAoEdXVpZBgCIAEoCRIPCgdzYW1wbGVzGAMgASgNEiAKGG1lYW5fdXRpbGl6YXRpb25fcGVyY2VudBgEIAEoARIfChdtYXhfdXRpbGl6YXRpb25fcGVyY2VudBgFIAEoDRIXCg9hY3RpdmVfZnJhY3Rpb24YBiABKAESGwoTbWF4X21lbW9yeV91c2VkX21pYhgHIAEoBBIMCgRwaWRzGAggAygNEhMKC2FybV9wcm9jZXNzGAkgASgIIvMBCglKb2JSZXN1bHQSDgoGam9iX2lkGAEgASgJEiwKCGhhcmR3YXJlGAIgASgLMhouY2FjaGVvbi52MS5IYXJkd2FyZVJlcG9ydBIjCgRhcm1zGAMgAygLMhUuY2FjaGVvbi52MS5Bcm1SZXN1bHQSFAoMbmV0d29ya19tb2RlGAQgASgJEhEKCWNvbXBsZXRlZBgFIAEoCBIOCgZyZWFzb24YBiABKAkSGgoSc3RhcnRlZF9hdF91bml4X21zGAcgASgDEhsKE2ZpbmlzaGVkX2F0X3VuaXhfbXMYCCABKAMSEQoJYXJ0ZWZhY3RzGAkgAygJKusBCgpBcm1PdXRjb21lEhsKF0FSTV9PVVRDT01FX1VOU1BFQ0lGSUVEEAASGAoUQVJNX09VVENPTUVfTUVBU1VSRUQQARIbChdBUk1fT1VUQ09NRV9QVUxMX0ZBSUxFRBACEhsKF0FSTV9PVVRDT01FX05FVkVSX1JFQURZEAMSFwoTQVJNX09VVENPTUVfQ1JBU0hFRBAEEh0KGUFSTV9PVVRDT01FX0JST0tFTl9PVVRQVVQQBRIZChVBUk1fT1VUQ09NRV9DQU5DRUxMRUQQBhIZChVBUk1fT1VUQ09NRV9HUFVfRkFVTFQQB2IGcHJvdG8z", [file_cacheon_v1_correctness, file_cacheon_v1_hardware, file_cacheon_v1_image, file_cacheon_v1_metrics]);
+  fileDesc("ChdjYWNoZW9uL3YxL3Jlc3VsdC5wcm90bxIKY2FjaGVvbi52MSK+AwoJQXJtUmVzdWx0Eg4KBmFybV9pZBgBIAEoCRInCgdvdXRjb21lGAIgASgOMhYuY2FjaGVvbi52MS5Bcm1PdXRjb21lEg4KBnJlYXNvbhgDIAEoCRIoCgVpbWFnZRgEIAEoCzIZLmNhY2hlb24udjEuSW1hZ2VNZXRhZGF0YRInCgdzdW1tYXJ5GAUgASgLMhYuY2FjaGVvbi52MS5Bcm1TdW1tYXJ5EjMKC2NvcnJlY3RuZXNzGAYgASgLMh4uY2FjaGVvbi52MS5Db3JyZWN0bmVzc1N1bW1hcnkSEQoJZXhpdF9jb2RlGAcgASgFEhIKCm9vbV9raWxsZWQYCCABKAgSEwoLbG9nX2V4Y2VycHQYCSABKAkSEQoJc3RhcnR1cF9zGAogASgBEhoKEnN0YXJ0ZWRfYXRfdW5peF9tcxgLIAEoAxIbChNmaW5pc2hlZF9hdF91bml4X21zGAwgASgDEikKB3Rva2VuX2sYDSADKAsyGC5jYWNoZW9uLnYxLlRva2VuS1RpbWluZxItCgxncHVfYWN0aXZpdHkYDiABKAsyFy5jYWNoZW9uLnYxLkdwdUFjdGl2aXR5IoIBCgtHcHVBY3Rpdml0eRITCgtpbnRlcnZhbF9tcxgBIAEoDRIQCgh3aW5kb3dfcxgCIAEoARIiCgRncHVzGAMgAygLMhQuY2FjaGVvbi52MS5HcHVVc2FnZRIWCg5jb250YWluZXJfcGlkcxgEIAMoDRIQCghwcm9ibGVtcxgFIAMoCSLUAQoIR3B1VXNhZ2USDQoFaW5kZXgYASABKA0SDAoEdXVpZBgCIAEoCRIPCgdzYW1wbGVzGAMgASgNEiAKGG1lYW5fdXRpbGl6YXRpb25fcGVyY2VudBgEIAEoARIfChdtYXhfdXRpbGl6YXRpb25fcGVyY2VudBgFIAEoDRIXCg9hY3RpdmVfZnJhY3Rpb24YBiABKAESGwoTbWF4X21lbW9yeV91c2VkX21pYhgHIAEoBBIMCgRwaWRzGAggAygNEhMKC2FybV9wcm9jZXNzGAkgASgIIqECCglKb2JSZXN1bHQSDgoGam9iX2lkGAEgASgJEiwKCGhhcmR3YXJlGAIgASgLMhouY2FjaGVvbi52MS5IYXJkd2FyZVJlcG9ydBIjCgRhcm1zGAMgAygLMhUuY2FjaGVvbi52MS5Bcm1SZXN1bHQSFAoMbmV0d29ya19tb2RlGAQgASgJEhEKCWNvbXBsZXRlZBgFIAEoCBIOCgZyZWFzb24YBiABKAkSGgoSc3RhcnRlZF9hdF91bml4X21zGAcgASgDEhsKE2ZpbmlzaGVkX2F0X3VuaXhfbXMYCCABKAMSEQoJYXJ0ZWZhY3RzGAkgAygJEiwKCGV2aWRlbmNlGAogAygLMhouY2FjaGVvbi52MS5FdmlkZW5jZURpZ2VzdCJSCg5FdmlkZW5jZURpZ2VzdBIOCgZhcm1faWQYASABKAkSDgoGc2hhMjU2GAIgASgJEhIKCnNpemVfYnl0ZXMYAyABKAQSDAoEbmFtZRgEIAEoCSrrAQoKQXJtT3V0Y29tZRIbChdBUk1fT1VUQ09NRV9VTlNQRUNJRklFRBAAEhgKFEFSTV9PVVRDT01FX01FQVNVUkVEEAESGwoXQVJNX09VVENPTUVfUFVMTF9GQUlMRUQQAhIbChdBUk1fT1VUQ09NRV9ORVZFUl9SRUFEWRADEhcKE0FSTV9PVVRDT01FX0NSQVNIRUQQBBIdChlBUk1fT1VUQ09NRV9CUk9LRU5fT1VUUFVUEAUSGQoVQVJNX09VVENPTUVfQ0FOQ0VMTEVEEAYSGQoVQVJNX09VVENPTUVfR1BVX0ZBVUxUEAdiBnByb3RvMw", [file_cacheon_v1_correctness, file_cacheon_v1_hardware, file_cacheon_v1_image, file_cacheon_v1_metrics]);
 
 /**
  * Result of one arm.
@@ -330,6 +330,14 @@ export type JobResult = Message<"cacheon.v1.JobResult"> & {
    * @generated from field: repeated string artefacts = 9;
    */
   artefacts: string[];
+
+  /**
+   * One evidence bundle per arm that ran: everything needed to judge the arm again offline
+   * (`cacheon-agent regrade`), content-addressed. Listed even when the upload failed.
+   *
+   * @generated from field: repeated cacheon.v1.EvidenceDigest evidence = 10;
+   */
+  evidence: EvidenceDigest[];
 };
 
 /**
@@ -338,6 +346,50 @@ export type JobResult = Message<"cacheon.v1.JobResult"> & {
  */
 export const JobResultSchema: GenMessage<JobResult> = /*@__PURE__*/
   messageDesc(file_cacheon_v1_result, 3);
+
+/**
+ * An arm's evidence bundle (shared/evidence): its job spec, hardware report, timed outputs (token
+ * ids, text, logprobs, per-token arrival times), the reference's teacher-forced scores, the
+ * judge's settings, its result and its container log, as one canonical JSON document.
+ *
+ * @generated from message cacheon.v1.EvidenceDigest
+ */
+export type EvidenceDigest = Message<"cacheon.v1.EvidenceDigest"> & {
+  /**
+   * Arm the bundle is for.
+   *
+   * @generated from field: string arm_id = 1;
+   */
+  armId: string;
+
+  /**
+   * sha256 (hex) of the bundle's bytes: its RFC 8785 canonical JSON encoding in UTF-8.
+   *
+   * @generated from field: string sha256 = 2;
+   */
+  sha256: string;
+
+  /**
+   * Size of the bundle, bytes.
+   *
+   * @generated from field: uint64 size_bytes = 3;
+   */
+  sizeBytes: bigint;
+
+  /**
+   * Artefact name it is uploaded as, e.g. "arms/a1/evidence.json".
+   *
+   * @generated from field: string name = 4;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message cacheon.v1.EvidenceDigest.
+ * Use `create(EvidenceDigestSchema)` to create a new message.
+ */
+export const EvidenceDigestSchema: GenMessage<EvidenceDigest> = /*@__PURE__*/
+  messageDesc(file_cacheon_v1_result, 4);
 
 /**
  * How an arm ended.
