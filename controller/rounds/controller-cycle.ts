@@ -171,6 +171,7 @@ export async function serveLoop(
           published: published.length,
         });
         options.onCycle?.(report);
+        return undefined;
       },
       (error) => options.onCycle?.(undefined, error),
     ),
@@ -188,6 +189,11 @@ export async function serveLoop(
           signal,
         });
         options.onWeights?.(result);
+        // A refusal, or an extrinsic still in doubt, is no successful check: /healthz counts the
+        // time since the last pass that set weights, confirmed them, or found nothing due.
+        return result.action === "failed" || result.action === "waiting"
+          ? `weights ${result.action}: ${result.reason}`
+          : undefined;
       },
       (error) => options.onWeights?.(undefined, error),
     ),
@@ -197,14 +203,16 @@ export async function serveLoop(
     what: string,
     intervalMs: number,
     reporter: LoopReporter | undefined,
-    pass: () => Promise<void>,
+    /** Resolves with why the pass did not settle anything (reported as a failed pass), or undefined. */
+    pass: () => Promise<string | undefined>,
     onError: (error: CacheonError) => void,
   ): Promise<void> {
     while (!signal.aborted) {
       try {
         reporter?.passStarted();
-        await pass();
-        reporter?.passSucceeded();
+        const unsettled = await pass();
+        if (unsettled) reporter?.passFailed(new CacheonError("unavailable", unsettled));
+        else reporter?.passSucceeded();
       } catch (error) {
         if (signal.aborted) break;
         const err = CacheonError.from(error);
