@@ -1,12 +1,16 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
 import Docker from "dockerode";
 import { type CliCommand, ExitCode } from "../../shared/cli/cli-command.ts";
 import { CacheonError } from "../../shared/errors/cacheon-error.ts";
 import { createLogger } from "../../shared/log/logger.ts";
+import { requireTlsOffLoopback } from "../../shared/net/loopback.ts";
+import { sweepLeftovers } from "../containers/sweep-leftovers.ts";
 import { probeHardware } from "../hardware/probe-hardware.ts";
 import { defaultProfileName, loadHardwareProfile } from "../hardware/profiles.ts";
 import { runAgentSession } from "../session/agent-session.ts";
+import { AgentStateStore } from "../session/agent-state-store.ts";
+import { agentVersion } from "../session/agent-version.ts";
 import { type AgentCredential, enrolWithController } from "../session/controller-client.ts";
 
 /** `cacheon-agent run`: pod mode. Enrols once with the one-time token, then serves jobs until stopped. */
@@ -18,14 +22,19 @@ export const runCommand: CliCommand = {
 Dials out to the controller (pods sit behind NAT), trades the one-time enrolment TOKEN for a
 session credential (saved to --state so a restart resumes without the used token), then keeps one
 session open: runs each job it is sent, streams its events, and reconnects with backoff and jitter
-when the network drops. The pod never holds wallet keys or storage credentials.
+when the network drops. The pod never holds wallet keys or storage credentials. On start it removes
+what an earlier run of this agent left (containers, networks and firewall rules labelled with its
+agent id, images of an interrupted job); each job's pulled images are removed when it ends, the
+pinned baseline's excepted. --controller must be https:// except on loopback.
 
 Options:
   --controller URL   controller address, https://host:port (http:// only for loopback)
   --token TOKEN      one-time enrolment token minted for this pod (cpe_...)
   --pod ID           the pod id the token was minted for
   --ca FILE          PEM certificate to trust for the controller (self-signed controllers)
-  --state FILE       where the session credential is kept (default .cacheon/agent-credential.json)
+  --state FILE       where the session credential is kept (default .cacheon/agent-credential.json);
+                     agent-state.db beside it keeps unsent events, their sequence and the job in
+                     progress, so a restart (even kill -9) loses nothing and reports that job failed
   --profile NAME|FILE  hardware profile the machine is probed against before enrolling; the report
                      goes to the controller with the enrolment ("none" for local development)
                      (default ${defaultProfileName}; env CACHEON_HARDWARE_PROFILE). Each job is
@@ -71,6 +80,8 @@ or the hardware probe could not tell (nvidia-smi missing or failing under a GPU 
       podId,
     });
     const statePath = (values.state as string | undefined) ?? ".cacheon/agent-credential.json";
+    // The token and the session credential must not cross a network in clear text.
+    requireTlsOffLoopback(url, "--controller");
     const endpoint = { url, ...(values.ca ? { caPem: readFileSync(values.ca as string) } : {}) };
     const profile =
       (values.profile as string | undefined) ?? io.env.CACHEON_HARDWARE_PROFILE ?? defaultProfileName;
@@ -114,7 +125,7 @@ or the hardware probe could not tell (nvidia-smi missing or failing under a GPU 
           token,
           podId,
           hardware,
-          agentVersion: process.env.npm_package_version ?? "0.1.0",
+          agentVersion,
           signal: io.signal,
         });
       } catch (error) {
@@ -125,26 +136,48 @@ or the hardware probe could not tell (nvidia-smi missing or failing under a GPU 
       chmodSync(statePath, 0o600);
       log.info("enrolled", { agentId: credential.agentId, state: statePath });
     }
-    const { createPodJobExecutor } = await import("../job/run-pod-job.ts");
-    const executor = createPodJobExecutor({
-      docker,
-      logger: log,
-      nvidiaSmiPath,
-      env: io.env,
-      bandwidthCheck: !values["no-bandwidth"],
-      limits,
-    });
+    // Beside the credential: the outbox and its sequence, the job in progress, the pulled images.
+    const state = AgentStateStore.open(join(dirname(statePath), "agent-state.db"));
     try {
+      // Everything is labelled with the agent's id; what a killed run left (containers holding the
+      // GPUs, its network and firewall rule, the interrupted job's images) goes before a new job.
+      const owner = credential.agentId;
+      await sweepLeftovers({
+        docker,
+        owner,
+        images: state.pulledImages(),
+        onImageRemoved: (id) => state.imageRemoved(id),
+        logger: log,
+      });
+      const { createPodJobExecutor } = await import("../job/run-pod-job.ts");
+      const executor = createPodJobExecutor({
+        docker,
+        owner,
+        logger: log,
+        nvidiaSmiPath,
+        env: io.env,
+        bandwidthCheck: !values["no-bandwidth"],
+        limits,
+        removeImages: true,
+        imageLedger: {
+          pulled: (id, jobId) => state.imagePulled(id, jobId),
+          removed: (id) => state.imageRemoved(id),
+        },
+      });
       await runAgentSession({
         endpoint,
         credential,
         executor,
+        state,
+        agentVersion,
         signal: io.signal,
         logger: log,
         onConnected: ({ lastAgentSeq }) => log.info("connected to the controller", { lastAgentSeq }),
       });
     } catch (error) {
       return refused(error, io.stderr);
+    } finally {
+      state.close();
     }
     return ExitCode.ok;
   },

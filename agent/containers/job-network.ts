@@ -63,7 +63,7 @@ export async function createJobNetwork(options: {
   const mode = options.hostGuard ?? "required";
   if (mode !== "off") {
     try {
-      guard = await guardHostFromBridge(bridge);
+      guard = await guardHostFromBridge(bridge, options.owner);
     } catch (error) {
       if (mode === "required") {
         await network.remove().catch(() => {});
@@ -99,15 +99,17 @@ export function safeName(text: string): string {
 }
 
 /**
- * Removes every container and network labelled with the job (or, with no job, every one the
- * agent manages): leftovers of a crashed agent must not hold GPUs or names. Returns counts.
+ * Removes every container and network labelled with the job, or with the agent's identity (its
+ * `owner`): leftovers of a crashed agent must not hold GPUs or names, and other agents sharing the
+ * engine keep theirs. Returns counts.
  */
-export async function removeJobObjects(options: {
-  docker: Docker;
-  jobId?: string;
-  logger?: Logger;
-}): Promise<{ containers: number; networks: number }> {
-  const label = options.jobId ? `${containerLabels.job}=${options.jobId}` : `${containerLabels.managed}=true`;
+export async function removeJobObjects(
+  options: { docker: Docker; logger?: Logger } & ({ jobId: string } | { owner: string }),
+): Promise<{ containers: number; networks: number }> {
+  const label =
+    "jobId" in options
+      ? `${containerLabels.job}=${options.jobId}`
+      : `${containerLabels.agent}=${options.owner}`;
   const filters = JSON.stringify({ label: [label] });
   let containers = 0;
   let networks = 0;

@@ -125,6 +125,11 @@ export interface PodJobOptions {
    */
   removeImages?: boolean;
   /**
+   * Told of each image the job pulled and will remove, and of each removal, so an agent killed
+   * mid-job removes them at its next start (AgentStateStore keeps the list). Used with removeImages.
+   */
+  imageLedger?: { pulled(imageId: string, jobId: string): void; removed(imageId: string): void };
+  /**
    * Pull through the loopback registry gate (agent/containers/registry-gate.ts), which refuses an
    * image over `maxImageBytes` from its manifest and counts its unpacked size before the engine
    * unpacks it. Off only where the engine cannot reach the agent's loopback. @default true

@@ -177,6 +177,7 @@ export async function runPodJob(
       // The pinned baseline stays cached between jobs; every other image this job pulled goes.
       if (metadata.pullSeconds > 0 && !baselineImages.has(`${image.repository}@${image.digest}`)) {
         pulled.add(metadata.configDigest);
+        if (options.removeImages) options.imageLedger?.pulled(metadata.configDigest, job.jobId);
       }
       return metadata;
     };
@@ -331,11 +332,15 @@ export async function runPodJob(
     await network?.remove();
     await removeJobObjects({ docker, jobId: job.jobId, logger }).catch(() => {});
     if (options.removeImages) {
-      for (const id of pulled)
+      for (const id of pulled) {
         await docker
           .getImage(id)
           .remove({ force: true })
-          .catch((error: unknown) => logger.warn("pulled image not removed", { image: id, error }));
+          .then(
+            () => options.imageLedger?.removed(id),
+            (error: unknown) => logger.warn("pulled image not removed", { image: id, error }),
+          );
+      }
     }
     result.arms = job.arms.map((arm) => runs.get(arm.armId)?.result ?? notRunArm(arm.armId, signal, stopped));
   }

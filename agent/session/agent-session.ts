@@ -13,6 +13,8 @@ import { type Logger, silentLogger } from "../../shared/log/logger.ts";
 import { type BackoffOptions, backoffDelay, resolveBackoff, sleep } from "../../shared/retry/backoff.ts";
 import { cacheonErrorFromRpc, retryDecision } from "../../shared/retry/retryable.ts";
 import type { JobExecutor } from "../job/job-executor.ts";
+import type { AgentStateStore } from "./agent-state-store.ts";
+import { agentVersion } from "./agent-version.ts";
 import { withArtefactUploads } from "./artefact-uploads.ts";
 import { type AgentCredential, type ControllerEndpoint, connectToController } from "./controller-client.ts";
 import { EventOutbox } from "./event-outbox.ts";
@@ -27,12 +29,19 @@ export interface AgentSessionOptions {
   executor: JobExecutor;
   /** Stops the session: the running job is cancelled and the loop returns. */
   signal: AbortSignal;
-  /** @default "" */
+  /** Sent in Hello; the controller refuses versions below its minimum. @default the build's (agent-version.ts) */
   agentVersion?: string;
   /** Reconnect backoff (tests pass 1 ms delays). @default resolveBackoff() defaults */
   backoff?: BackoffOptions;
-  /** Outbox of events; pass one to inspect it or to continue a sequence. @default a new one */
+  /** Outbox of events; pass one to inspect it or to continue a sequence. @default one on `state` */
   outbox?: EventOutbox;
+  /**
+   * What survives a restart (AgentStateStore beside the credential): the outbox and its sequence,
+   * the last controller message processed, and the job in progress. A job found in progress at
+   * start was interrupted by a crash: it is reported failed (retryable, no arm blamed) before the
+   * session opens. @default nothing kept: a restart starts a new sequence
+   */
+  state?: SessionState;
   /** @default silentLogger */
   logger?: Logger;
   /** Called when a session is welcomed (for progress output and tests). */
@@ -40,6 +49,18 @@ export interface AgentSessionOptions {
   /** Called when a session ends and the agent will reconnect. */
   onDisconnected?: (info: { error: CacheonError; retryInMs: number }) => void;
 }
+
+/** The part of AgentStateStore the session uses. */
+export type SessionState = Pick<
+  AgentStateStore,
+  | "loadOutbox"
+  | "appendEvent"
+  | "ackEvents"
+  | "lastControllerSeq"
+  | "setLastControllerSeq"
+  | "runningJob"
+  | "setRunningJob"
+>;
 
 interface RunningJob {
   job: EvaluationJob;
@@ -57,12 +78,31 @@ interface RunningJob {
 export async function runAgentSession(options: AgentSessionOptions): Promise<void> {
   const log = options.logger ?? silentLogger;
   const backoff = resolveBackoff(options.backoff);
-  const outbox = options.outbox ?? new EventOutbox();
+  const saved = options.state;
+  const outbox = options.outbox ?? new EventOutbox(saved ? { store: saved } : {});
   const state = {
-    lastControllerSeq: 0,
+    lastControllerSeq: saved?.lastControllerSeq() ?? 0,
     running: undefined as RunningJob | undefined,
     agentState: AgentState.IDLE as AgentState,
+    persistSeq(seq: number) {
+      this.lastControllerSeq = seq;
+      saved?.setLastControllerSeq(seq);
+    },
   };
+  let storeWarned = false;
+  const interrupted = saved?.runningJob();
+  if (interrupted) {
+    log.warn("a job was interrupted by an agent restart; reporting it failed", { jobId: interrupted.jobId });
+    outbox.add({
+      case: "jobFailed",
+      value: create(JobFailedSchema, {
+        jobId: interrupted.jobId,
+        reason: `the agent restarted while running the job (started ${new Date(interrupted.startedAtMs).toISOString()}; killed or rebooted): an infrastructure failure, no arm is to blame; its containers were removed, run it again`,
+        retryable: true,
+      }),
+    });
+    saved?.setRunningJob(undefined);
+  }
 
   const startJob = (job: EvaluationJob) => {
     if (state.running) {
@@ -80,6 +120,7 @@ export async function runAgentSession(options: AgentSessionOptions): Promise<voi
     const onStop = () => abort.abort(new CacheonError("cancelled", "agent shutting down"));
     options.signal.addEventListener("abort", onStop, { once: true });
     state.agentState = AgentState.MEASURING;
+    saved?.setRunningJob({ jobId: job.jobId, startedAtMs: Date.now() });
     const done = (async () => {
       try {
         const result = await withArtefactUploads(options.executor, { logger: log })(job, {
@@ -95,10 +136,22 @@ export async function runAgentSession(options: AgentSessionOptions): Promise<voi
           value: create(JobFailedSchema, {
             jobId: job.jobId,
             reason: err.message,
-            retryable: err.code !== "cancelled" && err.code !== "invalid-argument",
+            // An agent shutting down is the pod's business, not the job's: it may run elsewhere.
+            retryable:
+              options.signal.aborted || (err.code !== "cancelled" && err.code !== "invalid-argument"),
           }),
         });
       } finally {
+        saved?.setRunningJob(undefined);
+        if (outbox.storeFailure && !storeWarned) {
+          storeWarned = true;
+          log.error(
+            "the agent's state cannot be written: events of this session are lost if the agent restarts",
+            {
+              error: outbox.storeFailure,
+            },
+          );
+        }
         options.signal.removeEventListener("abort", onStop);
         state.running = undefined;
         state.agentState = AgentState.IDLE;
@@ -152,10 +205,15 @@ export async function runAgentSession(options: AgentSessionOptions): Promise<voi
   }
 }
 
-interface ConnectOnceOptions extends AgentSessionOptions {
+interface ConnectOnceOptions extends Omit<AgentSessionOptions, "state"> {
   log: Logger;
   outbox: EventOutbox;
-  state: { lastControllerSeq: number; running: RunningJob | undefined; agentState: AgentState };
+  state: {
+    lastControllerSeq: number;
+    running: RunningJob | undefined;
+    agentState: AgentState;
+    persistSeq(seq: number): void;
+  };
   startJob: (job: EvaluationJob) => void;
   onWelcome: (lastAgentSeq: number) => void;
 }
@@ -191,7 +249,7 @@ async function connectOnce(options: ConnectOnceOptions): Promise<void> {
         case: "hello",
         value: {
           agentId: credential.agentId,
-          agentVersion: options.agentVersion ?? "",
+          agentVersion: options.agentVersion ?? agentVersion,
           lastControllerSeq: BigInt(state.lastControllerSeq),
           resumingJobId: state.running?.job.jobId ?? "",
         },
@@ -293,7 +351,7 @@ async function connectOnce(options: ConnectOnceOptions): Promise<void> {
           send(create(AgentMessageSchema, { kind: { case: "ack", value: BigInt(seq) } }));
           return;
         }
-        state.lastControllerSeq = seq;
+        state.persistSeq(seq);
         send(create(AgentMessageSchema, { kind: { case: "ack", value: BigInt(seq) } }));
         if (kind.value.job) options.startJob(kind.value.job);
         return;
@@ -302,7 +360,7 @@ async function connectOnce(options: ConnectOnceOptions): Promise<void> {
         const seq = Number(kind.value.seq);
         if (seq > 0) {
           if (seq <= state.lastControllerSeq) return;
-          state.lastControllerSeq = seq;
+          state.persistSeq(seq);
           send(create(AgentMessageSchema, { kind: { case: "ack", value: BigInt(seq) } }));
         }
         const running = state.running;

@@ -1,14 +1,15 @@
 import { create } from "@bufbuild/protobuf";
 import { type Client, createClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
-import { CacheonError } from "../../shared/errors/cacheon-error.ts";
 import {
   AgentService,
   EnrolRequestSchema,
   type EnrolResponse,
 } from "../../shared/gen/cacheon/v1/agent_service_pb.ts";
 import type { HardwareReport } from "../../shared/gen/cacheon/v1/hardware_pb.ts";
+import { requireTlsOffLoopback } from "../../shared/net/loopback.ts";
 import { cacheonErrorFromRpc } from "../../shared/retry/retryable.ts";
+import { agentVersion } from "./agent-version.ts";
 
 /** How to reach the controller. */
 export interface ControllerEndpoint {
@@ -27,23 +28,13 @@ export interface ControllerConnection {
   close(): void;
 }
 
-/** Checks the URL and creates a gRPC client on a new HTTP/2 connection. */
+/**
+ * Checks the URL (https://, or http:// only to loopback: a token or credential must not cross a
+ * network in clear text) and creates a gRPC client on a new HTTP/2 connection.
+ */
 export function connectToController(endpoint: ControllerEndpoint): ControllerConnection {
-  let url: URL;
-  try {
-    url = new URL(endpoint.url);
-  } catch {
-    throw new CacheonError(
-      "invalid-config",
-      `controller URL ${JSON.stringify(endpoint.url)} is not a URL; use https://host:port`,
-    );
-  }
-  if (url.protocol !== "https:" && url.protocol !== "http:") {
-    throw new CacheonError(
-      "invalid-config",
-      `controller URL ${endpoint.url} must start with https:// (or http:// on loopback)`,
-    );
-  }
+  // The enrolment token and the session credential travel on this connection.
+  const url = requireTlsOffLoopback(endpoint.url, "controller URL");
   // One connection per session attempt: a reconnect never reuses a half-dead HTTP/2 session.
   const sessionManager = new Http2SessionManager(
     url,
@@ -90,7 +81,7 @@ export async function enrolWithController(options: EnrolOptions): Promise<AgentC
         enrolmentToken: options.token,
         podId: options.podId,
         ...(options.hardware ? { hardware: options.hardware } : {}),
-        agentVersion: options.agentVersion ?? "",
+        agentVersion: options.agentVersion ?? agentVersion,
       }),
       { timeoutMs: options.timeoutMs ?? 30_000, ...(options.signal ? { signal: options.signal } : {}) },
     );

@@ -2,21 +2,40 @@ import { create } from "@bufbuild/protobuf";
 import { type AgentEvent, AgentEventSchema } from "../../shared/gen/cacheon/v1/agent_service_pb.ts";
 import type { JobEventPayload } from "../job/job-executor.ts";
 
+/** Where an outbox keeps its events across restarts (AgentStateStore implements it). */
+export interface OutboxStore {
+  loadOutbox(): { events: AgentEvent[]; nextSeq: number };
+  appendEvent(event: AgentEvent): void;
+  ackEvents(seq: number): void;
+}
+
 /**
  * The agent's sequenced, unacknowledged events. Every event gets the next seq (1, 2, 3, ...) and
  * stays here until the controller acknowledges it, so a reconnect resends exactly what the
- * controller has not stored. Seqs are contiguous, which makes lookups by seq O(1).
+ * controller has not stored. Seqs are contiguous, which makes lookups by seq O(1). With a store,
+ * each event is written before it can be sent and the sequence continues after a restart.
  */
 export class EventOutbox {
   readonly #pending: AgentEvent[] = [];
   readonly #listeners = new Set<() => void>();
   #nextSeq: number;
   readonly #now: () => number;
+  readonly #store: OutboxStore | undefined;
+  #storeFailure: Error | undefined;
 
-  /** `firstSeq` continues a sequence (an agent that kept its state); `now` is the clock. */
-  constructor(options: { firstSeq?: number; now?: () => number } = {}) {
+  /**
+   * `store` keeps events across restarts (its unacknowledged events are loaded and its sequence
+   * continued); `firstSeq` continues a sequence without one; `now` is the clock.
+   */
+  constructor(options: { firstSeq?: number; now?: () => number; store?: OutboxStore } = {}) {
     this.#nextSeq = options.firstSeq ?? 1;
     this.#now = options.now ?? Date.now;
+    this.#store = options.store;
+    if (this.#store) {
+      const saved = this.#store.loadOutbox();
+      this.#pending.push(...saved.events);
+      this.#nextSeq = Math.max(this.#nextSeq, saved.nextSeq);
+    }
   }
 
   /** Sequences and queues a payload; returns the event. Never throws. */
@@ -26,6 +45,7 @@ export class EventOutbox {
       atUnixMs: BigInt(this.#now()),
       payload,
     });
+    this.#persist(() => this.#store?.appendEvent(event));
     this.#pending.push(event);
     for (const listener of this.#listeners) listener();
     return event;
@@ -36,6 +56,23 @@ export class EventOutbox {
     const first = this.#firstSeq();
     if (first === undefined || seq < first) return;
     this.#pending.splice(0, Math.min(this.#pending.length, seq - first + 1));
+    this.#persist(() => this.#store?.ackEvents(seq));
+  }
+
+  /**
+   * The first failure to write the store (a full or read-only disk), if any. Events are still
+   * queued and sent; only a restart would lose them, so the session logs it.
+   */
+  get storeFailure(): Error | undefined {
+    return this.#storeFailure;
+  }
+
+  #persist(write: () => void): void {
+    try {
+      write();
+    } catch (error) {
+      this.#storeFailure ??= error as Error;
+    }
   }
 
   /** The first unacknowledged event with seq > `seq`, if any. */

@@ -6,6 +6,8 @@ import {
   ArtefactUploadedSchema,
 } from "../../shared/gen/cacheon/v1/agent_service_pb.ts";
 import type { UploadTarget } from "../../shared/gen/cacheon/v1/job_pb.ts";
+import { readCappedText } from "../../shared/http/read-capped-text.ts";
+import { requireTlsOffLoopback } from "../../shared/net/loopback.ts";
 
 /**
  * PUTs one artefact to its pre-signed URL and returns the ArtefactUploaded payload (sha256 and
@@ -18,6 +20,8 @@ export async function uploadArtefact(
   body: Uint8Array,
   options: { signal?: AbortSignal; now?: () => number } = {},
 ): Promise<ArtefactUploaded> {
+  // A pre-signed URL is a credential of its own: never over plain HTTP to another machine.
+  requireTlsOffLoopback(target.url, `upload URL for ${target.name}`);
   const now = (options.now ?? Date.now)();
   if (target.maxBytes > 0n && BigInt(body.byteLength) > target.maxBytes) {
     throw new CacheonError(
@@ -45,7 +49,7 @@ export async function uploadArtefact(
     });
   }
   if (!response.ok) {
-    const text = (await response.text()).slice(0, 300);
+    const text = (await readCappedText(response)).text.slice(0, 300);
     throw new CacheonError(
       response.status === 403 ? "permission-denied" : "unavailable",
       `upload of ${target.name} refused with HTTP ${response.status}: ${text}`,
