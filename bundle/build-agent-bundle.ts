@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -62,6 +63,7 @@ export async function buildAgentBundle(options: BuildAgentBundleOptions): Promis
       readFileSync(join(root, "agent", "hardware", "gpu-scripts", name)).toString("base64"),
     ]),
   );
+  const version = buildVersion(root);
   let result: Awaited<ReturnType<typeof build>>;
   try {
     result = await build({
@@ -75,7 +77,11 @@ export async function buildAgentBundle(options: BuildAgentBundleOptions): Promis
       write: false,
       metafile: true,
       banner: { js: banner },
-      define: { CACHEON_EMBEDDED_GPU_SCRIPTS: JSON.stringify(scripts) },
+      define: {
+        CACHEON_EMBEDDED_GPU_SCRIPTS: JSON.stringify(scripts),
+        // The version the agent reports in enrolment and Hello (agent/cli/agent-version.ts).
+        CACHEON_AGENT_VERSION: JSON.stringify(version),
+      },
       // Native add-ons are optional in their packages (ssh2's crypto, cpu-features): loaded inside
       // try/catch, so leaving them out makes those packages use their JavaScript fallbacks.
       external: ["*.node", "cpu-features"],
@@ -106,6 +112,12 @@ export async function buildAgentBundle(options: BuildAgentBundleOptions): Promis
       );
     }
   }
+  if (!text.includes(JSON.stringify(version))) {
+    throw new CacheonError(
+      "internal",
+      `the agent bundle does not carry its version ${version}: check how agent/cli/agent-version.ts reads CACHEON_AGENT_VERSION`,
+    );
+  }
   mkdirSync(options.outDir, { recursive: true });
   const file = join(options.outDir, bundleName);
   writeFileSync(file, text, { mode: 0o755 });
@@ -120,6 +132,23 @@ export async function buildAgentBundle(options: BuildAgentBundleOptions): Promis
     inputs: Object.keys(result.metafile?.inputs ?? {}).length,
     embedded: Object.keys(scripts),
   };
+}
+
+/**
+ * The version a bundle is built as: package.json's, with the commit as semver build metadata when
+ * the checkout is a git repository ("0.1.0+g1a2b3c4d5e6f"); the same commit gives the same bytes.
+ */
+export function buildVersion(root: string): string {
+  const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string };
+  try {
+    const commit = execFileSync("git", ["-C", root, "rev-parse", "--short=12", "HEAD"], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+    }).trim();
+    return /^[0-9a-f]{7,40}$/.test(commit) ? `${pkg.version}+g${commit}` : pkg.version;
+  } catch {
+    return pkg.version;
+  }
 }
 
 if (import.meta.main) {

@@ -1,8 +1,10 @@
 import { mainFromProcess, type RunCliOptions } from "../../shared/cli/cli-command.ts";
+import { agentVersion } from "../session/agent-version.ts";
 
 /** The keyless agent's commands. Each loads lazily from its own file. */
 export const agentProgram: Omit<RunCliOptions, "argv" | "io"> = {
   program: "cacheon-agent",
+  version: agentVersion,
   description:
     "the keyless side of cacheon: verifies a GPU pod, runs the baseline and the challengers in isolated containers, measures speed and correctness in one pass, and streams results to the controller (or, in local mode, to you).",
   commands: {

@@ -4,6 +4,7 @@ import { CacheonError } from "../../shared/errors/cacheon-error.ts";
 import { parseImageReference } from "../../shared/image/image-reference.ts";
 import { type BeaconInfo, quicknetDst } from "../../shared/timelock/beacon-info.ts";
 import { decodeG2 } from "../../shared/timelock/beacon-signature.ts";
+import { isVersion } from "../../shared/version/compare-versions.ts";
 import { promptGeneratorName } from "../../shared/workload/prompt-generator-name.ts";
 import { parsePromptSecret } from "../../shared/workload/prompt-key.ts";
 import type { CopyPolicy } from "../copies/detect-copy.ts";
@@ -44,7 +45,14 @@ export interface ControllerSettings {
   versionKey: bigint;
   publish: { target: "local"; folder: string } | ({ target: "s3" } & S3Location);
   webListen: string;
-  controlPlane: { listen: string; tlsCertFile: string; tlsKeyFile: string; allowPlaintext: boolean };
+  controlPlane: {
+    listen: string;
+    tlsCertFile: string;
+    tlsKeyFile: string;
+    allowPlaintext: boolean;
+    /** Lowest agent version accepted; "" for any. */
+    minAgentVersion: string;
+  };
   agents: {
     mode: "local" | "remote";
     localPods: string[];
@@ -175,6 +183,10 @@ export function resolveControllerSettings(
     }
     if (v<string>("publish.target") === "s3" && !v<string>("publish.s3.bucket"))
       problems.push("publish.s3.bucket: required when publish.target is s3");
+    const minAgent = v<string>("controlPlane.minAgentVersion");
+    if (minAgent && !isVersion(minAgent)) {
+      problems.push(`controlPlane.minAgentVersion: "${minAgent}" is not a version (MAJOR.MINOR.PATCH)`);
+    }
     if (Boolean(v<string>("controlPlane.tlsCertFile")) !== Boolean(v<string>("controlPlane.tlsKeyFile"))) {
       problems.push("controlPlane.tlsCertFile and controlPlane.tlsKeyFile: give both or neither");
     }
@@ -349,6 +361,7 @@ export function resolveControllerSettings(
       tlsCertFile: v<string>("controlPlane.tlsCertFile"),
       tlsKeyFile: v<string>("controlPlane.tlsKeyFile"),
       allowPlaintext: v<boolean>("controlPlane.allowPlaintext"),
+      minAgentVersion: v<string>("controlPlane.minAgentVersion"),
     },
     agents: {
       mode: v<"local" | "remote">("agents.mode"),

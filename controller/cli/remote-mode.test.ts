@@ -84,7 +84,6 @@ describe("serve in agents.mode remote", () => {
         endpoint,
         token,
         podId: pod,
-        agentVersion: "test",
         hardware,
       });
       const stop = new AbortController();

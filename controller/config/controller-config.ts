@@ -478,6 +478,11 @@ export const controllerConfigSchema = {
     default: "",
     secret: true,
   },
+  "controlPlane.minAgentVersion": {
+    type: "string",
+    doc: "Lowest agent version (semver, as the agent's build reports it) allowed to enrol or open a session; older agents are refused with a message to update the bundle. Empty accepts any version, even none.",
+    default: "0.1.0",
+  },
   "controlPlane.allowPlaintext": {
     type: "boolean",
     doc: "Serve plaintext on a non-loopback address (only behind a TLS-terminating proxy).",

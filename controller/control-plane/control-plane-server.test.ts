@@ -26,9 +26,10 @@ import {
   type ServerReflectionResponse,
   ServerReflectionResponseSchema,
 } from "../../shared/gen/grpc/reflection/v1/reflection_pb.ts";
+import { isLoopbackHost } from "../../shared/net/loopback.ts";
 import { makeSelfSignedCert } from "../../test/support/self-signed-cert.ts";
 import { ControlPlane, type ControlPlaneOptions } from "./control-plane.ts";
-import { type ControlPlaneServer, isLoopbackHost, startControlPlaneServer } from "./control-plane-server.ts";
+import { type ControlPlaneServer, startControlPlaneServer } from "./control-plane-server.ts";
 import { SqliteControlPlaneStore } from "./control-plane-store.ts";
 
 // A self-signed certificate made at test time, so TLS is exercised for real.

@@ -1,12 +1,12 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import * as http2 from "node:http2";
-import { isIP } from "node:net";
 import { type ConnectNodeAdapterOptions, connectNodeAdapter } from "@connectrpc/connect-node";
 import { CacheonError } from "../../shared/errors/cacheon-error.ts";
 import { file_cacheon_v1_agent_service } from "../../shared/gen/cacheon/v1/agent_service_pb.ts";
 import { file_grpc_health_v1_health } from "../../shared/gen/grpc/health/v1/health_pb.ts";
 import { file_grpc_reflection_v1_reflection } from "../../shared/gen/grpc/reflection/v1/reflection_pb.ts";
 import { type Logger, silentLogger } from "../../shared/log/logger.ts";
+import { isLoopbackHost } from "../../shared/net/loopback.ts";
 import type { ControlPlane } from "./control-plane.ts";
 import { registerHealth } from "./health-service.ts";
 import { registerReflection } from "./reflection-service.ts";
@@ -55,15 +55,6 @@ const serviceNames = [
   "grpc.health.v1.Health",
   "grpc.reflection.v1.ServerReflection",
 ];
-
-/** True for 127.0.0.0/8, ::1, ::ffff:127.x and "localhost". */
-export function isLoopbackHost(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, "");
-  if (h === "localhost") return true;
-  if (isIP(h) === 4) return h.startsWith("127.");
-  if (isIP(h) === 6) return h === "::1" || h.toLowerCase().startsWith("::ffff:127.");
-  return false;
-}
 
 /**
  * Serves the control plane (gRPC, gRPC-web and Connect on one HTTP/2 port), gRPC health checking

@@ -19,6 +19,7 @@ import {
 import { type EvaluationJob, EvaluationJobSchema } from "../../shared/gen/cacheon/v1/job_pb.ts";
 import type { JobResult } from "../../shared/gen/cacheon/v1/result_pb.ts";
 import { type Logger, silentLogger } from "../../shared/log/logger.ts";
+import { compareVersions } from "../../shared/version/compare-versions.ts";
 import type { JobOutcome } from "../rounds/control-plane-job-runner.ts";
 import type { AgentRow, ControlPlaneStore, EventRow } from "./control-plane-store.ts";
 import { enrolAgent, type MintedToken, mintEnrolmentToken } from "./enrolment.ts";
@@ -79,8 +80,29 @@ export interface ControlPlaneOptions {
   uploads?: UploadStorage;
   /** Lifetime of issued upload URLs, ms. @default 6 hours */
   uploadTtlMs?: number;
+  /**
+   * Lowest agent version (semver, build metadata ignored) allowed to enrol or open a session: an
+   * older agent, or one that reports no version, is refused with FAILED_PRECONDITION and told to
+   * update. @default "" (any)
+   */
+  minAgentVersion?: string;
   /** Clock, ms since the epoch. @default Date.now */
   now?: () => number;
+}
+
+/**
+ * Why an agent reporting `version` may not connect under a `minimum`; undefined when it may. Pure.
+ */
+export function agentVersionProblem(version: string, minimum: string): string | undefined {
+  if (!minimum) return undefined;
+  const order = compareVersions(version, minimum);
+  if (order === undefined) {
+    return `agent version ${JSON.stringify(version)} is not a version this controller can check against its minimum ${minimum}; run a released agent bundle`;
+  }
+  if (order < 0) {
+    return `agent version ${version} is below the minimum ${minimum} this controller accepts; update the agent (download the current bundle and restart it)`;
+  }
+  return undefined;
 }
 
 /** An agent with a live session. */
@@ -138,6 +160,7 @@ export class ControlPlane {
   readonly #limits: SessionLimits;
   readonly #uploads: UploadStorage | undefined;
   readonly #uploadTtlMs: number;
+  readonly #minAgentVersion: string;
   readonly #now: () => number;
   readonly #listeners = new Set<Partial<ControlPlaneListener>>();
   readonly #sessions = new Map<string, LiveSession>();
@@ -167,6 +190,7 @@ export class ControlPlane {
     this.#limits = resolveSessionLimits(options.limits);
     this.#uploads = options.uploads;
     this.#uploadTtlMs = options.uploadTtlMs ?? 6 * 3600_000;
+    this.#minAgentVersion = options.minAgentVersion ?? "";
     this.#now = options.now ?? Date.now;
   }
 
@@ -348,6 +372,9 @@ export class ControlPlane {
 
   #enrol(request: EnrolRequest) {
     try {
+      // Before the token is spent: an agent refused for its version can enrol once updated.
+      const tooOld = agentVersionProblem(request.agentVersion, this.#minAgentVersion);
+      if (tooOld) throw new CacheonError("failed-precondition", tooOld);
       const enrolment = enrolAgent(this.#store, request, this.#now());
       this.#log.info("agent enrolled", { agentId: enrolment.agentId, podId: enrolment.podId });
       return create(EnrolResponseSchema, {
@@ -580,6 +607,14 @@ export class ControlPlane {
         "permission-denied",
         `Hello names agent ${hello.agentId || "(empty)"} but the credential belongs to ${session.agentId}`,
       );
+    }
+    const tooOld = agentVersionProblem(hello.agentVersion, this.#minAgentVersion);
+    if (tooOld) {
+      this.#log.warn("agent refused for its version", {
+        agentId: session.agentId,
+        version: hello.agentVersion,
+      });
+      throw new CacheonError("failed-precondition", tooOld);
     }
     session.helloDone = true;
     session.agentVersion = hello.agentVersion || session.agentVersion;

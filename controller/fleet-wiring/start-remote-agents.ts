@@ -104,7 +104,12 @@ export async function startRemoteAgents(
         })
       : undefined;
   const store = new SqliteControlPlaneStore({ path: settings.storePath });
-  const controlPlane = new ControlPlane({ store, logger, ...(uploads ? { uploads } : {}) });
+  const controlPlane = new ControlPlane({
+    store,
+    logger,
+    minAgentVersion: settings.controlPlane.minAgentVersion,
+    ...(uploads ? { uploads } : {}),
+  });
   const provider = podProvider(settings, logger);
   const ledger = provider ? openSqlitePodLedger(settings.storePath) : undefined;
   let fleet: Fleet | undefined;

@@ -1,5 +1,6 @@
 import { stringify } from "yaml";
 import { CacheonError } from "../../shared/errors/cacheon-error.ts";
+import { isLoopbackHost } from "../../shared/net/loopback.ts";
 
 /** Options of {@link renderCloudInit}. Every value is validated; none may hold spaces or newlines. */
 export interface CloudInitOptions {
@@ -214,6 +215,13 @@ export function validateCloudInitOptions(options: CloudInitOptions): Required<Cl
       if (/[\s"'\\$`]/.test(value)) throw new Error("characters");
       if (parsed.username || parsed.password) {
         problems.push(`${name} must not carry credentials`);
+      }
+      // The pod sends its enrolment token to these (and the agent its session credential): never
+      // in clear text across a network. The agent refuses the same.
+      if (parsed.protocol === "http:" && !isLoopbackHost(parsed.hostname)) {
+        problems.push(
+          `${name} ${value} is plain http to another machine; use https:// (http:// only on loopback)`,
+        );
       }
     } catch {
       problems.push(

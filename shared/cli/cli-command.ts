@@ -49,6 +49,8 @@ export interface RunCliOptions {
   description: string;
   /** Subcommands by name, loaded lazily so one command's dependencies do not slow the others. */
   commands: Record<string, { summary: string; load: () => Promise<CliCommand> }>;
+  /** What `--version` prints. @default npm's package version, else "0.1.0" */
+  version?: string;
   /** Arguments after the program name. */
   argv: string[];
   io: CommandIo;
@@ -63,7 +65,7 @@ export async function runCli(options: RunCliOptions): Promise<number> {
     return name === undefined ? ExitCode.usage : ExitCode.ok;
   }
   if (name === "--version") {
-    io.stdout.write(`${program} ${process.env.npm_package_version ?? "0.1.0"}\n`);
+    io.stdout.write(`${program} ${options.version ?? process.env.npm_package_version ?? "0.1.0"}\n`);
     return ExitCode.ok;
   }
   const entry = commands[name];

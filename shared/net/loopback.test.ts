@@ -14,7 +14,8 @@ describe("isLoopbackHost", () => {
     ["0.0.0.0", false],
     ["localhost.evil.example", false],
     ["127.0.0.1.nip.io", false],
-    ["::ffff:127.0.0.1", false],
+    ["::ffff:127.0.0.1", true],
+    ["::ffff:10.0.0.1", false],
   ])("%s -> %s", (host, loopback) => {
     expect(isLoopbackHost(host)).toBe(loopback);
   });

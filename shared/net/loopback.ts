@@ -2,14 +2,14 @@ import { isIP } from "node:net";
 import { CacheonError } from "../errors/cacheon-error.ts";
 
 /**
- * True for a host name that can only mean this machine: "localhost", 127.0.0.0/8 and ::1 (also in
- * brackets, as URLs write it). Pure; no lookup, so a name that merely resolves to loopback is not.
+ * True for a host name that can only mean this machine: "localhost", 127.0.0.0/8, ::1 and
+ * IPv4-mapped 127.0.0.0/8 (also in brackets, as URLs write them). Pure; no lookup, so a name that merely resolves to loopback is not.
  */
 export function isLoopbackHost(hostname: string): boolean {
   const host = hostname.replace(/^\[(.*)\]$/, "$1").toLowerCase();
   if (host === "localhost") return true;
   if (isIP(host) === 4) return host.startsWith("127.");
-  if (isIP(host) === 6) return host === "::1" || host === "0:0:0:0:0:0:0:1";
+  if (isIP(host) === 6) return host === "::1" || host === "0:0:0:0:0:0:0:1" || host.startsWith("::ffff:127.");
   return false;
 }
 

@@ -137,6 +137,21 @@ describe("cloud-init user-data", () => {
     expect(() => renderCloudInit({ ...base, bundleSha256: sha.toUpperCase() })).toThrow(/lowercase hex/);
   });
 
+  it("refuses plain http to another machine (the token would cross the network in clear), keeps it on loopback", () => {
+    expect(() => renderCloudInit({ ...base, controllerUrl: "http://10.0.0.5:7443" })).toThrow(
+      /controller URL http:\/\/10\.0\.0\.5:7443 is plain http to another machine; use https:\/\//,
+    );
+    expect(() => renderCloudInit({ ...base, bootReportUrl: "http://controller.example/report" })).toThrow(
+      /boot report URL .* is plain http to another machine/,
+    );
+    expect(() => renderCloudInit({ ...base, bundleUrl: "http://bundles.example/agent.mjs" })).toThrow(
+      /bundle URL .* is plain http to another machine/,
+    );
+    expect(renderCloudInit({ ...base, controllerUrl: "http://127.0.0.1:7443" })).toContain(
+      "CACHEON_CONTROLLER_URL=http://127.0.0.1:7443",
+    );
+  });
+
   it("finds the value of a secret-looking variable in user-data, and ignores ordinary ones", () => {
     const userData = renderCloudInit(base);
     expect(

@@ -59,7 +59,6 @@ export function bootCloudAgents(options: CloudAgentsOptions): CloudAgents {
         token,
         podId,
         hardware: hardware(podId),
-        agentVersion: "test",
       });
       enrolled.push(podId);
       const stop = new AbortController();
