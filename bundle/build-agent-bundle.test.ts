@@ -3,7 +3,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type AgentBundle, buildAgentBundle } from "./build-agent-bundle.ts";
+import { type AgentBundle, buildAgentBundle, buildVersion } from "./build-agent-bundle.ts";
 
 // cloud-init downloads only the bundle: everything the agent runs on a pod must be inside it.
 const root = join(import.meta.dirname, "..");
@@ -55,6 +55,13 @@ function agent(
 describe("the agent bundle run alone from an empty folder, as cloud-init runs it", () => {
   it("embeds the GPU scripts", () => {
     expect(bundle.embedded).toEqual(["gpu_copy_bandwidth.py", "nccl_all_reduce.py"]);
+  });
+
+  it("reports the version it was built as (package version + commit), which it sends the controller", async () => {
+    const { code, stdout } = await agent(["--version"], {});
+    expect(code).toBe(0);
+    expect(stdout.trim()).toBe(`cacheon-agent ${buildVersion(join(import.meta.dirname, ".."))}`);
+    expect(stdout).toMatch(/^cacheon-agent \d+\.\d+\.\d+(\+g[0-9a-f]{12})?\n$/);
   });
 
   it("runs hardware --bandwidth: the copy script comes out of the bundle (no PyTorch here, so it says so)", async () => {
