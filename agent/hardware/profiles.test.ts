@@ -78,6 +78,9 @@ describe("loadHardwareProfile", () => {
       /unknown hardware profile "h300x8": use one of h200x8, h100x8, h200x4, h100x4, none/,
     );
     expect(() => loadHardwareProfile(join(tmp, "missing.yaml"))).toThrow(/unknown hardware profile/);
+    for (const inherited of ["toString", "constructor", "__proto__", "hasOwnProperty"]) {
+      expect(() => loadHardwareProfile(inherited)).toThrow(`unknown hardware profile "${inherited}"`);
+    }
     expect(() => loadHardwareProfile(file("broken.yaml", "gpuCount: [1,\n"))).toThrow(/not valid YAML/);
   });
 });

@@ -182,8 +182,8 @@ const profileSchema: ConfigSchema = {
  * Throws `invalid-config` naming every bad field at once, or the unknown name.
  */
 export function loadHardwareProfile(nameOrPath: string): HardwareProfile {
-  const known = builtIn[nameOrPath];
-  if (known) return structuredClone(known);
+  // Own keys only: a name like "toString" must read as unknown, not as Object.prototype's.
+  if (Object.hasOwn(builtIn, nameOrPath)) return structuredClone(builtIn[nameOrPath] as HardwareProfile);
   if (!/[./\\]/.test(nameOrPath) || !existsSync(nameOrPath)) {
     throw new CacheonError(
       "invalid-config",
