@@ -68,6 +68,9 @@ const small = [
   "4096",
   "--model",
   "hostile",
+  // The hostile test server is its own entrypoint: no vLLM recipe for it.
+  "--baseline-launch",
+  "image",
 ];
 
 describe("cacheon-agent local", () => {

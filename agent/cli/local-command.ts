@@ -7,10 +7,12 @@ import { CacheonError } from "../../shared/errors/cacheon-error.ts";
 import { ArmRole, EvaluationJobSchema } from "../../shared/gen/cacheon/v1/job_pb.ts";
 import { type JobResult, JobResultSchema } from "../../shared/gen/cacheon/v1/result_pb.ts";
 import { parseImageReference } from "../../shared/image/image-reference.ts";
+import { type ArmLaunchSettings, armLaunch, defaultArmLaunch } from "../../shared/launch/arm-launch.ts";
 import { createLogger } from "../../shared/log/logger.ts";
 import { withJobPrompts } from "../../shared/workload/job-prompts.ts";
 import { promptGeneratorName } from "../../shared/workload/prompt-generator-name.ts";
 import { newPromptSecret, parsePromptSecret } from "../../shared/workload/prompt-key.ts";
+import { loadHardwareProfile } from "../hardware/profiles.ts";
 import { type MinerVerdict, minerVerdicts } from "../job/miner-verdict.ts";
 import { runPodJob } from "../job/run-pod-job.ts";
 
@@ -50,6 +52,11 @@ Options:
   --max-tokens N           max_tokens of every request                            (default 512)
   --repetitions N          repetitions of the timed workload                      (default 3)
   --startup-timeout S      seconds each container may take to become ready        (default 750)
+  --baseline-launch HOW    recipe: start the baseline as validators start the stock vLLM image
+                           (--model /model, served name, TP = the profile's GPUs, port 8000, ...);
+                           image: run the baseline image's own entrypoint     (default recipe)
+  --direct-pulls           pull without the loopback registry gate (Docker cannot reach this
+                           process's loopback, e.g. Docker Desktop); sizes are then checked later
   --network MODE           internal | host                                        (default internal)
   --nofile N               open-files limit in the containers                     (default 65536)
   --json FILE              write the full result (and verdicts) as JSON
@@ -74,6 +81,8 @@ Exit codes: 0 no disqualification, 1 disqualified, 2 usage error or the job coul
     "max-tokens": { type: "string" },
     repetitions: { type: "string" },
     "startup-timeout": { type: "string" },
+    "baseline-launch": { type: "string" },
+    "direct-pulls": { type: "boolean" },
     network: { type: "string" },
     nofile: { type: "string" },
     json: { type: "string" },
@@ -114,11 +123,28 @@ Exit codes: 0 no disqualification, 1 disqualified, 2 usage error or the job coul
       );
     }
     const generated = promptKind === "generated";
+    const baselineLaunch = str("baseline-launch") ?? "recipe";
+    if (baselineLaunch !== "recipe" && baselineLaunch !== "image") {
+      throw new CacheonError(
+        "invalid-argument",
+        `--baseline-launch must be "recipe" or "image", got "${baselineLaunch}"`,
+      );
+    }
+    const profileName = str("profile") ?? "none";
+    // As the validators' controller launches arms: the stock vLLM recipe for the baseline (TP =
+    // the profile's GPUs), the writable caches for both.
+    const launch: ArmLaunchSettings = {
+      ...defaultArmLaunch,
+      baseline: baselineLaunch,
+      gpuCount: loadHardwareProfile(profileName).gpuCount ?? 1,
+    };
+    const model = str("model") ?? defaultModel;
+    const facts = { model, topLogprobs: 5 };
     const draft = create(EvaluationJobSchema, {
       jobId: `local-${Date.now().toString(36)}`,
       roundId: "local",
       roundSeed: Date.now().toString(16),
-      hardwareProfile: str("profile") ?? "none",
+      hardwareProfile: profileName,
       modelDir: str("model-dir") ?? "",
       workload: {
         promptSource: generated ? `generated:${promptGeneratorName}` : "bundled:cacheon-chat-v1",
@@ -132,7 +158,7 @@ Exit codes: 0 no disqualification, 1 disqualified, 2 usage error or the job coul
         requestTimeoutMs: 120_000,
         stallTimeoutMs: 60_000,
         repetitions: int("repetitions", 3, 1),
-        model: str("model") ?? defaultModel,
+        model,
         arrival: { process: { case: "closedLoop", value: { concurrency: 1 } } },
       },
       arms: [
@@ -141,13 +167,21 @@ Exit codes: 0 no disqualification, 1 disqualified, 2 usage error or the job coul
           role: ArmRole.OPENING_BASELINE,
           image: baseline,
           startupTimeoutS: Math.max(startup, 1200),
+          ...armLaunch(launch, true, facts),
         },
-        { armId: "challenger", role: ArmRole.CHALLENGER, image: challenger, startupTimeoutS: startup },
+        {
+          armId: "challenger",
+          role: ArmRole.CHALLENGER,
+          image: challenger,
+          startupTimeoutS: startup,
+          ...armLaunch(launch, false, facts),
+        },
         {
           armId: "baseline-close",
           role: ArmRole.CLOSING_BASELINE,
           image: baseline,
           startupTimeoutS: Math.max(startup, 1200),
+          ...armLaunch(launch, true, facts),
         },
       ],
     });
@@ -190,6 +224,7 @@ Exit codes: 0 no disqualification, 1 disqualified, 2 usage error or the job coul
         env: io.env,
         bandwidthCheck: Boolean(values.bandwidth),
         limits: { nofile: int("nofile", 65536, 64) },
+        ...(values["direct-pulls"] ? { pullGate: false } : {}),
       },
     );
     bar?.finish();

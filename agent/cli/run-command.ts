@@ -42,6 +42,8 @@ Options:
   --nvidia-smi PATH  nvidia-smi the probe and the GPU idle gate run (default: nvidia-smi on PATH)
   --no-bandwidth     skip the active GPU-to-GPU copy test each job runs in the baseline image
                      (on by default in pod mode, for profiles that set a bandwidth threshold)
+  --direct-pulls     pull without the loopback registry gate (only where Docker cannot reach this
+                     process's loopback); image sizes are then checked from progress and after
   --cpus N           CPUs each arm's container may use                     (default 32)
   --memory-mib N     memory of each arm's container, MiB (swap equal)      (default 204800)
   --nofile N         open-files limit in the containers                    (default 65536)
@@ -60,6 +62,7 @@ or the hardware probe could not tell (nvidia-smi missing or failing under a GPU 
     profile: { type: "string" },
     "nvidia-smi": { type: "string" },
     "no-bandwidth": { type: "boolean" },
+    "direct-pulls": { type: "boolean" },
     cpus: { type: "string" },
     "memory-mib": { type: "string" },
     nofile: { type: "string" },
@@ -159,6 +162,7 @@ or the hardware probe could not tell (nvidia-smi missing or failing under a GPU 
         bandwidthCheck: !values["no-bandwidth"],
         limits,
         removeImages: true,
+        ...(values["direct-pulls"] ? { pullGate: false } : {}),
         imageLedger: {
           pulled: (id, jobId) => state.imagePulled(id, jobId),
           removed: (id) => state.imageRemoved(id),

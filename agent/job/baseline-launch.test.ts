@@ -1,4 +1,4 @@
-// The controller's baseline launch recipe end to end: the stock-vLLM recipe (controller/rounds/
+// The controller's baseline launch recipe end to end: the stock-vLLM recipe (shared/launch/
 // arm-launch.ts) goes into the job's arms, the agent runs it, and a stand-in image that refuses to
 // start unless it got vLLM's arguments and writable caches serves as the baseline of a pod job.
 import { execFileSync } from "node:child_process";
@@ -8,11 +8,10 @@ import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ArmLaunchSettings, armLaunch } from "../../controller/rounds/arm-launch.ts";
-import { defaultRoundSettings } from "../../controller/rounds/round-settings.ts";
 import { ArmRole, EvaluationJobSchema } from "../../shared/gen/cacheon/v1/job_pb.ts";
 import { ArmOutcome } from "../../shared/gen/cacheon/v1/result_pb.ts";
 import { parseImageReference } from "../../shared/image/image-reference.ts";
+import { type ArmLaunchSettings, armLaunch, defaultArmLaunch } from "../../shared/launch/arm-launch.ts";
 import { readSimImageManifest } from "../../sim-llm/images/sim-image-manifest.ts";
 import { testServices } from "../../test/support/services.ts";
 import { removeJobObjects } from "../containers/job-network.ts";
@@ -84,7 +83,7 @@ const options = {
 describe("the baseline's launch recipe", () => {
   it("starts the stock-vLLM stand-in as the baseline, with its arguments and writable caches, and a miner's image with its own", async () => {
     const jobId = `test-launch-${process.pid}`;
-    const launch = { ...defaultRoundSettings.launch, cacheDirBytes: 16 * mib };
+    const launch = { ...defaultArmLaunch, cacheDirBytes: 16 * mib };
     const result = await runPodJob(
       job(jobId, launch),
       { signal: new AbortController().signal, emit: () => {} },
@@ -107,7 +106,7 @@ describe("the baseline's launch recipe", () => {
 
   it("the control: without the recipe the stand-in refuses to start, as vLLM would, and says why", async () => {
     const jobId = `test-launch-bare-${process.pid}`;
-    const launch = { ...defaultRoundSettings.launch, baseline: "image" as const, cacheDirBytes: 16 * mib };
+    const launch = { ...defaultArmLaunch, baseline: "image" as const, cacheDirBytes: 16 * mib };
     const result = await runPodJob(
       job(jobId, launch),
       { signal: new AbortController().signal, emit: () => {} },

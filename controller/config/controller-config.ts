@@ -1,7 +1,7 @@
 import type { ConfigSchema } from "../../shared/config/config-schema.ts";
+import { stockVllmRecipe } from "../../shared/launch/arm-launch.ts";
 import { healthConfigSchema } from "../health/health-config.ts";
 import { podsConfigSchema } from "../pods/pods-config.ts";
-import { stockVllmRecipe } from "../rounds/arm-launch.ts";
 
 /** Prefix of the controller's environment variables. */
 export const controllerEnvPrefix = "CACHEON_CONTROLLER_";

@@ -1,5 +1,5 @@
 import type { JsonValue } from "@bufbuild/protobuf";
-import { type ArmLaunchSettings, stockVllmRecipe } from "./arm-launch.ts";
+import { type ArmLaunchSettings, defaultArmLaunch } from "../../shared/launch/arm-launch.ts";
 
 /** How rounds are run; every number has a documented default (see controller-config.ts). */
 export interface RoundSettings {
@@ -39,5 +39,5 @@ export const defaultRoundSettings = {
   baselineStartupS: 1200,
   challengerStartupS: 750,
   validatorSecret: "",
-  launch: { baseline: "recipe", ...stockVllmRecipe, cacheDirBytes: 8 * 1024 ** 3, gpuCount: 8 },
+  launch: defaultArmLaunch,
 } as const satisfies Partial<RoundSettings>;

@@ -51,6 +51,14 @@ export const stockVllmRecipe = {
   env: ["HF_HUB_OFFLINE=1", "TRANSFORMERS_OFFLINE=1", "VLLM_NO_USAGE_STATS=1", "DO_NOT_TRACK=1"],
 };
 
+/** The default launch: the stock vLLM recipe, 8 GiB per cache directory, the 8 GPUs of the h200x8 profile. */
+export const defaultArmLaunch: ArmLaunchSettings = {
+  baseline: "recipe",
+  ...stockVllmRecipe,
+  cacheDirBytes: 8 * 1024 ** 3,
+  gpuCount: 8,
+};
+
 /**
  * Writable cache directories of every arm (each a tmpfs the agent mounts) and the variables that
  * point the usual tools at them; the rest of the image stays read-only.

@@ -1,6 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { armCacheDirs, armLaunch, launchFacts, recipeProblems, stockVllmRecipe } from "./arm-launch.ts";
-import { defaultRoundSettings } from "./round-settings.ts";
+import {
+  armCacheDirs,
+  armLaunch,
+  defaultArmLaunch,
+  launchFacts,
+  recipeProblems,
+  stockVllmRecipe,
+} from "./arm-launch.ts";
 
 const gib = 1024 ** 3;
 const facts = { model: "Qwen/Qwen2.5-72B-Instruct", topLogprobs: 5 };
@@ -8,7 +14,7 @@ const caches = Object.values(armCacheDirs).map((path) => ({ path, sizeBytes: 8n 
 
 describe("armLaunch", () => {
   it("starts the stock vLLM baseline with the model dir, served name, TP = the profile's GPUs, port 8000 and logprobs", () => {
-    const launch = armLaunch(defaultRoundSettings.launch, true, facts);
+    const launch = armLaunch(defaultArmLaunch, true, facts);
     expect(launch.cmd).toEqual([]);
     expect(launch.args).toEqual([
       "--model",
@@ -41,12 +47,12 @@ describe("armLaunch", () => {
     ["more logprobs than vLLM's default", { topLogprobs: 32 }, "32"],
     ["fewer (never below vLLM's own 20)", { topLogprobs: 0 }, "20"],
   ])("asks for enough logprobs: %s", (_what, change, expected) => {
-    const args = armLaunch(defaultRoundSettings.launch, true, { ...facts, ...change }).args;
+    const args = armLaunch(defaultArmLaunch, true, { ...facts, ...change }).args;
     expect(args[args.indexOf("--max-logprobs") + 1]).toBe(expected);
   });
 
   it("keeps a miner's entrypoint and command, giving it the same writable caches", () => {
-    expect(armLaunch(defaultRoundSettings.launch, false, facts)).toEqual({
+    expect(armLaunch(defaultArmLaunch, false, facts)).toEqual({
       cmd: [],
       args: [],
       env: { ...armCacheDirs },
@@ -55,7 +61,7 @@ describe("armLaunch", () => {
   });
 
   it("keeps the baseline image's own launch when told to, and fills placeholders in command and env", () => {
-    const settings = { ...defaultRoundSettings.launch, gpuCount: 0 };
+    const settings = { ...defaultArmLaunch, gpuCount: 0 };
     expect(armLaunch({ ...settings, baseline: "image" }, true, facts).args).toEqual([]);
     const custom = armLaunch(
       {
