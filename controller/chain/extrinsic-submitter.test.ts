@@ -5,6 +5,7 @@ import { cryptoWaitReady } from "@polkadot/util-crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { PoolFaultKind } from "../../devnet/chain/pool-faults.ts";
 import { type Devnet, startDevnet } from "../../devnet/devnet.ts";
+import type { CacheonError } from "../../shared/errors/cacheon-error.ts";
 import { ChainDispatchError } from "./chain-errors.ts";
 import {
   ExtrinsicInDoubt,
@@ -154,13 +155,32 @@ describe("submitExtrinsic", () => {
   it("cancelling while it is watched leaves it in doubt, not forgotten", async () => {
     const { signer, tx } = remarkUnder({ kind: "delay", blocks: 4 });
     const stop = new AbortController();
-    const pending = failure(submitExtrinsic(api, tx, signer, { signal: stop.signal }));
-    setTimeout(() => stop.abort(), 50);
-    const error = await pending;
+    // Cancelled at its first status: the node holds it and the submitter watches it.
+    const error = await failure(
+      submitExtrinsic(api, tx, signer, { signal: stop.signal, onStatus: () => stop.abort() }),
+    );
     expect(error).toBeInstanceOf(ExtrinsicInDoubt);
     expect((error as ExtrinsicInDoubt).code).toBe("cancelled");
     const sent = (error as ExtrinsicInDoubt).sent;
     await untilBlock(sent.validUntil + 1);
     expect((await extrinsicFate(api, sent)).state).toBe("landed");
+  });
+
+  it("cancelling while it is being signed sends nothing and is no doubt", async () => {
+    const { signer, tx } = remarkUnder();
+    const stop = new AbortController();
+    const signed: SentExtrinsic[] = [];
+    const pending = failure(
+      submitExtrinsic(api, tx, signer, { signal: stop.signal, onSigned: (s) => signed.push(s) }),
+    );
+    // Runs once submitExtrinsic has passed its first check and awaits the nonce and the signature.
+    queueMicrotask(() => stop.abort());
+    const error = await pending;
+    expect(error).not.toBeInstanceOf(ExtrinsicInDoubt);
+    expect((error as CacheonError).code).toBe("cancelled");
+    expect(error.message).toMatch(/never sent/);
+    expect(signed).toEqual([]);
+    const nonce = (await api.rpc.system.accountNextIndex(signer.address)).toNumber();
+    expect(nonce).toBe(0);
   });
 });

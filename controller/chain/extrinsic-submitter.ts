@@ -103,6 +103,9 @@ export async function submitExtrinsic(
         : -1;
   await extrinsic.signAsync(signer, { nonce, era: period });
   const sent = await describeSent(api, extrinsic, signer.address);
+  // A cancellation during the awaits above fired before anyone listened: nothing was sent yet, so
+  // stop here rather than send an extrinsic whose watch nobody wants (and miss the abort).
+  if (signal?.aborted) throw new CacheonError("cancelled", "cancelled before submitting: signed, never sent");
   options.onSigned?.(sent);
   let last = "Signed";
   return new Promise<IncludedBlock>((resolve, reject) => {
