@@ -11,6 +11,9 @@ real runtime metadata (spec 424), so @polkadot/api code that works against it en
 on finney. It applies Commitments.set_commitment, SubtensorModule.set_weights / commit_weights /
 reveal_weights / burned_register, Balances transfers, System remarks and Utility.batch_all with the
 chain's checks, charges fees, and checks sr25519 signatures and nonces (see docs/chain.md).
+Besides Substrate's JSON-RPC it answers devnet_replaceNeuron [netuid, uid, hotkey] (deregister a
+uid's hotkey for another), devnet_endow [account, rao] and devnet_injectFault [{kind, call?, ...}]
+(make extrinsics hang, be dropped, invalid or usurped) for tests.
 
 Usage: cacheon-devnet [options]
 
