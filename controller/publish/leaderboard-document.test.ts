@@ -177,4 +177,35 @@ describe("buildLeaderboardDocument", () => {
     expect(replaced.miners.find((m) => m.hotkey === "cha")?.nextSteps).toEqual([]);
     expect(doc.miners.find((m) => m.hotkey === "lea")?.attempts).toEqual([]);
   });
+
+  it("shows a sealed, waiting or unpaid submission as such, with its reason and what to do", () => {
+    const rows: LeaderboardRow[] = [
+      {
+        ...row("sea", "", null, "sealed until drand round 77"),
+        state: "sealed",
+        image: null,
+        reason: "timelocked commitment of block 9: evaluated once the chain reveals it",
+      },
+      { ...row("wai", "s-wai", null, "waiting for a round"), state: "pending" },
+      {
+        ...row("unp", "s-unp", null, "unpaid"),
+        state: "unpaid",
+        reason: "unpaid: no submission fee names hotkey unp and digest sha256:aa in blocks 1-9.",
+      },
+    ];
+    const doc = buildLeaderboardDocument({ ...base, rows, reports: [] });
+    const miner = (hotkey: string) => doc.miners.find((m) => m.hotkey === hotkey);
+    expect(miner("sea")).toMatchObject({
+      state: "sealed",
+      verdict: "sealed until drand round 77",
+      rank: null,
+    });
+    expect(miner("sea")?.nextSteps.join(" ")).toMatch(/drand-timelocked .* reveals it/);
+    expect(miner("wai")?.nextSteps.join(" ")).toMatch(/measured in the next round/);
+    expect(miner("unp")).toMatchObject({
+      state: "unpaid",
+      reason: expect.stringMatching(/^unpaid: no submission fee/),
+    });
+    expect(miner("unp")?.nextSteps.join(" ")).toMatch(/cacheon-miner commit --fee/);
+  });
 });

@@ -1,6 +1,6 @@
 import type { Standing } from "../scoring/settle-standing.ts";
 import type { LeaderboardRow } from "../web/leaderboard.ts";
-import type { MinerReport, ReportMeasurement } from "./miner-report.ts";
+import { type MinerReport, nextSteps, type ReportMeasurement } from "./miner-report.ts";
 import type { RoundSummary } from "./round-summary.ts";
 
 /**
@@ -221,7 +221,11 @@ export function buildLeaderboardDocument(input: LeaderboardInput): LeaderboardDo
       verdict: row.verdict,
       speed: row.speed,
       reason: row.reason,
-      nextSteps: latest && latest.submissionId === row.submissionId ? latest.nextSteps : [],
+      // No round reported on it yet (sealed, waiting, or refused at intake): advice by its state.
+      nextSteps:
+        latest && latest.submissionId === row.submissionId
+          ? latest.nextSteps
+          : nextSteps({ verdict: row.state, reason: row.reason, minMargin: input.policy?.minMargin ?? 0 }),
       attempts: (attemptsOf.get(row.hotkey) ?? [])
         .sort((a, b) => b.roundNumber - a.roundNumber)
         .slice(0, maxAttemptsPerMiner),

@@ -52,7 +52,11 @@ export function buildMinerReport(input: MinerReportInput): MinerReport {
   };
 }
 
-function nextSteps(input: MinerReportInput): string[] {
+/**
+ * What to do next about a verdict or a submission state (the leaderboard shows this for
+ * submissions no round has reported on yet: sealed, waiting, unpaid, malformed). Pure.
+ */
+export function nextSteps(input: { verdict: string; reason: string; minMargin: number }): string[] {
   const r = input.reason;
   switch (input.verdict) {
     case "leader":
@@ -108,6 +112,12 @@ function nextSteps(input: MinerReportInput): string[] {
       return [
         "Your win on the first pod did not hold on a second pod with another seed. Reduce run-to-run variance (warm-up, CUDA graphs, fixed batch shapes) and commit again.",
       ];
+    case "sealed":
+      return [
+        "Nothing to do: your commitment is drand-timelocked and nobody can read it yet. The chain reveals it at its drand round; it is evaluated in the first round after.",
+      ];
+    case "pending":
+      return ["Nothing to do: your submission is measured in the next round."];
     case "awaiting-reproduction":
     case "no-result":
       return ["Nothing to do: the submission will be measured again in the next round."];

@@ -7,10 +7,12 @@ import {
   type FeeCheck,
   type IntakeSummary,
   ingestCommitments,
+  pendingTimelockedMetaKey,
   type SubmissionParser,
 } from "../intake/ingest-commitments.ts";
 import type { ArtefactSink } from "../publish/artefact-sink.ts";
 import { publishedPolicy } from "../publish/leaderboard-document.ts";
+import { publishLeaderboard } from "../publish/publish-leaderboard.ts";
 import { publishPendingRounds } from "../publish/publish-round.ts";
 import type { RoundRow } from "../store/round-table.ts";
 import type { WeightPolicy } from "../weights/weight-policy.ts";
@@ -102,6 +104,7 @@ export async function runRoundPass(
   const caughtUp = await publish();
   const snapshot = await options.source.snapshot();
   await options.fees?.catchUp(snapshot.block, signal);
+  const sealedBefore = store.getMeta(pendingTimelockedMetaKey);
   const intake = ingestCommitments({
     store,
     snapshot,
@@ -109,9 +112,27 @@ export async function runRoundPass(
     ...(options.fees ? { fees: options.fees } : {}),
     logger: options.logger,
   });
+  // Miners look at the published leaderboard: show what intake decided (sealed, waiting, unpaid
+  // with its reason, ...) now, not only after a round that may take hours.
+  if (intakeChanged(intake) || store.getMeta(pendingTimelockedMetaKey) !== sealedBefore)
+    await publishLeaderboard({
+      store,
+      sink: options.sink,
+      policy: publishedPolicy(options.policy, options.weightPolicy),
+    }).catch((error: unknown) =>
+      log.warn("publishing the leaderboard failed; it is retried with the next change", {
+        error: CacheonError.from(error),
+      }),
+    );
   const round = await runRound(options, signal);
   const published = [...caughtUp, ...(await publish())];
   return { intake, round, published };
+}
+
+/** Whether intake changed what miners see (a kept re-commit changes nothing). */
+function intakeChanged(intake: IntakeSummary): boolean {
+  const { pending, copies, malformed, superseded, deregistered, unpaid } = intake;
+  return [pending, copies, malformed, superseded, deregistered, unpaid].some((list) => list.length > 0);
 }
 
 /** Options of {@link serveLoop}. */
