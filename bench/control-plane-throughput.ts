@@ -19,6 +19,7 @@ import { connectToController, enrolWithController } from "../agent/session/contr
 import { ControlPlane } from "../controller/control-plane/control-plane.ts";
 import { startControlPlaneServer } from "../controller/control-plane/control-plane-server.ts";
 import { SqliteControlPlaneStore } from "../controller/control-plane/control-plane-store.ts";
+import { SqliteEventLog } from "../controller/control-plane/event-log.ts";
 import {
   type AgentMessage,
   AgentMessageSchema,
@@ -39,10 +40,20 @@ const { values } = parseArgs({
 // ---------------------------------------------------------------- controller process (child)
 if (values.serve) {
   const store = new SqliteControlPlaneStore();
-  const unlimited = { messagesPerSecond: 1e9, messageBurst: 1e9 };
+  // Events go to the agents' event log (a file of its own in production; in memory here, for
+  // both the control plane and the reference).
+  const events = new SqliteEventLog();
+  const unlimited = {
+    messagesPerSecond: 1e9,
+    messageBurst: 1e9,
+    eventBytesPerSecond: 1e12,
+    eventByteBurst: 1e12,
+    maxStoredEventBytesPerAgent: 1e12,
+  };
   if (values.serve === "connect") {
     const controlPlane = new ControlPlane({
       store,
+      events,
       limits: unlimited,
       heartbeatIntervalMs: 5000,
       heartbeatDeadlineMs: 60_000,
@@ -69,7 +80,7 @@ if (values.serve) {
           buffered = buffered.subarray(5 + length);
           if (message.kind.case === "event") {
             const event = message.kind.value;
-            store.appendEvent({
+            events.append({
               agentId,
               seq: Number(event.seq),
               atMs: Number(event.atUnixMs),

@@ -18,6 +18,7 @@ import { agentVersion } from "./agent-version.ts";
 import { withArtefactUploads } from "./artefact-uploads.ts";
 import { type AgentCredential, type ControllerEndpoint, connectToController } from "./controller-client.ts";
 import { EventOutbox } from "./event-outbox.ts";
+import { UploadGrants } from "./upload-grants.ts";
 
 /** Options of {@link runAgentSession}. */
 export interface AgentSessionOptions {
@@ -80,6 +81,7 @@ export async function runAgentSession(options: AgentSessionOptions): Promise<voi
   const backoff = resolveBackoff(options.backoff);
   const saved = options.state;
   const outbox = options.outbox ?? new EventOutbox(saved ? { store: saved } : {});
+  const grants = new UploadGrants();
   const state = {
     lastControllerSeq: saved?.lastControllerSeq() ?? 0,
     running: undefined as RunningJob | undefined,
@@ -123,7 +125,7 @@ export async function runAgentSession(options: AgentSessionOptions): Promise<voi
     saved?.setRunningJob({ jobId: job.jobId, startedAtMs: Date.now() });
     const done = (async () => {
       try {
-        const result = await withArtefactUploads(options.executor, { logger: log })(job, {
+        const result = await withArtefactUploads(options.executor, { logger: log, grants })(job, {
           signal: abort.signal,
           emit: (payload) => void outbox.add(payload),
         });
@@ -171,6 +173,7 @@ export async function runAgentSession(options: AgentSessionOptions): Promise<voi
           outbox,
           state,
           startJob,
+          grants,
           onWelcome: (lastAgentSeq) => {
             welcomed = true;
             options.onConnected?.({ attempt, lastAgentSeq });
@@ -215,6 +218,7 @@ interface ConnectOnceOptions extends Omit<AgentSessionOptions, "state"> {
     persistSeq(seq: number): void;
   };
   startJob: (job: EvaluationJob) => void;
+  grants: UploadGrants;
   onWelcome: (lastAgentSeq: number) => void;
 }
 
@@ -354,6 +358,17 @@ async function connectOnce(options: ConnectOnceOptions): Promise<void> {
         state.persistSeq(seq);
         send(create(AgentMessageSchema, { kind: { case: "ack", value: BigInt(seq) } }));
         if (kind.value.job) options.startJob(kind.value.job);
+        return;
+      }
+      case "uploadGrant": {
+        const seq = Number(kind.value.seq);
+        if (seq <= state.lastControllerSeq) {
+          send(create(AgentMessageSchema, { kind: { case: "ack", value: BigInt(seq) } }));
+          return;
+        }
+        state.persistSeq(seq);
+        send(create(AgentMessageSchema, { kind: { case: "ack", value: BigInt(seq) } }));
+        options.grants.deliver(kind.value);
         return;
       }
       case "cancel": {

@@ -1,6 +1,11 @@
+import { createHash } from "node:crypto";
+import { create } from "@bufbuild/protobuf";
+import { CacheonError } from "../../shared/errors/cacheon-error.ts";
+import { ArtefactReadySchema, type UploadGrant } from "../../shared/gen/cacheon/v1/agent_service_pb.ts";
 import { type Logger, silentLogger } from "../../shared/log/logger.ts";
-import type { JobEventPayload, JobExecutor } from "../job/job-executor.ts";
+import type { JobContext, JobEventPayload, JobExecutor } from "../job/job-executor.ts";
 import { uploadArtefact } from "./upload-artefact.ts";
+import type { UploadGrants } from "./upload-grants.ts";
 
 /**
  * Collects, from what a job emits and returns, the raw artefacts its upload targets name:
@@ -27,13 +32,29 @@ export function artefactBodies(
   return bodies;
 }
 
+/** Options of {@link withArtefactUploads}. */
+export interface ArtefactUploadOptions {
+  /** @default silentLogger */
+  logger?: Logger;
+  /**
+   * Where the session delivers upload grants. Targets without a URL (what a controller sends)
+   * are announced with ArtefactReady and uploaded to the URL granted for exactly those bytes;
+   * without it such targets are skipped.
+   */
+  grants?: UploadGrants;
+  /** Longest wait for a grant, ms. @default 120000 */
+  grantTimeoutMs?: number;
+}
+
 /**
- * Wraps an executor so that, when the job carries upload targets, the artefacts are PUT to their
- * pre-signed URLs after the job and an ArtefactUploaded event is emitted for each (before the
- * result, so the controller can verify them). A failed upload is logged and skipped: the result
+ * Wraps an executor so that, when the job names upload targets, the artefacts are uploaded after
+ * the job and an ArtefactUploaded event is emitted for each (before the result, so the
+ * controller can verify them). A target without a URL is announced first (ArtefactReady: name,
+ * size, sha256) and uploaded to the URL the controller grants for exactly those bytes; a target
+ * with a URL is uploaded to it. A failed or refused upload is logged and skipped: the result
  * still counts, the controller records the artefact as missing. The agent never holds credentials.
  */
-export function withArtefactUploads(executor: JobExecutor, options: { logger?: Logger } = {}): JobExecutor {
+export function withArtefactUploads(executor: JobExecutor, options: ArtefactUploadOptions = {}): JobExecutor {
   const log = options.logger ?? silentLogger;
   return async (job, context) => {
     if (job.uploads.length === 0) return executor(job, context);
@@ -49,7 +70,25 @@ export function withArtefactUploads(executor: JobExecutor, options: { logger?: L
     for (const target of job.uploads) {
       const body = Buffer.from(bodies.get(target.name) ?? "", "utf8");
       try {
-        const uploaded = await uploadArtefact(job.jobId, target, body, { signal: context.signal });
+        let url = target;
+        let headers: Record<string, string> = {};
+        if (!target.url) {
+          if (!options.grants)
+            throw new CacheonError("failed-precondition", "no way to ask for an upload URL");
+          const grant = await announce(
+            options.grants,
+            job.jobId,
+            target.name,
+            body,
+            context,
+            options.grantTimeoutMs,
+          );
+          if (grant.refused || !grant.target)
+            throw new CacheonError("permission-denied", grant.refused || "refused");
+          url = grant.target;
+          headers = grant.headers;
+        }
+        const uploaded = await uploadArtefact(job.jobId, url, body, { signal: context.signal, headers });
         context.emit({ case: "artefact", value: uploaded });
       } catch (error) {
         log.warn("artefact upload failed", { jobId: job.jobId, name: target.name, error });
@@ -57,4 +96,26 @@ export function withArtefactUploads(executor: JobExecutor, options: { logger?: L
     }
     return result;
   };
+}
+
+/** Announces a body and waits for the controller's grant for it. */
+async function announce(
+  grants: UploadGrants,
+  jobId: string,
+  name: string,
+  body: Uint8Array,
+  context: JobContext,
+  timeoutMs = 120_000,
+): Promise<UploadGrant> {
+  const granted = grants.wait(jobId, name, { signal: context.signal, timeoutMs });
+  context.emit({
+    case: "artefactReady",
+    value: create(ArtefactReadySchema, {
+      jobId,
+      name,
+      sha256: createHash("sha256").update(body).digest("hex"),
+      sizeBytes: BigInt(body.byteLength),
+    }),
+  });
+  return await granted;
 }

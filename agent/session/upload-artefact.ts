@@ -18,7 +18,12 @@ export async function uploadArtefact(
   jobId: string,
   target: UploadTarget,
   body: Uint8Array,
-  options: { signal?: AbortSignal; now?: () => number } = {},
+  options: {
+    signal?: AbortSignal;
+    now?: () => number;
+    /** Headers the URL's signature covers (from the UploadGrant), sent as given. */
+    headers?: Record<string, string>;
+  } = {},
 ): Promise<ArtefactUploaded> {
   // A pre-signed URL is a credential of its own: never over plain HTTP to another machine.
   requireTlsOffLoopback(target.url, `upload URL for ${target.name}`);
@@ -40,7 +45,7 @@ export async function uploadArtefact(
     response = await fetch(target.url, {
       method: "PUT",
       body,
-      headers: { "content-length": String(body.byteLength) },
+      headers: { ...options.headers, "content-length": String(body.byteLength) },
       ...(options.signal ? { signal: options.signal } : {}),
     });
   } catch (error) {

@@ -8,6 +8,7 @@ import { decodeG2 } from "../../shared/timelock/beacon-signature.ts";
 import { isVersion } from "../../shared/version/compare-versions.ts";
 import { promptGeneratorName } from "../../shared/workload/prompt-generator-name.ts";
 import { parsePromptSecret } from "../../shared/workload/prompt-key.ts";
+import { eventsPathFor } from "../control-plane/control-plane-config.ts";
 import type { CopyPolicy } from "../copies/detect-copy.ts";
 import type { FeePolicy } from "../fees/fee-decision.ts";
 import type { HealthSettings } from "../health/health-config.ts";
@@ -52,6 +53,18 @@ export interface ControllerSettings {
     allowPlaintext: boolean;
     /** Lowest agent version accepted; "" for any. */
     minAgentVersion: string;
+    /** The agents' event log file (never the store). */
+    eventsPath: string;
+    eventRetentionMs: number;
+    maxEventLogBytes: number;
+    /** Per-agent quotas (SessionLimitOptions). */
+    limits: {
+      maxStoredEventBytesPerAgent: number;
+      eventBytesPerSecond: number;
+      messagesPerSecond: number;
+    };
+    /** Lifetime of a granted upload URL, ms. */
+    uploadTtlMs: number;
   };
   agents: {
     mode: "local" | "remote";
@@ -362,6 +375,15 @@ export function resolveControllerSettings(
       tlsKeyFile: v<string>("controlPlane.tlsKeyFile"),
       allowPlaintext: v<boolean>("controlPlane.allowPlaintext"),
       minAgentVersion: v<string>("controlPlane.minAgentVersion"),
+      eventsPath: eventsPathFor(v<string>("store.path"), v<string>("controlPlane.eventsPath")),
+      eventRetentionMs: Math.round(v<number>("controlPlane.eventRetentionDays") * 86_400_000),
+      maxEventLogBytes: v<number>("controlPlane.maxEventLogMiB") * 1024 * 1024,
+      limits: {
+        maxStoredEventBytesPerAgent: v<number>("controlPlane.agentEventQuotaMiB") * 1024 * 1024,
+        eventBytesPerSecond: Math.round(v<number>("controlPlane.agentEventMiBPerSecond") * 1024 * 1024),
+        messagesPerSecond: v<number>("controlPlane.agentMessagesPerSecond"),
+      },
+      uploadTtlMs: Math.round(v<number>("artefacts.urlMinutes") * 60_000),
     },
     agents: {
       mode: v<"local" | "remote">("agents.mode"),

@@ -1,5 +1,6 @@
 import type { ConfigSchema } from "../../shared/config/config-schema.ts";
 import { stockVllmRecipe } from "../../shared/launch/arm-launch.ts";
+import { controlPlaneConfigSchema } from "../control-plane/control-plane-config.ts";
 import { healthConfigSchema } from "../health/health-config.ts";
 import { podsConfigSchema } from "../pods/pods-config.ts";
 
@@ -531,4 +532,5 @@ export const controllerConfigSchema = {
   },
   ...podsConfigSchema,
   ...healthConfigSchema,
+  ...controlPlaneConfigSchema,
 } satisfies ConfigSchema;

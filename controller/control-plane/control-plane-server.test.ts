@@ -45,6 +45,14 @@ beforeAll(() => {
 afterAll(() => rmSync(certDir, { recursive: true, force: true }));
 
 const cleanups: (() => Promise<void> | void)[] = [];
+/** Waits until `check` holds (a loaded machine makes fixed sleeps flaky). */
+const until = async (check: () => boolean, ms = 10_000) => {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error("timed out waiting");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+};
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
@@ -391,7 +399,7 @@ describe("session refusals: a bad session ends with a clear status, the controll
     const client = grpcJsClient(server, false);
     const first = rawSession(client, credential.sessionCredential);
     first.send(hello(credential.agentId));
-    await new Promise((r) => setTimeout(r, 50));
+    await until(() => controlPlane.connectedAgents().length === 1);
     await controlPlane.assignJob(credential.agentId, create(EvaluationJobSchema, { jobId: "j1" }));
     for (let seq = 1; seq <= 10; seq++) first.send(progressEvent(seq, "j1"));
     await new Promise((r) => setTimeout(r, 100));
@@ -443,16 +451,15 @@ describe("session refusals: a bad session ends with a clear status, the controll
     const client = grpcJsClient(server, false);
     const first = rawSession(client, credential.sessionCredential);
     first.send(hello(credential.agentId));
-    await new Promise((r) => setTimeout(r, 50));
+    await until(() => controlPlane.connectedAgents().length === 1);
     await controlPlane.assignJob(credential.agentId, create(EvaluationJobSchema, { jobId: "j-resend" }));
-    await new Promise((r) => setTimeout(r, 50));
-    expect(first.received.some((m) => m.kind.case === "job")).toBe(true);
+    await until(() => first.received.some((m) => m.kind.case === "job"));
     first.call.end();
     await first.status;
 
     const second = rawSession(client, credential.sessionCredential);
     second.send(hello(credential.agentId, 0n));
-    await new Promise((r) => setTimeout(r, 50));
+    await until(() => second.received.some((m) => m.kind.case === "job"));
     const job = second.received.find((m) => m.kind.case === "job");
     expect(job?.kind.case === "job" && job.kind.value.job?.jobId).toBe("j-resend");
     second.send(create(AgentMessageSchema, { kind: { case: "ack", value: 1n } }));
@@ -461,6 +468,7 @@ describe("session refusals: a bad session ends with a clear status, the controll
 
     const third = rawSession(client, credential.sessionCredential);
     third.send(hello(credential.agentId, 1n));
+    await until(() => third.received.some((m) => m.kind.case === "welcome"));
     await new Promise((r) => setTimeout(r, 50));
     expect(third.received.filter((m) => m.kind.case === "job")).toEqual([]);
     third.call.end();

@@ -25,24 +25,11 @@ export interface AgentRow {
   status: "active" | "lost" | "retired";
 }
 
-/** One stored agent event. */
-export interface EventRow {
-  agentId: string;
-  seq: number;
-  atMs: number;
-  receivedAtMs: number;
-  /** The payload case, e.g. "progress". */
-  kind: string;
-  jobId: string;
-  /** The AgentEvent, protobuf binary. */
-  event: Uint8Array;
-}
-
 /** A message the controller sent (or will resend) to an agent. */
 export interface ControllerMessageRow {
   agentId: string;
   seq: number;
-  kind: "job" | "cancel";
+  kind: "job" | "cancel" | "grant";
   jobId: string;
   /** The ControllerMessage, protobuf binary. */
   message: Uint8Array;
@@ -52,10 +39,30 @@ export interface ControllerMessageRow {
 /** Where a job stands on the control plane. */
 export type JobState = "assigned" | "finished" | "failed" | "cancelled" | "lost";
 
+/** An artefact a job may upload, and how far it got. */
+export interface ArtefactRow {
+  jobId: string;
+  name: string;
+  maxBytes: number;
+  /**
+   * allowed: named in the job; granted: a URL for announced bytes was issued; verified or
+   * refused: checked, once, for good.
+   */
+  state: "allowed" | "granted" | "verified" | "refused";
+  /** Announced size and sha256 (hex) the grant is bound to; 0 and "" before. */
+  sizeBytes: number;
+  sha256: string;
+  /** When the granted URL expires, ms since the epoch; 0 before. */
+  expiresAtMs: number;
+  problem: string;
+  location: string;
+}
+
 /**
- * Persistence of the control plane: enrolment tokens, agents, the de-duplicated event log and the
- * sequenced messages to agents. Kept behind this interface so the controller's store (issue 9) can
- * share one database file later.
+ * Persistence of the control plane in the controller's store file: enrolment tokens, agents, the
+ * sequenced messages to agents, jobs with their first outcome, and artefacts. Everything here is
+ * bounded by what the controller decided (jobs sent, uploads named); what agents send freely
+ * (events) goes to the separate event log (event-log.ts).
  */
 export interface ControlPlaneStore {
   insertEnrolmentToken(row: Omit<EnrolmentTokenRow, "usedAtMs">): void;
@@ -75,12 +82,6 @@ export interface ControlPlaneStore {
   /** The agent that enrolled last on a pod, whatever its status (its hardware report outlives it). */
   latestAgentOfPod(podId: string): AgentRow | undefined;
   setAgentStatus(agentId: string, status: AgentRow["status"]): void;
-  /** Highest stored event seq of an agent, 0 for none. */
-  lastEventSeq(agentId: string): number;
-  /** Stores an event once; false when (agent, seq) was stored before. */
-  appendEvent(row: EventRow): boolean;
-  /** Stored events of an agent in seq order, optionally of one job. */
-  events(agentId: string, jobId?: string): EventRow[];
   /**
    * Appends a message to an agent under the next controller seq, which `encode` receives to build
    * the message bytes; returns that seq.
@@ -99,6 +100,16 @@ export interface ControlPlaneStore {
   openJobs(agentId: string): string[];
   /** Agents holding at least one job in state "assigned". */
   agentsWithOpenJobs(): string[];
+  /**
+   * Keeps the first outcome an agent reported for a job (a JobFinished or JobFailed, protobuf
+   * binary); false when one was kept before. In the store, not the event log: it is what the
+   * round waits for, including across a restart, and there is one per job the controller sent.
+   */
+  putJobOutcome(jobId: string, kind: "jobFinished" | "jobFailed", payload: Uint8Array): boolean;
+  jobOutcome(jobId: string): { kind: "jobFinished" | "jobFailed"; payload: Uint8Array } | undefined;
+  /** Inserts or replaces an artefact's row. */
+  putArtefact(row: ArtefactRow): void;
+  artefact(jobId: string, name: string): ArtefactRow | undefined;
   close(): void;
 }
 
@@ -113,16 +124,20 @@ CREATE TABLE IF NOT EXISTS cp_agents (
   status TEXT NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS cp_agents_active_pod ON cp_agents (pod_id) WHERE status = 'active';
-CREATE TABLE IF NOT EXISTS cp_agent_events (
-  agent_id TEXT NOT NULL, seq INTEGER NOT NULL, at_ms INTEGER NOT NULL, received_at_ms INTEGER NOT NULL,
-  kind TEXT NOT NULL, job_id TEXT NOT NULL, event BLOB NOT NULL, PRIMARY KEY (agent_id, seq)
-) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS cp_controller_messages (
   agent_id TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL, job_id TEXT NOT NULL,
   message BLOB NOT NULL, acked INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (agent_id, seq)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS cp_jobs (
   job_id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, state TEXT NOT NULL, updated_at_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cp_job_outcomes (
+  job_id TEXT PRIMARY KEY, kind TEXT NOT NULL, payload BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cp_artefacts (
+  job_id TEXT NOT NULL, name TEXT NOT NULL, max_bytes INTEGER NOT NULL, state TEXT NOT NULL,
+  size_bytes INTEGER NOT NULL, sha256 TEXT NOT NULL, expires_at_ms INTEGER NOT NULL,
+  problem TEXT NOT NULL, location TEXT NOT NULL, PRIMARY KEY (job_id, name)
 );
 `;
 
@@ -169,12 +184,13 @@ export class SqliteControlPlaneStore implements ControlPlaneStore {
         "SELECT * FROM cp_agents WHERE pod_id = ? ORDER BY enrolled_at_ms DESC, rowid DESC LIMIT 1",
       ),
       setAgentStatus: p("UPDATE cp_agents SET status = ? WHERE agent_id = ?"),
-      lastSeq: p("SELECT COALESCE(MAX(seq), 0) AS seq FROM cp_agent_events WHERE agent_id = ?"),
-      insertEvent: p(
-        "INSERT OR IGNORE INTO cp_agent_events (agent_id, seq, at_ms, received_at_ms, kind, job_id, event) VALUES (?, ?, ?, ?, ?, ?, ?)",
+      putOutcome: p("INSERT OR IGNORE INTO cp_job_outcomes (job_id, kind, payload) VALUES (?, ?, ?)"),
+      outcome: p("SELECT kind, payload FROM cp_job_outcomes WHERE job_id = ?"),
+      putArtefact: p(
+        `INSERT OR REPLACE INTO cp_artefacts (job_id, name, max_bytes, state, size_bytes, sha256, expires_at_ms, problem, location)
+         VALUES ($jobId, $name, $maxBytes, $state, $sizeBytes, $sha256, $expiresAtMs, $problem, $location)`,
       ),
-      events: p("SELECT * FROM cp_agent_events WHERE agent_id = ? ORDER BY seq"),
-      eventsOfJob: p("SELECT * FROM cp_agent_events WHERE agent_id = ? AND job_id = ? ORDER BY seq"),
+      artefact: p("SELECT * FROM cp_artefacts WHERE job_id = ? AND name = ?"),
       nextMessageSeq: p(
         "SELECT COALESCE(MAX(seq), 0) + 1 AS seq FROM cp_controller_messages WHERE agent_id = ?",
       ),
@@ -275,38 +291,6 @@ export class SqliteControlPlaneStore implements ControlPlaneStore {
     this.#s("setAgentStatus").run(status, agentId);
   }
 
-  lastEventSeq(agentId: string): number {
-    const r = this.#s("lastSeq").get(agentId) as { seq: number };
-    return Number(r.seq);
-  }
-
-  appendEvent(row: EventRow): boolean {
-    const result = this.#s("insertEvent").run(
-      row.agentId,
-      row.seq,
-      row.atMs,
-      row.receivedAtMs,
-      row.kind,
-      row.jobId,
-      row.event,
-    );
-    return Number(result.changes) === 1;
-  }
-
-  events(agentId: string, jobId?: string): EventRow[] {
-    const rows =
-      jobId === undefined ? this.#s("events").all(agentId) : this.#s("eventsOfJob").all(agentId, jobId);
-    return rows.map((r) => ({
-      agentId: String(r.agent_id),
-      seq: Number(r.seq),
-      atMs: Number(r.at_ms),
-      receivedAtMs: Number(r.received_at_ms),
-      kind: String(r.kind),
-      jobId: String(r.job_id),
-      event: r.event as Uint8Array,
-    }));
-  }
-
   appendControllerMessage(
     row: Omit<ControllerMessageRow, "seq" | "acked" | "message">,
     encode: (seq: number) => Uint8Array,
@@ -322,7 +306,7 @@ export class SqliteControlPlaneStore implements ControlPlaneStore {
       .map((r) => ({
         agentId: String(r.agent_id),
         seq: Number(r.seq),
-        kind: r.kind as "job" | "cancel",
+        kind: r.kind as ControllerMessageRow["kind"],
         jobId: String(r.job_id),
         message: r.message as Uint8Array,
         acked: Boolean(r.acked),
@@ -348,6 +332,35 @@ export class SqliteControlPlaneStore implements ControlPlaneStore {
     return this.#s("openJobs")
       .all(agentId)
       .map((r) => String(r.job_id));
+  }
+
+  putJobOutcome(jobId: string, kind: "jobFinished" | "jobFailed", payload: Uint8Array): boolean {
+    return Number(this.#s("putOutcome").run(jobId, kind, payload).changes) === 1;
+  }
+
+  jobOutcome(jobId: string): { kind: "jobFinished" | "jobFailed"; payload: Uint8Array } | undefined {
+    const r = this.#s("outcome").get(jobId) as { kind: string; payload: Uint8Array } | undefined;
+    return r ? { kind: r.kind as "jobFinished" | "jobFailed", payload: r.payload } : undefined;
+  }
+
+  putArtefact(row: ArtefactRow): void {
+    this.#s("putArtefact").run({ ...row });
+  }
+
+  artefact(jobId: string, name: string): ArtefactRow | undefined {
+    const r = this.#s("artefact").get(jobId, name) as Record<string, unknown> | undefined;
+    if (!r) return undefined;
+    return {
+      jobId: String(r.job_id),
+      name: String(r.name),
+      maxBytes: Number(r.max_bytes),
+      state: r.state as ArtefactRow["state"],
+      sizeBytes: Number(r.size_bytes),
+      sha256: String(r.sha256),
+      expiresAtMs: Number(r.expires_at_ms),
+      problem: String(r.problem),
+      location: String(r.location),
+    };
   }
 
   agentsWithOpenJobs(): string[] {

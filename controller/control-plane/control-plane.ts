@@ -8,6 +8,7 @@ import {
   type AgentMessage,
   AgentService,
   AgentState,
+  type ArtefactReady,
   type ArtefactUploaded,
   type ControllerMessage,
   ControllerMessageSchema,
@@ -15,14 +16,21 @@ import {
   EnrolResponseSchema,
   type Hello,
   type JobFailed,
+  JobFailedSchema,
+  JobFinishedSchema,
 } from "../../shared/gen/cacheon/v1/agent_service_pb.ts";
-import { type EvaluationJob, EvaluationJobSchema } from "../../shared/gen/cacheon/v1/job_pb.ts";
+import {
+  type EvaluationJob,
+  EvaluationJobSchema,
+  UploadTargetSchema,
+} from "../../shared/gen/cacheon/v1/job_pb.ts";
 import type { JobResult } from "../../shared/gen/cacheon/v1/result_pb.ts";
 import { type Logger, silentLogger } from "../../shared/log/logger.ts";
 import { compareVersions } from "../../shared/version/compare-versions.ts";
 import type { JobOutcome } from "../rounds/control-plane-job-runner.ts";
-import type { AgentRow, ControlPlaneStore, EventRow } from "./control-plane-store.ts";
+import type { AgentRow, ArtefactRow, ControlPlaneStore } from "./control-plane-store.ts";
 import { enrolAgent, type MintedToken, mintEnrolmentToken } from "./enrolment.ts";
+import { type AgentEventLog, type EventRow, SqliteEventLog } from "./event-log.ts";
 import { classifySeq, eventJobId, validateEventPayload } from "./event-validation.ts";
 import { OutgoingQueue } from "./outgoing-queue.ts";
 import { TokenBucket } from "./rate-limiter.ts";
@@ -35,6 +43,19 @@ import {
   type UploadVerification,
   uploadNameProblem,
 } from "./upload-storage.ts";
+
+/** How long agents' events are kept, and how much of them. */
+export interface EventRetentionOptions {
+  /** Events older than this are deleted, ms. @default 14 days */
+  maxAgeMs?: number;
+  /** The event log is cut to this many bytes, oldest first. @default 4 GiB */
+  maxBytes?: number;
+  /** How often retention runs, ms. @default 10 minutes */
+  everyMs?: number;
+}
+
+/** Event kinds that carry a job's outcome or an artefact's state: kept whatever the agent's quota. */
+const essential = new Set(["jobFinished", "jobFailed", "artefactReady", "artefact"]);
 
 /** Callbacks a scheduler registers with {@link ControlPlane.addListener}; each is optional. */
 export interface ControlPlaneListener {
@@ -62,8 +83,15 @@ export interface ControlPlaneListener {
 
 /** Options of {@link ControlPlane}. */
 export interface ControlPlaneOptions {
-  /** Persistence (tokens, agents, events, messages to agents). */
+  /** Persistence (tokens, agents, messages to agents, jobs, artefacts), in the controller's store file. */
   store: ControlPlaneStore;
+  /**
+   * Where agents' events go: a file of its own, so nothing an agent sends can fill the store
+   * that holds rounds and weights. @default an in-memory log (tests)
+   */
+  events?: AgentEventLog;
+  /** Retention of the event log. */
+  retention?: EventRetentionOptions;
   /** @default silentLogger */
   logger?: Logger;
   /** How often each side sends a heartbeat, ms. @default 5000 */
@@ -76,9 +104,12 @@ export interface ControlPlaneOptions {
   heartbeatDeadlineMs?: number;
   /** Per-session limits. */
   limits?: SessionLimitOptions;
-  /** Issues and verifies per-job upload URLs; without it jobs get no upload targets. */
+  /** Grants and verifies per-artefact upload URLs; without it jobs get no upload targets. */
   uploads?: UploadStorage;
-  /** Lifetime of issued upload URLs, ms. @default 6 hours */
+  /**
+   * Lifetime of a granted upload URL, ms. URLs are granted when the agent announces the bytes
+   * (ArtefactReady), so minutes suffice however long the job ran. @default 10 minutes
+   */
   uploadTtlMs?: number;
   /**
    * Lowest agent version (semver, build metadata ignored) allowed to enrol or open a session: an
@@ -124,8 +155,20 @@ export interface ControlPlaneStats {
   duplicatesDropped: number;
   sessionsOpened: number;
   sessionsRefused: number;
-  /** Milliseconds sessions spent paused by the rate limit. */
+  /** Milliseconds sessions spent paused by the message or byte rate limits. */
   throttledMs: number;
+  /** Events accepted (acknowledged) but not stored: their agent was over its stored-bytes quota. */
+  eventsOverQuota: number;
+  /** Bytes of unknown protobuf fields dropped from events before storing. */
+  unknownBytesDropped: number;
+  /** Artefact checks run against storage (one per artefact at most). */
+  artefactsChecked: number;
+}
+
+/** Rate limits of one agent, kept across its sessions (reconnecting does not refill them). */
+interface AgentBuckets {
+  messages: TokenBucket;
+  bytes: TokenBucket;
 }
 
 interface LiveSession {
@@ -141,7 +184,7 @@ interface LiveSession {
   sessionSeq: number;
   storedSeq: number;
   maxSentControllerSeq: number;
-  bucket: TokenBucket;
+  buckets: AgentBuckets;
   lastHeartbeatSentMs: number;
   timers: NodeJS.Timeout[];
   abort: AbortController;
@@ -161,6 +204,13 @@ export class ControlPlane {
   readonly #uploads: UploadStorage | undefined;
   readonly #uploadTtlMs: number;
   readonly #minAgentVersion: string;
+  readonly #events: AgentEventLog;
+  readonly #ownsEvents: boolean;
+  readonly #retention: Required<EventRetentionOptions>;
+  readonly #buckets = new Map<string, AgentBuckets>();
+  /** Artefacts being checked now (job/name), so a repeated event starts no second check. */
+  readonly #checking = new Set<string>();
+  #pruneTimer: NodeJS.Timeout | undefined;
   readonly #now: () => number;
   readonly #listeners = new Set<Partial<ControlPlaneListener>>();
   readonly #sessions = new Map<string, LiveSession>();
@@ -174,6 +224,9 @@ export class ControlPlane {
     sessionsOpened: 0,
     sessionsRefused: 0,
     throttledMs: 0,
+    eventsOverQuota: 0,
+    unknownBytesDropped: 0,
+    artefactsChecked: 0,
   };
 
   constructor(options: ControlPlaneOptions) {
@@ -189,9 +242,34 @@ export class ControlPlane {
     }
     this.#limits = resolveSessionLimits(options.limits);
     this.#uploads = options.uploads;
-    this.#uploadTtlMs = options.uploadTtlMs ?? 6 * 3600_000;
+    this.#uploadTtlMs = options.uploadTtlMs ?? 10 * 60_000;
     this.#minAgentVersion = options.minAgentVersion ?? "";
     this.#now = options.now ?? Date.now;
+    this.#events = options.events ?? new SqliteEventLog();
+    this.#ownsEvents = options.events === undefined;
+    this.#retention = {
+      maxAgeMs: options.retention?.maxAgeMs ?? 14 * 24 * 3600_000,
+      maxBytes: options.retention?.maxBytes ?? 4 * 1024 ** 3,
+      everyMs: options.retention?.everyMs ?? 10 * 60_000,
+    };
+    this.pruneEvents();
+    this.#pruneTimer = setInterval(() => {
+      try {
+        this.pruneEvents();
+      } catch (error) {
+        this.#log.warn("event retention failed; tried again later", { error });
+      }
+    }, this.#retention.everyMs);
+    this.#pruneTimer.unref();
+  }
+
+  /** Applies the event log's retention now (also done on a timer). */
+  pruneEvents(): void {
+    const report = this.#events.prune({
+      olderThanMs: this.#now() - this.#retention.maxAgeMs,
+      maxBytes: this.#retention.maxBytes,
+    });
+    if (report.expired + report.overCap > 0) this.#log.info("agent events pruned", { ...report });
   }
 
   /** The limits in force (the server uses maxMessageBytes for its read and write caps). */
@@ -227,13 +305,13 @@ export class ControlPlane {
 
   /** Stored events of an agent in seq order (optionally of one job), decoded. */
   events(agentId: string, jobId?: string): AgentEvent[] {
-    return this.#store.events(agentId, jobId).map((row) => fromBinary(AgentEventSchema, row.event));
+    return this.#events.events(agentId, jobId).map((row) => fromBinary(AgentEventSchema, row.event));
   }
 
   /**
-   * Sends a job to a connected agent. Upload URLs are issued for `uploads` (scoped to this job,
-   * short-lived) and put into the job. The job is stored and resent until the agent acknowledges
-   * it, across reconnects. Returns the job as sent.
+   * Sends a job to a connected agent, naming the artefacts it may upload (`uploads`; their URLs
+   * are granted later, one per announced body). The job is stored and resent until the agent
+   * acknowledges it, across reconnects. Returns the job as sent.
    */
   async assignJob(
     agentId: string,
@@ -268,9 +346,23 @@ export class ControlPlane {
         if (problem)
           throw new CacheonError("invalid-argument", `upload ${JSON.stringify(request.name)}: ${problem}`);
       }
-      sent.uploads = await Promise.all(
-        requests.map((r) => this.#uploads?.issue(job.jobId, r, this.#uploadTtlMs) as never),
+      // Named, without URLs: the agent announces each body when ready and gets a URL bound to it.
+      sent.uploads = requests.map((r) =>
+        create(UploadTargetSchema, { name: r.name, maxBytes: BigInt(r.maxBytes) }),
       );
+      for (const r of requests) {
+        this.#store.putArtefact({
+          jobId: job.jobId,
+          name: r.name,
+          maxBytes: r.maxBytes,
+          state: "allowed",
+          sizeBytes: 0,
+          sha256: "",
+          expiresAtMs: 0,
+          problem: "",
+          location: "",
+        });
+      }
     }
     this.#store.setJob(job.jobId, agentId, "assigned", this.#now());
     this.#sendSequenced(agentId, "job", job.jobId, (seq) =>
@@ -282,7 +374,7 @@ export class ControlPlane {
   /**
    * Where a job stands, from the store (so it answers across a controller restart): its state,
    * agent and pod, and for a finished or failed job the first outcome its agent reported. A
-   * finished job whose result event is no longer stored (retention) reads as lost.
+   * finished job whose outcome was not kept (a store from before outcomes were) reads as lost.
    */
   jobOutcome(jobId: string): JobOutcome | undefined {
     const job = this.#store.job(jobId);
@@ -290,13 +382,14 @@ export class ControlPlane {
     const podId = this.#store.agent(job.agentId)?.podId ?? "";
     const base = { agentId: job.agentId, podId };
     if (job.state !== "finished" && job.state !== "failed") return { ...base, state: job.state };
-    for (const row of this.#store.events(job.agentId, jobId)) {
-      if (row.kind !== "jobFinished" && row.kind !== "jobFailed") continue;
-      const p = fromBinary(AgentEventSchema, row.event).payload;
-      if (p.case === "jobFinished" && p.value.result)
-        return { ...base, state: "finished", result: p.value.result };
-      if (p.case === "jobFailed")
-        return { ...base, state: "failed", reason: p.value.reason, retryable: p.value.retryable };
+    const outcome = this.#store.jobOutcome(jobId);
+    if (outcome?.kind === "jobFinished") {
+      const result = fromBinary(JobFinishedSchema, outcome.payload).result;
+      if (result) return { ...base, state: "finished", result };
+    }
+    if (outcome?.kind === "jobFailed") {
+      const failure = fromBinary(JobFailedSchema, outcome.payload);
+      return { ...base, state: "failed", reason: failure.reason, retryable: failure.retryable };
     }
     return { ...base, state: "lost" };
   }
@@ -360,6 +453,8 @@ export class ControlPlane {
     }
     for (const t of this.#lostTimers.values()) clearTimeout(t);
     this.#lostTimers.clear();
+    clearInterval(this.#pruneTimer);
+    if (this.#ownsEvents) this.#events.close();
   }
 
   /** Registers the AgentService handlers on a Connect router. */
@@ -403,7 +498,7 @@ export class ControlPlane {
 
   #sendSequenced(
     agentId: string,
-    kind: "job" | "cancel",
+    kind: "job" | "cancel" | "grant",
     jobId: string,
     build: (seq: number) => ControllerMessage,
   ): void {
@@ -472,11 +567,7 @@ export class ControlPlane {
       sessionSeq: 0,
       storedSeq: 0,
       maxSentControllerSeq: 0,
-      bucket: new TokenBucket({
-        ratePerSecond: this.#limits.messagesPerSecond,
-        burst: this.#limits.messageBurst,
-        nowMs: now,
-      }),
+      buckets: this.#bucketsOf(agent.agentId, now),
       lastHeartbeatSentMs: 0,
       timers: [],
       abort: new AbortController(),
@@ -512,6 +603,19 @@ export class ControlPlane {
     }
   }
 
+  #bucketsOf(agentId: string, nowMs: number): AgentBuckets {
+    let buckets = this.#buckets.get(agentId);
+    if (!buckets) {
+      const l = this.#limits;
+      buckets = {
+        messages: new TokenBucket({ ratePerSecond: l.messagesPerSecond, burst: l.messageBurst, nowMs }),
+        bytes: new TokenBucket({ ratePerSecond: l.eventBytesPerSecond, burst: l.eventByteBurst, nowMs }),
+      };
+      this.#buckets.set(agentId, buckets);
+    }
+    return buckets;
+  }
+
   #tick(session: LiveSession): void {
     const now = this.#now();
     if (now - session.lastSeenMs > this.#deadlineMs) {
@@ -539,14 +643,22 @@ export class ControlPlane {
       for await (const message of requests) {
         if (session.abort.signal.aborted) return;
         const now = this.#now();
-        const wait = session.bucket.take(1, now);
+        // Over its message rate, the agent waits: the stream is not read meanwhile, so HTTP/2
+        // flow control pushes back on it, and nothing is dropped.
+        const wait = session.buckets.messages.take(1, now);
         if (wait > 0) {
           this.stats.throttledMs += wait;
           await new Promise((resolve) => setTimeout(resolve, wait));
         }
         session.lastSeenMs = this.#now();
         this.#lastSeen.set(session.agentId, session.lastSeenMs);
-        this.#handle(session, message);
+        const bytes = this.#handle(session, message);
+        // Over its byte rate (what it costs to decode and keep), the same.
+        const byteWait = bytes > 0 ? session.buckets.bytes.take(bytes, this.#now()) : 0;
+        if (byteWait > 0) {
+          this.stats.throttledMs += byteWait;
+          await new Promise((resolve) => setTimeout(resolve, byteWait));
+        }
       }
       session.queue.end();
     } catch (error) {
@@ -561,8 +673,10 @@ export class ControlPlane {
     }
   }
 
-  #handle(session: LiveSession, message: AgentMessage): void {
+  /** Handles one message; returns the bytes it costs the agent's byte quota. */
+  #handle(session: LiveSession, message: AgentMessage): number {
     const kind = message.kind;
+    const unknown = unknownBytes(message, typeof kind.value === "object" ? kind.value : undefined);
     if (!session.helloDone) {
       if (kind.case !== "hello") {
         throw new CacheonError(
@@ -571,7 +685,7 @@ export class ControlPlane {
         );
       }
       this.#hello(session, kind.value);
-      return;
+      return unknown;
     }
     switch (kind.case) {
       case "hello":
@@ -581,7 +695,7 @@ export class ControlPlane {
         );
       case "heartbeat":
         session.state = kind.value.state;
-        return;
+        return unknown;
       case "ack": {
         const seq = Number(kind.value);
         if (seq < 1 || seq > session.maxSentControllerSeq) {
@@ -591,11 +705,10 @@ export class ControlPlane {
           );
         }
         this.#store.ackControllerMessages(session.agentId, seq);
-        return;
+        return unknown;
       }
       case "event":
-        this.#event(session, kind.value);
-        return;
+        return unknown + this.#event(session, kind.value);
       default:
         throw new CacheonError("invalid-argument", "an AgentMessage with no kind set");
     }
@@ -618,7 +731,7 @@ export class ControlPlane {
     }
     session.helloDone = true;
     session.agentVersion = hello.agentVersion || session.agentVersion;
-    session.storedSeq = this.#store.lastEventSeq(session.agentId);
+    session.storedSeq = this.#events.lastSeq(session.agentId);
     const now = this.#now();
     session.queue.push(
       create(ControllerMessageSchema, {
@@ -674,76 +787,235 @@ export class ControlPlane {
     this.#emit("sessionChanged", session.agentId, true);
   }
 
-  #event(session: LiveSession, event: AgentEvent): void {
+  /** Handles one event; returns the bytes it costs (as stored, plus any unknown fields dropped). */
+  #event(session: LiveSession, event: AgentEvent): number {
     const seq = Number(event.seq);
     const verdict = classifySeq(seq, { storedSeq: session.storedSeq, sessionSeq: session.sessionSeq });
     session.sessionSeq = seq;
+    const unknown = unknownBytes(event, event.payload.value);
     if (verdict === "duplicate") {
       this.stats.duplicatesDropped += 1;
       session.queue.setAck(ackMessage(session.storedSeq));
-      return;
+      return unknown;
     }
     validateEventPayload(event, this.#limits);
     const jobId = eventJobId(event);
-    if (jobId) {
-      const job = this.#store.job(jobId);
-      if (!job || job.agentId !== session.agentId) {
-        throw new CacheonError(
-          "invalid-argument",
-          `event ${seq} is about job ${jobId}, which was never assigned to this agent`,
-        );
-      }
+    const job = jobId ? this.#store.job(jobId) : undefined;
+    if (jobId && job?.agentId !== session.agentId) {
+      throw new CacheonError(
+        "invalid-argument",
+        `event ${seq} is about job ${jobId}, which was never assigned to this agent`,
+      );
     }
-    const row: EventRow = {
-      agentId: session.agentId,
-      seq,
-      atMs: Number(event.atUnixMs),
-      receivedAtMs: this.#now(),
-      kind: event.payload.case ?? "",
-      jobId,
-      event: toBinary(AgentEventSchema, event),
-    };
-    this.#store.appendEvent(row);
+    const agentId = session.agentId;
+    // Only what this controller understands is kept: unknown fields (padding, a newer agent's
+    // additions) are dropped before anything is stored.
+    const bytes = toBinary(AgentEventSchema, event, { writeUnknownFields: false });
+    this.stats.unknownBytesDropped += unknown;
+    const kind = event.payload.case ?? "";
+    // Over its stored-bytes quota an agent's events are acknowledged but not kept, except those
+    // that move a job or an artefact on (one per job or artefact the controller named).
+    const overQuota =
+      this.#events.storedBytes(agentId) + bytes.byteLength > this.#limits.maxStoredEventBytesPerAgent;
+    if (overQuota && !this.#movesOn(event, job?.state)) {
+      this.#events.skip(agentId, seq);
+      if (this.stats.eventsOverQuota++ % 1000 === 0)
+        this.#log.warn("an agent is over its event quota; its events are acknowledged but not stored", {
+          agentId,
+          storedBytes: this.#events.storedBytes(agentId),
+          quota: this.#limits.maxStoredEventBytesPerAgent,
+        });
+    } else {
+      const row: EventRow = {
+        agentId,
+        seq,
+        atMs: Number(event.atUnixMs),
+        receivedAtMs: this.#now(),
+        kind,
+        jobId,
+        event: bytes,
+      };
+      this.#events.append(row);
+      this.stats.eventsStored += 1;
+    }
     session.storedSeq = seq;
-    this.stats.eventsStored += 1;
     session.queue.setAck(ackMessage(seq));
-    this.#emit("event", session.agentId, event);
+    this.#emit("event", agentId, event);
     const p = event.payload;
     if (p.case === "jobFinished" && p.value.result) {
-      this.#finishJob(session.agentId, jobId, "finished");
-      this.#emit("jobFinished", session.agentId, p.value.result);
+      this.#finishJob(
+        agentId,
+        jobId,
+        "finished",
+        toBinary(JobFinishedSchema, p.value, { writeUnknownFields: false }),
+      );
+      this.#emit("jobFinished", agentId, p.value.result);
     } else if (p.case === "jobFailed") {
-      this.#finishJob(session.agentId, jobId, "failed");
-      this.#emit("jobFailed", session.agentId, p.value);
+      this.#finishJob(
+        agentId,
+        jobId,
+        "failed",
+        toBinary(JobFailedSchema, p.value, { writeUnknownFields: false }),
+      );
+      this.#emit("jobFailed", agentId, p.value);
+    } else if (p.case === "artefactReady") {
+      this.#artefactReady(agentId, p.value, job?.state);
     } else if (p.case === "artefact") {
-      this.#verifyArtefact(session.agentId, p.value);
+      this.#artefactUploaded(agentId, p.value);
     }
+    return bytes.byteLength + unknown;
   }
 
-  #finishJob(agentId: string, jobId: string, state: "finished" | "failed"): void {
+  /** True for an event that moves a job or an artefact to its next state (kept whatever the quota). */
+  #movesOn(event: AgentEvent, jobState: string | undefined): boolean {
+    const p = event.payload;
+    if (p.case === "jobFinished" || p.case === "jobFailed") return jobState === "assigned";
+    if (p.case === "artefactReady" || p.case === "artefact") {
+      const row = this.#store.artefact(p.value.jobId, p.value.name);
+      return p.case === "artefactReady"
+        ? row?.state === "allowed" || row?.state === "granted"
+        : row?.state === "granted";
+    }
+    return false;
+  }
+
+  #finishJob(agentId: string, jobId: string, state: "finished" | "failed", outcome: Uint8Array): void {
     const job = this.#store.job(jobId);
-    // A job already cancelled or handed back keeps that state; its late result is still stored.
-    if (job?.state === "assigned") this.#store.setJob(jobId, agentId, state, this.#now());
+    // A job already cancelled or handed back keeps that state; its late outcome is not kept. Only
+    // the first outcome of a job counts: a second JobFinished changes nothing.
+    if (job?.state !== "assigned") return;
+    this.#store.putJobOutcome(jobId, state === "finished" ? "jobFinished" : "jobFailed", outcome);
+    this.#store.setJob(jobId, agentId, state, this.#now());
   }
 
-  #verifyArtefact(agentId: string, artefact: ArtefactUploaded): void {
+  /**
+   * An agent announced an artefact's bytes: it gets a URL bound to exactly them, valid for
+   * minutes, or a refusal saying why (not a target of this job, too large, the job is over, an
+   * earlier URL still valid, already uploaded).
+   */
+  #artefactReady(agentId: string, ready: ArtefactReady, jobState: string | undefined): void {
+    const row = this.#store.artefact(ready.jobId, ready.name);
+    const size = Number(ready.sizeBytes);
+    const now = this.#now();
+    const problem = !this.#uploads
+      ? "this controller takes no uploads"
+      : !row
+        ? "the job names no such upload target"
+        : row.state === "verified" || row.state === "refused"
+          ? `it was checked already (${row.state}); an artefact is uploaded once`
+          : row.state === "granted" && row.expiresAtMs > now
+            ? "a URL granted for it is still valid; use that one"
+            : jobState !== "assigned"
+              ? "the job is over"
+              : size > row.maxBytes
+                ? `${size} bytes is above the ${row.maxBytes} allowed; cut it`
+                : undefined;
+    const grant = (fields: {
+      target?: { url: string; expiresAtMs: number };
+      headers?: Record<string, string>;
+      refused?: string;
+    }) =>
+      this.#sendSequenced(agentId, "grant", ready.jobId, (seq) =>
+        create(ControllerMessageSchema, {
+          kind: {
+            case: "uploadGrant",
+            value: {
+              seq: BigInt(seq),
+              jobId: ready.jobId,
+              name: ready.name,
+              ...(fields.target
+                ? {
+                    target: create(UploadTargetSchema, {
+                      name: ready.name,
+                      url: fields.target.url,
+                      maxBytes: BigInt(size),
+                      expiresAtUnixMs: BigInt(fields.target.expiresAtMs),
+                    }),
+                  }
+                : {}),
+              headers: fields.headers ?? {},
+              refused: fields.refused ?? "",
+            },
+          },
+        }),
+      );
+    if (problem || !row || !this.#uploads) {
+      this.#log.warn("upload refused", { agentId, jobId: ready.jobId, name: ready.name, problem });
+      grant({ refused: `upload of ${ready.name} refused: ${problem}` });
+      return;
+    }
+    // Granted before the URL is signed: a repeated announcement meanwhile finds it taken.
+    const granted: ArtefactRow = {
+      ...row,
+      state: "granted",
+      sizeBytes: size,
+      sha256: ready.sha256,
+      expiresAtMs: now + this.#uploadTtlMs,
+    };
+    this.#store.putArtefact(granted);
+    this.#uploads
+      .grant(ready.jobId, ready.name, { sha256: ready.sha256, sizeBytes: size }, this.#uploadTtlMs)
+      .then(
+        (url) => {
+          this.#store.putArtefact({ ...granted, expiresAtMs: url.expiresAtMs });
+          grant({ target: url, headers: url.headers });
+        },
+        (error: unknown) => {
+          this.#store.putArtefact({ ...granted, state: "allowed", expiresAtMs: 0 });
+          grant({
+            refused: `upload of ${ready.name} refused: cannot sign a URL: ${(error as Error).message}`,
+          });
+        },
+      );
+  }
+
+  /**
+   * An agent says an artefact is uploaded: checked once against what it announced (the storage
+   * moves it where no URL points). A repeated report, or one for an artefact never granted or
+   * already checked, starts no second check: storage is read once per artefact at most.
+   */
+  #artefactUploaded(agentId: string, uploaded: ArtefactUploaded): void {
     const uploads = this.#uploads;
-    if (!uploads) return;
+    const row = this.#store.artefact(uploaded.jobId, uploaded.name);
+    const key = `${uploaded.jobId}\n${uploaded.name}`;
+    if (!uploads || !row || row.state === "verified" || row.state === "refused" || this.#checking.has(key))
+      return;
+    const settle = (verification: UploadVerification) => {
+      this.#store.putArtefact({
+        ...row,
+        state: verification.verified ? "verified" : "refused",
+        problem: verification.problem ?? "",
+        location: verification.verified ? verification.location : "",
+      });
+      this.#checking.delete(key);
+      this.#emit("artefactVerified", agentId, verification);
+    };
+    const refuse = (problem: string) =>
+      settle({ jobId: uploaded.jobId, name: uploaded.name, verified: false, problem, location: "" });
+    if (row.state !== "granted") {
+      refuse("reported uploaded, but no URL was granted for it");
+      return;
+    }
+    if (uploaded.sha256 !== row.sha256 || Number(uploaded.sizeBytes) !== row.sizeBytes) {
+      refuse(
+        `the report (${uploaded.sizeBytes} bytes, sha256 ${uploaded.sha256}) differs from the announcement (${row.sizeBytes} bytes, sha256 ${row.sha256})`,
+      );
+      return;
+    }
+    this.#checking.add(key);
+    this.stats.artefactsChecked += 1;
     uploads
-      .verify(artefact.jobId, artefact.name, {
-        sha256: artefact.sha256,
-        sizeBytes: Number(artefact.sizeBytes),
-      })
+      .verify(uploaded.jobId, uploaded.name, { sha256: row.sha256, sizeBytes: row.sizeBytes })
       .catch(
         (error: unknown): UploadVerification => ({
-          jobId: artefact.jobId,
-          name: artefact.name,
+          jobId: uploaded.jobId,
+          name: uploaded.name,
           verified: false,
           problem: `verification failed: ${(error as Error).message}`,
           location: "",
         }),
       )
-      .then((verification) => this.#emit("artefactVerified", agentId, verification));
+      .then(settle);
   }
 
   #sessionEnded(session: LiveSession): void {
@@ -790,6 +1062,15 @@ function malformedToInvalidArgument(error: ConnectError): ConnectError {
     );
   }
   return error;
+}
+
+/** Bytes of unknown protobuf fields at the top of these messages (what an agent padded them with). */
+function unknownBytes(...messages: (object | undefined)[]): number {
+  let bytes = 0;
+  for (const m of messages)
+    for (const field of (m as { $unknown?: { data: Uint8Array }[] } | undefined)?.$unknown ?? [])
+      bytes += field.data.byteLength;
+  return bytes;
 }
 
 function ackMessage(seq: number): ControllerMessage {

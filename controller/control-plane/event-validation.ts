@@ -47,6 +47,7 @@ export function eventJobId(event: AgentEvent): string {
     case "armFinished":
     case "log":
     case "artefact":
+    case "artefactReady":
     case "jobFailed":
       return p.value.jobId;
     case "jobFinished":
@@ -115,6 +116,12 @@ export function validateEventPayload(event: AgentEvent, limits: SessionLimits): 
       id("artefact.name", p.value.name, true);
       if (!/^[0-9a-f]{64}$/.test(p.value.sha256))
         throw bad("artefact.sha256 is not 64 lowercase hex characters");
+      return;
+    case "artefactReady":
+      id("artefact_ready.job_id", p.value.jobId, true);
+      id("artefact_ready.name", p.value.name, true);
+      if (!/^[0-9a-f]{64}$/.test(p.value.sha256))
+        throw bad("artefact_ready.sha256 is not 64 lowercase hex characters");
       return;
     case "jobFinished":
       if (!p.value.result) throw bad("job_finished.result is not set");

@@ -1,12 +1,17 @@
 import { createHash } from "node:crypto";
 import type { Readable } from "node:stream";
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
-import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
-import { create } from "@bufbuild/protobuf";
-import { CacheonError } from "../../shared/errors/cacheon-error.ts";
-import { type UploadTarget, UploadTargetSchema } from "../../shared/gen/cacheon/v1/job_pb.ts";
 import {
-  type UploadRequest,
+  CopyObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  type S3Client,
+} from "@aws-sdk/client-s3";
+import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
+import { CacheonError } from "../../shared/errors/cacheon-error.ts";
+import {
+  type AnnouncedArtefact,
+  type UploadGrantUrl,
   type UploadStorage,
   type UploadVerification,
   uploadNameProblem,
@@ -25,48 +30,78 @@ export interface S3UploadStorageOptions {
 }
 
 /**
- * Upload URLs as S3 pre-signed PUTs, one object key per artefact ("<prefix>jobs/<job>/<name>"),
- * valid for the job's upload lifetime. A pre-signed PUT cannot cap the body size, so verify()
- * checks it afterwards together with the sha256, reading the object back.
+ * Upload URLs as S3 pre-signed PUTs to a staging key ("<prefix>uploads/<job>/<name>"), each
+ * signed over the announced content-length and sha256 (x-amz-checksum-sha256), so S3 refuses
+ * any other body. Verification copies the staging object server-side to its final key
+ * ("<prefix>jobs/<job>/<name>", which no URL names) and checks the copy: its size by HEAD (a
+ * body of another size is refused before it is copied or read), its sha256 by the checksum S3
+ * keeps when it reports one, otherwise by one read. A PUT replayed to the URL afterwards lands on
+ * the staging key and changes nothing verified. Servers that do not enforce signed headers
+ * (s3rver) are still covered by the checks. Give <prefix>uploads/ a lifecycle rule (a day).
  */
 export class S3UploadStorage implements UploadStorage {
   readonly #options: S3UploadStorageOptions;
-  readonly #issued = new Map<string, number>();
 
   constructor(options: S3UploadStorageOptions) {
     this.#options = options;
   }
 
-  /** The object key of an artefact. */
+  /** The final object key of an artefact (where verified artefacts live). */
   key(jobId: string, name: string): string {
     return `${this.#options.prefix ?? ""}jobs/${jobId}/${name}`;
   }
 
-  async issue(jobId: string, request: UploadRequest, ttlMs: number): Promise<UploadTarget> {
-    const problem = uploadNameProblem(request.name) ?? uploadNameProblem(jobId);
-    if (problem) throw new CacheonError("invalid-argument", `upload ${jobId}/${request.name}: ${problem}`);
-    const expiresIn = Math.max(1, Math.min(7 * 24 * 3600, Math.ceil(ttlMs / 1000)));
-    const url = await getSignedUrl(
-      this.#options.client,
-      new PutObjectCommand({ Bucket: this.#options.bucket, Key: this.key(jobId, request.name) }),
-      { expiresIn },
-    );
-    this.#issued.set(`${jobId}\n${request.name}`, request.maxBytes);
-    return create(UploadTargetSchema, {
-      name: request.name,
-      url,
-      maxBytes: BigInt(request.maxBytes),
-      expiresAtUnixMs: BigInt((this.#options.now ?? Date.now)() + expiresIn * 1000),
-    });
+  /** The staging key agents PUT to. */
+  uploadKey(jobId: string, name: string): string {
+    return `${this.#options.prefix ?? ""}uploads/${jobId}/${name}`;
   }
 
-  async verify(
+  async grant(
     jobId: string,
     name: string,
-    reported: { sha256: string; sizeBytes: number },
-  ): Promise<UploadVerification> {
+    announced: AnnouncedArtefact,
+    ttlMs: number,
+  ): Promise<UploadGrantUrl> {
+    const problem = uploadNameProblem(name) ?? uploadNameProblem(jobId);
+    if (problem) throw new CacheonError("invalid-argument", `upload ${jobId}/${name}: ${problem}`);
+    if (!/^[0-9a-f]{64}$/.test(announced.sha256))
+      throw new CacheonError(
+        "invalid-argument",
+        `upload ${jobId}/${name}: sha256 is not 64 lowercase hex characters`,
+      );
+    if (!Number.isSafeInteger(announced.sizeBytes) || announced.sizeBytes < 0)
+      throw new CacheonError(
+        "invalid-argument",
+        `upload ${jobId}/${name}: size ${announced.sizeBytes} is not a byte count`,
+      );
+    const expiresIn = Math.max(1, Math.min(7 * 24 * 3600, Math.ceil(ttlMs / 1000)));
+    const checksum = Buffer.from(announced.sha256, "hex").toString("base64");
+    const url = await getSignedUrl(
+      this.#options.client,
+      new PutObjectCommand({
+        Bucket: this.#options.bucket,
+        Key: this.uploadKey(jobId, name),
+        ContentLength: announced.sizeBytes,
+        ChecksumSHA256: checksum,
+      }),
+      {
+        expiresIn,
+        signableHeaders: new Set(["content-length", "x-amz-checksum-sha256"]),
+        unhoistableHeaders: new Set(["x-amz-checksum-sha256"]),
+      },
+    );
+    return {
+      url,
+      headers: { "content-length": String(announced.sizeBytes), "x-amz-checksum-sha256": checksum },
+      expiresAtMs: (this.#options.now ?? Date.now)() + expiresIn * 1000,
+    };
+  }
+
+  async verify(jobId: string, name: string, announced: AnnouncedArtefact): Promise<UploadVerification> {
+    const { client, bucket } = this.#options;
     const key = this.key(jobId, name);
-    const location = `s3://${this.#options.bucket}/${key}`;
+    const staged = this.uploadKey(jobId, name);
+    const location = `s3://${bucket}/${key}`;
     const refuse = (problem: string): UploadVerification => ({
       jobId,
       name,
@@ -74,32 +109,61 @@ export class S3UploadStorage implements UploadStorage {
       problem,
       location,
     });
-    const maxBytes = this.#issued.get(`${jobId}\n${name}`);
-    if (maxBytes === undefined) return refuse("no upload URL was issued for this artefact");
-    let size: number;
-    try {
-      const head = await this.#options.client.send(
-        new HeadObjectCommand({ Bucket: this.#options.bucket, Key: key }),
-      );
-      size = Number(head.ContentLength ?? -1);
-    } catch (error) {
+    const failed = (what: string, error: unknown) => {
       const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
       if (status === 404) return refuse("nothing was uploaded");
-      throw new CacheonError("unavailable", `cannot check ${location}: ${(error as Error).message}`, {
+      throw new CacheonError("unavailable", `cannot ${what} ${location}: ${(error as Error).message}`, {
         cause: error,
       });
+    };
+    const sizeOf = async (k: string) =>
+      await client.send(new HeadObjectCommand({ Bucket: bucket, Key: k, ChecksumMode: "ENABLED" }));
+    const wrongSize = (size: number) =>
+      refuse(`object is ${size} bytes but ${announced.sizeBytes} were announced`);
+    // A body of another size is refused as it lies, never copied or read.
+    try {
+      const head = await sizeOf(staged);
+      if (Number(head.ContentLength ?? -1) !== announced.sizeBytes)
+        return wrongSize(Number(head.ContentLength ?? -1));
+    } catch (error) {
+      return failed("check the upload for", error);
     }
-    if (size > maxBytes) return refuse(`object is ${size} bytes, above the ${maxBytes} allowed`);
-    if (size !== reported.sizeBytes)
-      return refuse(`object is ${size} bytes but the agent reported ${reported.sizeBytes}`);
-    const object = await this.#options.client.send(
-      new GetObjectCommand({ Bucket: this.#options.bucket, Key: key }),
-    );
-    const hash = createHash("sha256");
-    for await (const chunk of object.Body as Readable) hash.update(chunk as Buffer);
-    const sha256 = hash.digest("hex");
-    if (sha256 !== reported.sha256)
-      return refuse(`object sha256 ${sha256} differs from the reported ${reported.sha256}`);
+    try {
+      await client.send(
+        new CopyObjectCommand({
+          Bucket: bucket,
+          Key: key,
+          CopySource: `${bucket}/${staged}`,
+          ChecksumAlgorithm: "SHA256",
+        }),
+      );
+    } catch (error) {
+      return failed("copy the upload to", error);
+    }
+    // What is checked from here on is the copy, which no URL can change. (The staging object is
+    // left for a lifecycle rule on <prefix>uploads/: deleting while other uploads land beside it
+    // races in some S3-compatible servers.)
+    let size: number;
+    let checksum: string | undefined;
+    try {
+      const head = await sizeOf(key);
+      size = Number(head.ContentLength ?? -1);
+      checksum = head.ChecksumSHA256;
+    } catch (error) {
+      return failed("check", error);
+    }
+    if (size !== announced.sizeBytes) return wrongSize(size);
+    let sha256: string;
+    if (checksum && !checksum.includes("-")) {
+      sha256 = Buffer.from(checksum, "base64").toString("hex");
+    } else {
+      const object = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      const hash = createHash("sha256");
+      for await (const chunk of object.Body as Readable) hash.update(chunk as Buffer);
+      sha256 = hash.digest("hex");
+    }
+    if (sha256 !== announced.sha256)
+      return refuse(`object sha256 ${sha256} differs from the announced ${announced.sha256}`);
     return { jobId, name, verified: true, location };
   }
 }

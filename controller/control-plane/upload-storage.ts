@@ -1,5 +1,3 @@
-import type { UploadTarget } from "../../shared/gen/cacheon/v1/job_pb.ts";
-
 /** An artefact a job may upload. */
 export interface UploadRequest {
   /** Artefact name, e.g. "a2/outputs.jsonl"; letters, digits, "._-/" only, no "..". */
@@ -8,29 +6,45 @@ export interface UploadRequest {
   maxBytes: number;
 }
 
-/** What the controller found when it checked an upload against what the agent reported. */
+/** The bytes an agent announced it will upload (ArtefactReady), which a grant is bound to. */
+export interface AnnouncedArtefact {
+  /** sha256 (hex) of the bytes. */
+  sha256: string;
+  sizeBytes: number;
+}
+
+/** A pre-signed URL for exactly one announced body. */
+export interface UploadGrantUrl {
+  url: string;
+  /** Headers the PUT must carry as given (the signature covers them). */
+  headers: Record<string, string>;
+  /** When the URL stops working, ms since the epoch. */
+  expiresAtMs: number;
+}
+
+/** What the controller found when it checked an upload against what the agent announced. */
 export interface UploadVerification {
   jobId: string;
   name: string;
-  /** True when the object exists and its size and sha256 match the agent's report. */
+  /** True when the object exists and its size and sha256 match the announcement. */
   verified: boolean;
   /** Why not, when not verified. */
   problem?: string;
-  /** Where the object lives (for the scheduler and publishing), e.g. "s3://bucket/key". */
+  /** Where the verified object lives (for the scheduler and publishing), e.g. "s3://bucket/key". */
   location: string;
 }
 
 /**
- * Issues short-lived upload URLs scoped to one object each, and checks what arrived. The agent
- * only ever sees the URLs; storage credentials stay in the controller.
+ * Grants short-lived upload URLs, each bound to one announced body, and checks what arrived,
+ * once. The agent only ever sees the URLs; storage credentials stay in the controller.
  */
 export interface UploadStorage {
-  issue(jobId: string, request: UploadRequest, ttlMs: number): Promise<UploadTarget>;
-  verify(
-    jobId: string,
-    name: string,
-    reported: { sha256: string; sizeBytes: number },
-  ): Promise<UploadVerification>;
+  grant(jobId: string, name: string, announced: AnnouncedArtefact, ttlMs: number): Promise<UploadGrantUrl>;
+  /**
+   * Checks the uploaded object against the announcement and moves it where no URL points, so
+   * nothing PUT to the URL afterwards changes what was verified. Called once per artefact.
+   */
+  verify(jobId: string, name: string, announced: AnnouncedArtefact): Promise<UploadVerification>;
 }
 
 /** Checks an artefact name; returns a problem or undefined. */

@@ -11,7 +11,9 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { afterEach, describe, expect, it } from "vitest";
 import { createFakeCloud } from "../../test/pods/fake-cloud.ts";
+import { eventsPathFor } from "../control-plane/control-plane-config.ts";
 import { SqliteControlPlaneStore } from "../control-plane/control-plane-store.ts";
+import { SqliteEventLog } from "../control-plane/event-log.ts";
 import { ingestCommitments } from "../intake/ingest-commitments.ts";
 import { openSqlitePodLedger } from "../pods/pod-ledger.ts";
 import { simulatedPod } from "../rounds/simulated-pod.ts";
@@ -169,10 +171,14 @@ describe("a controller restarted while its pod runs a job", () => {
     expect(moves).toEqual(["booting", "enrolled", "verified", "busy", "idle", "released"]);
     ledger.close();
     expect(cloud.machines()).toEqual([]);
-    // The result event was stored once.
+    // The result event was stored once, in the agents' event log beside the store.
     const cp = new SqliteControlPlaneStore({ path: storePath });
     const agent = cp.latestAgentOfPod(pod ?? "");
-    expect(cp.events(agent?.agentId ?? "", runs[0]).filter((e) => e.kind === "jobFinished")).toHaveLength(1);
     cp.close();
+    const events = new SqliteEventLog({ path: eventsPathFor(storePath, "") });
+    expect(events.events(agent?.agentId ?? "", runs[0]).filter((e) => e.kind === "jobFinished")).toHaveLength(
+      1,
+    );
+    events.close();
   }, 120_000);
 });

@@ -5,6 +5,7 @@ import type { ControllerSettings } from "../cli/controller-settings.ts";
 import { ControlPlane } from "../control-plane/control-plane.ts";
 import { startControlPlaneServer } from "../control-plane/control-plane-server.ts";
 import { SqliteControlPlaneStore } from "../control-plane/control-plane-store.ts";
+import { SqliteEventLog } from "../control-plane/event-log.ts";
 import { S3UploadStorage } from "../control-plane/s3-upload-storage.ts";
 import type { UploadRequest } from "../control-plane/upload-storage.ts";
 import type { LoopReporter } from "../health/loop-monitor.ts";
@@ -104,10 +105,17 @@ export async function startRemoteAgents(
         })
       : undefined;
   const store = new SqliteControlPlaneStore({ path: settings.storePath });
+  const cp = settings.controlPlane;
+  // Agents' events in a file of their own: nothing an agent sends lands in the store.
+  const events = new SqliteEventLog({ path: cp.eventsPath });
   const controlPlane = new ControlPlane({
     store,
+    events,
+    retention: { maxAgeMs: cp.eventRetentionMs, maxBytes: cp.maxEventLogBytes },
+    limits: cp.limits,
+    uploadTtlMs: cp.uploadTtlMs,
+    minAgentVersion: cp.minAgentVersion,
     logger,
-    minAgentVersion: settings.controlPlane.minAgentVersion,
     ...(uploads ? { uploads } : {}),
   });
   const provider = podProvider(settings, logger);
@@ -229,6 +237,7 @@ export async function startRemoteAgents(
         await server.close();
         ledger?.close();
         store.close();
+        events.close();
       },
     };
   } catch (error) {
@@ -239,6 +248,7 @@ export async function startRemoteAgents(
     controlPlane.close();
     ledger?.close();
     store.close();
+    events.close();
     throw error;
   }
 }

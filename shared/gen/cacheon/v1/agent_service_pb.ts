@@ -6,7 +6,7 @@ import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobu
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { HardwareReport } from "./hardware_pb.ts";
 import { file_cacheon_v1_hardware } from "./hardware_pb.ts";
-import type { EvaluationJob } from "./job_pb.ts";
+import type { EvaluationJob, UploadTarget } from "./job_pb.ts";
 import { file_cacheon_v1_job } from "./job_pb.ts";
 import type { RequestMetrics } from "./metrics_pb.ts";
 import { file_cacheon_v1_metrics } from "./metrics_pb.ts";
@@ -18,7 +18,7 @@ import type { Message, UnknownEnum } from "@bufbuild/protobuf";
  * Describes the file cacheon/v1/agent_service.proto.
  */
 export const file_cacheon_v1_agent_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch5jYWNoZW9uL3YxL2FnZW50X3NlcnZpY2UucHJvdG8SCmNhY2hlb24udjEifAoMRW5yb2xSZXF1ZXN0EhcKD2Vucm9sbWVudF90b2tlbhgBIAEoCRIOCgZwb2RfaWQYAiABKAkSLAoIaGFyZHdhcmUYAyABKAsyGi5jYWNoZW9uLnYxLkhhcmR3YXJlUmVwb3J0EhUKDWFnZW50X3ZlcnNpb24YBCABKAkiewoNRW5yb2xSZXNwb25zZRIQCghhZ2VudF9pZBgBIAEoCRIaChJzZXNzaW9uX2NyZWRlbnRpYWwYAiABKAkSHQoVaGVhcnRiZWF0X2ludGVydmFsX21zGAMgASgNEh0KFWhlYXJ0YmVhdF9kZWFkbGluZV9tcxgEIAEoDSJbCglIZWFydGJlYXQSFwoPc2VudF9hdF91bml4X21zGAEgASgDEiUKBXN0YXRlGAIgASgOMhYuY2FjaGVvbi52MS5BZ2VudFN0YXRlEg4KBmpvYl9pZBgDIAEoCSKeAQoMQWdlbnRNZXNzYWdlEiIKBWhlbGxvGAEgASgLMhEuY2FjaGVvbi52MS5IZWxsb0gAEioKCWhlYXJ0YmVhdBgCIAEoCzIVLmNhY2hlb24udjEuSGVhcnRiZWF0SAASJwoFZXZlbnQYAyABKAsyFi5jYWNoZW9uLnYxLkFnZW50RXZlbnRIABINCgNhY2sYBCABKARIAEIGCgRraW5kImYKBUhlbGxvEhAKCGFnZW50X2lkGAEgASgJEhUKDWFnZW50X3ZlcnNpb24YAiABKAkSGwoTbGFzdF9jb250cm9sbGVyX3NlcRgDIAEoBBIXCg9yZXN1bWluZ19qb2JfaWQYBCABKAkiagoLSm9iUHJvZ3Jlc3MSDgoGam9iX2lkGAEgASgJEg4KBmFybV9pZBgCIAEoCRINCgVwaGFzZRgDIAEoCRIMCgRkb25lGAQgASgNEg0KBXRvdGFsGAUgASgNEg8KB21lc3NhZ2UYBiABKAkiUgoTUmVxdWVzdE1ldHJpY3NCYXRjaBIOCgZqb2JfaWQYASABKAkSKwoHbWV0cmljcxgCIAMoCzIaLmNhY2hlb24udjEuUmVxdWVzdE1ldHJpY3MiRAoLQXJtRmluaXNoZWQSDgoGam9iX2lkGAEgASgJEiUKBnJlc3VsdBgCIAEoCzIVLmNhY2hlb24udjEuQXJtUmVzdWx0Ik0KCkxvZ0V4Y2VycHQSDgoGam9iX2lkGAEgASgJEg4KBmFybV9pZBgCIAEoCRIMCgR0ZXh0GAMgASgJEhEKCXRydW5jYXRlZBgEIAEoCCJUChBBcnRlZmFjdFVwbG9hZGVkEg4KBmpvYl9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEg4KBnNoYTI1NhgDIAEoCRISCgpzaXplX2J5dGVzGAQgASgEIjQKC0pvYkZpbmlzaGVkEiUKBnJlc3VsdBgBIAEoCzIVLmNhY2hlb24udjEuSm9iUmVzdWx0Ij4KCUpvYkZhaWxlZBIOCgZqb2JfaWQYASABKAkSDgoGcmVhc29uGAIgASgJEhEKCXJldHJ5YWJsZRgDIAEoCCKqAwoKQWdlbnRFdmVudBILCgNzZXEYASABKAQSEgoKYXRfdW5peF9tcxgCIAEoAxInCgZzdGF0dXMYAyABKAsyFS5jYWNoZW9uLnYxLkhlYXJ0YmVhdEgAEisKCHByb2dyZXNzGAQgASgLMhcuY2FjaGVvbi52MS5Kb2JQcm9ncmVzc0gAEjIKB21ldHJpY3MYBSABKAsyHy5jYWNoZW9uLnYxLlJlcXVlc3RNZXRyaWNzQmF0Y2hIABIvCgxhcm1fZmluaXNoZWQYBiABKAsyFy5jYWNoZW9uLnYxLkFybUZpbmlzaGVkSAASJQoDbG9nGAcgASgLMhYuY2FjaGVvbi52MS5Mb2dFeGNlcnB0SAASMAoIYXJ0ZWZhY3QYCCABKAsyHC5jYWNoZW9uLnYxLkFydGVmYWN0VXBsb2FkZWRIABIvCgxqb2JfZmluaXNoZWQYCSABKAsyFy5jYWNoZW9uLnYxLkpvYkZpbmlzaGVkSAASKwoKam9iX2ZhaWxlZBgKIAEoCzIVLmNhY2hlb24udjEuSm9iRmFpbGVkSABCCQoHcGF5bG9hZCLRAQoRQ29udHJvbGxlck1lc3NhZ2USJgoHd2VsY29tZRgBIAEoCzITLmNhY2hlb24udjEuV2VsY29tZUgAEioKCWhlYXJ0YmVhdBgCIAEoCzIVLmNhY2hlb24udjEuSGVhcnRiZWF0SAASDQoDYWNrGAMgASgESAASKAoDam9iGAQgASgLMhkuY2FjaGVvbi52MS5Kb2JBc3NpZ25tZW50SAASJwoGY2FuY2VsGAUgASgLMhUuY2FjaGVvbi52MS5DYW5jZWxKb2JIAEIGCgRraW5kIl8KB1dlbGNvbWUSFgoObGFzdF9hZ2VudF9zZXEYASABKAQSHQoVaGVhcnRiZWF0X2ludGVydmFsX21zGAIgASgNEh0KFWhlYXJ0YmVhdF9kZWFkbGluZV9tcxgDIAEoDSJECg1Kb2JBc3NpZ25tZW50EgsKA3NlcRgBIAEoBBImCgNqb2IYAiABKAsyGS5jYWNoZW9uLnYxLkV2YWx1YXRpb25Kb2IiOAoJQ2FuY2VsSm9iEgsKA3NlcRgBIAEoBBIOCgZqb2JfaWQYAiABKAkSDgoGcmVhc29uGAMgASgJKsMBCgpBZ2VudFN0YXRlEhsKF0FHRU5UX1NUQVRFX1VOU1BFQ0lGSUVEEAASFAoQQUdFTlRfU1RBVEVfSURMRRABEhkKFUFHRU5UX1NUQVRFX1ZFUklGWUlORxACEhcKE0FHRU5UX1NUQVRFX1BVTExJTkcQAxIZChVBR0VOVF9TVEFURV9NRUFTVVJJTkcQBBIZChVBR0VOVF9TVEFURV9VUExPQURJTkcQBRIYChRBR0VOVF9TVEFURV9EUkFJTklORxAGMpQBCgxBZ2VudFNlcnZpY2USPAoFRW5yb2wSGC5jYWNoZW9uLnYxLkVucm9sUmVxdWVzdBoZLmNhY2hlb24udjEuRW5yb2xSZXNwb25zZRJGCgdTZXNzaW9uEhguY2FjaGVvbi52MS5BZ2VudE1lc3NhZ2UaHS5jYWNoZW9uLnYxLkNvbnRyb2xsZXJNZXNzYWdlKAEwAWIGcHJvdG8z", [file_cacheon_v1_hardware, file_cacheon_v1_job, file_cacheon_v1_metrics, file_cacheon_v1_result]);
+  fileDesc("Ch5jYWNoZW9uL3YxL2FnZW50X3NlcnZpY2UucHJvdG8SCmNhY2hlb24udjEifAoMRW5yb2xSZXF1ZXN0EhcKD2Vucm9sbWVudF90b2tlbhgBIAEoCRIOCgZwb2RfaWQYAiABKAkSLAoIaGFyZHdhcmUYAyABKAsyGi5jYWNoZW9uLnYxLkhhcmR3YXJlUmVwb3J0EhUKDWFnZW50X3ZlcnNpb24YBCABKAkiewoNRW5yb2xSZXNwb25zZRIQCghhZ2VudF9pZBgBIAEoCRIaChJzZXNzaW9uX2NyZWRlbnRpYWwYAiABKAkSHQoVaGVhcnRiZWF0X2ludGVydmFsX21zGAMgASgNEh0KFWhlYXJ0YmVhdF9kZWFkbGluZV9tcxgEIAEoDSJbCglIZWFydGJlYXQSFwoPc2VudF9hdF91bml4X21zGAEgASgDEiUKBXN0YXRlGAIgASgOMhYuY2FjaGVvbi52MS5BZ2VudFN0YXRlEg4KBmpvYl9pZBgDIAEoCSKeAQoMQWdlbnRNZXNzYWdlEiIKBWhlbGxvGAEgASgLMhEuY2FjaGVvbi52MS5IZWxsb0gAEioKCWhlYXJ0YmVhdBgCIAEoCzIVLmNhY2hlb24udjEuSGVhcnRiZWF0SAASJwoFZXZlbnQYAyABKAsyFi5jYWNoZW9uLnYxLkFnZW50RXZlbnRIABINCgNhY2sYBCABKARIAEIGCgRraW5kImYKBUhlbGxvEhAKCGFnZW50X2lkGAEgASgJEhUKDWFnZW50X3ZlcnNpb24YAiABKAkSGwoTbGFzdF9jb250cm9sbGVyX3NlcRgDIAEoBBIXCg9yZXN1bWluZ19qb2JfaWQYBCABKAkiagoLSm9iUHJvZ3Jlc3MSDgoGam9iX2lkGAEgASgJEg4KBmFybV9pZBgCIAEoCRINCgVwaGFzZRgDIAEoCRIMCgRkb25lGAQgASgNEg0KBXRvdGFsGAUgASgNEg8KB21lc3NhZ2UYBiABKAkiUgoTUmVxdWVzdE1ldHJpY3NCYXRjaBIOCgZqb2JfaWQYASABKAkSKwoHbWV0cmljcxgCIAMoCzIaLmNhY2hlb24udjEuUmVxdWVzdE1ldHJpY3MiRAoLQXJtRmluaXNoZWQSDgoGam9iX2lkGAEgASgJEiUKBnJlc3VsdBgCIAEoCzIVLmNhY2hlb24udjEuQXJtUmVzdWx0Ik0KCkxvZ0V4Y2VycHQSDgoGam9iX2lkGAEgASgJEg4KBmFybV9pZBgCIAEoCRIMCgR0ZXh0GAMgASgJEhEKCXRydW5jYXRlZBgEIAEoCCJUChBBcnRlZmFjdFVwbG9hZGVkEg4KBmpvYl9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEg4KBnNoYTI1NhgDIAEoCRISCgpzaXplX2J5dGVzGAQgASgEIlEKDUFydGVmYWN0UmVhZHkSDgoGam9iX2lkGAEgASgJEgwKBG5hbWUYAiABKAkSDgoGc2hhMjU2GAMgASgJEhIKCnNpemVfYnl0ZXMYBCABKAQiNAoLSm9iRmluaXNoZWQSJQoGcmVzdWx0GAEgASgLMhUuY2FjaGVvbi52MS5Kb2JSZXN1bHQiPgoJSm9iRmFpbGVkEg4KBmpvYl9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkSEQoJcmV0cnlhYmxlGAMgASgIIt8DCgpBZ2VudEV2ZW50EgsKA3NlcRgBIAEoBBISCgphdF91bml4X21zGAIgASgDEicKBnN0YXR1cxgDIAEoCzIVLmNhY2hlb24udjEuSGVhcnRiZWF0SAASKwoIcHJvZ3Jlc3MYBCABKAsyFy5jYWNoZW9uLnYxLkpvYlByb2dyZXNzSAASMgoHbWV0cmljcxgFIAEoCzIfLmNhY2hlb24udjEuUmVxdWVzdE1ldHJpY3NCYXRjaEgAEi8KDGFybV9maW5pc2hlZBgGIAEoCzIXLmNhY2hlb24udjEuQXJtRmluaXNoZWRIABIlCgNsb2cYByABKAsyFi5jYWNoZW9uLnYxLkxvZ0V4Y2VycHRIABIwCghhcnRlZmFjdBgIIAEoCzIcLmNhY2hlb24udjEuQXJ0ZWZhY3RVcGxvYWRlZEgAEi8KDGpvYl9maW5pc2hlZBgJIAEoCzIXLmNhY2hlb24udjEuSm9iRmluaXNoZWRIABIrCgpqb2JfZmFpbGVkGAogASgLMhUuY2FjaGVvbi52MS5Kb2JGYWlsZWRIABIzCg5hcnRlZmFjdF9yZWFkeRgLIAEoCzIZLmNhY2hlb24udjEuQXJ0ZWZhY3RSZWFkeUgAQgkKB3BheWxvYWQiggIKEUNvbnRyb2xsZXJNZXNzYWdlEiYKB3dlbGNvbWUYASABKAsyEy5jYWNoZW9uLnYxLldlbGNvbWVIABIqCgloZWFydGJlYXQYAiABKAsyFS5jYWNoZW9uLnYxLkhlYXJ0YmVhdEgAEg0KA2FjaxgDIAEoBEgAEigKA2pvYhgEIAEoCzIZLmNhY2hlb24udjEuSm9iQXNzaWdubWVudEgAEicKBmNhbmNlbBgFIAEoCzIVLmNhY2hlb24udjEuQ2FuY2VsSm9iSAASLwoMdXBsb2FkX2dyYW50GAYgASgLMhcuY2FjaGVvbi52MS5VcGxvYWRHcmFudEgAQgYKBGtpbmQi2gEKC1VwbG9hZEdyYW50EgsKA3NlcRgBIAEoBBIOCgZqb2JfaWQYAiABKAkSKAoGdGFyZ2V0GAMgASgLMhguY2FjaGVvbi52MS5VcGxvYWRUYXJnZXQSNQoHaGVhZGVycxgEIAMoCzIkLmNhY2hlb24udjEuVXBsb2FkR3JhbnQuSGVhZGVyc0VudHJ5Eg8KB3JlZnVzZWQYBSABKAkSDAoEbmFtZRgGIAEoCRouCgxIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJfCgdXZWxjb21lEhYKDmxhc3RfYWdlbnRfc2VxGAEgASgEEh0KFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgCIAEoDRIdChVoZWFydGJlYXRfZGVhZGxpbmVfbXMYAyABKA0iRAoNSm9iQXNzaWdubWVudBILCgNzZXEYASABKAQSJgoDam9iGAIgASgLMhkuY2FjaGVvbi52MS5FdmFsdWF0aW9uSm9iIjgKCUNhbmNlbEpvYhILCgNzZXEYASABKAQSDgoGam9iX2lkGAIgASgJEg4KBnJlYXNvbhgDIAEoCSrDAQoKQWdlbnRTdGF0ZRIbChdBR0VOVF9TVEFURV9VTlNQRUNJRklFRBAAEhQKEEFHRU5UX1NUQVRFX0lETEUQARIZChVBR0VOVF9TVEFURV9WRVJJRllJTkcQAhIXChNBR0VOVF9TVEFURV9QVUxMSU5HEAMSGQoVQUdFTlRfU1RBVEVfTUVBU1VSSU5HEAQSGQoVQUdFTlRfU1RBVEVfVVBMT0FESU5HEAUSGAoUQUdFTlRfU1RBVEVfRFJBSU5JTkcQBjKUAQoMQWdlbnRTZXJ2aWNlEjwKBUVucm9sEhguY2FjaGVvbi52MS5FbnJvbFJlcXVlc3QaGS5jYWNoZW9uLnYxLkVucm9sUmVzcG9uc2USRgoHU2Vzc2lvbhIYLmNhY2hlb24udjEuQWdlbnRNZXNzYWdlGh0uY2FjaGVvbi52MS5Db250cm9sbGVyTWVzc2FnZSgBMAFiBnByb3RvMw", [file_cacheon_v1_hardware, file_cacheon_v1_job, file_cacheon_v1_metrics, file_cacheon_v1_result]);
 
 /**
  * Enrolment request.
@@ -431,6 +431,49 @@ export const ArtefactUploadedSchema: GenMessage<ArtefactUploaded> = /*@__PURE__*
   messageDesc(file_cacheon_v1_agent_service, 9);
 
 /**
+ * An artefact is ready to upload: the agent asks for a URL bound to exactly these bytes (the
+ * job's upload target carried no URL). The controller answers with an UploadGrant.
+ *
+ * @generated from message cacheon.v1.ArtefactReady
+ */
+export type ArtefactReady = Message<"cacheon.v1.ArtefactReady"> & {
+  /**
+   * Job.
+   *
+   * @generated from field: string job_id = 1;
+   */
+  jobId: string;
+
+  /**
+   * Name of the upload target.
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * sha256 (hex) of the bytes to upload.
+   *
+   * @generated from field: string sha256 = 3;
+   */
+  sha256: string;
+
+  /**
+   * Size in bytes; at most the target's max_bytes.
+   *
+   * @generated from field: uint64 size_bytes = 4;
+   */
+  sizeBytes: bigint;
+};
+
+/**
+ * Describes the message cacheon.v1.ArtefactReady.
+ * Use `create(ArtefactReadySchema)` to create a new message.
+ */
+export const ArtefactReadySchema: GenMessage<ArtefactReady> = /*@__PURE__*/
+  messageDesc(file_cacheon_v1_agent_service, 10);
+
+/**
  * The job ended, successfully or not.
  *
  * @generated from message cacheon.v1.JobFinished
@@ -449,7 +492,7 @@ export type JobFinished = Message<"cacheon.v1.JobFinished"> & {
  * Use `create(JobFinishedSchema)` to create a new message.
  */
 export const JobFinishedSchema: GenMessage<JobFinished> = /*@__PURE__*/
-  messageDesc(file_cacheon_v1_agent_service, 10);
+  messageDesc(file_cacheon_v1_agent_service, 11);
 
 /**
  * The job could not be run at all.
@@ -484,7 +527,7 @@ export type JobFailed = Message<"cacheon.v1.JobFailed"> & {
  * Use `create(JobFailedSchema)` to create a new message.
  */
 export const JobFailedSchema: GenMessage<JobFailed> = /*@__PURE__*/
-  messageDesc(file_cacheon_v1_agent_service, 11);
+  messageDesc(file_cacheon_v1_agent_service, 12);
 
 /**
  * One sequenced event from the agent. The controller stores each (agent, seq) once: after a
@@ -576,6 +619,14 @@ export type AgentEvent = Message<"cacheon.v1.AgentEvent"> & {
      */
     value: JobFailed;
     case: "jobFailed";
+  } | {
+    /**
+     * An artefact is ready; the agent asks for its upload URL.
+     *
+     * @generated from field: cacheon.v1.ArtefactReady artefact_ready = 11;
+     */
+    value: ArtefactReady;
+    case: "artefactReady";
   } | { case: undefined; value?: undefined };
 };
 
@@ -584,7 +635,7 @@ export type AgentEvent = Message<"cacheon.v1.AgentEvent"> & {
  * Use `create(AgentEventSchema)` to create a new message.
  */
 export const AgentEventSchema: GenMessage<AgentEvent> = /*@__PURE__*/
-  messageDesc(file_cacheon_v1_agent_service, 12);
+  messageDesc(file_cacheon_v1_agent_service, 13);
 
 /**
  * Messages from the controller.
@@ -637,6 +688,14 @@ export type ControllerMessage = Message<"cacheon.v1.ControllerMessage"> & {
      */
     value: CancelJob;
     case: "cancel";
+  } | {
+    /**
+     * Where to upload an artefact the agent said was ready.
+     *
+     * @generated from field: cacheon.v1.UploadGrant upload_grant = 6;
+     */
+    value: UploadGrant;
+    case: "uploadGrant";
   } | { case: undefined; value?: undefined };
 };
 
@@ -645,7 +704,65 @@ export type ControllerMessage = Message<"cacheon.v1.ControllerMessage"> & {
  * Use `create(ControllerMessageSchema)` to create a new message.
  */
 export const ControllerMessageSchema: GenMessage<ControllerMessage> = /*@__PURE__*/
-  messageDesc(file_cacheon_v1_agent_service, 13);
+  messageDesc(file_cacheon_v1_agent_service, 14);
+
+/**
+ * Answer to ArtefactReady: a pre-signed URL for exactly the bytes announced, valid for minutes,
+ * or why there is none.
+ *
+ * @generated from message cacheon.v1.UploadGrant
+ */
+export type UploadGrant = Message<"cacheon.v1.UploadGrant"> & {
+  /**
+   * Controller sequence number (acknowledged like a job).
+   *
+   * @generated from field: uint64 seq = 1;
+   */
+  seq: bigint;
+
+  /**
+   * Job.
+   *
+   * @generated from field: string job_id = 2;
+   */
+  jobId: string;
+
+  /**
+   * The URL (its max_bytes is the announced size); unset when refused.
+   *
+   * @generated from field: cacheon.v1.UploadTarget target = 3;
+   */
+  target?: UploadTarget | undefined;
+
+  /**
+   * Headers the PUT must carry exactly as given (the URL's signature covers them), e.g.
+   * content-length and x-amz-checksum-sha256.
+   *
+   * @generated from field: map<string, string> headers = 4;
+   */
+  headers: { [key: string]: string };
+
+  /**
+   * Why no URL was granted (unknown target, too large, already verified); empty when granted.
+   *
+   * @generated from field: string refused = 5;
+   */
+  refused: string;
+
+  /**
+   * Name of the upload target it answers.
+   *
+   * @generated from field: string name = 6;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message cacheon.v1.UploadGrant.
+ * Use `create(UploadGrantSchema)` to create a new message.
+ */
+export const UploadGrantSchema: GenMessage<UploadGrant> = /*@__PURE__*/
+  messageDesc(file_cacheon_v1_agent_service, 15);
 
 /**
  * Answer to Hello.
@@ -680,7 +797,7 @@ export type Welcome = Message<"cacheon.v1.Welcome"> & {
  * Use `create(WelcomeSchema)` to create a new message.
  */
 export const WelcomeSchema: GenMessage<Welcome> = /*@__PURE__*/
-  messageDesc(file_cacheon_v1_agent_service, 14);
+  messageDesc(file_cacheon_v1_agent_service, 16);
 
 /**
  * A job, sequenced so the agent can acknowledge it.
@@ -708,7 +825,7 @@ export type JobAssignment = Message<"cacheon.v1.JobAssignment"> & {
  * Use `create(JobAssignmentSchema)` to create a new message.
  */
 export const JobAssignmentSchema: GenMessage<JobAssignment> = /*@__PURE__*/
-  messageDesc(file_cacheon_v1_agent_service, 15);
+  messageDesc(file_cacheon_v1_agent_service, 17);
 
 /**
  * Cancels a job.
@@ -743,7 +860,7 @@ export type CancelJob = Message<"cacheon.v1.CancelJob"> & {
  * Use `create(CancelJobSchema)` to create a new message.
  */
 export const CancelJobSchema: GenMessage<CancelJob> = /*@__PURE__*/
-  messageDesc(file_cacheon_v1_agent_service, 16);
+  messageDesc(file_cacheon_v1_agent_service, 18);
 
 /**
  * What an agent is doing.

@@ -148,7 +148,9 @@ export type UploadTarget = Message<"cacheon.v1.UploadTarget"> & {
   name: string;
 
   /**
-   * Pre-signed HTTPS (or loopback HTTP) URL accepting a single PUT.
+   * Pre-signed HTTPS (or loopback HTTP) URL accepting a single PUT. Empty in a job: the agent
+   * announces the artefact (ArtefactReady) when it is ready and receives a URL bound to its size
+   * and sha256 in an UploadGrant.
    *
    * @generated from field: string url = 2;
    */
