@@ -332,6 +332,16 @@ async function connectOnce(options: ConnectOnceOptions): Promise<void> {
     connection.close();
   }
 
+  /** Acknowledges a sequenced controller message; true the first time it is seen. */
+  function accept(seqValue: bigint): boolean {
+    const seq = Number(seqValue);
+    const fresh = seq > state.lastControllerSeq;
+    // Persisted before the ack: a restart after the ack must not take the message again.
+    if (fresh) state.persistSeq(seq);
+    send(create(AgentMessageSchema, { kind: { case: "ack", value: seqValue } }));
+    return fresh;
+  }
+
   function handle(message: ControllerMessage): void {
     const kind = message.kind;
     switch (kind.case) {
@@ -349,28 +359,12 @@ async function connectOnce(options: ConnectOnceOptions): Promise<void> {
         return;
       case "heartbeat":
         return;
-      case "job": {
-        const seq = Number(kind.value.seq);
-        if (seq <= state.lastControllerSeq) {
-          send(create(AgentMessageSchema, { kind: { case: "ack", value: BigInt(seq) } }));
-          return;
-        }
-        state.persistSeq(seq);
-        send(create(AgentMessageSchema, { kind: { case: "ack", value: BigInt(seq) } }));
-        if (kind.value.job) options.startJob(kind.value.job);
+      case "job":
+        if (accept(kind.value.seq) && kind.value.job) options.startJob(kind.value.job);
         return;
-      }
-      case "uploadGrant": {
-        const seq = Number(kind.value.seq);
-        if (seq <= state.lastControllerSeq) {
-          send(create(AgentMessageSchema, { kind: { case: "ack", value: BigInt(seq) } }));
-          return;
-        }
-        state.persistSeq(seq);
-        send(create(AgentMessageSchema, { kind: { case: "ack", value: BigInt(seq) } }));
-        options.grants.deliver(kind.value);
+      case "uploadGrant":
+        if (accept(kind.value.seq)) options.grants.deliver(kind.value);
         return;
-      }
       case "cancel": {
         const seq = Number(kind.value.seq);
         if (seq > 0) {
