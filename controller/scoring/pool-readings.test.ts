@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { poolComparisons, poolReadings } from "./pool-readings.ts";
 import type { PodComparison } from "./score-job.ts";
-import { defaultScoringPolicy } from "./scoring-policy.ts";
+import { defaultScoringPolicy, type ScoringPolicy } from "./scoring-policy.ts";
 import {
   type ChallengerReading,
   classifyReading,
@@ -9,7 +9,8 @@ import {
   type Standing,
 } from "./settle-standing.ts";
 
-const policy = defaultScoringPolicy;
+// The fixed design's pooling (the sequential design pools by sequentialComparison).
+const policy: ScoringPolicy = { ...defaultScoringPolicy, decision: "fixed" };
 /** A same-pod comparison as compareOnPod makes it: bar 1 + max(moat, 2 x noise). */
 function cmp(ratio: number, noise: number, extra: Partial<PodComparison> = {}): PodComparison {
   const bar = 1 + Math.max(policy.minMargin, policy.noiseMultiplier * noise);

@@ -1,3 +1,4 @@
+import { poolBlockReadings } from "./pool-blocks.ts";
 import { type ArmScore, compareOnPod, type JobScore, type PodComparison } from "./score-job.ts";
 import type { ScoringPolicy } from "./scoring-policy.ts";
 import type { ChallengerReading } from "./settle-standing.ts";
@@ -23,6 +24,11 @@ export function readingOf(
   submissionId: string,
   policy: ScoringPolicy,
 ): ChallengerReading | undefined {
+  if (score.blocks) {
+    // An interleaved job: each block is read against its own baselines, then the blocks pooled.
+    const blocks = score.blocks.flatMap((b) => readingOf(b, place, submissionId, policy) ?? []);
+    return poolBlockReadings(blocks, policy);
+  }
   const arm = score.arms.find((a) => a.submissionId === submissionId && a.role === "challenger");
   if (!arm) return undefined;
   const vsBaseline = compareOnPod(score, arm, undefined, policy);

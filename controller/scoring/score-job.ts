@@ -2,7 +2,13 @@ import { type TokenKTimes, tokenKSpeed } from "../../shared/stats/token-k-speed.
 import type { ScoringPolicy } from "./scoring-policy.ts";
 
 /** Why an image is in a job (mirrors cacheon.v1.ArmRole as plain strings). */
-export type ArmRoleName = "opening-baseline" | "leader" | "runner-up" | "challenger" | "closing-baseline";
+export type ArmRoleName =
+  | "opening-baseline"
+  | "leader"
+  | "runner-up"
+  | "challenger"
+  | "closing-baseline"
+  | "interim-baseline";
 
 /** How an arm ended (mirrors cacheon.v1.ArmOutcome). */
 export type ArmOutcomeName =
@@ -84,7 +90,7 @@ export interface ArmScore {
   /**
    * Relative spread of one read of the arm, which compareOnPod pools with the other arms': by whole
    * wall, the CV of its repetitions' wall times; by time to token k, the CV of its per-repetition
-   * speeds over sqrt(2) (each is a ratio of two reads of about equal noise, the arm's and the
+   * speeds (robust to one odd repetition from 5 on: TokenKSpeed.robustCv) over sqrt(2) (each is a ratio of two reads of about equal noise, the arm's and the
    * baseline's).
    */
   wallCv: number;
@@ -124,10 +130,59 @@ export interface JobScore {
   /** Opening and closing reads (empty when invalid). */
   bookends: BookendRead[];
   arms: ArmScore[];
+  /**
+   * An interleaved job's blocks, each scored against the baselines just before and after it (its
+   * own bookends); `arms` then lists every block's arms, `bookendSpread` is the largest of theirs,
+   * and the job is decided only when every block is. Absent for a job of one block.
+   */
+  blocks?: JobScore[] | undefined;
 }
 
-/** Scores a job's arms against its bookends. Pure. */
+/**
+ * Scores a job's arms against its bookends; an interleaved job (interim baselines between blocks)
+ * block by block, each against the baselines around it. Pure.
+ */
 export function scoreJob(arms: readonly ArmMeasurement[], policy: ScoringPolicy): JobScore {
+  const baselines = arms.flatMap((a, i) => (isBaseline(a.role) ? [i] : []));
+  if (!arms.some((a) => a.role === "interim-baseline") || baselines.length < 3)
+    return scoreBlock(arms, policy);
+  const blocks: JobScore[] = [];
+  for (let b = 0; b + 1 < baselines.length; b++) {
+    const from = baselines[b] as number;
+    const to = baselines[b + 1] as number;
+    blocks.push(
+      scoreBlock(
+        arms
+          .slice(from, to + 1)
+          .map((a, i, all) =>
+            i === 0
+              ? { ...a, role: "opening-baseline" as const }
+              : i === all.length - 1
+                ? { ...a, role: "closing-baseline" as const }
+                : a,
+          ),
+        policy,
+      ),
+    );
+  }
+  const undecided = blocks.find((b) => b.decision !== "decided");
+  const first = blocks[0] as JobScore;
+  return {
+    decision: undecided?.decision ?? "decided",
+    reason: undecided
+      ? `block ${blocks.indexOf(undecided) + 1} of ${blocks.length}: ${undecided.reason}`
+      : "",
+    statistic: first.statistic,
+    baselineWallS: blocks.reduce((sum, b) => sum + b.baselineWallS, 0) / blocks.length,
+    bookendSpread: Math.max(...blocks.map((b) => b.bookendSpread)),
+    bookends: blocks.flatMap((b) => b.bookends),
+    arms: blocks.flatMap((b) => b.arms),
+    blocks,
+  };
+}
+
+/** Scores one block: its arms between an opening and a closing baseline. */
+function scoreBlock(arms: readonly ArmMeasurement[], policy: ScoringPolicy): JobScore {
   const opening = arms.find((a) => a.role === "opening-baseline");
   const closing = arms.find((a) => a.role === "closing-baseline");
   const statistic: SpeedStatistic = (closing?.tokenK?.length ?? 0) > 0 ? "time-to-token-k" : "whole-wall";
@@ -162,7 +217,7 @@ export function scoreJob(arms: readonly ArmMeasurement[], policy: ScoringPolicy)
     // so B' = B / s; one bookend read's spread is that ratio's spread over sqrt(2).
     const bb = tokenKSpeed(closing.tokenK ?? [], { position: 0 });
     bookendSpread = (2 * Math.abs(1 - bb.speed)) / (1 + bb.speed);
-    const read = { wallCv: bb.cv / Math.SQRT2, repetitions: bb.repetitionSpeeds.length || 1 };
+    const read = { wallCv: bb.robustCv / Math.SQRT2, repetitions: bb.repetitionSpeeds.length || 1 };
     bookends = bookends.map((b) => ({ ...b, ...read }));
   }
   // Arms run in the order given (the job's order), so an arm's place between the bookends is
@@ -220,7 +275,7 @@ function gateOnly(arm: ArmMeasurement, policy: ScoringPolicy, context: GateConte
     statistic === "time-to-token-k"
       ? tokenKSpeed(arm.tokenK ?? [], { position, driftCorrection: policy.driftCorrection })
       : undefined;
-  const wallCv = byTokenK ? byTokenK.cv / Math.SQRT2 : arm.wallCv;
+  const wallCv = byTokenK ? byTokenK.robustCv / Math.SQRT2 : arm.wallCv;
   const repetitions = byTokenK ? byTokenK.repetitionSpeeds.length || arm.repetitions : arm.repetitions;
   const relativeError = repetitions > 0 ? wallCv / Math.sqrt(repetitions) : 0;
   const baselineWallS = baselineAt(position);
@@ -276,6 +331,14 @@ export interface PodComparison {
   ratio: number;
   /** Relative standard error of the ratio on this pod (see ratioNoise). */
   noise: number;
+  /**
+   * The part of `noise` the repetitions and the drift residual give, before the bookend spread's
+   * floor (see readNoise); the sequential design adds the spread to it rather than taking the
+   * larger. Absent in comparisons made before it existed.
+   */
+  readNoise?: number | undefined;
+  /** The job's bookend spread (|B' - B| / mean), a two-read disagreement measured on this pod. */
+  spread?: number | undefined;
   /** The ratio needed: 1 + max(minMargin, k x noise). */
   bar: number;
   /** ratio > bar. */
@@ -303,14 +366,31 @@ export function compareOnPod(
   reference: ArmScore | undefined,
   policy: ScoringPolicy,
 ): PodComparison {
-  const noise = ratioNoise(job, challenger, reference, policy);
+  const read = readNoise(job, challenger, reference, policy);
+  const noise = Math.max(job.bookendSpread, read);
   const bar = 1 + Math.max(policy.minMargin, policy.noiseMultiplier * noise);
-  const none = { ratio: 0, noise, bar, beats: false, insideNoise: false };
+  const none = {
+    ratio: 0,
+    noise,
+    readNoise: read,
+    spread: job.bookendSpread,
+    bar,
+    beats: false,
+    insideNoise: false,
+  };
   if (job.decision !== "decided" || challenger.gate !== "pass") return none;
   if (reference && reference.gate !== "pass") return none;
   const ratio = reference ? challenger.speed / reference.speed : challenger.speed;
   if (!Number.isFinite(ratio)) return none;
-  return { ratio, noise, bar, beats: ratio > bar, insideNoise: ratio > 1 + policy.minMargin && ratio <= bar };
+  return {
+    ratio,
+    noise,
+    readNoise: read,
+    spread: job.bookendSpread,
+    bar,
+    beats: ratio > bar,
+    insideNoise: ratio > 1 + policy.minMargin && ratio <= bar,
+  };
 }
 
 /**
@@ -336,6 +416,19 @@ export function compareOnPod(
  * correction by up to the spread). Pure.
  */
 export function ratioNoise(
+  job: JobScore,
+  challenger: ArmScore,
+  reference: ArmScore | undefined,
+  policy: ScoringPolicy,
+): number {
+  return Math.max(job.bookendSpread, readNoise(job, challenger, reference, policy));
+}
+
+/**
+ * The standard error of a challenger's ratio from the repetitions and the drift residual alone
+ * (ratioNoise without the bookend spread's floor; see there). Pure.
+ */
+export function readNoise(
   job: JobScore,
   challenger: ArmScore,
   reference: ArmScore | undefined,
@@ -376,7 +469,7 @@ export function ratioNoise(
     variance += bookendVariance(challenger.position);
     span = 1;
   }
-  return Math.max(job.bookendSpread, Math.sqrt(variance) + policy.driftResidual * job.bookendSpread * span);
+  return Math.sqrt(variance) + policy.driftResidual * job.bookendSpread * span;
 }
 
 /**
@@ -394,7 +487,7 @@ function clamp01(x: number): number {
 }
 
 function isBaseline(role: ArmRoleName): boolean {
-  return role === "opening-baseline" || role === "closing-baseline";
+  return role === "opening-baseline" || role === "closing-baseline" || role === "interim-baseline";
 }
 
 function pct(x: number): string {

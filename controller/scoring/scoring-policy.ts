@@ -68,6 +68,37 @@ export interface ScoringPolicy {
    * maxRemeasurements 2), while a truly faster one is told sooner. @default 2.5
    */
   pooledNoiseMultiplier: number;
+  /**
+   * How a phase of a round (evaluation, reproduction) decides. "sequential": each job is a stage;
+   * after each, a group-sequential test on all the stages so far accepts (the pooled ratio clears
+   * its boundary), rejects (its confidence interval excludes `sequentialAdvantage`, or the last
+   * stage passed) or asks for another stage, so error rates hold by construction (see
+   * sequentialComparison). "fixed": one job judged by noiseMultiplier's bar, re-measured up to
+   * maxRemeasurements times when inside the noise band (pooledNoiseMultiplier). @default "fixed"
+   */
+  decision: "sequential" | "fixed";
+  /** Most stages (jobs) per phase of the sequential design; the last one decides. @default 6 */
+  sequentialStages: number;
+  /**
+   * Chance that a challenger exactly as fast as the seat holder is accepted in one phase (one-sided,
+   * over all stages). Paying needs both phases on independent pods, so a false lead needs this
+   * twice: 0.025 gives 0.0625%. @default 0.025
+   */
+  sequentialAlpha: number;
+  /**
+   * Chance that a challenger truly `sequentialAdvantage` faster is rejected early by the futility
+   * boundary in one phase (the cap can still reject it when the pods are too noisy). @default 0.025
+   */
+  sequentialBeta: number;
+  /** The advantage the futility boundary is built for (0.03 = 3% faster). @default 0.03 */
+  sequentialAdvantage: number;
+  /**
+   * Hwang-Shih-DeCani shape of the alpha spending: -4 spends little early (an early stage needs a
+   * clear win), 1 evenly high boundaries (Pocock-like). @default -4
+   */
+  sequentialAlphaSpending: number;
+  /** The same for the beta (futility) spending: higher stops hopeless challengers sooner. @default 1 */
+  sequentialBetaSpending: number;
 }
 
 /** The default policy (see each field's `@default`). */
@@ -82,6 +113,13 @@ export const defaultScoringPolicy: Readonly<ScoringPolicy> = Object.freeze({
   failOnFindings: true,
   maxRemeasurements: 2,
   pooledNoiseMultiplier: 2.5,
+  decision: "fixed",
+  sequentialStages: 6,
+  sequentialAlpha: 0.025,
+  sequentialBeta: 0.025,
+  sequentialAdvantage: 0.03,
+  sequentialAlphaSpending: -4,
+  sequentialBetaSpending: 1,
 });
 
 /** Fills unset fields with defaults and checks every field; throws naming each bad one. */
@@ -108,6 +146,26 @@ export function resolveScoringPolicy(partial: Partial<ScoringPolicy> = {}): Scor
     problems.push(
       `maxRemeasurements must be a whole number from 0 to 10, got ${JSON.stringify(remeasurements)}`,
     );
+  }
+  for (const key of ["sequentialAlpha", "sequentialBeta"] as const) {
+    const v = policy[key];
+    if (typeof v !== "number" || !(v > 0 && v < 0.5)) {
+      problems.push(`${key} must be a number above 0 and below 0.5, got ${JSON.stringify(v)}`);
+    }
+  }
+  fraction("sequentialAdvantage", 1);
+  for (const key of ["sequentialAlphaSpending", "sequentialBetaSpending"] as const) {
+    const v = policy[key];
+    if (typeof v !== "number" || !Number.isFinite(v) || Math.abs(v) > 40) {
+      problems.push(`${key} must be a number from -40 to 40, got ${JSON.stringify(v)}`);
+    }
+  }
+  const stages = policy.sequentialStages;
+  if (!Number.isInteger(stages) || stages < 1 || stages > 20) {
+    problems.push(`sequentialStages must be a whole number from 1 to 20, got ${JSON.stringify(stages)}`);
+  }
+  if (policy.decision !== "sequential" && policy.decision !== "fixed") {
+    problems.push(`decision must be "sequential" or "fixed", got ${JSON.stringify(policy.decision)}`);
   }
   for (const key of ["leaderMustBeatBaseline", "failOnFindings", "driftCorrection"] as const) {
     if (typeof policy[key] !== "boolean") problems.push(`${key} must be true or false`);

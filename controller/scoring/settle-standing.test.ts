@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { PodComparison } from "./score-job.ts";
-import { defaultScoringPolicy } from "./scoring-policy.ts";
+import { defaultScoringPolicy, type ScoringPolicy } from "./scoring-policy.ts";
 import {
   type ChallengerEvidence,
   type ChallengerReading,
@@ -12,7 +12,8 @@ import {
   settleStanding,
 } from "./settle-standing.ts";
 
-const policy = defaultScoringPolicy;
+// The fixed design (one reading, re-measured inside the noise band); the sequential design has its own tests.
+const policy: ScoringPolicy = { ...defaultScoringPolicy, decision: "fixed" };
 const cmp = (ratio: number, bar = 1.01): PodComparison => ({
   ratio,
   bar,

@@ -68,6 +68,10 @@ export function classifyReading(
   if (!reading) return "no-result";
   if (reading.gate !== "pass") return "failed";
   if (beatsSeat(reading, "leader", standing, policy)) return "candidate-leader";
+  // The sequential test keeps measuring while the leader's seat is still open to it, rather than
+  // settling for the runner-up's (insideNoiseBand then asks for another stage).
+  if (policy.decision === "sequential" && seatComparison(reading, "leader", standing, policy)?.insideNoise)
+    return "below-bar";
   if (beatsSeat(reading, "runner-up", standing, policy)) return "candidate-runner-up";
   return "below-bar";
 }
@@ -87,15 +91,23 @@ export function insideNoiseBand(
   seat?: "leader" | "runner-up",
 ): boolean {
   if (reading?.gate !== "pass") return false;
+  if (policy.decision === "sequential" && !seat) {
+    // The leader's seat first: open while its test goes on, whatever the runner-up's says.
+    if (beatsSeat(reading, "leader", standing, policy)) return false;
+    if (seatComparison(reading, "leader", standing, policy)?.insideNoise) return true;
+    if (beatsSeat(reading, "runner-up", standing, policy)) return false;
+    return seatComparison(reading, "runner-up", standing, policy)?.insideNoise === true;
+  }
   const seats = seat ? [seat] : (["leader", "runner-up"] as const);
   if (seats.some((s) => beatsSeat(reading, s, standing, policy))) return false;
   return seats.some((s) => seatComparison(reading, s, standing, policy)?.insideNoise === true);
 }
 
 /**
- * The decision on a reading inside the noise band: "remeasure" while fewer than
- * `policy.maxRemeasurements` re-measurements were planned for it in this phase of the round,
- * else "settle" (it counts as below the bar). A reading outside the band always settles. Pure.
+ * The decision on a reading inside the noise band (for the sequential design: one whose test asks
+ * for another stage): "remeasure" while fewer than {@link extraMeasurements} were planned for it in
+ * this phase of the round, else "settle" (it counts as below the bar). A reading outside the band
+ * always settles. Pure.
  */
 export function remeasureDecision(
   reading: ChallengerReading | undefined,
@@ -105,7 +117,15 @@ export function remeasureDecision(
   seat?: "leader" | "runner-up",
 ): "remeasure" | "settle" {
   if (!insideNoiseBand(reading, standing, policy, seat)) return "settle";
-  return remeasurements < policy.maxRemeasurements ? "remeasure" : "settle";
+  return remeasurements < extraMeasurements(policy) ? "remeasure" : "settle";
+}
+
+/**
+ * Jobs a challenger may get in one phase of a round beyond its first: the sequential design's
+ * stages after the first, or the fixed design's re-measurements.
+ */
+export function extraMeasurements(policy: ScoringPolicy): number {
+  return policy.decision === "sequential" ? policy.sequentialStages - 1 : policy.maxRemeasurements;
 }
 
 /** The comparison that decides whether a reading takes `seat` (undefined: a passing gate suffices). */

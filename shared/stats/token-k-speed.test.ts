@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { tokenKSpeed } from "./token-k-speed.ts";
+import { coefficientOfVariation } from "./summarise.ts";
+import { robustCoefficientOfVariation, tokenKSpeed } from "./token-k-speed.ts";
 
 const t = (repetition: number, armMs: number, openingMs: number, closingMs = openingMs) => ({
   repetition,
@@ -39,5 +40,28 @@ describe("tokenKSpeed", () => {
   it("skips requests that cannot be timed and is NaN with none", () => {
     expect(tokenKSpeed([t(0, 0, 100), t(0, Number.NaN, 100), t(0, 100, -1)]).speed).toBeNaN();
     expect(tokenKSpeed([]).requests).toBe(0);
+  });
+});
+
+describe("robustCoefficientOfVariation", () => {
+  it("is the plain CV below 5 values", () => {
+    const v = [1, 1.02, 0.98, 1.01];
+    expect(robustCoefficientOfVariation(v)).toBe(coefficientOfVariation(v));
+  });
+
+  it("from 5 values on, one odd repetition (a pause) barely moves it; it moves the plain CV a lot", () => {
+    const steady = [1, 1.01, 0.99, 1.005, 0.995, 1.002, 0.998, 1.0];
+    const paused = [...steady.slice(0, 7), 0.8];
+    expect(coefficientOfVariation(paused) / coefficientOfVariation(steady)).toBeGreaterThan(5);
+    expect(robustCoefficientOfVariation(paused) / robustCoefficientOfVariation(steady)).toBeLessThan(1.5);
+  });
+
+  it("estimates a normal spread without bias on average (small-sample factors)", () => {
+    // Deterministic normal-ish samples: evenly spaced quantiles, 8 values, sd 0.02 around 1.
+    const quantiles = [-1.534, -0.887, -0.489, -0.157, 0.157, 0.489, 0.887, 1.534];
+    const values = quantiles.map((z) => 1 + 0.02 * z);
+    expect(robustCoefficientOfVariation(values)).toBeGreaterThan(0.015);
+    expect(robustCoefficientOfVariation(values)).toBeLessThan(0.025);
+    expect(tokenKSpeed([t(0, 100, 110)]).robustCv).toBe(0);
   });
 });

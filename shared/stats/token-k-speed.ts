@@ -35,6 +35,13 @@ export interface TokenKSpeed {
   repetitionSpeeds: number[];
   /** Coefficient of variation of repetitionSpeeds (0 with one repetition). */
   cv: number;
+  /**
+   * The same spread, robust to one odd repetition (a pause, a neighbour): from 5 repetitions on,
+   * 1.4826 x the median absolute deviation over the median, with small-sample factors
+   * (robustCoefficientOfVariation); below 5, `cv`. The speed is a median over requests, which one
+   * odd repetition barely moves, so its noise should not be read off that repetition either.
+   */
+  robustCv: number;
 }
 
 /**
@@ -66,5 +73,22 @@ export function tokenKSpeed(timings: readonly TokenKTimes[], options: TokenKSpee
     requests: all.length,
     repetitionSpeeds,
     cv: coefficientOfVariation(repetitionSpeeds),
+    robustCv: robustCoefficientOfVariation(repetitionSpeeds),
   };
+}
+
+// Croux and Rousseeuw's small-sample factors making 1.4826 x MAD unbiased for normal data.
+const madFactors: Record<number, number> = { 5: 1.206, 6: 1.2, 7: 1.14, 8: 1.129, 9: 1.107 };
+
+/**
+ * The coefficient of variation, robustly: from 5 values on, 1.4826 x the median absolute deviation
+ * (times the small-sample factor) over the median; for fewer, the plain one. Pure.
+ */
+export function robustCoefficientOfVariation(values: readonly number[]): number {
+  const n = values.length;
+  if (n < 5) return coefficientOfVariation(values);
+  const m = median(values);
+  if (!(m > 0)) return coefficientOfVariation(values);
+  const mad = median(values.map((v) => Math.abs(v - m)));
+  return (1.4826 * mad * (madFactors[n] ?? n / (n - 0.8))) / m;
 }
