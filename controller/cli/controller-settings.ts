@@ -245,7 +245,7 @@ export function resolveControllerSettings(
   }
   if (generated) {
     const prompts =
-      v<number>("workload.warmupRequests") +
+      v<number>("workload.warmupRequests") * v<number>("workload.warmupMaxBatches") +
       v<number>("workload.probePrompts") +
       v<number>("workload.repetitions") *
         (v<number>("workload.requests") + v<number>("workload.canaryRequests"));
@@ -270,6 +270,8 @@ export function resolveControllerSettings(
     model: v<string>("workload.model"),
     requests: v<number>("workload.requests"),
     warmupRequests: v<number>("workload.warmupRequests"),
+    warmupMaxBatches: v<number>("workload.warmupMaxBatches"),
+    warmupTolerance: v<number>("workload.warmupTolerance"),
     maxTokens: v<number>("workload.maxTokens"),
     topLogprobs: v<number>("workload.topLogprobs"),
     repetitions: v<number>("workload.repetitions"),
@@ -308,6 +310,7 @@ export function resolveControllerSettings(
       hardwareProfile: v<string>("rounds.hardwareProfile"),
       modelDir: v<string>("rounds.modelDir"),
       maxChallengersPerJob: v<number>("rounds.maxChallengersPerJob"),
+      interleavedBlocks: v<number>("rounds.interleavedBlocks"),
       maxAttempts: v<number>("rounds.maxAttempts"),
       roundTimeoutMs: Math.round(v<number>("rounds.timeoutMinutes") * 60_000),
       jobTimeoutMs: Math.round(v<number>("rounds.jobTimeoutMinutes") * 60_000),
@@ -327,6 +330,13 @@ export function resolveControllerSettings(
       failOnFindings: v<boolean>("scoring.failOnFindings"),
       maxRemeasurements: v<number>("scoring.maxRemeasurements"),
       pooledNoiseMultiplier: v<number>("scoring.pooledNoiseMultiplier"),
+      decision: v<"sequential" | "fixed">("scoring.decision"),
+      sequentialStages: v<number>("scoring.sequentialStages"),
+      sequentialAlpha: v<number>("scoring.sequentialAlpha"),
+      sequentialBeta: v<number>("scoring.sequentialBeta"),
+      sequentialAdvantage: v<number>("scoring.sequentialAdvantage"),
+      sequentialAlphaSpending: v<number>("scoring.sequentialAlphaSpending"),
+      sequentialBetaSpending: v<number>("scoring.sequentialBetaSpending"),
     }),
     copies: {
       maxExtraLayers: v<number>("copies.maxExtraLayers"),

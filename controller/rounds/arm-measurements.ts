@@ -8,6 +8,7 @@ const roleNames: Record<number, ArmRoleName> = {
   [ArmRole.RUNNER_UP]: "runner-up",
   [ArmRole.CHALLENGER]: "challenger",
   [ArmRole.CLOSING_BASELINE]: "closing-baseline",
+  [ArmRole.INTERIM_BASELINE]: "interim-baseline",
 };
 
 /** The contract's role for a role name. */
@@ -17,6 +18,7 @@ export const armRoleOf: Record<ArmRoleName, ArmRole> = {
   "runner-up": ArmRole.RUNNER_UP,
   challenger: ArmRole.CHALLENGER,
   "closing-baseline": ArmRole.CLOSING_BASELINE,
+  "interim-baseline": ArmRole.INTERIM_BASELINE,
 };
 
 const outcomeNames: Record<number, ArmOutcomeName> = {

@@ -33,6 +33,8 @@ export interface PlanEvaluationOptions {
   runnerUp?: ArmSubject | undefined;
   /** Most challengers in one job (each job also runs two baselines, leader and runner-up). */
   maxChallengersPerJob: number;
+  /** Interleaved blocks per job (see armsFor). @default 1 */
+  blocks?: number | undefined;
 }
 
 /**
@@ -54,7 +56,7 @@ export function planEvaluation(options: PlanEvaluationOptions): PlannedSlot[] {
   });
   return groups.map((group, i) => ({
     slot: `e${i}`,
-    arms: armsFor(group, options.leader, options.runnerUp),
+    arms: armsFor(group, options.leader, options.runnerUp, options.blocks),
     excludedPods: [],
   }));
 }
@@ -82,6 +84,10 @@ export function planReproduction(options: {
   slotPrefix?: string;
   /** Number of the first slot (slots already planned under the prefix). @default 0 */
   firstSlot?: number;
+  /** Most challengers in one job; a larger group is split. @default unlimited */
+  maxChallengersPerJob?: number | undefined;
+  /** Interleaved blocks per job (see armsFor). @default 1 */
+  blocks?: number | undefined;
 }): PlannedSlot[] {
   const prefix = options.slotPrefix ?? "r";
   const first = options.firstSlot ?? 0;
@@ -93,21 +99,54 @@ export function planReproduction(options: {
     entry.group.push(c.subject);
     byPods.set(key, entry);
   }
+  const per = Math.max(1, Math.floor(options.maxChallengersPerJob ?? Number.POSITIVE_INFINITY));
   return [...byPods.entries()]
     .sort((a, b) => a[0].localeCompare(b[0]))
-    .map(([, { pods, group }], i) => ({
+    .flatMap(([, { pods, group }]) => chunks(group, per).map((part) => ({ pods, part })))
+    .map(({ pods, part }, i) => ({
       slot: `${prefix}${first + i}`,
-      arms: armsFor(group, options.leader, options.runnerUp),
+      arms: armsFor(part, options.leader, options.runnerUp, options.blocks),
       excludedPods: pods,
       independentOf: pods,
     }));
 }
 
-function armsFor(group: readonly ArmSubject[], leader?: ArmSubject, runnerUp?: ArmSubject): PlannedArm[] {
+/** Splits a group into even parts of at most `size` (round-robin, as planEvaluation deals). */
+function chunks<T>(group: readonly T[], size: number): T[][] {
+  if (!Number.isFinite(size) || group.length <= size) return [[...group]];
+  const count = Math.ceil(group.length / size);
+  const parts: T[][] = Array.from({ length: count }, () => []);
+  group.forEach((item, i) => {
+    parts[i % count]?.push(item);
+  });
+  return parts;
+}
+
+/**
+ * A job's arms: the opening baseline, then the seat holders and challengers, then the closing
+ * baseline. Interleaved (blocks > 1), that middle part is run `blocks` times with an interim
+ * baseline between (B L C B C L B): every comparison is made within one block, against the
+ * baselines just around it, so the pod's drift counts over one block rather than the whole job,
+ * and each image is started once per block, so its start-to-start differences show. Every other
+ * block runs in reverse order, so no image always runs first or last after a baseline.
+ */
+export function armsFor(
+  group: readonly ArmSubject[],
+  leader?: ArmSubject,
+  runnerUp?: ArmSubject,
+  blocks = 1,
+): PlannedArm[] {
+  const middle: { role: PlannedArm["role"]; subject: ArmSubject }[] = [];
+  if (leader) middle.push({ role: "leader", subject: leader });
+  if (runnerUp) middle.push({ role: "runner-up", subject: runnerUp });
+  for (const c of group) middle.push({ role: "challenger", subject: c });
+  const count = Math.max(1, Math.floor(blocks));
   const arms: PlannedArm[] = [{ armId: "a0", role: "opening-baseline" }];
-  if (leader) arms.push({ armId: `a${arms.length}`, role: "leader", subject: leader });
-  if (runnerUp) arms.push({ armId: `a${arms.length}`, role: "runner-up", subject: runnerUp });
-  for (const c of group) arms.push({ armId: `a${arms.length}`, role: "challenger", subject: c });
+  for (let b = 0; b < count; b++) {
+    if (b > 0) arms.push({ armId: `a${arms.length}`, role: "interim-baseline" });
+    for (const m of b % 2 === 0 ? middle : [...middle].reverse())
+      arms.push({ armId: `a${arms.length}`, role: m.role, subject: m.subject });
+  }
   arms.push({ armId: `a${arms.length}`, role: "closing-baseline" });
   return arms;
 }

@@ -42,6 +42,14 @@ export interface RoundEngineConfig {
   maxAttempts: number;
   /** Providers configured (more than one: a reproduction needs another provider too). */
   providers: number;
+  /** Most challengers in one re-measurement, stage or reproduction job. @default unlimited */
+  maxChallengersPerJob?: number | undefined;
+  /**
+   * Interleaved blocks of the sequential design's stages after the first (see armsFor); the fixed
+   * design's re-measurements keep one block. The first job of each phase has one block: on a
+   * steady pod it decides alone, at the lowest cost. @default 1
+   */
+  blocks?: number | undefined;
 }
 
 /** The pods as the runner knows them when an event happens. */
@@ -331,9 +339,19 @@ function planRemeasurements(view: RoundView, config: RoundEngineConfig): RoundCo
     }
     const done = remeasurementsOf(jobs, sub.id, phase, "planned");
     if (latest && remeasureDecision(latest, standing, policy, done, seat) === "remeasure") {
-      // Pooled readings are worth more from machines that measured it not yet; a reproduction's
-      // re-measurement must stay off the machines of the first measurement too.
-      const phases: RoundJob["phase"][] = phase === "evaluate" ? ["evaluate"] : ["evaluate", "reproduce"];
+      // Fixed design: pooled readings are worth more from machines that measured it not yet, and a
+      // reproduction's re-measurement stays off the machines of the first measurement too.
+      // Sequential design: the stages of a phase may share machines (the boundary holds its error
+      // rates either way, and a fleet need not rent a machine per stage); a reproduction's stages
+      // stay off every machine of the evaluation.
+      const phases: RoundJob["phase"][] =
+        policy.decision === "sequential"
+          ? phase === "evaluate"
+            ? []
+            : ["evaluate"]
+          : phase === "evaluate"
+            ? ["evaluate"]
+            : ["evaluate", "reproduce"];
       candidates.push({ subject: subjectOf(sub), avoidPods: measuringPods(jobs, sub.id, phases, policy) });
     }
   }
@@ -347,6 +365,9 @@ function planRemeasurements(view: RoundView, config: RoundEngineConfig): RoundCo
     runnerUp: seatSubject(standing.runnerUp, lookup(view)),
     slotPrefix: prefix,
     firstSlot: used,
+    maxChallengersPerJob: config.maxChallengersPerJob,
+    // The fixed design runs as it always did: one block per job.
+    blocks: policy.decision === "sequential" ? config.blocks : 1,
   });
   return slots.map((slot) =>
     plan("remeasure", phase, slot, derivedSeed(round.seed, `remeasure/${slot.slot}`)),
@@ -428,6 +449,7 @@ function planReproductions(view: RoundView, config: RoundEngineConfig): RoundCom
     candidates,
     leader: seatSubject(standing.leader, lookup(view)),
     runnerUp: seatSubject(standing.runnerUp, lookup(view)),
+    maxChallengersPerJob: config.maxChallengersPerJob,
   });
   return slots.map((slot) =>
     plan("reproduce", "reproduce", slot, derivedSeed(round.seed, `reproduce/${slot.slot}`)),

@@ -2,7 +2,8 @@ import { CacheonError } from "../../shared/errors/cacheon-error.ts";
 import { poolReadings } from "../scoring/pool-readings.ts";
 import { readingOf } from "../scoring/reading-of.ts";
 import type { ScoringPolicy } from "../scoring/scoring-policy.ts";
-import type { ChallengerReading, Seat, Standing } from "../scoring/settle-standing.ts";
+import { sequentialReading } from "../scoring/sequential-reading.ts";
+import type { ChallengerEvidence, ChallengerReading, Seat, Standing } from "../scoring/settle-standing.ts";
 import type { SubmissionState } from "../store/submission-table.ts";
 import type { ArmSubject } from "./plan-jobs.ts";
 import type { RoundJob } from "./round-job.ts";
@@ -40,8 +41,9 @@ export function readingsFor(
 }
 
 /**
- * A challenger's reading in a round's phase: all its decided measurements there pooled (see
- * poolReadings), undefined before any. Pure.
+ * A challenger's reading in a round's phase: all its decided measurements there, as stages of the
+ * sequential test (sequentialReading) or pooled under the fixed design's bar (poolReadings);
+ * undefined before any. Pure.
  */
 export function readingFor(
   jobs: readonly RoundJob[],
@@ -49,7 +51,32 @@ export function readingFor(
   phase: RoundJob["phase"],
   policy: ScoringPolicy,
 ): ChallengerReading | undefined {
-  return poolReadings(readingsFor(jobs, submissionId, phase, policy), policy);
+  const readings = readingsFor(jobs, submissionId, phase, policy);
+  return policy.decision === "sequential"
+    ? sequentialReading(readings, policy)
+    : poolReadings(readings, policy);
+}
+
+/**
+ * What a round found out about one pending challenger, from the round's jobs: its pooled reading
+ * in each phase and the re-measurements that produced one (what settlement decides on). Pure.
+ */
+export function challengerEvidence(
+  jobs: readonly RoundJob[],
+  sub: Pick<RoundSubmission, "id" | "hotkey" | "commitBlock">,
+  policy: ScoringPolicy,
+): ChallengerEvidence {
+  return {
+    submissionId: sub.id,
+    hotkey: sub.hotkey,
+    commitBlock: sub.commitBlock,
+    first: readingFor(jobs, sub.id, "evaluate", policy),
+    reproduction: readingFor(jobs, sub.id, "reproduce", policy),
+    remeasurements: {
+      first: remeasurementsOf(jobs, sub.id, "evaluate", "decided"),
+      reproduction: remeasurementsOf(jobs, sub.id, "reproduce", "decided"),
+    },
+  };
 }
 
 /** Slot prefix of re-measurement jobs per phase ("m0", "m1", ... and "rm0", ...). */

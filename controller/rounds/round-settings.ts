@@ -13,6 +13,8 @@ export interface RoundSettings {
   modelDir: string;
   /** Most challengers in one job. @default 4 */
   maxChallengersPerJob: number;
+  /** Blocks of a phase's later jobs (2 or more: interleaved with interim baselines, see armsFor). @default 1 */
+  interleavedBlocks?: number | undefined;
   /** Attempts of one job (first run plus retries on other pods). @default 3 */
   maxAttempts: number;
   /** A round ends by then even when jobs are still out, ms. @default 6 hours */
@@ -33,6 +35,7 @@ export const defaultRoundSettings = {
   hardwareProfile: "h200x8",
   modelDir: "/models/Qwen2.5-72B-Instruct",
   maxChallengersPerJob: 4,
+  interleavedBlocks: 1,
   maxAttempts: 3,
   roundTimeoutMs: 6 * 3600_000,
   jobTimeoutMs: 2 * 3600_000,

@@ -113,6 +113,8 @@ export async function runRound(
     policy,
     maxAttempts: settings.maxAttempts,
     providers: directory.providers,
+    maxChallengersPerJob: settings.maxChallengersPerJob,
+    blocks: settings.interleavedBlocks,
   };
   const step = (s: Omit<RoundStep, "jobsDone" | "jobsTotal">) => {
     if (!options.onStep) return;
@@ -189,7 +191,12 @@ export async function runRound(
         return;
       case "plan-job":
         if (c.purpose !== "remeasure") return;
-        rlog.info("re-measuring a reading inside the noise band", { slot: c.job.slot });
+        rlog.info(
+          policy.decision === "sequential"
+            ? "another stage: the sequential test has not decided yet"
+            : "re-measuring a reading inside the noise band",
+          { slot: c.job.slot },
+        );
         step({ kind: "remeasurement-planned", roundId });
         return;
       case "enter-reproduction":

@@ -13,7 +13,7 @@ import type { ControllerStore } from "../store/controller-store.ts";
 import type { RoundRow } from "../store/round-table.ts";
 import type { SubmissionRow } from "../store/submission-table.ts";
 import { type RoundJob, roundJobOf } from "./round-job.ts";
-import { readingFor, readingsFor, remeasurementsOf, sanitiseStanding } from "./round-readings.ts";
+import { challengerEvidence, readingFor, readingsFor, sanitiseStanding } from "./round-readings.ts";
 
 /** Options of {@link settleRound}. */
 export interface SettleRoundOptions {
@@ -48,18 +48,7 @@ export function settleRound(options: SettleRoundOptions): RoundRow {
       if (!sub) continue;
       if (sub.state === "copy") special.push({ sub, verdict: "copy", reason: sub.reason });
       else if (sub.state !== "pending") special.push({ sub, verdict: "withdrawn", reason: sub.reason });
-      else
-        evidence.push({
-          submissionId: id,
-          hotkey: sub.hotkey,
-          commitBlock: sub.commitBlock,
-          first: reading(id, "evaluate"),
-          reproduction: reading(id, "reproduce"),
-          remeasurements: {
-            first: remeasurementsOf(jobs, id, "evaluate", "decided"),
-            reproduction: remeasurementsOf(jobs, id, "reproduce", "decided"),
-          },
-        });
+      else evidence.push(challengerEvidence(jobs, sub, policy));
     }
     // A seat holder that failed its gate on two or more pods this round (its image deleted,
     // broken, or wrong) loses the seat: it would otherwise be paid for a server that does not run.

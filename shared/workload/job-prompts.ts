@@ -37,7 +37,8 @@ export async function jobPrompts(
     canaries: workload.canaryRequests,
     probes: workload.probePrompts,
     repetitions: Math.max(1, workload.repetitions),
-    warmup: workload.warmupRequests,
+    // A batch of fresh warm-up prompts for each batch the agent may send (warm-up until stable).
+    warmup: workload.warmupRequests * Math.max(1, workload.warmupMaxBatches),
     targetTokens: workload.promptTokens,
     ...(signal ? { signal } : {}),
   });

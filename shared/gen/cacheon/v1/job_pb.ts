@@ -14,7 +14,7 @@ import type { Message, UnknownEnum } from "@bufbuild/protobuf";
  * Describes the file cacheon/v1/job.proto.
  */
 export const file_cacheon_v1_job: GenFile = /*@__PURE__*/
-  fileDesc("ChRjYWNoZW9uL3YxL2pvYi5wcm90bxIKY2FjaGVvbi52MSLDAgoDQXJtEg4KBmFybV9pZBgBIAEoCRIhCgRyb2xlGAIgASgOMhMuY2FjaGVvbi52MS5Bcm1Sb2xlEikKBWltYWdlGAMgASgLMhouY2FjaGVvbi52MS5JbWFnZVJlZmVyZW5jZRIOCgZob3RrZXkYBCABKAkSGQoRc3RhcnR1cF90aW1lb3V0X3MYBSABKA0SFQoNc3VibWlzc2lvbl9pZBgGIAEoCRILCgNjbWQYByADKAkSDAoEYXJncxgIIAMoCRIlCgNlbnYYCSADKAsyGC5jYWNoZW9uLnYxLkFybS5FbnZFbnRyeRIuCg13cml0YWJsZV9kaXJzGAogAygLMhcuY2FjaGVvbi52MS5Xcml0YWJsZURpchoqCghFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIi8KC1dyaXRhYmxlRGlyEgwKBHBhdGgYASABKAkSEgoKc2l6ZV9ieXRlcxgCIAEoBCJYCgxVcGxvYWRUYXJnZXQSDAoEbmFtZRgBIAEoCRILCgN1cmwYAiABKAkSEQoJbWF4X2J5dGVzGAMgASgEEhoKEmV4cGlyZXNfYXRfdW5peF9tcxgEIAEoAyKwAgoNRXZhbHVhdGlvbkpvYhIOCgZqb2JfaWQYASABKAkSEAoIcm91bmRfaWQYAiABKAkSEgoKcm91bmRfc2VlZBgDIAEoCRIqCgh3b3JrbG9hZBgEIAEoCzIYLmNhY2hlb24udjEuV29ya2xvYWRTcGVjEh0KBGFybXMYBSADKAsyDy5jYWNoZW9uLnYxLkFybRIYChBoYXJkd2FyZV9wcm9maWxlGAYgASgJEikKB3VwbG9hZHMYByADKAsyGC5jYWNoZW9uLnYxLlVwbG9hZFRhcmdldBIYChBkZWFkbGluZV91bml4X21zGAggASgDEhEKCW1vZGVsX2RpchgJIAEoCRIsCgdwcm9tcHRzGAogASgLMhsuY2FjaGVvbi52MS5Xb3JrbG9hZFByb21wdHMqpwEKB0FybVJvbGUSGAoUQVJNX1JPTEVfVU5TUEVDSUZJRUQQABIdChlBUk1fUk9MRV9PUEVOSU5HX0JBU0VMSU5FEAESEwoPQVJNX1JPTEVfTEVBREVSEAISFgoSQVJNX1JPTEVfUlVOTkVSX1VQEAMSFwoTQVJNX1JPTEVfQ0hBTExFTkdFUhAEEh0KGUFSTV9ST0xFX0NMT1NJTkdfQkFTRUxJTkUQBWIGcHJvdG8z", [file_cacheon_v1_image, file_cacheon_v1_workload]);
+  fileDesc("ChRjYWNoZW9uL3YxL2pvYi5wcm90bxIKY2FjaGVvbi52MSLDAgoDQXJtEg4KBmFybV9pZBgBIAEoCRIhCgRyb2xlGAIgASgOMhMuY2FjaGVvbi52MS5Bcm1Sb2xlEikKBWltYWdlGAMgASgLMhouY2FjaGVvbi52MS5JbWFnZVJlZmVyZW5jZRIOCgZob3RrZXkYBCABKAkSGQoRc3RhcnR1cF90aW1lb3V0X3MYBSABKA0SFQoNc3VibWlzc2lvbl9pZBgGIAEoCRILCgNjbWQYByADKAkSDAoEYXJncxgIIAMoCRIlCgNlbnYYCSADKAsyGC5jYWNoZW9uLnYxLkFybS5FbnZFbnRyeRIuCg13cml0YWJsZV9kaXJzGAogAygLMhcuY2FjaGVvbi52MS5Xcml0YWJsZURpchoqCghFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIi8KC1dyaXRhYmxlRGlyEgwKBHBhdGgYASABKAkSEgoKc2l6ZV9ieXRlcxgCIAEoBCJYCgxVcGxvYWRUYXJnZXQSDAoEbmFtZRgBIAEoCRILCgN1cmwYAiABKAkSEQoJbWF4X2J5dGVzGAMgASgEEhoKEmV4cGlyZXNfYXRfdW5peF9tcxgEIAEoAyKwAgoNRXZhbHVhdGlvbkpvYhIOCgZqb2JfaWQYASABKAkSEAoIcm91bmRfaWQYAiABKAkSEgoKcm91bmRfc2VlZBgDIAEoCRIqCgh3b3JrbG9hZBgEIAEoCzIYLmNhY2hlb24udjEuV29ya2xvYWRTcGVjEh0KBGFybXMYBSADKAsyDy5jYWNoZW9uLnYxLkFybRIYChBoYXJkd2FyZV9wcm9maWxlGAYgASgJEikKB3VwbG9hZHMYByADKAsyGC5jYWNoZW9uLnYxLlVwbG9hZFRhcmdldBIYChBkZWFkbGluZV91bml4X21zGAggASgDEhEKCW1vZGVsX2RpchgJIAEoCRIsCgdwcm9tcHRzGAogASgLMhsuY2FjaGVvbi52MS5Xb3JrbG9hZFByb21wdHMqxgEKB0FybVJvbGUSGAoUQVJNX1JPTEVfVU5TUEVDSUZJRUQQABIdChlBUk1fUk9MRV9PUEVOSU5HX0JBU0VMSU5FEAESEwoPQVJNX1JPTEVfTEVBREVSEAISFgoSQVJNX1JPTEVfUlVOTkVSX1VQEAMSFwoTQVJNX1JPTEVfQ0hBTExFTkdFUhAEEh0KGUFSTV9ST0xFX0NMT1NJTkdfQkFTRUxJTkUQBRIdChlBUk1fUk9MRV9JTlRFUklNX0JBU0VMSU5FEAZiBnByb3RvMw", [file_cacheon_v1_image, file_cacheon_v1_workload]);
 
 /**
  * One image to run and measure within a job.
@@ -266,7 +266,9 @@ export const EvaluationJobSchema: GenMessage<EvaluationJob> = /*@__PURE__*/
 
 /**
  * Why an image is in a job; the agent runs arms in the job's order, which the controller sets
- * as opening baseline, leader, runner-up, challengers, closing baseline.
+ * as opening baseline, leader, runner-up, challengers, closing baseline, or, interleaved, as
+ * blocks of seat holders and challengers with the baseline between them: B L C B L C B, each
+ * baseline inside the order an interim baseline (the same image and launch as the bookends).
  *
  * @generated from enum cacheon.v1.ArmRole
  */
@@ -313,11 +315,23 @@ export const ArmRole = {
    * @generated from enum value: ARM_ROLE_CLOSING_BASELINE = 5;
    */
   CLOSING_BASELINE: 5,
+
+  /**
+   * The pinned baseline between two blocks of an interleaved job: it closes the block before it
+   * and opens the one after (each arm is timed against the baselines just before and after it),
+   * so drift is bounded over one block, not the whole job. Its outputs are judged like the
+   * bookends'; the closing baseline alone teacher-forces.
+   *
+   * @generated from enum value: ARM_ROLE_INTERIM_BASELINE = 6;
+   */
+  INTERIM_BASELINE: 6,
 } as const;
 
 /**
  * Why an image is in a job; the agent runs arms in the job's order, which the controller sets
- * as opening baseline, leader, runner-up, challengers, closing baseline.
+ * as opening baseline, leader, runner-up, challengers, closing baseline, or, interleaved, as
+ * blocks of seat holders and challengers with the baseline between them: B L C B L C B, each
+ * baseline inside the order an interim baseline (the same image and launch as the bookends).
  *
  * @generated from enum cacheon.v1.ArmRole
  */

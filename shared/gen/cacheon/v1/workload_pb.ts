@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file cacheon/v1/workload.proto.
  */
 export const file_cacheon_v1_workload: GenFile = /*@__PURE__*/
-  fileDesc("ChljYWNoZW9uL3YxL3dvcmtsb2FkLnByb3RvEgpjYWNoZW9uLnYxIvQCCgxXb3JrbG9hZFNwZWMSFQoNcHJvbXB0X3NvdXJjZRgBIAEoCRIQCghyZXF1ZXN0cxgCIAEoDRIXCg93YXJtdXBfcmVxdWVzdHMYAyABKA0SEgoKbWF4X3Rva2VucxgEIAEoDRIbChNmaXhlZF9vdXRwdXRfbGVuZ3RoGAUgASgIEhQKDHRvcF9sb2dwcm9icxgGIAEoDRIkCgdhcnJpdmFsGAcgASgLMhMuY2FjaGVvbi52MS5BcnJpdmFsEhoKEnJlcXVlc3RfdGltZW91dF9tcxgIIAEoDRITCgtyZXBldGl0aW9ucxgJIAEoDRIYChBzdGFsbF90aW1lb3V0X21zGAogASgNEhQKDHByb21wdF9jaGFycxgLIAEoDRINCgVtb2RlbBgMIAEoCRIVCg1wcm9tcHRfdG9rZW5zGA0gASgNEhcKD2NhbmFyeV9yZXF1ZXN0cxgOIAEoDRIVCg1wcm9iZV9wcm9tcHRzGA8gASgNIi4KDVByb21wdE1lc3NhZ2USDAoEcm9sZRgBIAEoCRIPCgdjb250ZW50GAIgASgJImcKDldvcmtsb2FkUHJvbXB0EhEKCXByb21wdF9pZBgBIAEoCRIrCghtZXNzYWdlcxgCIAMoCzIZLmNhY2hlb24udjEuUHJvbXB0TWVzc2FnZRIVCg1wcm9tcHRfdG9rZW5zGAMgASgNIjMKEFNjaGVkdWxlZFJlcXVlc3QSEQoJcHJvbXB0X2lkGAEgASgJEgwKBGtpbmQYAiABKAkiRAoSUmVwZXRpdGlvblNjaGVkdWxlEi4KCHJlcXVlc3RzGAEgAygLMhwuY2FjaGVvbi52MS5TY2hlZHVsZWRSZXF1ZXN0IrgBCg9Xb3JrbG9hZFByb21wdHMSEQoJZ2VuZXJhdG9yGAEgASgJEhUKDXRhcmdldF90b2tlbnMYAiABKA0SKwoHcHJvbXB0cxgDIAMoCzIaLmNhY2hlb24udjEuV29ya2xvYWRQcm9tcHQSGQoRd2FybXVwX3Byb21wdF9pZHMYBCADKAkSMwoLcmVwZXRpdGlvbnMYBSADKAsyHi5jYWNoZW9uLnYxLlJlcGV0aXRpb25TY2hlZHVsZSLWAQoHQXJyaXZhbBI1CgtjbG9zZWRfbG9vcBgBIAEoCzIeLmNhY2hlb24udjEuQXJyaXZhbC5DbG9zZWRMb29wSAASLgoHcG9pc3NvbhgCIAEoCzIbLmNhY2hlb24udjEuQXJyaXZhbC5Qb2lzc29uSAAaIQoKQ2xvc2VkTG9vcBITCgtjb25jdXJyZW5jeRgBIAEoDRo2CgdQb2lzc29uEhIKCnJhdGVfcGVyX3MYASABKAESFwoPbWF4X2NvbmN1cnJlbmN5GAIgASgNQgkKB3Byb2Nlc3NiBnByb3RvMw");
+  fileDesc("ChljYWNoZW9uL3YxL3dvcmtsb2FkLnByb3RvEgpjYWNoZW9uLnYxIqoDCgxXb3JrbG9hZFNwZWMSFQoNcHJvbXB0X3NvdXJjZRgBIAEoCRIQCghyZXF1ZXN0cxgCIAEoDRIXCg93YXJtdXBfcmVxdWVzdHMYAyABKA0SEgoKbWF4X3Rva2VucxgEIAEoDRIbChNmaXhlZF9vdXRwdXRfbGVuZ3RoGAUgASgIEhQKDHRvcF9sb2dwcm9icxgGIAEoDRIkCgdhcnJpdmFsGAcgASgLMhMuY2FjaGVvbi52MS5BcnJpdmFsEhoKEnJlcXVlc3RfdGltZW91dF9tcxgIIAEoDRITCgtyZXBldGl0aW9ucxgJIAEoDRIYChBzdGFsbF90aW1lb3V0X21zGAogASgNEhQKDHByb21wdF9jaGFycxgLIAEoDRINCgVtb2RlbBgMIAEoCRIVCg1wcm9tcHRfdG9rZW5zGA0gASgNEhcKD2NhbmFyeV9yZXF1ZXN0cxgOIAEoDRIVCg1wcm9iZV9wcm9tcHRzGA8gASgNEhoKEndhcm11cF9tYXhfYmF0Y2hlcxgQIAEoDRIYChB3YXJtdXBfdG9sZXJhbmNlGBEgASgBIi4KDVByb21wdE1lc3NhZ2USDAoEcm9sZRgBIAEoCRIPCgdjb250ZW50GAIgASgJImcKDldvcmtsb2FkUHJvbXB0EhEKCXByb21wdF9pZBgBIAEoCRIrCghtZXNzYWdlcxgCIAMoCzIZLmNhY2hlb24udjEuUHJvbXB0TWVzc2FnZRIVCg1wcm9tcHRfdG9rZW5zGAMgASgNIjMKEFNjaGVkdWxlZFJlcXVlc3QSEQoJcHJvbXB0X2lkGAEgASgJEgwKBGtpbmQYAiABKAkiRAoSUmVwZXRpdGlvblNjaGVkdWxlEi4KCHJlcXVlc3RzGAEgAygLMhwuY2FjaGVvbi52MS5TY2hlZHVsZWRSZXF1ZXN0IrgBCg9Xb3JrbG9hZFByb21wdHMSEQoJZ2VuZXJhdG9yGAEgASgJEhUKDXRhcmdldF90b2tlbnMYAiABKA0SKwoHcHJvbXB0cxgDIAMoCzIaLmNhY2hlb24udjEuV29ya2xvYWRQcm9tcHQSGQoRd2FybXVwX3Byb21wdF9pZHMYBCADKAkSMwoLcmVwZXRpdGlvbnMYBSADKAsyHi5jYWNoZW9uLnYxLlJlcGV0aXRpb25TY2hlZHVsZSLWAQoHQXJyaXZhbBI1CgtjbG9zZWRfbG9vcBgBIAEoCzIeLmNhY2hlb24udjEuQXJyaXZhbC5DbG9zZWRMb29wSAASLgoHcG9pc3NvbhgCIAEoCzIbLmNhY2hlb24udjEuQXJyaXZhbC5Qb2lzc29uSAAaIQoKQ2xvc2VkTG9vcBITCgtjb25jdXJyZW5jeRgBIAEoDRo2CgdQb2lzc29uEhIKCnJhdGVfcGVyX3MYASABKAESFwoPbWF4X2NvbmN1cnJlbmN5GAIgASgNQgkKB3Byb2Nlc3NiBnByb3RvMw");
 
 /**
  * What requests an arm is measured with. Together with the round seed it fixes every request
@@ -125,6 +125,24 @@ export type WorkloadSpec = Message<"cacheon.v1.WorkloadSpec"> & {
    * @generated from field: uint32 probe_prompts = 15;
    */
   probePrompts: number;
+
+  /**
+   * Warm-up until timings are stable: the warm-up requests are sent as a batch, again and again
+   * (the next warm-up prompts each time while the job has them), until two batches in a row
+   * agree within warmup_tolerance in output tokens per second, at least 2 batches and at most
+   * this many; the timed repetitions start after. 0 or 1: one batch, whatever its timing.
+   *
+   * @generated from field: uint32 warmup_max_batches = 16;
+   */
+  warmupMaxBatches: number;
+
+  /**
+   * Largest relative difference of two consecutive warm-up batches' output tokens per second for
+   * the server to count as warm (0.03 = 3%). Used when warmup_max_batches is 2 or more.
+   *
+   * @generated from field: double warmup_tolerance = 17;
+   */
+  warmupTolerance: number;
 };
 
 /**
@@ -276,7 +294,9 @@ export type WorkloadPrompts = Message<"cacheon.v1.WorkloadPrompts"> & {
   prompts: WorkloadPrompt[];
 
   /**
-   * Prompt ids of the warm-up requests, sent first and excluded from every metric.
+   * Prompt ids of the warm-up requests, sent first and excluded from every metric: batches of
+   * WorkloadSpec.warmup_requests in order (a job that warms up until stable carries up to
+   * warmup_max_batches batches; when they run out the last batch's prompts are sent again).
    *
    * @generated from field: repeated string warmup_prompt_ids = 4;
    */
