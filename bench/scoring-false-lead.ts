@@ -56,7 +56,7 @@ const designs: Design[] = [
   },
   {
     name: "sequential (new)",
-    policy: defaultScoringPolicy,
+    policy: { ...defaultScoringPolicy, decision: "sequential" },
     repetitions: 8,
     warmup: { kind: "until-stable", tolerance: 0.03, maxBatches: 6 },
     blocks: 2,
