@@ -14,6 +14,11 @@ export interface JobContext {
    * layer sequences them and guarantees delivery across reconnects. Never throws.
    */
   emit(payload: JobEventPayload): void;
+  /**
+   * Takes an artefact the job produced for upload or keeping (each arm's evidence bundle,
+   * `arms/<arm>/evidence.json`), once the job's result is final. Absent: nothing is kept.
+   */
+  artefact?(name: string, body: Uint8Array): void;
 }
 
 /**

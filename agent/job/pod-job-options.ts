@@ -78,6 +78,8 @@ export interface IdleGateSettings {
 
 /** Options of runPodJob. Every field optional except the engine; defaults follow the subnet's rules. */
 export interface PodJobOptions {
+  /** Build version of this agent, written into every evidence bundle. @default "" */
+  agentVersion?: string;
   /** The Docker engine the arms run on. */
   docker: Docker;
   /**

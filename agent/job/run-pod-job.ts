@@ -1,4 +1,4 @@
-import { clone, create } from "@bufbuild/protobuf";
+import { clone, create, type JsonValue } from "@bufbuild/protobuf";
 import { compareOutputs, type TeacherForcedScore } from "../../shared/correctness/compare-outputs.ts";
 import { CacheonError } from "../../shared/errors/cacheon-error.ts";
 import { ArmFinishedSchema, JobProgressSchema } from "../../shared/gen/cacheon/v1/agent_service_pb.ts";
@@ -34,6 +34,7 @@ import { loadHardwareProfile } from "../hardware/profiles.ts";
 import { waitForGpuIdle } from "../hardware/wait-for-gpu-idle.ts";
 import { jobSchedule, type TimedSchedule } from "../workload/timed-schedule.ts";
 import { type CheckGpusReleasedFn, checkGpusReleased } from "./check-gpus-released.ts";
+import { attachJobEvidence, recordTeacherForcing } from "./job-evidence.ts";
 import type { JobContext, JobExecutor } from "./job-executor.ts";
 import type {
   ArmMeasurement,
@@ -80,7 +81,11 @@ export async function runPodJob(
   const logger = (options.logger ?? silentLogger).child({ job: job.jobId });
   const { docker } = options;
   const { signal } = context;
+  // Each arm's container log as captured, for its evidence bundle.
+  const logs = new Map<string, { text: string; truncated: boolean }>();
   const emit: JobContext["emit"] = (payload) => {
+    if (payload.case === "log" && payload.value.armId)
+      logs.set(payload.value.armId, { text: payload.value.text, truncated: payload.value.truncated });
     try {
       context.emit(payload);
     } catch (error) {
@@ -119,6 +124,9 @@ export async function runPodJob(
 
   let network: JobNetwork | undefined;
   const runs = new Map<string, ArmRun>();
+  let expectedGpus = 0;
+  // What the reference returned for each arm's outputs, kept for the evidence bundles.
+  let recording: ReturnType<typeof recordTeacherForcing> | undefined;
   const kept: Array<{ run: ArmRun; input: RunArmInput }> = [];
   const pulled = new Set<string>();
   // Why the job could not go on (the pod failed, or an arm left the GPUs unusable); the arms after
@@ -190,14 +198,19 @@ export async function runPodJob(
     const gpus: GpuSelection = options.gpus ?? (profile === "none" ? "none" : "all");
     const measure = options.measure ?? defaultMeasure;
     const closingIndex = job.arms.findLastIndex((a) => a.role === ArmRole.CLOSING_BASELINE);
-    const teacher = options.teacherForce ?? defaultTeacherForce(logger);
+    recording = recordTeacherForcing(options.teacherForce ?? defaultTeacherForce(logger), {
+      by: () => kept[0]?.run.result.armId ?? "",
+      armOf: (outputs) => [...runs.values()].find((r) => r.measurement?.outputs === outputs)?.result.armId,
+    });
+    const teacher = recording.teacherForce;
     const gate = options.waitForGpuIdle ?? defaultWaitForGpuIdle(options);
     const checkReleased = options.checkGpusReleased ?? defaultCheckGpusReleased(options, profile);
+    expectedGpus = gpus === "none" ? 0 : (loadHardwareProfile(profile).gpuCount ?? hardware.gpus.length);
     const openTimedWindow = createTimedWindows({
       docker,
       pulls,
       pausePulls: options.pausePullsWhileTimed ?? true,
-      expectedGpus: gpus === "none" ? 0 : (loadHardwareProfile(profile).gpuCount ?? hardware.gpus.length),
+      expectedGpus,
       startSampler: options.startGpuSampler ?? startGpuSampler,
       ...(options.nvidiaSmiPath ? { nvidiaSmiPath: options.nvidiaSmiPath } : {}),
       ...(options.env ? { env: options.env } : {}),
@@ -345,6 +358,20 @@ export async function runPodJob(
     result.arms = job.arms.map((arm) => runs.get(arm.armId)?.result ?? notRunArm(arm.armId, signal, stopped));
   }
   if (signal.aborted) return finish(false, `cancelled: ${reasonText(signal.reason)}`);
+  attachJobEvidence({
+    job,
+    result,
+    runs,
+    teacherForced: recording?.recorded ?? new Map(),
+    logs,
+    judge: {
+      ...(options.thresholds ? { thresholds: options.thresholds as unknown as JsonValue } : {}),
+      expectedGpus,
+    },
+    agentVersion: options.agentVersion ?? "",
+    artefact: context.artefact?.bind(context),
+    onProblem: (armId, error) => logger.error("evidence bundle not made", { arm: armId, error }),
+  });
   if (stopped) return finish(false, stopped);
   const opening = result.arms[0];
   return finish(

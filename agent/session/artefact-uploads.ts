@@ -10,7 +10,8 @@ import type { UploadGrants } from "./upload-grants.ts";
 /**
  * Collects, from what a job emits and returns, the raw artefacts its upload targets name:
  * `arms/<arm>/container.log` (log excerpts of the arm and its result's log excerpt) and
- * `arms/<arm>/metrics.jsonl` (one JSON line per request measurement of the arm).
+ * `arms/<arm>/metrics.jsonl` (one JSON line per request measurement of the arm). The evidence
+ * bundles (`arms/<arm>/evidence.json`) are not collected here: the job hands them over itself.
  */
 export function artefactBodies(
   events: JobEventPayload[],
@@ -59,16 +60,24 @@ export function withArtefactUploads(executor: JobExecutor, options: ArtefactUplo
   return async (job, context) => {
     if (job.uploads.length === 0) return executor(job, context);
     const events: JobEventPayload[] = [];
+    // What the job handed over itself (each arm's evidence bundle), byte for byte.
+    const handed = new Map<string, Uint8Array>();
     const result = await executor(job, {
       ...context,
       emit: (payload) => {
         events.push(payload);
         context.emit(payload);
       },
+      artefact: (name, body) => {
+        handed.set(name, body);
+        context.artefact?.(name, body);
+      },
     });
     const bodies = artefactBodies(events, result);
     for (const target of job.uploads) {
-      const body = Buffer.from(bodies.get(target.name) ?? "", "utf8");
+      // A target the job made nothing for is uploaded empty, as before: the controller waits for
+      // every target, and publishes a bundle only when the result names its digest.
+      const body = handed.get(target.name) ?? Buffer.from(bodies.get(target.name) ?? "", "utf8");
       try {
         let url = target;
         let headers: Record<string, string> = {};

@@ -102,8 +102,11 @@ export interface PodsSettings {
   tickMs: number;
 }
 
-/** Raw artefact storage: none, or S3 (settings fall back to publish.s3.* when empty). */
-export type ArtefactSettings = { target: "none" } | ({ target: "s3"; maxBytes: number } & S3Location);
+/** Raw artefact storage: none, S3 (settings fall back to publish.s3.* when empty), or a local folder. */
+export type ArtefactSettings =
+  | { target: "none" }
+  | ({ target: "s3"; maxBytes: number } & S3Location)
+  | { target: "folder"; folder: string; maxBytes: number };
 
 /** A bucket and prefix on S3 or an S3-compatible server; empty credentials use the SDK's chain. */
 export interface S3Location {
@@ -214,6 +217,10 @@ export function resolveControllerSettings(
       !v<string>("publish.s3.bucket")
     )
       problems.push("artefacts.s3.bucket: required when artefacts.target is s3 (or set publish.s3.bucket)");
+    if (v<string>("artefacts.target") === "folder" && v<string>("agents.mode") === "remote")
+      problems.push(
+        "artefacts.target: folder keeps what agents in this process make; remote agents upload, so use s3 in agents.mode remote",
+      );
     if (v<string>("agents.mode") === "local" && v<string[]>("agents.localPods").length < 2) {
       problems.push("agents.localPods: give at least two names; a win must be reproduced on another pod");
     }
@@ -455,7 +462,13 @@ export function resolveControllerSettings(
               undefined,
             maxBytes: v<number>("artefacts.maxMiB") * 1024 * 1024,
           }
-        : { target: "none" },
+        : v<string>("artefacts.target") === "folder"
+          ? {
+              target: "folder",
+              folder: v<string>("artefacts.folder"),
+              maxBytes: v<number>("artefacts.maxMiB") * 1024 * 1024,
+            }
+          : { target: "none" },
     health: {
       roundsStuckMs: Math.round(v<number>("health.roundsStuckMinutes") * 60_000),
       weightsStuckMs: Math.round(v<number>("health.weightsStuckMinutes") * 60_000),

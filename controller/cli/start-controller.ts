@@ -3,9 +3,12 @@ import type { KeyringPair } from "@polkadot/keyring/types";
 import { cryptoWaitReady } from "@polkadot/util-crypto";
 import Docker from "dockerode";
 import { createPodJobExecutor } from "../../agent/job/run-pod-job.ts";
+import { CacheonError } from "../../shared/errors/cacheon-error.ts";
 import type { Logger } from "../../shared/log/logger.ts";
 import { ChainClient } from "../chain/chain-client.ts";
 import { loadHotkey } from "../chain/wallet.ts";
+import { artefactEvidenceStore } from "../evidence/artefact-evidence-store.ts";
+import type { EvidenceStore } from "../evidence/evidence-store.ts";
 import { chainBlockSource, FeeLedger } from "../fees/fee-ledger.ts";
 import { LoopMonitor } from "../health/loop-monitor.ts";
 import { chainCommitmentSource } from "../intake/chain-commitment-source.ts";
@@ -119,7 +122,8 @@ export async function startController(options: StartControllerOptions): Promise<
       runner = remote.runner;
       controlPlaneUrl = remote.url;
     }
-    runner ??= localRunner(settings, logger);
+    const evidence = artefactEvidenceStore(settings.artefacts);
+    runner ??= localRunner(settings, logger, evidence);
     if (settings.webListen)
       web = await startWebServer({
         store,
@@ -139,6 +143,7 @@ export async function startController(options: StartControllerOptions): Promise<
       logger,
       source,
       sink,
+      evidence,
       weightTarget: chainWeightTarget({
         client,
         netuid: settings.chain.netuid,
@@ -225,7 +230,11 @@ async function loadSigner(settings: ControllerSettings): Promise<KeyringPair> {
   });
 }
 
-function localRunner(settings: ControllerSettings, logger: Logger): JobRunner {
+function localRunner(
+  settings: ControllerSettings,
+  logger: Logger,
+  evidence: EvidenceStore | undefined,
+): JobRunner {
   const docker = new Docker();
   const executor = createPodJobExecutor({
     docker,
@@ -235,5 +244,17 @@ function localRunner(settings: ControllerSettings, logger: Logger): JobRunner {
   });
   return createLocalJobRunner({
     pods: Object.fromEntries(settings.agents.localPods.map((name) => [name, executor])),
+    ...(evidence
+      ? {
+          keep: (jobId: string, name: string, body: Uint8Array) =>
+            evidence.keep(jobId, name, body).catch((error: unknown) => {
+              logger.warn("an artefact was not kept; its round will list it missing", {
+                jobId,
+                name,
+                error: CacheonError.from(error),
+              });
+            }),
+        }
+      : {}),
   });
 }

@@ -565,9 +565,14 @@ export const controllerConfigSchema = {
   },
   "artefacts.target": {
     type: "string",
-    doc: "Where agents upload raw artefacts (per-arm container logs and request metrics) in agents.mode remote: none, or s3 through pre-signed URLs (agents never see credentials).",
-    values: ["none", "s3"],
+    doc: "Where raw artefacts (each arm's evidence bundle, container log and request metrics) are kept, privately until their round is published: none; s3 (agents.mode remote: agents upload through pre-signed URLs and never see credentials; local mode writes there itself); or folder (agents.mode local only: artefacts.folder). Settled rounds publish the evidence bundles found here.",
+    values: ["none", "s3", "folder"],
     default: "none",
+  },
+  "artefacts.folder": {
+    type: "string",
+    doc: "Folder for artefacts.target folder (keep it private: bundles hold a round's prompts until it settles).",
+    default: ".cacheon/artefacts",
   },
   "artefacts.s3.bucket": {
     type: "string",

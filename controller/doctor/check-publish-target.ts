@@ -41,6 +41,6 @@ export async function checkPublishTarget(
   if (artefacts.target === "s3") {
     const check = await probe("artefacts", "raw artefact bucket", s3Sink(artefacts), "s3");
     checks.push(check.status === "ok" ? { ...check, details: [] } : check);
-  } else checks.push(skip("artefacts", "raw artefact bucket", "artefacts.target is none"));
+  } else checks.push(skip("artefacts", "raw artefact bucket", `artefacts.target is ${artefacts.target}`));
   return checks;
 }

@@ -1,5 +1,5 @@
 import { readFile } from "node:fs/promises";
-import { S3Client } from "@aws-sdk/client-s3";
+import { evidenceArtefactName } from "../../agent/job/job-evidence.ts";
 import type { Logger } from "../../shared/log/logger.ts";
 import type { ControllerSettings } from "../cli/controller-settings.ts";
 import { ControlPlane } from "../control-plane/control-plane.ts";
@@ -8,6 +8,7 @@ import { SqliteControlPlaneStore } from "../control-plane/control-plane-store.ts
 import { SqliteEventLog } from "../control-plane/event-log.ts";
 import { S3UploadStorage } from "../control-plane/s3-upload-storage.ts";
 import type { UploadRequest } from "../control-plane/upload-storage.ts";
+import { artefactS3Client } from "../evidence/artefact-evidence-store.ts";
 import type { LoopReporter } from "../health/loop-monitor.ts";
 import { createBootReportHandler } from "../pods/boot-report-handler.ts";
 import { renderCloudInit } from "../pods/cloud-init.ts";
@@ -55,11 +56,12 @@ export function podProvider(settings: ControllerSettings, logger: Logger): PodPr
   return undefined;
 }
 
-/** Upload targets of a job: a container log and request metrics per arm. */
+/** Upload targets of a job: a container log, request metrics and the evidence bundle per arm. */
 export function armUploads(job: { arms: { armId: string }[] }, maxBytes: number): UploadRequest[] {
   return job.arms.flatMap((arm) => [
     { name: `arms/${arm.armId}/container.log`, maxBytes },
     { name: `arms/${arm.armId}/metrics.jsonl`, maxBytes },
+    { name: evidenceArtefactName(arm.armId), maxBytes },
   ]);
 }
 
@@ -91,15 +93,7 @@ export async function startRemoteAgents(
   const uploads =
     a.target === "s3"
       ? new S3UploadStorage({
-          client: new S3Client({
-            region: a.region,
-            endpoint: a.endpoint,
-            forcePathStyle: a.endpoint !== undefined,
-            requestChecksumCalculation: "WHEN_REQUIRED",
-            ...(a.accessKeyId && a.secretAccessKey
-              ? { credentials: { accessKeyId: a.accessKeyId, secretAccessKey: a.secretAccessKey } }
-              : {}),
-          }),
+          client: artefactS3Client(a),
           bucket: a.bucket,
           prefix: a.prefix,
         })

@@ -11,8 +11,9 @@ export const leaderboardSchema = "cacheon.leaderboard.v1";
 
 /**
  * A content-addressed evidence bundle of one arm (timed outputs, job spec, hardware report,
- * container log), for re-judging a verdict offline. Reserved in v1: listed once the agents
- * upload bundles, absent before.
+ * container log), for re-judging a verdict offline with `cacheon-agent regrade`. Every arm of
+ * the measurement's job is listed (the baselines' bundles are the reference); absent for jobs
+ * run before agents made bundles.
  */
 export interface EvidenceRef {
   armId: string;
@@ -176,6 +177,23 @@ export function buildLeaderboardDocument(input: LeaderboardInput): LeaderboardDo
   const imageOf = new Map(input.rows.map((r) => [r.submissionId, r.image]));
   for (const report of input.reports)
     if (!imageOf.has(report.submissionId)) imageOf.set(report.submissionId, report.image);
+  const evidenceOf = new Map<string, EvidenceRef[]>();
+  for (const round of input.rounds)
+    for (const job of round.jobs) {
+      const refs = job.arms.flatMap((arm): EvidenceRef[] =>
+        arm.evidence
+          ? [
+              {
+                armId: arm.armId,
+                digest: arm.evidence.digest,
+                bytes: arm.evidence.bytes,
+                ...(arm.evidence.key ? { key: arm.evidence.key } : {}),
+              },
+            ]
+          : [],
+      );
+      if (refs.length > 0) evidenceOf.set(job.jobId, refs);
+    }
   const attemptsOf = new Map<string, PublishedAttempt[]>();
   for (const report of input.reports) {
     const list = attemptsOf.get(report.hotkey) ?? [];
@@ -188,7 +206,10 @@ export function buildLeaderboardDocument(input: LeaderboardInput): LeaderboardDo
       speed: report.speed,
       settledSpeed: report.settledSpeed,
       reason: report.reason,
-      measurements: report.measurements,
+      measurements: report.measurements.map((m) => {
+        const evidence = evidenceOf.get(m.jobId);
+        return evidence ? { ...m, evidence } : m;
+      }),
     });
     attemptsOf.set(report.hotkey, list);
   }

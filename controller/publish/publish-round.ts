@@ -1,6 +1,8 @@
 import { fromJson, type JsonValue, toJson } from "@bufbuild/protobuf";
 import { type EvaluationJob, EvaluationJobSchema } from "../../shared/gen/cacheon/v1/job_pb.ts";
 import { type WorkloadPrompts, WorkloadPromptsSchema } from "../../shared/gen/cacheon/v1/workload_pb.ts";
+import type { EvidenceStore } from "../evidence/evidence-store.ts";
+import { publishRoundEvidence } from "../evidence/publish-round-evidence.ts";
 import type { ControllerStore } from "../store/controller-store.ts";
 import type { ArtefactSink } from "./artefact-sink.ts";
 import type { PublishedPolicy } from "./leaderboard-document.ts";
@@ -19,12 +21,18 @@ export interface PublishRoundOptions {
   jobPrompts?: (job: EvaluationJob) => Promise<WorkloadPrompts | undefined>;
   /** The policy numbers the published page shows miners. @default not shown */
   policy?: PublishedPolicy | undefined;
+  /**
+   * Where the jobs' evidence bundles were kept (artefacts.*): each one the agent named is
+   * published at `rounds/<id>/evidence/<sha256>.json`. @default none kept, each listed as such
+   */
+  evidence?: EvidenceStore | undefined;
 }
 
 /**
  * Publishes a settled round: `rounds/<id>/summary.json`, each job attempt's raw result
  * `rounds/<id>/jobs/<job>.json`, the prompts of each job that generated them
- * `rounds/<id>/prompts/<job>.json` (for audit, only now that the round is settled), each miner's
+ * `rounds/<id>/prompts/<job>.json` (for audit, only now that the round is settled), each arm's
+ * evidence bundle `rounds/<id>/evidence/<sha256>.json` (it holds the prompts too), each miner's
  * report `rounds/<id>/miners/<hotkey>.json` and `miners/<hotkey>/latest.json`, then the
  * leaderboard (`leaderboard.json`, `index.html`) with the round in its history. Writing again
  * writes the same objects, so a publication cut short
@@ -57,6 +65,7 @@ export async function publishRound(
     const prompts = await options.jobPrompts?.(fromJson(EvaluationJobSchema, job.job as JsonValue));
     if (prompts) await put(`${base}/prompts/${job.id}.json`, toJson(WorkloadPromptsSchema, prompts));
   }
+  objects += await publishRoundEvidence({ store, sink, roundId: round.id, evidence: options.evidence });
   for (const report of store.minerReports.list({ roundId: round.id })) {
     await put(`${base}/miners/${report.hotkey}.json`, report.report);
     await put(`miners/${report.hotkey}/latest.json`, report.report);

@@ -1,6 +1,7 @@
 import { CacheonError } from "../../shared/errors/cacheon-error.ts";
 import { type Logger, silentLogger } from "../../shared/log/logger.ts";
 import { sleep } from "../../shared/retry/backoff.ts";
+import type { EvidenceStore } from "../evidence/evidence-store.ts";
 import type { LoopReporter } from "../health/loop-monitor.ts";
 import {
   type CommitmentSnapshot,
@@ -41,6 +42,8 @@ export interface ControllerCycleOptions extends RoundEngineOptions {
    */
   fees?: FeeCheck & { catchUp(upTo: number, signal?: AbortSignal): Promise<unknown> };
   sink: ArtefactSink;
+  /** Where jobs' evidence bundles are kept (artefacts.*), published with their round. @default none */
+  evidence?: EvidenceStore | undefined;
   weightTarget: WeightTarget;
   weightPolicy: WeightPolicy;
   cadence?: WeightCadence;
@@ -95,6 +98,7 @@ export async function runRoundPass(
         sink: options.sink,
         jobPrompts: publishedJobPrompts(options.settings.validatorSecret),
         policy: publishedPolicy(options.policy, options.weightPolicy),
+        evidence: options.evidence,
       });
     } catch (error) {
       log.warn("publication failed; it is retried on the next pass", { error: CacheonError.from(error) });

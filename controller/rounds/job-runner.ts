@@ -52,6 +52,12 @@ export interface LocalJobRunnerOptions {
   independent?: IndependenceRule;
   /** Identities of the pods (tests of the independence rule give two names one host). @default localPodDirectory(names) */
   directory?: PodDirectory;
+  /**
+   * Keeps an artefact a job handed over (each arm's evidence bundle) where the controller reads
+   * it at publication; awaited before the job's result is returned. A failure loses only that
+   * artefact (publication then names it missing). @default nothing is kept
+   */
+  keep?: (jobId: string, name: string, body: Uint8Array) => Promise<void>;
 }
 
 /**
@@ -85,9 +91,20 @@ export function createLocalJobRunner(options: LocalJobRunnerOptions): JobRunner 
       if (busy.has(podId))
         throw new CacheonError("failed-precondition", `local pod ${podId} is already running a job`);
       busy.add(podId);
+      const keeping: Promise<void>[] = [];
       try {
-        return await executor(job, { signal, emit: (payload) => options.onEvent?.(podId, payload) });
+        return await executor(job, {
+          signal,
+          emit: (payload) => options.onEvent?.(podId, payload),
+          ...(options.keep
+            ? {
+                artefact: (name: string, body: Uint8Array) =>
+                  void keeping.push(options.keep?.(job.jobId, name, body) ?? Promise.resolve()),
+              }
+            : {}),
+        });
       } finally {
+        await Promise.allSettled(keeping);
         busy.delete(podId);
       }
     },

@@ -5,6 +5,7 @@ import { CacheonError } from "../../shared/errors/cacheon-error.ts";
 import { ArmResultTable } from "./arm-result-table.ts";
 import { ChainCursorTable } from "./chain-cursor-table.ts";
 import { CommitmentTable } from "./commitment-table.ts";
+import { EvidenceTable } from "./evidence-table.ts";
 import { FeeLedgerTable } from "./fee-ledger-table.ts";
 import { JobTable } from "./job-table.ts";
 import { migrations as defaultMigrations, type Migration } from "./migrations.ts";
@@ -53,6 +54,7 @@ export class ControllerStore {
   readonly verdicts: VerdictTable;
   readonly standings: StandingTable;
   readonly minerReports: MinerReportTable;
+  readonly evidence: EvidenceTable;
   readonly weightSettings: WeightSettingTable;
   readonly feeLedger: FeeLedgerTable;
   /** The single-writer lock, when the store was opened with one. */
@@ -73,6 +75,7 @@ export class ControllerStore {
     this.verdicts = new VerdictTable(db);
     this.standings = new StandingTable(db, now);
     this.minerReports = new MinerReportTable(db);
+    this.evidence = new EvidenceTable(db);
     this.weightSettings = new WeightSettingTable(db, now);
     this.feeLedger = new FeeLedgerTable(db, now);
     this.weightCommits = new WeightCommitTable(db, now);

@@ -260,4 +260,22 @@ ALTER TABLE submissions ADD COLUMN priority_index INTEGER;
 UPDATE submissions SET priority_block = commit_block;
 `,
   },
+  {
+    version: 7,
+    name: "evidence bundles",
+    // Each arm's evidence bundle as its round's publication found it: the digest the agent named,
+    // where the bytes were published, or why they were not. The digests themselves live in the
+    // stored job result; this records what anyone can fetch to re-judge.
+    sql: `
+CREATE TABLE evidence_bundles (
+  job_id TEXT NOT NULL,
+  arm_id TEXT NOT NULL,
+  sha256 TEXT NOT NULL,
+  bytes INTEGER NOT NULL,
+  published_key TEXT,
+  problem TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (job_id, arm_id)
+);
+`,
+  },
 ];
