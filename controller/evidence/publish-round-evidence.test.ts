@@ -3,8 +3,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { GetObjectCommand } from "@aws-sdk/client-s3";
 import { describe, expect, it } from "vitest";
-import { attachJobEvidence } from "../../agent/job/job-evidence.ts";
-import type { JobExecutor } from "../../agent/job/job-executor.ts";
 import { decodeEvidence } from "../../shared/evidence/evidence-bundle.ts";
 import { createTestBucket } from "../../test/support/s3-test-bucket.ts";
 import { ingestCommitments } from "../intake/ingest-commitments.ts";
@@ -21,29 +19,9 @@ import { openStore } from "../store/controller-store.ts";
 import { artefactS3Client } from "./artefact-evidence-store.ts";
 import { type EvidenceStore, folderEvidenceStore } from "./evidence-store.ts";
 import { s3EvidenceStore } from "./s3-evidence-store.ts";
+import { withEvidenceBundles } from "./testing/with-evidence-bundles.ts";
 
 const d = (c: string) => `sha256:${c.repeat(64)}`;
-
-/** A simulated pod whose agent makes evidence bundles as run-pod-job does (same code, no measurements). */
-const withBundles =
-  (executor: JobExecutor): JobExecutor =>
-  async (job, context) => {
-    const result = await executor(job, context);
-    attachJobEvidence({
-      job,
-      result,
-      runs: new Map(),
-      teacherForced: new Map(),
-      logs: new Map(),
-      judge: { expectedGpus: 0 },
-      agentVersion: "test",
-      artefact: context.artefact?.bind(context),
-      onProblem: (armId, error) => {
-        throw new Error(`bundle of ${armId}: ${error.message}`);
-      },
-    });
-    return result;
-  };
 
 /** A settled round whose pods keep their bundles in `evidence` (local mode), as serve wires it. */
 async function settledRound(evidence: EvidenceStore | undefined) {
@@ -56,7 +34,7 @@ async function settledRound(evidence: EvidenceStore | undefined) {
       entries: [{ hotkey: "bob", uid: 1, raw: `127.0.0.1:5000/b/x@${d("1")}`, commitBlock: 5 }],
     },
   });
-  const pod = (name: string) => withBundles(simulatedPod(name, { images }));
+  const pod = (name: string) => withEvidenceBundles(simulatedPod(name, { images }));
   const round = await runRound(
     {
       store,

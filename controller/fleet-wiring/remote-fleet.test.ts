@@ -15,6 +15,9 @@ import { ControlPlane } from "../control-plane/control-plane.ts";
 import { startControlPlaneServer } from "../control-plane/control-plane-server.ts";
 import { SqliteControlPlaneStore } from "../control-plane/control-plane-store.ts";
 import { S3UploadStorage } from "../control-plane/s3-upload-storage.ts";
+import { publishRoundEvidence } from "../evidence/publish-round-evidence.ts";
+import { s3EvidenceStore } from "../evidence/s3-evidence-store.ts";
+import { withEvidenceBundles } from "../evidence/testing/with-evidence-bundles.ts";
 import { ingestCommitments } from "../intake/ingest-commitments.ts";
 import { Fleet } from "../pods/fleet.ts";
 import type { PodDirectory } from "../pods/pod-identity.ts";
@@ -106,7 +109,7 @@ async function setUp(options: {
   const agents = bootCloudAgents({
     cloudDir: cloud.dir,
     url: server.url,
-    executor: (podId) => simulatedPod(podId, { images: scenarioSimImages }),
+    executor: (podId) => withEvidenceBundles(simulatedPod(podId, { images: scenarioSimImages })),
     hardware: (podId) =>
       create(HardwareReportSchema, {
         profile: "h200x8",
@@ -193,6 +196,17 @@ describe("remote mode with a fleet", () => {
     expect(checks.length).toBeGreaterThan(0);
     expect(checks.filter((c) => !c.verified)).toEqual([]);
     expect(checks.some((c) => c.name.endsWith("/metrics.jsonl"))).toBe(true);
+    // Each arm's evidence bundle came through a granted URL, and what the controller kept is the
+    // bundle the agent named in its result: publication finds every one.
+    expect(checks.filter((c) => c.name.endsWith("/evidence.json")).length).toBe(
+      jobs.flatMap((j) => store.armResults.list(j.id)).length,
+    );
+    const evidence = s3EvidenceStore({ client, bucket, prefix: "t/" });
+    const sink = { put: async () => {}, locate: (key: string) => key };
+    await publishRoundEvidence({ store, sink, roundId: round?.id ?? "", evidence });
+    const bundles = store.evidence.list(jobs.map((j) => j.id));
+    expect(bundles.length).toBe(jobs.flatMap((j) => store.armResults.list(j.id)).length);
+    expect(bundles.filter((b) => !b.publishedKey)).toEqual([]);
 
     // Each artefact was checked once, and lives where no upload URL points: bytes PUT to its
     // upload key afterwards (a replay) change nothing verified.
