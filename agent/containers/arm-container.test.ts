@@ -322,6 +322,18 @@ describe("arm containers on the real Docker engine", () => {
 
   it("gives up on a server whose /health never turns 200, saying what it saw", async () => {
     const c = await start("never-ready");
+    // Listening first (a loaded machine can take longer than the timeout to start Node): the
+    // short wait below then sees the 503s, not a server that is not up yet.
+    await expect
+      .poll(
+        () =>
+          state(c).then(
+            () => true,
+            () => false,
+          ),
+        { timeout: 30_000 },
+      )
+      .toBe(true);
     const error = await ready(c, 1500).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(NotReadyError);
     expect((error as NotReadyError).kind).toBe("timeout");
