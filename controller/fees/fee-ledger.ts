@@ -43,6 +43,8 @@ export interface FeeLedgerOptions {
   netuid: number;
   /** Most blocks read in one catchUp (a long stop is caught up over several passes). @default 600 */
   blocksPerPass?: number;
+  /** Blocks fetched at once while catching up (recorded in order). @default 16 */
+  fetchAhead?: number;
   /** First block to read on a fresh store; default: far enough back for any payment a commitment of the first head may use. */
   startBlock?: number;
   logger?: Logger;
@@ -93,10 +95,22 @@ export class FeeLedger {
     }
     const from = Math.max(origin, (store.chainCursors.get(this.#cursor)?.block ?? origin - 1) + 1);
     const to = Math.min(upTo, from + (this.#options.blocksPerPass ?? 600) - 1);
+    // Blocks are fetched a batch at a time (a catch-up after a stop reads hundreds, and each is a
+    // round trip) and recorded strictly in order.
+    const batch = this.#options.fetchAhead ?? 16;
+    const fetched = new Map<number, Promise<BlockRecord>>();
     for (let n = from; n <= to; n += 1) {
       if (signal?.aborted) throw new CacheonError("cancelled", "stopped reading the fee ledger");
-      const hash = await source.blockHash(n);
-      const block = await source.block(hash);
+      if ((n - from) % batch === 0)
+        for (let k = n; k < n + batch && k <= to; k += 1) {
+          const read = source.blockHash(k).then((hash) => source.block(hash));
+          // Its failure is thrown when its turn comes, or dropped if an earlier block failed first.
+          read.catch(() => undefined);
+          fetched.set(k, read);
+        }
+      const block = await (fetched.get(n) as Promise<BlockRecord>);
+      fetched.delete(n);
+      const { hash } = block;
       let outcomes: ReadonlyMap<number, ExtrinsicOutcome> = new Map();
       let gap: string | undefined;
       if (blockMayPay(block, this.policy.destination)) {
