@@ -30,9 +30,10 @@ import { compareVersions } from "../../shared/version/compare-versions.ts";
 import type { JobOutcome } from "../rounds/control-plane-job-runner.ts";
 import type { AgentRow, ArtefactRow, ControlPlaneStore } from "./control-plane-store.ts";
 import { enrolAgent, type MintedToken, mintEnrolmentToken } from "./enrolment.ts";
-import { type AgentEventLog, type EventRow, SqliteEventLog } from "./event-log.ts";
+import { type AgentEventLog, SqliteEventLog } from "./event-log.ts";
 import { classifySeq, eventJobId, validateEventPayload } from "./event-validation.ts";
 import { OutgoingQueue } from "./outgoing-queue.ts";
+import { PendingEvents } from "./pending-events.ts";
 import { TokenBucket } from "./rate-limiter.ts";
 import { toConnectError } from "./rpc-error.ts";
 import { hashSecret, looksLikeSecret, sessionCredentialPrefix } from "./secrets.ts";
@@ -56,6 +57,9 @@ export interface EventRetentionOptions {
 
 /** Event kinds that carry a job's outcome or an artefact's state: kept whatever the agent's quota. */
 const essential = new Set(["jobFinished", "jobFailed", "artefactReady", "artefact"]);
+
+/** Events accepted before a commit is forced, whatever the turn of the event loop. */
+const maxPendingEvents = 4096;
 
 /** Callbacks a scheduler registers with {@link ControlPlane.addListener}; each is optional. */
 export interface ControlPlaneListener {
@@ -211,6 +215,11 @@ export class ControlPlane {
   /** Artefacts being checked now (job/name), so a repeated event starts no second check. */
   readonly #checking = new Set<string>();
   #pruneTimer: NodeJS.Timeout | undefined;
+  /** Events accepted and not yet committed (nor acknowledged). */
+  #pending = new PendingEvents<LiveSession>();
+  #commitScheduled = false;
+  /** Agent of each job sent (a job id is never reused nor moved), so events need no lookup. */
+  readonly #jobAgents = new Map<string, string>();
   readonly #now: () => number;
   readonly #listeners = new Set<Partial<ControlPlaneListener>>();
   readonly #sessions = new Map<string, LiveSession>();
@@ -447,6 +456,7 @@ export class ControlPlane {
 
   /** Ends every session with UNAVAILABLE (agents reconnect elsewhere or later) and stops timers. */
   close(): void {
+    this.#commitQuietly();
     this.#closed = true;
     for (const s of this.#sessions.values()) {
       s.queue.fail(new ConnectError("controller shutting down; reconnect later", Code.Unavailable));
@@ -731,6 +741,8 @@ export class ControlPlane {
     }
     session.helloDone = true;
     session.agentVersion = hello.agentVersion || session.agentVersion;
+    // What an earlier session of this agent sent is committed first, so the last seq is exact.
+    this.#commit();
     session.storedSeq = this.#events.lastSeq(session.agentId);
     const now = this.#now();
     session.queue.push(
@@ -787,7 +799,13 @@ export class ControlPlane {
     this.#emit("sessionChanged", session.agentId, true);
   }
 
-  /** Handles one event; returns the bytes it costs (as stored, plus any unknown fields dropped). */
+  /**
+   * Handles one event; returns the bytes it costs (as stored, plus any unknown fields dropped).
+   * The event joins the pending batch: it is committed to the event log with the others that
+   * arrived in this turn of the event loop, and acknowledged only after that commit (never
+   * before it is on disk). An event that moves a job or an artefact on is committed at once,
+   * before it acts, as are the events before it.
+   */
   #event(session: LiveSession, event: AgentEvent): number {
     const seq = Number(event.seq);
     const verdict = classifySeq(seq, { storedSeq: session.storedSeq, sessionSeq: session.sessionSeq });
@@ -795,13 +813,12 @@ export class ControlPlane {
     const unknown = unknownBytes(event, event.payload.value);
     if (verdict === "duplicate") {
       this.stats.duplicatesDropped += 1;
-      session.queue.setAck(ackMessage(session.storedSeq));
+      this.#owe(session);
       return unknown;
     }
     validateEventPayload(event, this.#limits);
     const jobId = eventJobId(event);
-    const job = jobId ? this.#store.job(jobId) : undefined;
-    if (jobId && job?.agentId !== session.agentId) {
+    if (jobId && this.#jobAgent(jobId) !== session.agentId) {
       throw new CacheonError(
         "invalid-argument",
         `event ${seq} is about job ${jobId}, which was never assigned to this agent`,
@@ -812,21 +829,25 @@ export class ControlPlane {
     // additions) are dropped before anything is stored.
     const bytes = toBinary(AgentEventSchema, event, { writeUnknownFields: false });
     this.stats.unknownBytesDropped += unknown;
-    const kind = event.payload.case ?? "";
+    const p = event.payload;
+    const kind = p.case ?? "";
+    const acts = essential.has(kind);
     // Over its stored-bytes quota an agent's events are acknowledged but not kept, except those
     // that move a job or an artefact on (one per job or artefact the controller named).
-    const overQuota =
-      this.#events.storedBytes(agentId) + bytes.byteLength > this.#limits.maxStoredEventBytesPerAgent;
-    if (overQuota && !this.#movesOn(event, job?.state)) {
-      this.#events.skip(agentId, seq);
+    const storedBytes = this.#events.storedBytes(agentId) + this.#pending.bytesOf(agentId);
+    if (
+      storedBytes + bytes.byteLength > this.#limits.maxStoredEventBytesPerAgent &&
+      !(acts && this.#movesOn(event, this.#store.job(jobId)?.state))
+    ) {
+      this.#pending.skip(agentId, seq);
       if (this.stats.eventsOverQuota++ % 1000 === 0)
         this.#log.warn("an agent is over its event quota; its events are acknowledged but not stored", {
           agentId,
-          storedBytes: this.#events.storedBytes(agentId),
+          storedBytes,
           quota: this.#limits.maxStoredEventBytesPerAgent,
         });
     } else {
-      const row: EventRow = {
+      this.#pending.store({
         agentId,
         seq,
         atMs: Number(event.atUnixMs),
@@ -834,14 +855,14 @@ export class ControlPlane {
         kind,
         jobId,
         event: bytes,
-      };
-      this.#events.append(row);
-      this.stats.eventsStored += 1;
+      });
     }
     session.storedSeq = seq;
-    session.queue.setAck(ackMessage(seq));
-    this.#emit("event", agentId, event);
-    const p = event.payload;
+    this.#pending.accepted.push({ agentId, event });
+    this.#owe(session);
+    if (!acts) return bytes.byteLength + unknown;
+    // Stored before it acts, as the events before it.
+    this.#commit();
     if (p.case === "jobFinished" && p.value.result) {
       this.#finishJob(
         agentId,
@@ -859,11 +880,72 @@ export class ControlPlane {
       );
       this.#emit("jobFailed", agentId, p.value);
     } else if (p.case === "artefactReady") {
-      this.#artefactReady(agentId, p.value, job?.state);
+      this.#artefactReady(agentId, p.value, this.#store.job(jobId)?.state);
     } else if (p.case === "artefact") {
       this.#artefactUploaded(agentId, p.value);
     }
     return bytes.byteLength + unknown;
+  }
+
+  /** The agent a job was sent to, "" for a job never sent. */
+  #jobAgent(jobId: string): string {
+    let agentId = this.#jobAgents.get(jobId);
+    if (agentId === undefined) {
+      agentId = this.#store.job(jobId)?.agentId ?? "";
+      // Jobs sent long ago are looked up again rather than kept forever.
+      if (this.#jobAgents.size >= 10_000) this.#jobAgents.clear();
+      if (agentId) this.#jobAgents.set(jobId, agentId);
+    }
+    return agentId;
+  }
+
+  /** The session is owed an ack at the next commit, which is scheduled. */
+  #owe(session: LiveSession): void {
+    this.#pending.sessions.add(session);
+    if (this.#pending.rows.length >= maxPendingEvents) this.#commit();
+    else if (!this.#commitScheduled) {
+      this.#commitScheduled = true;
+      setImmediate(() => {
+        this.#commitScheduled = false;
+        this.#commitQuietly();
+      });
+    }
+  }
+
+  /**
+   * Commits the pending events in one transaction, then acknowledges them to their sessions and
+   * announces them to listeners. When the commit fails nothing of it is stored: the sessions that
+   * sent it are ended (their agents resend it) and the error is thrown.
+   */
+  #commit(): void {
+    const batch = this.#pending;
+    if (batch.empty) return;
+    this.#pending = new PendingEvents();
+    try {
+      this.stats.eventsStored += this.#events.appendBatch(batch.rows, batch.skipped);
+    } catch (error) {
+      const failure = new ConnectError(
+        `the controller could not store events: ${(error as Error).message}; reconnect and resend`,
+        Code.Unavailable,
+      );
+      for (const session of batch.sessions) session.queue.fail(failure);
+      throw new CacheonError("unavailable", "the agents' event log refused a write; its agents resend", {
+        cause: error,
+      });
+    }
+    // Every event a session had accepted is in this batch, so its last accepted seq is stored.
+    for (const session of batch.sessions) session.queue.setAck(ackMessage(session.storedSeq));
+    for (const { agentId, event } of batch.accepted) this.#emit("event", agentId, event);
+  }
+
+  #commitQuietly(): void {
+    try {
+      this.#commit();
+    } catch (error) {
+      this.#log.error("agent events not stored; their sessions were ended so the agents resend them", {
+        error,
+      });
+    }
   }
 
   /** True for an event that moves a job or an artefact to its next state (kept whatever the quota). */

@@ -37,6 +37,12 @@ export interface AgentEventLog {
   append(row: EventRow): boolean;
   /** Accepts an event without storing it (over quota): only its seq is kept. */
   skip(agentId: string, seq: number): void;
+  /**
+   * What append and skip do, for many events in one transaction (one commit instead of one per
+   * event): all are stored or, when it throws, none. `skipped` maps an agent to the highest seq
+   * it had accepted without storing. Returns how many rows were new.
+   */
+  appendBatch(rows: readonly EventRow[], skipped?: ReadonlyMap<string, number>): number;
   /** Stored events of an agent in seq order, optionally of one job. */
   events(agentId: string, jobId?: string): EventRow[];
   /** Bytes of an agent's stored events. */
@@ -139,6 +145,27 @@ export class SqliteEventLog implements AgentEventLog {
   }
 
   append(row: EventRow): boolean {
+    return this.#insert(row);
+  }
+
+  appendBatch(rows: readonly EventRow[], skipped: ReadonlyMap<string, number> = new Map()): number {
+    let stored = 0;
+    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      for (const row of rows) if (this.#insert(row)) stored += 1;
+      for (const [agentId, seq] of skipped) this.#s.skip.run(agentId, seq);
+      this.#db.exec("COMMIT");
+    } catch (error) {
+      if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+      // The byte counts may include rows that were rolled back: read them again when next asked.
+      this.#bytes.clear();
+      this.#total = undefined;
+      throw error;
+    }
+    return stored;
+  }
+
+  #insert(row: EventRow): boolean {
     const bytes = row.event.byteLength;
     // Loaded before the insert, so the new row is counted once.
     const before = this.storedBytes(row.agentId);
