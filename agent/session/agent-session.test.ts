@@ -148,7 +148,13 @@ describe("agent session against a real controller over loopback", () => {
       (resolve) => controlPlane.addListener({ sessionChanged: (_a, up) => up && resolve() }),
       "a session",
     );
-    startAgent({ endpoint, credential, executor: chattyExecutor({ events: 1000, yieldEvery: 1000 }) });
+    // Events come a few at a time (the agent batches what is waiting), so the cut falls mid-job
+    // rather than after one batch that holds the whole job.
+    startAgent({
+      endpoint,
+      credential,
+      executor: chattyExecutor({ events: 1000, yieldEvery: 10, pauseMs: 1 }),
+    });
     await connected;
     await controlPlane.assignJob(credential.agentId, create(EvaluationJobSchema, { jobId: "job-dup" }));
     await finished;

@@ -17,6 +17,7 @@ import type { AgentStateStore } from "./agent-state-store.ts";
 import { agentVersion } from "./agent-version.ts";
 import { withArtefactUploads } from "./artefact-uploads.ts";
 import { type AgentCredential, type ControllerEndpoint, connectToController } from "./controller-client.ts";
+import { type EventBatchLimits, nextEventMessage } from "./event-batch.ts";
 import { EventOutbox } from "./event-outbox.ts";
 import { UploadGrants } from "./upload-grants.ts";
 
@@ -246,6 +247,7 @@ async function connectOnce(options: ConnectOnceOptions): Promise<void> {
   let deadlineMs = credential.heartbeatDeadlineMs || 20_000;
   let lastHeard = Date.now();
   let deadlineError: CacheonError | undefined;
+  let batchLimits: EventBatchLimits = { maxEvents: 1, maxBytes: 0 };
 
   async function* outgoing(): AsyncGenerator<AgentMessage> {
     yield create(AgentMessageSchema, {
@@ -268,10 +270,12 @@ async function connectOnce(options: ConnectOnceOptions): Promise<void> {
         yield next;
         continue;
       }
-      const event = outbox.after(cursor);
-      if (event) {
-        cursor = Number(event.seq);
-        yield create(AgentMessageSchema, { kind: { case: "event", value: event } });
+      // The backlog goes in batches when the controller takes them (one message, not one each).
+      const events = outbox.upTo(cursor, batchLimits.maxEvents);
+      if (events.length > 0) {
+        const { message, count } = nextEventMessage(events, batchLimits);
+        cursor = Number(events[count - 1]?.seq);
+        yield message;
         continue;
       }
       await new Promise<void>((resolve) => {
@@ -348,6 +352,10 @@ async function connectOnce(options: ConnectOnceOptions): Promise<void> {
       case "welcome": {
         intervalMs = kind.value.heartbeatIntervalMs || intervalMs;
         deadlineMs = kind.value.heartbeatDeadlineMs || deadlineMs;
+        batchLimits = {
+          maxEvents: Math.max(1, kind.value.maxEventBatch),
+          maxBytes: kind.value.maxEventBatchBytes,
+        };
         const last = Number(kind.value.lastAgentSeq);
         welcome?.(last);
         options.onWelcome(last);

@@ -82,6 +82,14 @@ export class EventOutbox {
     return this.#pending[Math.max(0, seq + 1 - first)];
   }
 
+  /** Up to `max` unacknowledged events with seq > `seq`, oldest first. */
+  upTo(seq: number, max: number): AgentEvent[] {
+    const first = this.#firstSeq();
+    if (first === undefined) return [];
+    const start = Math.max(0, seq + 1 - first);
+    return this.#pending.slice(start, start + Math.max(1, max));
+  }
+
   /** Calls `listener` after each added event; returns a function that unsubscribes it. */
   subscribe(listener: () => void): () => void {
     this.#listeners.add(listener);

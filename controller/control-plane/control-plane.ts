@@ -654,8 +654,10 @@ export class ControlPlane {
         if (session.abort.signal.aborted) return;
         const now = this.#now();
         // Over its message rate, the agent waits: the stream is not read meanwhile, so HTTP/2
-        // flow control pushes back on it, and nothing is dropped.
-        const wait = session.buckets.messages.take(1, now);
+        // flow control pushes back on it, and nothing is dropped. Each event of a batch counts
+        // as a message, so batching changes the cost, not the limit.
+        const units = message.kind.case === "events" ? Math.max(1, message.kind.value.events.length) : 1;
+        const wait = session.buckets.messages.take(units, now);
         if (wait > 0) {
           this.stats.throttledMs += wait;
           await new Promise((resolve) => setTimeout(resolve, wait));
@@ -719,6 +721,18 @@ export class ControlPlane {
       }
       case "event":
         return unknown + this.#event(session, kind.value);
+      case "events": {
+        const events = kind.value.events;
+        if (events.length === 0 || events.length > this.#limits.maxEventsPerBatch) {
+          throw new CacheonError(
+            "invalid-argument",
+            `an event batch of ${events.length} events; send 1 to ${this.#limits.maxEventsPerBatch} (Welcome.max_event_batch)`,
+          );
+        }
+        let bytes = unknown;
+        for (const event of events) bytes += this.#event(session, event);
+        return bytes;
+      }
       default:
         throw new CacheonError("invalid-argument", "an AgentMessage with no kind set");
     }
@@ -753,6 +767,8 @@ export class ControlPlane {
             lastAgentSeq: BigInt(session.storedSeq),
             heartbeatIntervalMs: this.#intervalMs,
             heartbeatDeadlineMs: this.#deadlineMs,
+            maxEventBatch: this.#limits.maxEventsPerBatch,
+            maxEventBatchBytes: this.#limits.maxMessageBytes,
           },
         },
       }),

@@ -29,6 +29,11 @@ export interface SessionLimitOptions {
   maxLogExcerptBytes?: number;
   /** Most per-request measurements in one metrics batch. @default 4096 */
   maxMetricsPerBatch?: number;
+  /**
+   * Most events in one AgentEventBatch (told to the agent in its Welcome). Each event of a batch
+   * counts as a message against messagesPerSecond. @default 1024
+   */
+  maxEventsPerBatch?: number;
   /** Longest identifier (job, arm, artefact name), characters. @default 256 */
   maxIdLength?: number;
   /** Longest free-text field (progress message, failure reason), characters. @default 8192 */
@@ -49,6 +54,7 @@ export function resolveSessionLimits(options: SessionLimitOptions = {}): Session
     maxStoredEventBytesPerAgent: options.maxStoredEventBytesPerAgent ?? 256 * 1024 * 1024,
     maxLogExcerptBytes: options.maxLogExcerptBytes ?? 64 * 1024,
     maxMetricsPerBatch: options.maxMetricsPerBatch ?? 4096,
+    maxEventsPerBatch: options.maxEventsPerBatch ?? 1024,
     maxIdLength: options.maxIdLength ?? 256,
     maxTextLength: options.maxTextLength ?? 8192,
   };
