@@ -1,26 +1,50 @@
 /**
  * Benchmark: agent events per second one controller core accepts from many concurrent agents,
- * and event latency (agent send -> controller ack), for the control plane (Connect, gRPC
- * protocol, validation, SQLite de-duplicated store) against a reference measured in the same
- * run: the same AgentMessage bytes in gRPC framing over a bare node:http2 stream, decoded and
- * stored in the same store, with no Connect, no auth and no validation.
+ * and event latency (the event becomes sendable at the agent -> the controller's ack covering
+ * it), for the control plane (Connect, gRPC protocol, auth, validation, quotas, the agents'
+ * event log) against a reference measured in the same run: a bare node:http2 server that
+ * decodes the same AgentMessage bytes and stores the same rows (each event re-encoded without
+ * unknown fields, its kind and job) in the same event log, the same way (one transaction per
+ * read), with no Connect, no auth, no validation and no quotas.
  *
- * The controller runs in its own process pinned to core 0 (`taskset -c 0`); the load generator
- * runs here (pin it elsewhere: `taskset -c 1 node bench/control-plane-throughput.ts`), and its
- * CPU use is printed so a saturated generator is visible.
+ * Both servers get the same bytes from the same client: the agent's own (Connect's gRPC
+ * transport, one write per message, as agents send; `--client raw` writes bare HTTP/2 frames
+ * instead). Agents send their backlog in AgentEventBatch messages as the agent does
+ * (agent/session/event-batch.ts, within the limits the control plane's Welcome announces);
+ * `--batch 1` sends each event alone, as agents before batches did.
  *
- *   node bench/control-plane-throughput.ts [--agents 64] [--events 1500] [--window 64] [--json]
+ * Each server runs in its own process pinned to core 0 (`taskset -c 0`); the load generator runs
+ * here (pin it elsewhere: `taskset -c 1 node bench/control-plane-throughput.ts`). Printed per
+ * server: wall-clock events/s, latency p50/p99, the generator's CPU share (a saturated generator
+ * is visible), and events per CPU-second of the server process, which on a shared machine says
+ * what one core of its own would sustain when the wall clock says mostly how loaded the machine
+ * is. `--store file` keeps the event logs in SQLite files (as in production) instead of memory.
+ * Each server first takes the same load from other agents (a warm-up pass, not measured), so the
+ * figures are of its steady state, as in a controller that runs for days; `--no-warmup` measures
+ * a cold server. The server processes exit on SIGTERM, so `NODE_OPTIONS=--cpu-prof` profiles them.
+ *
+ *   node bench/control-plane-throughput.ts [--agents 64] [--events 1500] [--window 64]
+ *     [--batch N] [--client connect|raw] [--store memory|file] [--no-warmup] [--json]
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import * as http2 from "node:http2";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { connectToController, enrolWithController } from "../agent/session/controller-client.ts";
+import { type EventBatchLimits, nextEventMessage } from "../agent/session/event-batch.ts";
 import { ControlPlane } from "../controller/control-plane/control-plane.ts";
 import { startControlPlaneServer } from "../controller/control-plane/control-plane-server.ts";
 import { SqliteControlPlaneStore } from "../controller/control-plane/control-plane-store.ts";
-import { SqliteEventLog } from "../controller/control-plane/event-log.ts";
+import { type EventRow, SqliteEventLog } from "../controller/control-plane/event-log.ts";
+import { eventJobId } from "../controller/control-plane/event-validation.ts";
+import { resolveSessionLimits } from "../controller/control-plane/session-limits.ts";
 import {
+  type AgentEvent,
+  AgentEventSchema,
   type AgentMessage,
   AgentMessageSchema,
   AgentState,
@@ -28,93 +52,103 @@ import {
 } from "../shared/gen/cacheon/v1/agent_service_pb.ts";
 
 const { values } = parseArgs({
+  allowNegative: true,
   options: {
     serve: { type: "string" },
     agents: { type: "string", default: "64" },
     events: { type: "string", default: "1500" },
     window: { type: "string", default: "64" },
+    batch: { type: "string" },
+    client: { type: "string", default: "connect" },
+    store: { type: "string", default: "memory" },
+    warmup: { type: "boolean", default: true },
     json: { type: "boolean", default: false },
   },
 });
 
-// ---------------------------------------------------------------- controller process (child)
+// ---------------------------------------------------------------- server processes (children)
 if (values.serve) {
-  const store = new SqliteControlPlaneStore();
-  // Events go to the agents' event log (a file of its own in production; in memory here, for
-  // both the control plane and the reference).
-  const events = new SqliteEventLog();
-  const unlimited = {
-    messagesPerSecond: 1e9,
-    messageBurst: 1e9,
-    eventBytesPerSecond: 1e12,
-    eventByteBurst: 1e12,
-    maxStoredEventBytesPerAgent: 1e12,
-  };
-  if (values.serve === "connect") {
-    const controlPlane = new ControlPlane({
-      store,
-      events,
-      limits: unlimited,
-      heartbeatIntervalMs: 5000,
-      heartbeatDeadlineMs: 60_000,
-    });
-    const server = await startControlPlaneServer({ controlPlane });
-    const tokens = Array.from({ length: Number(values.agents) }, (_, i) => ({
-      podId: `bench-pod-${i}`,
-      token: controlPlane.mintEnrolmentToken(`bench-pod-${i}`, 600_000).token,
-    }));
-    process.stdout.write(`${JSON.stringify({ port: server.port, tokens })}\n`);
-  } else {
-    const server = http2.createServer();
-    server.on("stream", (stream, headers) => {
-      const agentId = String(headers["x-agent-id"]);
-      let buffered: Buffer = Buffer.alloc(0);
-      stream.respond({ ":status": 200, "content-type": "application/grpc" });
-      stream.on("data", (chunk: Buffer) => {
-        buffered = buffered.length ? Buffer.concat([buffered, chunk]) : chunk;
-        let last = 0;
-        while (buffered.length >= 5) {
-          const length = buffered.readUInt32BE(1);
-          if (buffered.length < 5 + length) break;
-          const message = fromBinary(AgentMessageSchema, buffered.subarray(5, 5 + length));
-          buffered = buffered.subarray(5 + length);
-          if (message.kind.case === "event") {
-            const event = message.kind.value;
-            events.append({
-              agentId,
-              seq: Number(event.seq),
-              atMs: Number(event.atUnixMs),
-              receivedAtMs: Date.now(),
-              kind: event.payload.case ?? "",
-              jobId: "",
-              event: toBinary(AgentMessageSchema, message),
-            });
-            last = Number(event.seq);
-          }
-        }
-        if (last > 0)
-          stream.write(
-            frame(
-              toBinary(
-                ControllerMessageSchema,
-                create(ControllerMessageSchema, { kind: { case: "ack", value: BigInt(last) } }),
-              ),
-            ),
-          );
-      });
-      stream.on("end", () => stream.end());
-      stream.on("error", () => {});
-    });
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      process.stdout.write(
-        `${JSON.stringify({ port: typeof address === "object" && address ? address.port : 0 })}\n`,
-      );
-    });
-  }
+  const dir = values.store === "file" ? mkdtempSync(join(tmpdir(), "cp-bench-")) : undefined;
+  process.on("SIGTERM", () => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    process.exit(0);
+  });
+  const store = new SqliteControlPlaneStore(dir ? { path: join(dir, "controller.db") } : {});
+  const events = new SqliteEventLog(dir ? { path: join(dir, "controller-events.db") } : {});
+  if (values.serve === "connect") await serveControlPlane(store, events);
+  else serveReference(events);
 } else {
   await main();
 }
+
+async function serveControlPlane(store: SqliteControlPlaneStore, events: SqliteEventLog): Promise<void> {
+  const controlPlane = new ControlPlane({
+    store,
+    events,
+    limits: {
+      messagesPerSecond: 1e9,
+      messageBurst: 1e9,
+      eventBytesPerSecond: 1e12,
+      eventByteBurst: 1e12,
+      maxStoredEventBytesPerAgent: 1e12,
+    },
+    heartbeatIntervalMs: 5000,
+    heartbeatDeadlineMs: 60_000,
+  });
+  const server = await startControlPlaneServer({ controlPlane });
+  const tokens = Array.from({ length: Number(values.agents) }, (_, i) => ({
+    podId: `bench-pod-${i}`,
+    token: controlPlane.mintEnrolmentToken(`bench-pod-${i}`, 600_000).token,
+  }));
+  process.stdout.write(`${JSON.stringify({ port: server.port, tokens })}\n`);
+}
+
+/** The reference: gRPC framing on a bare HTTP/2 stream, the same rows stored the same way. */
+function serveReference(events: SqliteEventLog): void {
+  const server = http2.createServer();
+  server.on("stream", (stream, headers) => {
+    const agentId = String(headers["x-agent-id"]);
+    let buffered: Buffer = Buffer.alloc(0);
+    stream.respond({ ":status": 200, "content-type": "application/grpc" });
+    stream.on("data", (chunk: Buffer) => {
+      buffered = buffered.length ? Buffer.concat([buffered, chunk]) : chunk;
+      const rows: EventRow[] = [];
+      const store = (event: AgentEvent) =>
+        rows.push({
+          agentId,
+          seq: Number(event.seq),
+          atMs: Number(event.atUnixMs),
+          receivedAtMs: Date.now(),
+          kind: event.payload.case ?? "",
+          jobId: eventJobId(event),
+          event: toBinary(AgentEventSchema, event, { writeUnknownFields: false }),
+        });
+      while (buffered.length >= 5) {
+        const length = buffered.readUInt32BE(1);
+        if (buffered.length < 5 + length) break;
+        const message = fromBinary(AgentMessageSchema, buffered.subarray(5, 5 + length));
+        buffered = buffered.subarray(5 + length);
+        if (message.kind.case === "event") store(message.kind.value);
+        if (message.kind.case === "events") for (const event of message.kind.value.events) store(event);
+      }
+      const last = rows.at(-1)?.seq;
+      if (last === undefined) return;
+      events.appendBatch(rows);
+      const ack = create(ControllerMessageSchema, { kind: { case: "ack", value: BigInt(last) } });
+      stream.write(frame(toBinary(ControllerMessageSchema, ack)));
+    });
+    stream.on("end", () => stream.end());
+    stream.on("error", () => {});
+  });
+  server.listen(0, "127.0.0.1", () => {
+    const address = server.address();
+    process.stdout.write(
+      `${JSON.stringify({ port: typeof address === "object" && address ? address.port : 0 })}\n`,
+    );
+  });
+}
+
+// ---------------------------------------------------------------- load generator (this process)
 
 function frame(bytes: Uint8Array): Buffer {
   const out = Buffer.alloc(5 + bytes.length);
@@ -123,16 +157,11 @@ function frame(bytes: Uint8Array): Buffer {
   return out;
 }
 
-function statusEvent(seq: number): AgentMessage {
-  return create(AgentMessageSchema, {
-    kind: {
-      case: "event",
-      value: {
-        seq: BigInt(seq),
-        atUnixMs: BigInt(Date.now()),
-        payload: { case: "status", value: { sentAtUnixMs: BigInt(Date.now()), state: AgentState.MEASURING } },
-      },
-    },
+function statusEvent(seq: number): AgentEvent {
+  return create(AgentEventSchema, {
+    seq: BigInt(seq),
+    atUnixMs: BigInt(Date.now()),
+    payload: { case: "status", value: { sentAtUnixMs: BigInt(Date.now()), state: AgentState.MEASURING } },
   });
 }
 
@@ -142,15 +171,40 @@ interface RunResult {
   eventsPerSecond: number;
   p50Ms: number;
   p99Ms: number;
+  /** Messages the agents sent (events are batched when a backlog forms). */
+  messages: number;
   generatorCpuShare: number;
+  /** CPU seconds the server process spent on the run (user + system). */
+  serverCpuSeconds: number;
+  /** Events per CPU-second of the server: its throughput on a core of its own. */
+  eventsPerServerCpuSecond: number;
 }
 
-function startController(
+/** User + system CPU seconds of a process so far (Linux /proc; taskset execs, so the pid is node's). */
+function cpuSecondsOf(pid: number | undefined): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+function startServer(
   mode: "connect" | "raw",
+  agentCount: number,
 ): Promise<{ child: ChildProcess; info: Record<string, unknown> }> {
   const child = spawn(
     "taskset",
-    ["-c", "0", process.execPath, import.meta.filename, "--serve", mode, "--agents", String(values.agents)],
+    [
+      "-c",
+      "0",
+      process.execPath,
+      import.meta.filename,
+      "--serve",
+      mode,
+      "--agents",
+      String(agentCount),
+      "--store",
+      String(values.store),
+    ],
     { stdio: ["ignore", "pipe", "inherit"] },
   );
   return new Promise((resolve, reject) => {
@@ -161,136 +215,186 @@ function startController(
   });
 }
 
-/** One agent's windowed stream: at most `window` unacked events; latency = send -> covering ack. */
-async function drive(
-  events: number,
-  window: number,
-  sendTimes: Float64Array,
-  latencies: number[],
-  open: (outgoing: AsyncIterable<AgentMessage>) => AsyncIterable<{ ack?: number }>,
-  hello?: AgentMessage,
-): Promise<void> {
-  let acked = 0;
-  let wake: (() => void) | undefined;
-  async function* outgoing(): AsyncGenerator<AgentMessage> {
-    if (hello) yield hello;
-    for (let seq = 1; seq <= events; seq++) {
-      while (seq - acked > window) await new Promise<void>((r) => (wake = r));
-      sendTimes[seq] = performance.now();
-      yield statusEvent(seq);
-    }
-    while (acked < events) await new Promise<void>((r) => (wake = r));
-  }
-  for await (const message of open(outgoing())) {
-    if (message.ack === undefined) continue;
-    const now = performance.now();
-    for (let s = acked + 1; s <= message.ack; s++) latencies.push(now - (sendTimes[s] ?? now));
-    acked = Math.max(acked, message.ack);
-    wake?.();
-    if (acked >= events) break;
-  }
+/** Opens one session: sends `outgoing`, yields the acks. */
+type Open = (outgoing: AsyncIterable<AgentMessage>) => AsyncIterable<number>;
+
+interface DriveOptions {
+  events: number;
+  window: number;
+  batch: EventBatchLimits;
+  latencies: number[];
+  open: Open;
+  hello: AgentMessage;
 }
 
-function summarise(
-  latencies: number[],
-  events: number,
-  started: number,
-  cpuBefore: NodeJS.CpuUsage,
-): RunResult {
-  const seconds = (performance.now() - started) / 1000;
-  const cpu = process.cpuUsage(cpuBefore);
-  latencies.sort((a, b) => a - b);
-  const q = (p: number) =>
-    latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? Number.NaN;
+/**
+ * One agent: at most `window` unacknowledged events; an event becomes sendable when the window
+ * lets it, and what is sendable goes out as the agent sends it (batched within `batch`).
+ * Latency = sendable -> covering ack. Returns the number of messages sent.
+ */
+async function drive(options: DriveOptions): Promise<number> {
+  const { events, window } = options;
+  const sendable = new Float64Array(events + 1);
+  const pending: AgentEvent[] = [];
+  let produced = 0;
+  let acked = 0;
+  let messages = 0;
+  let wake: (() => void) | undefined;
+  const produce = () => {
+    const now = performance.now();
+    while (produced < events && produced - acked < window) {
+      produced += 1;
+      sendable[produced] = now;
+      pending.push(statusEvent(produced));
+    }
+  };
+  async function* outgoing(): AsyncGenerator<AgentMessage> {
+    yield options.hello;
+    produce();
+    while (acked < events) {
+      if (pending.length > 0) {
+        const { message, count } = nextEventMessage(pending, options.batch);
+        pending.splice(0, count);
+        messages += 1;
+        yield message;
+        continue;
+      }
+      await new Promise<void>((r) => {
+        wake = r;
+      });
+    }
+  }
+  for await (const ack of options.open(outgoing())) {
+    const now = performance.now();
+    for (let s = acked + 1; s <= ack; s++) options.latencies.push(now - (sendable[s] ?? now));
+    acked = Math.max(acked, ack);
+    produce();
+    const w = wake;
+    wake = undefined;
+    w?.();
+    if (acked >= events) break;
+  }
+  return messages;
+}
+
+/** A session through the agent's client (Connect's gRPC transport). */
+function connectOpen(url: string, headers: Record<string, string>): { open: Open; close: () => void } {
+  const connection = connectToController({ url });
   return {
-    events,
-    seconds,
-    eventsPerSecond: events / seconds,
-    p50Ms: q(0.5),
-    p99Ms: q(0.99),
-    generatorCpuShare: (cpu.user + cpu.system) / 1e6 / seconds,
+    open: async function* (outgoing) {
+      for await (const m of connection.client.session(outgoing, { headers })) {
+        if (m.kind.case === "ack") yield Number(m.kind.value);
+      }
+    },
+    close: () => connection.close(),
   };
 }
 
-async function runConnect(agents: number, events: number, window: number): Promise<RunResult> {
-  const { child, info } = await startController("connect");
-  try {
-    const url = `http://127.0.0.1:${info.port}`;
-    const tokens = info.tokens as { podId: string; token: string }[];
-    const credentials = await Promise.all(
-      tokens.map((t) => enrolWithController({ endpoint: { url }, ...t })),
-    );
-    const latencies: number[] = [];
-    const cpuBefore = process.cpuUsage();
-    const started = performance.now();
-    await Promise.all(
-      credentials.map(async (credential) => {
-        const connection = connectToController({ url });
-        const hello = create(AgentMessageSchema, {
-          kind: { case: "hello", value: { agentId: credential.agentId } },
-        });
-        try {
-          await drive(
-            events,
-            window,
-            new Float64Array(events + 1),
-            latencies,
-            async function* (outgoing) {
-              for await (const m of connection.client.session(outgoing, {
-                headers: { authorization: `Bearer ${credential.sessionCredential}` },
-              })) {
-                if (m.kind.case === "ack") yield { ack: Number(m.kind.value) };
-              }
-            },
-            hello,
-          );
-        } finally {
-          connection.close();
+/** A session in gRPC framing written straight to a bare HTTP/2 stream. */
+function rawOpen(url: string, headers: Record<string, string>): { open: Open; close: () => void } {
+  const session = http2.connect(url);
+  return {
+    open: async function* (outgoing) {
+      const stream = session.request({
+        ":method": "POST",
+        ":path": "/cacheon.v1.AgentService/Session",
+        "content-type": "application/grpc",
+        te: "trailers",
+        ...headers,
+      });
+      (async () => {
+        for await (const m of outgoing) {
+          if (!stream.write(frame(toBinary(AgentMessageSchema, m))))
+            await new Promise((r) => stream.once("drain", r));
         }
-      }),
-    );
-    return summarise(latencies, agents * events, started, cpuBefore);
-  } finally {
-    child.kill();
-  }
+      })().catch(() => {});
+      let buffered: Buffer = Buffer.alloc(0);
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        buffered = buffered.length ? Buffer.concat([buffered, chunk]) : chunk;
+        while (buffered.length >= 5) {
+          const length = buffered.readUInt32BE(1);
+          if (buffered.length < 5 + length) break;
+          const m = fromBinary(ControllerMessageSchema, buffered.subarray(5, 5 + length));
+          buffered = buffered.subarray(5 + length);
+          if (m.kind.case === "ack") yield Number(m.kind.value);
+        }
+      }
+    },
+    close: () => session.destroy(),
+  };
 }
 
-async function runRaw(agents: number, events: number, window: number): Promise<RunResult> {
-  const { child, info } = await startController("raw");
+async function run(mode: "connect" | "raw", batch: EventBatchLimits): Promise<RunResult> {
+  const agents = Number(values.agents);
+  const events = Number(values.events);
+  // A warm-up pass first (other agents, the same load), so the measured pass sees a server in
+  // its steady state (code compiled, caches filled) as a controller that runs for days does.
+  const passes = values.warmup ? 2 : 1;
+  const { child, info } = await startServer(mode, agents * passes);
   try {
+    const url = `http://127.0.0.1:${info.port}`;
+    // The control plane's agents enrol and authenticate; the reference's name themselves.
+    const identities =
+      mode === "connect"
+        ? (
+            await Promise.all(
+              (info.tokens as { podId: string; token: string }[]).map((t) =>
+                enrolWithController({ endpoint: { url }, ...t }),
+              ),
+            )
+          ).map((c) => ({
+            agentId: c.agentId,
+            headers: { authorization: `Bearer ${c.sessionCredential}` },
+          }))
+        : // Ids shaped like enrolled agents' (the stored key is as long).
+          Array.from({ length: agents * passes }, () => `agent-${randomUUID()}`).map((agentId) => ({
+            agentId,
+            headers: { "x-agent-id": agentId },
+          }));
+    const pass = (group: typeof identities, latencies: number[]) =>
+      Promise.all(
+        group.map(async (identity) => {
+          const { open, close } = (values.client === "raw" ? rawOpen : connectOpen)(url, identity.headers);
+          try {
+            return await drive({
+              events,
+              window: Number(values.window),
+              batch,
+              latencies,
+              open,
+              hello: create(AgentMessageSchema, {
+                kind: { case: "hello", value: { agentId: identity.agentId } },
+              }),
+            });
+          } finally {
+            close();
+          }
+        }),
+      );
+    if (passes > 1) await pass(identities.slice(agents), []);
     const latencies: number[] = [];
+    const serverCpuBefore = cpuSecondsOf(child.pid);
     const cpuBefore = process.cpuUsage();
     const started = performance.now();
-    await Promise.all(
-      Array.from({ length: agents }, async (_, i) => {
-        const session = http2.connect(`http://127.0.0.1:${info.port}`);
-        try {
-          await drive(events, window, new Float64Array(events + 1), latencies, async function* (outgoing) {
-            const stream = session.request({ ":method": "POST", ":path": "/raw", "x-agent-id": `raw-${i}` });
-            (async () => {
-              for await (const m of outgoing) {
-                if (!stream.write(frame(toBinary(AgentMessageSchema, m))))
-                  await new Promise((r) => stream.once("drain", r));
-              }
-            })().catch(() => {});
-            let buffered: Buffer = Buffer.alloc(0);
-            for await (const chunk of stream as AsyncIterable<Buffer>) {
-              buffered = buffered.length ? Buffer.concat([buffered, chunk]) : chunk;
-              while (buffered.length >= 5) {
-                const length = buffered.readUInt32BE(1);
-                if (buffered.length < 5 + length) break;
-                const m = fromBinary(ControllerMessageSchema, buffered.subarray(5, 5 + length));
-                buffered = buffered.subarray(5 + length);
-                if (m.kind.case === "ack") yield { ack: Number(m.kind.value) };
-              }
-            }
-          });
-        } finally {
-          session.destroy();
-        }
-      }),
-    );
-    return summarise(latencies, agents * events, started, cpuBefore);
+    const messages = await pass(identities.slice(0, agents), latencies);
+    const seconds = (performance.now() - started) / 1000;
+    const serverCpuSeconds = cpuSecondsOf(child.pid) - serverCpuBefore;
+    const cpu = process.cpuUsage(cpuBefore);
+    latencies.sort((a, b) => a - b);
+    const q = (p: number) =>
+      latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? Number.NaN;
+    const total = agents * events;
+    return {
+      events: total,
+      seconds,
+      eventsPerSecond: total / seconds,
+      p50Ms: q(0.5),
+      p99Ms: q(0.99),
+      messages: messages.reduce((a, b) => a + b, 0),
+      generatorCpuShare: (cpu.user + cpu.system) / 1e6 / seconds,
+      serverCpuSeconds,
+      eventsPerServerCpuSecond: total / serverCpuSeconds,
+    };
   } finally {
     child.kill();
   }
@@ -300,20 +404,34 @@ async function main(): Promise<void> {
   const agents = Number(values.agents);
   const events = Number(values.events);
   const window = Number(values.window);
-  const raw = await runRaw(agents, events, window);
-  const connect = await runConnect(agents, events, window);
+  // What the control plane's Welcome announces (its default limits), unless --batch says otherwise.
+  const limits = resolveSessionLimits();
+  const batch: EventBatchLimits = {
+    maxEvents: values.batch === undefined ? limits.maxEventsPerBatch : Number(values.batch),
+    maxBytes: limits.maxMessageBytes,
+  };
+  const raw = await run("raw", batch);
+  const connect = await run("connect", batch);
   const ratio = connect.eventsPerSecond / raw.eventsPerSecond;
+  const cpuRatio = connect.eventsPerServerCpuSecond / raw.eventsPerServerCpuSecond;
   if (values.json) {
-    process.stdout.write(
-      `${JSON.stringify({ agents, eventsPerAgent: events, window, connect, raw, ratio }, null, 2)}\n`,
-    );
+    const setup = {
+      agents,
+      eventsPerAgent: events,
+      window,
+      batch,
+      warmup: values.warmup,
+      client: values.client,
+      store: values.store,
+    };
+    process.stdout.write(`${JSON.stringify({ ...setup, connect, raw, ratio, cpuRatio }, null, 2)}\n`);
     return;
   }
   const line = (name: string, r: RunResult) =>
-    `${name.padEnd(28)} ${r.eventsPerSecond.toFixed(0).padStart(8)} events/s  p50 ${r.p50Ms.toFixed(1).padStart(6)} ms  p99 ${r.p99Ms.toFixed(1).padStart(6)} ms  (${r.events} events in ${r.seconds.toFixed(2)} s; generator CPU ${(r.generatorCpuShare * 100).toFixed(0)}%)`;
+    `${name.padEnd(28)} ${r.eventsPerSecond.toFixed(0).padStart(7)} events/s  p50 ${r.p50Ms.toFixed(1).padStart(6)} ms  p99 ${r.p99Ms.toFixed(1).padStart(6)} ms  ${r.eventsPerServerCpuSecond.toFixed(0).padStart(7)} events/CPU-s  (${r.events} events in ${r.messages} messages, ${r.seconds.toFixed(2)} s; generator CPU ${(r.generatorCpuShare * 100).toFixed(0)}%)`;
   process.stdout.write(
-    `control plane throughput: ${agents} agents x ${events} events, window ${window}, controller pinned to core 0\n` +
+    `control plane throughput: ${agents} agents x ${events} events, window ${window}, batches of <= ${batch.maxEvents}, ${values.warmup ? "after a warm-up pass" : "no warm-up"}, ${values.client} client, event log in ${values.store}, servers pinned to core 0\n` +
       `${line("control plane (Connect gRPC)", connect)}\n${line("reference (raw HTTP/2)", raw)}\n` +
-      `ratio control plane / reference: ${ratio.toFixed(2)}x events/s, ${(connect.p99Ms / raw.p99Ms).toFixed(2)}x p99 latency\n`,
+      `ratio control plane / reference: ${ratio.toFixed(2)}x events/s, ${cpuRatio.toFixed(2)}x events per server CPU-second, ${(connect.p99Ms / raw.p99Ms).toFixed(2)}x p99 latency\n`,
   );
 }
