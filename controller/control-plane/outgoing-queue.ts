@@ -1,7 +1,7 @@
 /**
  * The controller's side of one session stream: messages waiting to be written, with the ack
  * coalesced into a single slot (a newer ack replaces an unsent older one, so a fast agent gets
- * one ack per write instead of one per event). Iterating yields until `end()` or throws the
+ * one ack per write instead of one per commit). Iterating yields until `end()` or throws the
  * error given to `fail()`.
  */
 export class OutgoingQueue<T> {
@@ -53,12 +53,8 @@ export class OutgoingQueue<T> {
   async *[Symbol.asyncIterator](): AsyncGenerator<T> {
     for (;;) {
       if (this.#error !== undefined) throw this.#error;
-      let item = this.#items.shift();
-      if (item === undefined && this.#ack !== undefined) {
-        // Let the reader store what already arrived first, so one ack covers a whole batch.
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        item = this.#items.shift() ?? this.#takeAck();
-      }
+      // The ack is set once per commit, which covers everything the session sent until then.
+      const item = this.#items.shift() ?? this.#takeAck();
       if (item !== undefined) {
         yield item;
         continue;
