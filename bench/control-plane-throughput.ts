@@ -23,7 +23,12 @@
  * figures are of its steady state, as in a controller that runs for days; `--no-warmup` measures
  * a cold server. The server processes exit on SIGTERM, so `NODE_OPTIONS=--cpu-prof` profiles them.
  *
- *   node bench/control-plane-throughput.ts [--agents 64] [--events 1500] [--window 64]
+ * `--rate N` offers N events/s in all (open loop: latency at a given load, where the default
+ * closed loop, each agent keeping `--window` events in flight, measures the most a server takes
+ * and its latency is mostly the queue the window builds: 64 x 64 events in flight at 100k
+ * events/s wait 41 ms on average).
+ *
+ *   node bench/control-plane-throughput.ts [--agents 64] [--events 1500] [--window 64] [--rate N]
  *     [--batch N] [--client connect|raw] [--store memory|file] [--no-warmup] [--json]
  */
 import { type ChildProcess, spawn } from "node:child_process";
@@ -58,6 +63,7 @@ const { values } = parseArgs({
     agents: { type: "string", default: "64" },
     events: { type: "string", default: "1500" },
     window: { type: "string", default: "64" },
+    rate: { type: "string", default: "0" },
     batch: { type: "string" },
     client: { type: "string", default: "connect" },
     store: { type: "string", default: "memory" },
@@ -221,6 +227,8 @@ type Open = (outgoing: AsyncIterable<AgentMessage>) => AsyncIterable<number>;
 interface DriveOptions {
   events: number;
   window: number;
+  /** Events per second this agent produces (open loop), or 0: as fast as the window lets. */
+  rate: number;
   batch: EventBatchLimits;
   latencies: number[];
   open: Open;
@@ -228,26 +236,37 @@ interface DriveOptions {
 }
 
 /**
- * One agent: at most `window` unacknowledged events; an event becomes sendable when the window
- * lets it, and what is sendable goes out as the agent sends it (batched within `batch`).
+ * One agent. Closed loop (rate 0): at most `window` unacknowledged events; an event becomes
+ * sendable when the window lets it. Open loop: event k becomes sendable k/rate seconds after the
+ * start, whatever the acks (a late generator or a slow server shows as latency, not as fewer
+ * events). What is sendable goes out as the agent sends it (batched within `batch`).
  * Latency = sendable -> covering ack. Returns the number of messages sent.
  */
 async function drive(options: DriveOptions): Promise<number> {
-  const { events, window } = options;
+  const { events, window, rate } = options;
   const sendable = new Float64Array(events + 1);
   const pending: AgentEvent[] = [];
   let produced = 0;
   let acked = 0;
   let messages = 0;
   let wake: (() => void) | undefined;
+  const startedAt = performance.now();
   const produce = () => {
     const now = performance.now();
-    while (produced < events && produced - acked < window) {
+    const due = rate > 0 ? Math.min(events, Math.floor(((now - startedAt) * rate) / 1000)) : events;
+    while (produced < due && (rate > 0 || produced - acked < window)) {
       produced += 1;
-      sendable[produced] = now;
+      sendable[produced] = rate > 0 ? startedAt + (produced * 1000) / rate : now;
       pending.push(statusEvent(produced));
     }
   };
+  const poke = () => {
+    produce();
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  const ticker = rate > 0 ? setInterval(poke, 1) : undefined;
   async function* outgoing(): AsyncGenerator<AgentMessage> {
     yield options.hello;
     produce();
@@ -264,15 +283,16 @@ async function drive(options: DriveOptions): Promise<number> {
       });
     }
   }
-  for await (const ack of options.open(outgoing())) {
-    const now = performance.now();
-    for (let s = acked + 1; s <= ack; s++) options.latencies.push(now - (sendable[s] ?? now));
-    acked = Math.max(acked, ack);
-    produce();
-    const w = wake;
-    wake = undefined;
-    w?.();
-    if (acked >= events) break;
+  try {
+    for await (const ack of options.open(outgoing())) {
+      const now = performance.now();
+      for (let s = acked + 1; s <= ack; s++) options.latencies.push(now - (sendable[s] ?? now));
+      acked = Math.max(acked, ack);
+      poke();
+      if (acked >= events) break;
+    }
+  } finally {
+    clearInterval(ticker);
   }
   return messages;
 }
@@ -359,6 +379,7 @@ async function run(mode: "connect" | "raw", batch: EventBatchLimits): Promise<Ru
             return await drive({
               events,
               window: Number(values.window),
+              rate: Number(values.rate) / agents,
               batch,
               latencies,
               open,
@@ -419,6 +440,7 @@ async function main(): Promise<void> {
       agents,
       eventsPerAgent: events,
       window,
+      rate: Number(values.rate),
       batch,
       warmup: values.warmup,
       client: values.client,
@@ -430,7 +452,7 @@ async function main(): Promise<void> {
   const line = (name: string, r: RunResult) =>
     `${name.padEnd(28)} ${r.eventsPerSecond.toFixed(0).padStart(7)} events/s  p50 ${r.p50Ms.toFixed(1).padStart(6)} ms  p99 ${r.p99Ms.toFixed(1).padStart(6)} ms  ${r.eventsPerServerCpuSecond.toFixed(0).padStart(7)} events/CPU-s  (${r.events} events in ${r.messages} messages, ${r.seconds.toFixed(2)} s; generator CPU ${(r.generatorCpuShare * 100).toFixed(0)}%)`;
   process.stdout.write(
-    `control plane throughput: ${agents} agents x ${events} events, window ${window}, batches of <= ${batch.maxEvents}, ${values.warmup ? "after a warm-up pass" : "no warm-up"}, ${values.client} client, event log in ${values.store}, servers pinned to core 0\n` +
+    `control plane throughput: ${agents} agents x ${events} events, ${Number(values.rate) > 0 ? `${values.rate} events/s offered (open loop)` : `window ${window}`}, batches of <= ${batch.maxEvents}, ${values.warmup ? "after a warm-up pass" : "no warm-up"}, ${values.client} client, event log in ${values.store}, servers pinned to core 0\n` +
       `${line("control plane (Connect gRPC)", connect)}\n${line("reference (raw HTTP/2)", raw)}\n` +
       `ratio control plane / reference: ${ratio.toFixed(2)}x events/s, ${cpuRatio.toFixed(2)}x events per server CPU-second, ${(connect.p99Ms / raw.p99Ms).toFixed(2)}x p99 latency\n`,
   );
