@@ -37,7 +37,7 @@ export const controlPlaneConfigSchema = {
   },
   "controlPlane.agentMessagesPerSecond": {
     type: "integer",
-    doc: "Sustained messages per second one agent may send; above it the controller stops reading its stream until it is back under.",
+    doc: "Sustained messages per second one agent may send (each event of a batch counts as one); above it the controller stops reading its stream until it is back under.",
     default: 1000,
     min: 1,
   },
