@@ -62,6 +62,23 @@ function median(values: number[]): number {
     : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
 }
 
+/** The most intervals [start, end] open at one moment. */
+function maxOverlap(intervals: [number, number][]): number {
+  const events = intervals.flatMap(([a, b]): [number, number][] => [
+    [a, 1],
+    [b, -1],
+  ]);
+  // At equal times an end closes before a start opens: touching intervals do not overlap.
+  events.sort((x, y) => x[0] - y[0] || x[1] - y[1]);
+  let open = 0;
+  let most = 0;
+  for (const [, step] of events) {
+    open += step;
+    most = Math.max(most, open);
+  }
+  return most;
+}
+
 /** Step costs with no per-token or per-sequence terms: TTFT and TPOT are exactly the injected values. */
 const exact = (prefillMs: number, decodeMs: number) => ({
   prefillBaseMs: prefillMs,
@@ -120,8 +137,15 @@ describe("runWorkload timing against the reference server", () => {
     // and every decode step is a burst of 64 writes): bench/bench-client-accuracy.ts measures it
     // (sub-millisecond on a quiet machine); beside other test files only a loose bound holds.
     expect(Math.abs(median(errors.tpot))).toBeLessThan(3);
-    expect(Math.abs(dist(run.summary.tpotMs).p50 - decode)).toBeLessThan(3);
-    expect(dist(run.summary.queuedMs).max).toBeLessThan(50);
+    // Against the server's own write times, not the injected step: a loaded machine fires the
+    // server's timers late, and that lateness is the server's pace, which the client must report.
+    const served = await s.writes();
+    const trueTpot = served.map((r) => ((r.at.at(-1) as number) - (r.at[0] as number)) / (r.at.length - 1));
+    expect(median(trueTpot)).toBeGreaterThanOrEqual(decode - 0.5);
+    expect(Math.abs(dist(run.summary.tpotMs).p50 - median(trueTpot))).toBeLessThan(3);
+    // No queue inside the client (a connection pool below the concurrency would hold requests back
+    // and inflate TTFT): the server had all 64 streams open at once.
+    expect(maxOverlap(served.map((r) => [r.at[0] as number, r.at.at(-1) as number]))).toBe(64);
   });
 
   it("ignores an early role chunk: TTFT is the first content, not the first byte", async () => {
@@ -147,9 +171,9 @@ describe("runWorkload timing against the reference server", () => {
     expect(run.summary.completed).toBe(2);
     // Generation takes 20 + 15 x 10 ms; nothing arrives before all of it.
     expect(dist(run.summary.ttftMs).min).toBeGreaterThan(169);
-    expect(dist(run.summary.e2eMs).max - dist(run.summary.ttftMs).min).toBeLessThan(
-      0.1 * dist(run.summary.e2eMs).max,
-    );
+    // Per request (the server's pace may differ between requests on a loaded machine): the first
+    // token lands with the last.
+    for (const r of run.requests) expect(r.e2eMs - r.ttftMs).toBeLessThan(0.1 * r.e2eMs);
     expect(dist(run.summary.tpotMs).max).toBeLessThan(1);
     expect(run.summary.outputTokens).toBe(32n);
     // Time to token k lands at the burst for every k: holding tokens back buys nothing.
@@ -216,6 +240,32 @@ describe("runWorkload timing against the reference server", () => {
     const early = await run({ mode: "early-stop" }, { fixedOutputLength: false });
     expect(early.summary.completed).toBe(2);
     expect(early.requests[0]?.outputTokens).toBe(8);
+  });
+
+  it("records the same outputs whether it parses after the timed window or as bytes arrive", async () => {
+    const s = await sim({ timing: exact(5, 1) });
+    const runs = [];
+    // Default (parse after the window), past a tiny run-wide ceiling (parse as bytes arrive once a
+    // few bytes are held), and never deferring.
+    for (const maxUnparsedBytes of [undefined, 64, 0]) {
+      runs.push(
+        await runWorkload({
+          endpoint: s.url,
+          workload: workload({ requests: 8, concurrency: 4, repetitions: 2 }),
+          roundSeed: "0b",
+          prompts: shortPrompts,
+          ...(maxUnparsedBytes === undefined ? {} : { maxUnparsedBytes }),
+        }),
+      );
+    }
+    const [deferred, capped, eager] = runs.map((run) => ({
+      outputs: run.outputs.map(({ tokenTimesMs, ...rest }) => ({ ...rest, times: tokenTimesMs?.length })),
+      requests: run.requests.map((r) => [r.ok, r.outputTokens, r.contentChunks, r.tokenCountSource]),
+    }));
+    expect(deferred?.outputs).toHaveLength(16);
+    expect(deferred?.requests.every(([ok, tokens]) => ok === true && tokens === 16)).toBe(true);
+    expect(capped).toEqual(deferred);
+    expect(eager).toEqual(deferred);
   });
 
   it("records a server that is not there, and HTTP errors, as failures", async () => {

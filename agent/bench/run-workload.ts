@@ -11,7 +11,13 @@ import { loadWorkloadPrompts } from "../workload/load-workload-prompts.ts";
 import type { Prompt } from "../workload/prompt.ts";
 import { poissonArrivals } from "../workload/select-prompts.ts";
 import { scheduleFromPool, type TimedSchedule } from "../workload/timed-schedule.ts";
-import { createBenchAgent, type StreamedResponse, streamChatCompletion } from "./stream-chat-completion.ts";
+import { DeferralPool } from "./stream-capture.ts";
+import {
+  type CapturedResponse,
+  captureChatStream,
+  createBenchAgent,
+  type StreamedResponse,
+} from "./stream-chat-completion.ts";
 import { type FindingLimits, summariseArm } from "./summarise-arm.ts";
 
 /** Options of {@link runWorkload}. */
@@ -51,6 +57,11 @@ export interface RunWorkloadOptions {
   keepOutputs?: boolean;
   /** Limits of the findings in the summary. */
   findingLimits?: FindingLimits;
+  /**
+   * Body bytes the run may hold unparsed until each repetition's timed window closes; past it,
+   * streams parse as their bytes arrive. 0 parses everything as it arrives. @default 256 MiB
+   */
+  maxUnparsedBytes?: number;
 }
 
 /** Timing of one timed request on the run's clock, for plots. */
@@ -89,8 +100,10 @@ export interface WorkloadRun {
  * canaries among them, or a pool's same prompts each time), closed loop or Poisson arrivals. Every
  * request body has the same shape whatever the prompt's kind, which is never sent. The very
  * requests that are timed are the ones whose outputs are kept for correctness, so a server cannot
- * tell a checked request from a timed one. Never throws for a misbehaving server (each request
- * records its failure); throws CacheonError for bad options and "cancelled" when aborted.
+ * tell a checked request from a timed one. Inside a repetition's timed window the client only
+ * reads and timestamps (streams are parsed when it closes, or earlier past a memory limit). Never
+ * throws for a misbehaving server (each request records its failure); throws CacheonError for bad
+ * options and "cancelled" when aborted.
  */
 export async function runWorkload(options: RunWorkloadOptions): Promise<WorkloadRun> {
   const { workload } = options;
@@ -144,8 +157,10 @@ export async function runWorkload(options: RunWorkloadOptions): Promise<Workload
   };
   const total = selected.warmup.length + selected.repetitions.reduce((n, r) => n + r.length, 0);
   let done = 0;
+  const maxUnparsed = options.maxUnparsedBytes ?? 256 * 1024 * 1024;
+  const pool = new DeferralPool(maxUnparsed);
   const send = (prompt: Prompt) =>
-    streamChatCompletion({
+    captureChatStream({
       url,
       body: bodyOf(prompt),
       agent,
@@ -154,6 +169,8 @@ export async function runWorkload(options: RunWorkloadOptions): Promise<Workload
       stallTimeoutMs: workload.stallTimeoutMs,
       maxEventBytes: options.maxEventBytes,
       signal: controller.signal,
+      pool,
+      ...(maxUnparsed <= 0 ? { deferBytes: 0 } : {}),
     });
 
   const requests: RequestMetrics[] = [];
@@ -167,7 +184,7 @@ export async function runWorkload(options: RunWorkloadOptions): Promise<Workload
     if (selected.warmup.length > 0) {
       logger.info("warm-up", { requests: selected.warmup.length });
       const warm = await schedule(selected.warmup.length, Math.min(concurrency, 64), undefined, async (i) => {
-        const r = await send(selected.warmup[i] as Prompt);
+        const r = (await send(selected.warmup[i] as Prompt)).record();
         if (r.failure) logger.warn("warm-up request failed", { failure: r.failure, detail: r.failureDetail });
         options.onProgress?.(++done, total);
       });
@@ -180,9 +197,16 @@ export async function runWorkload(options: RunWorkloadOptions): Promise<Workload
       let lastEnd = 0;
       const repRequests: RequestMetrics[] = new Array(timed.length);
       const repOutputs: GeneratedOutput[] = new Array(timed.length);
+      // In completion order: what the window captured, parsed once it has closed.
+      const finished: { i: number; scheduledAt: number; captured: CapturedResponse }[] = [];
       await schedule(timed.length, concurrency, arrivals, async (i, scheduledAt) => {
+        finished.push({ i, scheduledAt, captured: await send(timed[i] as Prompt) });
+        options.onProgress?.(++done, total);
+      });
+      throwIfAborted(options.signal);
+      for (const { i, scheduledAt, captured } of finished) {
         const prompt = timed[i] as Prompt;
-        const r = await send(prompt);
+        const r = captured.record();
         if (Number.isNaN(origin)) origin = r.sentAt;
         firstSent = Math.min(firstSent, r.sentAt);
         lastEnd = Math.max(lastEnd, r.endedAt);
@@ -225,9 +249,7 @@ export async function runWorkload(options: RunWorkloadOptions): Promise<Workload
           ok: metrics.ok,
         });
         options.onRequest?.(metrics);
-        options.onProgress?.(++done, total);
-      });
-      throwIfAborted(options.signal);
+      }
       const wall = Number.isFinite(firstSent) ? (lastEnd - firstSent) / 1000 : 0;
       repetitionWallS.push(wall);
       logger.info("repetition finished", { repetition: rep, wall_s: wall });

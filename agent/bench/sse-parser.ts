@@ -34,7 +34,7 @@ export class SseParser {
     this.#maxEventBytes = maxEventBytes;
   }
 
-  /** Feeds bytes that arrived at `arrivedAt`; calls the handler for each event they complete. */
+  /** Feeds bytes that arrived at `arrivedAt`; calls the handler for each event they complete. Keeps no reference to `chunk`. */
   push(chunk: Buffer, arrivedAt: number): void {
     let start = 0;
     for (;;) {
@@ -51,7 +51,8 @@ export class SseParser {
       start = nl + 1;
     }
     if (start < chunk.length) {
-      const rest = chunk.subarray(start);
+      // A copy: the caller may reuse the chunk's memory once push returns.
+      const rest = Buffer.from(chunk.subarray(start));
       this.#partial.push(rest);
       this.#partialBytes += rest.length;
       if (this.#partialBytes + this.#eventBytes > this.#maxEventBytes) {

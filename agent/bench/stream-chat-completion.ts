@@ -1,9 +1,7 @@
-import http from "node:http";
-import https from "node:https";
-import type { Socket } from "node:net";
 import { performance } from "node:perf_hooks";
-import { SseLimitError, SseParser } from "./sse-parser.ts";
-import { type RecordedStream, StreamRecorder, type StreamRecorderOptions } from "./stream-recorder.ts";
+import { BenchAgent, type BenchRequest, type ResponseHandler } from "./bench-agent.ts";
+import { type DeferralPool, StreamCapture } from "./stream-capture.ts";
+import type { RecordedStream, StreamRecorderOptions } from "./stream-recorder.ts";
 
 /** Options of {@link streamChatCompletion}. */
 export interface StreamChatCompletionOptions {
@@ -11,8 +9,8 @@ export interface StreamChatCompletionOptions {
   url: URL;
   /** Serialised request body. */
   body: Buffer;
-  /** Connection agent; see {@link createBenchAgent}. */
-  agent: http.Agent;
+  /** Connection pool; see {@link createBenchAgent}. */
+  agent: BenchAgent;
   /** Recorder limits (max_tokens, caps). */
   recorder: StreamRecorderOptions;
   /** A request not finished after this long fails with "timeout", ms. 0 disables. @default 0 */
@@ -23,6 +21,13 @@ export interface StreamChatCompletionOptions {
   maxEventBytes?: number;
   /** Aborting fails the request with "cancelled" and closes its connection. */
   signal?: AbortSignal;
+  /**
+   * Body bytes held unparsed until {@link CapturedResponse.record}; past it the stream is parsed as
+   * it arrives. 0 parses every read at once. @default see StreamCaptureOptions.deferBytes
+   */
+  deferBytes?: number;
+  /** The run's shared ceiling on unparsed bytes. */
+  pool?: DeferralPool;
 }
 
 /** What one streamed request gave: the recording plus the send time. */
@@ -33,8 +38,23 @@ export interface StreamedResponse extends RecordedStream {
   sentAtUnixMs: number;
   /** HTTP status, 0 when no response arrived. */
   status: number;
-  /** performance.now() when the last byte read arrived (or when the request ended without bytes). */
+  /**
+   * performance.now() when the read that ended the stream arrived: the one that carried [DONE] or
+   * the event it failed on; else the last byte read (or when the request ended without bytes).
+   */
   endedAt: number;
+}
+
+/** A settled request whose body is held as it arrived; {@link record} parses it. */
+export interface CapturedResponse {
+  /** performance.now() just before the request's bytes were handed to the socket. */
+  sentAt: number;
+  /** Date.now() at the same moment. */
+  sentAtUnixMs: number;
+  /** HTTP status, 0 when no response arrived. */
+  status: number;
+  /** Parses the body (the first call; later calls return the same record) and returns the response's record. */
+  record(): StreamedResponse;
 }
 
 /** Streams with bytes waiting to be parsed; one setImmediate drains them all after this turn's reads. */
@@ -52,17 +72,12 @@ function deferDrain(drain: () => void): void {
 }
 
 /**
- * An HTTP agent for load generation: keep-alive, no cap on sockets (a pool limit below the
- * concurrency would queue requests inside the client and inflate TTFT), no Nagle delay.
+ * The connection pool for load generation against one origin: keep-alive, no cap on connections
+ * (a pool limit below the concurrency would queue requests inside the client and inflate TTFT),
+ * no Nagle delay, each socket read stamped before any parsing (see {@link BenchAgent}).
  */
-export function createBenchAgent(url: URL): http.Agent {
-  const options = {
-    keepAlive: true,
-    maxSockets: Number.POSITIVE_INFINITY,
-    maxFreeSockets: 1024,
-    noDelay: true,
-  };
-  return url.protocol === "https:" ? new https.Agent(options) : new http.Agent(options);
+export function createBenchAgent(url: URL): BenchAgent {
+  return new BenchAgent(url);
 }
 
 /**
@@ -72,133 +87,126 @@ export function createBenchAgent(url: URL): http.Agent {
  * handler before any parsing. Memory per request is bounded by the recorder's caps and the SSE
  * event cap.
  */
-export function streamChatCompletion(options: StreamChatCompletionOptions): Promise<StreamedResponse> {
-  const recorder = new StreamRecorder(options.recorder);
-  const maxEventBytes = options.maxEventBytes ?? 1024 * 1024;
-  const parser = new SseParser((data, at) => recorder.event(data, at), maxEventBytes);
-  const transport = options.url.protocol === "https:" ? https : http;
+export async function streamChatCompletion(options: StreamChatCompletionOptions): Promise<StreamedResponse> {
+  return (await captureChatStream(options)).record();
+}
+
+/**
+ * Sends one streaming chat-completions request and holds its body as it arrives, settling when the
+ * stream ends ([DONE], the end of the response, or a failure). The work per socket read is a
+ * timestamp and a few byte checks ({@link StreamCapture}): JSON and the recorder run when
+ * {@link CapturedResponse.record} is called (after the timed window), or at once when a limit is
+ * crossed, so parsing never delays another stream's timestamps or its reads. Never rejects;
+ * failures are recorded as {@link streamChatCompletion} describes.
+ */
+export function captureChatStream(options: StreamChatCompletionOptions): Promise<CapturedResponse> {
+  const capture = new StreamCapture({
+    recorder: options.recorder,
+    maxEventBytes: options.maxEventBytes,
+    deferBytes: options.deferBytes,
+    pool: options.pool,
+  });
   return new Promise((resolve) => {
     let settled = false;
     let status = 0;
     let stall: NodeJS.Timeout | undefined;
     let deadline: NodeJS.Timeout | undefined;
+    let linger: NodeJS.Timeout | undefined;
     let sentAtUnixMs = Date.now();
     let sentAt = performance.now();
     let lastByteAt = Number.NaN;
-    // Stamped by a listener placed before the HTTP parser on the socket, so a read is timed before
-    // any parsing, even the parsing of its own HTTP framing.
-    let socketReadAt = Number.NaN;
-    let socket: Socket | undefined;
-    const onSocketData = () => {
-      socketReadAt = performance.now();
-    };
+    let lastActivity = 0;
+    let request: BenchRequest | undefined;
     const settle = () => {
       if (settled) return;
       settled = true;
-      socket?.off("data", onSocketData);
       if (stall) clearTimeout(stall);
       if (deadline) clearTimeout(deadline);
       options.signal?.removeEventListener("abort", onAbort);
-      const endedAt = Number.isNaN(lastByteAt) ? performance.now() : lastByteAt;
-      resolve({ ...recorder.finish(), sentAt, sentAtUnixMs, status, endedAt });
+      const settledAt = performance.now();
+      let recorded: StreamedResponse | undefined;
+      resolve({
+        sentAt,
+        sentAtUnixMs,
+        status,
+        record: () => {
+          if (recorded) return recorded;
+          const { stoppedAt, ...rest } = capture.record();
+          const endedAt = !Number.isNaN(stoppedAt)
+            ? stoppedAt
+            : Number.isNaN(lastByteAt)
+              ? settledAt
+              : lastByteAt;
+          recorded = { ...rest, sentAt, sentAtUnixMs, status, endedAt };
+          return recorded;
+        },
+      });
     };
-    const stop = (code: Parameters<StreamRecorder["fail"]>[0], detail: string) => {
-      recorder.fail(code, detail);
-      request.destroy();
+    const stop = (code: Parameters<StreamCapture["fail"]>[0], detail: string) => {
+      capture.fail(code, detail);
+      request?.abort();
       settle();
     };
     const onAbort = () => stop("cancelled", "the measurement was cancelled");
-
-    const request = transport.request(options.url, {
-      method: "POST",
-      agent: options.agent,
-      headers: {
-        "content-type": "application/json",
-        accept: "text/event-stream",
-        "content-length": options.body.length,
-      },
-    });
-    request.on("error", (error) =>
-      stop("connection", `request to ${options.url.host} failed: ${error.message}`),
-    );
-    request.on("socket", (s) => {
+    // Nothing after [DONE] counts; the connection is reused once the response ends, or closed if
+    // the server keeps it open.
+    const finish = () => {
+      linger = setTimeout(() => request?.abort(), 2000).unref();
+      settle();
+    };
+    // Parsing that cannot wait for the end runs after every socket read in this turn of the event
+    // loop has been stamped, so one stream's parsing never delays another's timestamps.
+    let drainQueued = false;
+    const drain = () => {
+      drainQueued = false;
       if (settled) return;
-      socket = s;
-      s.prependListener("data", onSocketData);
-    });
-    request.on("response", (response) => {
-      status = response.statusCode ?? 0;
-      if (status !== 200) {
-        const parts: Buffer[] = [];
-        let size = 0;
-        response.on("data", (b: Buffer) => {
-          if (size < 2048) parts.push(b);
-          size += b.length;
-        });
-        response.on("end", () =>
-          stop("http-status", `HTTP ${status}: ${Buffer.concat(parts).toString("utf8").slice(0, 300)}`),
-        );
-        response.on("error", () => stop("http-status", `HTTP ${status}`));
-        return;
-      }
-      // The data handler only stamps and queues bytes; parsing runs after every socket readable in
-      // this turn of the event loop has been stamped, so one stream's parsing never delays another
-      // stream's timestamps.
-      const pending: { bytes: Buffer; at: number }[] = [];
-      let pendingBytes = 0;
-      let drainQueued = false;
-      const drain = () => {
-        drainQueued = false;
-        while (pending.length > 0 && !settled) {
-          const { bytes, at } = pending.shift() as { bytes: Buffer; at: number };
-          pendingBytes -= bytes.length;
-          try {
-            parser.push(bytes, at);
-          } catch (error) {
-            if (error instanceof SseLimitError) stop("oversized-chunk", error.message);
-            else stop("invalid-json", (error as Error).message);
-            return;
-          }
-          if (recorder.failed || recorder.done) {
-            // Nothing after [DONE] counts; a failed stream is abandoned at once to bound memory.
-            if (recorder.failed) request.destroy();
-            else setTimeout(() => response.destroy(), 2000).unref();
-            settle();
-          }
-        }
-        pending.length = 0;
-        pendingBytes = 0;
-      };
-      response.on("data", (bytes: Buffer) => {
-        const now = performance.now();
-        // The socket read that carried these bytes. A stamp older than 50 ms cannot be this read's
-        // (the body was held back somewhere): then the handler's own time is the better guess.
-        const at = socketReadAt <= now && now - socketReadAt < 50 ? socketReadAt : now;
-        stall?.refresh();
+      capture.parse();
+      if (capture.failed) {
+        // A failed stream is abandoned at once to bound memory and time.
+        request?.abort();
+        settle();
+      } else if (capture.done) finish();
+    };
+    const errorBody: Buffer[] = [];
+    let errorBytes = 0;
+    const handler: ResponseHandler = {
+      onHead: (code) => {
+        status = code;
+      },
+      onBody: (buffer, start, end, at) => {
+        lastActivity = at;
         if (settled) return;
+        if (status !== 200) {
+          if (errorBytes < 2048) errorBody.push(Buffer.from(buffer.subarray(start, end)));
+          errorBytes += end - start;
+          return;
+        }
         lastByteAt = at;
-        pending.push({ bytes, at });
-        pendingBytes += bytes.length;
-        if (pendingBytes > maxEventBytes) drain();
-        else if (!drainQueued) {
+        const step = capture.push(buffer, start, end, at);
+        if (step === "done") finish();
+        else if (step === "parse" && !drainQueued) {
           drainQueued = true;
           deferDrain(drain);
         }
-      });
-      response.on("end", () => {
-        drain();
-        if (!settled) {
-          try {
-            parser.end(performance.now());
-          } catch (error) {
-            recorder.fail("oversized-chunk", (error as Error).message);
-          }
+      },
+      onEnd: (at) => {
+        if (linger) clearTimeout(linger);
+        if (settled) return;
+        if (status !== 200) {
+          stop("http-status", `HTTP ${status}: ${Buffer.concat(errorBody).toString("utf8").slice(0, 300)}`);
+          return;
         }
+        capture.end(at);
         settle();
-      });
-      response.on("error", (error) => stop("connection", `the stream broke: ${error.message}`));
-      response.on("aborted", () => stop("connection", "the server closed the stream early"));
-    });
+      },
+      onError: (error, stage) => {
+        if (linger) clearTimeout(linger);
+        if (stage === "request")
+          stop("connection", `request to ${options.url.host} failed: ${error.message}`);
+        else if (status !== 200) stop("http-status", `HTTP ${status}`);
+        else stop("connection", error.message);
+      },
+    };
 
     if (options.signal?.aborted) {
       onAbort();
@@ -207,7 +215,13 @@ export function streamChatCompletion(options: StreamChatCompletionOptions): Prom
     options.signal?.addEventListener("abort", onAbort, { once: true });
     const stallMs = options.stallTimeoutMs ?? 0;
     if (stallMs > 0) {
-      stall = setTimeout(() => stop("stall", `the server sent nothing for ${stallMs} ms`), stallMs);
+      // Re-armed lazily from the last read's time, rather than refreshed on every read.
+      const check = () => {
+        const silent = performance.now() - lastActivity;
+        if (silent >= stallMs) stop("stall", `the server sent nothing for ${stallMs} ms`);
+        else stall = setTimeout(check, stallMs - silent);
+      };
+      stall = setTimeout(check, stallMs);
     }
     const timeoutMs = options.requestTimeoutMs ?? 0;
     if (timeoutMs > 0) {
@@ -217,7 +231,13 @@ export function streamChatCompletion(options: StreamChatCompletionOptions): Prom
       );
     }
     sentAtUnixMs = Date.now();
-    sentAt = performance.now();
-    request.end(options.body);
+    request = options.agent.post(
+      options.url.pathname + options.url.search,
+      { "Content-Type": "application/json", Accept: "text/event-stream" },
+      options.body,
+      handler,
+    );
+    sentAt = request.sentAt;
+    lastActivity = sentAt;
   });
 }
