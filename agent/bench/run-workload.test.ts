@@ -138,10 +138,10 @@ describe("runWorkload timing against the reference server", () => {
     // (sub-millisecond on a quiet machine); beside other test files only a loose bound holds.
     expect(Math.abs(median(errors.tpot))).toBeLessThan(3);
     // Against the server's own write times, not the injected step: a loaded machine fires the
-    // server's timers late, and that lateness is the server's pace, which the client must report.
+    // server's timers late (and the sim then catches up), and that is the server's pace, which the
+    // client must report.
     const served = await s.writes();
     const trueTpot = served.map((r) => ((r.at.at(-1) as number) - (r.at[0] as number)) / (r.at.length - 1));
-    expect(median(trueTpot)).toBeGreaterThanOrEqual(decode - 0.5);
     expect(Math.abs(dist(run.summary.tpotMs).p50 - median(trueTpot))).toBeLessThan(3);
     // No queue inside the client (a connection pool below the concurrency would hold requests back
     // and inflate TTFT): the server had all 64 streams open at once.
