@@ -257,7 +257,9 @@ async function connectOnce(options: ConnectOnceOptions): Promise<void> {
           agentId: credential.agentId,
           agentVersion: options.agentVersion ?? agentVersion,
           lastControllerSeq: BigInt(state.lastControllerSeq),
-          resumingJobId: state.running?.job.jobId ?? "",
+          // A job that ended while the controller was away is still ours until its outcome,
+          // resent below, is stored: the controller must not take it for forgotten.
+          resumingJobId: state.running?.job.jobId ?? outbox.unreportedJobId() ?? "",
         },
       },
     });

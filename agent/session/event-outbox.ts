@@ -96,6 +96,19 @@ export class EventOutbox {
     return () => this.#listeners.delete(listener);
   }
 
+  /**
+   * The job whose outcome (JobFinished or JobFailed) is still unacknowledged, the latest if
+   * several: the agent holds that job until the controller has stored how it ended.
+   */
+  unreportedJobId(): string | undefined {
+    for (let i = this.#pending.length - 1; i >= 0; i--) {
+      const payload = this.#pending[i]?.payload;
+      if (payload?.case === "jobFinished") return payload.value.result?.jobId;
+      if (payload?.case === "jobFailed") return payload.value.jobId;
+    }
+    return undefined;
+  }
+
   /** Unacknowledged events. */
   get size(): number {
     return this.#pending.length;

@@ -785,7 +785,9 @@ export class ControlPlane {
     // declared lost) is cancelled explicitly so the agent does not run it for nothing.
     if (hello.resumingJobId) {
       const job = this.#store.job(hello.resumingJobId);
-      if (!job || job.agentId !== session.agentId || job.state !== "assigned") {
+      // One whose outcome is stored already (only the ack was lost) needs nothing.
+      const ended = job?.agentId === session.agentId && (job.state === "finished" || job.state === "failed");
+      if (!ended && (!job || job.agentId !== session.agentId || job.state !== "assigned")) {
         session.queue.push(
           create(ControllerMessageSchema, {
             kind: {
@@ -803,7 +805,10 @@ export class ControlPlane {
         );
       }
     }
-    // Acknowledged jobs the agent no longer runs (it restarted) are handed back now.
+    // Acknowledged jobs the agent no longer holds (it restarted without them) are handed back
+    // now. A job that ended while the agent was disconnected is named in resumingJobId: its
+    // outcome is among the events the agent resends, so it is not forgotten (handing it back
+    // would drop that outcome and run the job a second time).
     const pendingJobIds = new Set(
       this.#store.pendingControllerMessages(session.agentId, 0).map((r) => r.jobId),
     );

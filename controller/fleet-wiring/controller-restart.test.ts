@@ -1,8 +1,11 @@
 // A controller killed (SIGKILL) while its pod runs a job, and started again on the same store:
 // it adopts the running pod (no second rental, no machine returned or leaked), the agent comes
 // back to it, and the job finishes once: run once by the agent, recorded once by the round.
-// Real processes: the controller (production wiring, startRemoteAgents), the fake cloud's
-// machines, gRPC on loopback, one SQLite store file.
+// The job ends at each of the two moments that matter, each forced by a gate the test opens:
+// while no controller runs (the agent comes back holding only the job's unacknowledged outcome)
+// and after the agent is back with the new controller. Real processes: the controller
+// (production wiring, startRemoteAgents), the fake cloud's machines, gRPC on loopback, one
+// SQLite store file.
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { createServer } from "node:net";
@@ -102,83 +105,108 @@ const waitFor = async (what: string, check: () => boolean, ms = 30_000) => {
 };
 
 describe("a controller restarted while its pod runs a job", () => {
-  it("adopts the running pod and the job finishes once", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "controller-restart-"));
-    const storePath = join(dir, "controller.db");
-    const seed = openStore({ path: storePath });
-    ingestCommitments({
-      store: seed,
-      snapshot: {
-        block: 50,
-        entries: [{ hotkey: "dave", uid: 3, raw: scenarioRef("slow"), commitBlock: 12 }],
-      },
-    });
-    seed.close();
-    const cloud = createFakeCloud();
-    cleanups.push(() => cloud.dispose());
-    const port = await freePort();
+  it.each([
+    ["while no controller runs", "down"],
+    ["after the agent is back", "back"],
+  ] as const)(
+    "adopts the running pod and the job finishes once, ending %s",
+    async (_when, ends) => {
+      const dir = mkdtempSync(join(tmpdir(), "controller-restart-"));
+      const storePath = join(dir, "controller.db");
+      const seed = openStore({ path: storePath });
+      ingestCommitments({
+        store: seed,
+        snapshot: {
+          block: 50,
+          entries: [{ hotkey: "dave", uid: 3, raw: scenarioRef("slow"), commitBlock: 12 }],
+        },
+      });
+      seed.close();
+      const cloud = createFakeCloud();
+      cleanups.push(() => cloud.dispose());
+      const port = await freePort();
 
-    // The agents outlive the controller. Each job waits at a gate the test opens, so the first
-    // controller is killed while the job is surely running.
-    const runs: string[] = [];
-    let open: () => void = () => {};
-    const gate = new Promise<void>((resolve) => {
-      open = resolve;
-    });
-    const agents = bootCloudAgents({
-      cloudDir: cloud.dir,
-      url: `http://127.0.0.1:${port}`,
-      executor: (podId) => {
-        const sim = simulatedPod(podId, { images: scenarioSimImages });
-        return async (job, context) => {
-          runs.push(job.jobId);
-          await gate;
-          return sim(job, context);
-        };
-      },
-    });
-    cleanups.push(() => agents.stop());
+      // The agents outlive the controller. Each job waits at a gate the test opens, so the first
+      // controller is killed while the job is surely running.
+      const runs: string[] = [];
+      const ended: string[] = [];
+      let open: () => void = () => {};
+      const gate = new Promise<void>((resolve) => {
+        open = resolve;
+      });
+      const agents = bootCloudAgents({
+        cloudDir: cloud.dir,
+        url: `http://127.0.0.1:${port}`,
+        executor: (podId) => {
+          const sim = simulatedPod(podId, { images: scenarioSimImages });
+          return async (job, context) => {
+            runs.push(job.jobId);
+            await gate;
+            try {
+              return await sim(job, context);
+            } finally {
+              ended.push(job.jobId);
+            }
+          };
+        },
+      });
+      cleanups.push(() => agents.stop());
 
-    const first = startController(storePath, port, cloud.dir);
-    await waitFor("the job to run on the pod's agent", () => runs.length === 1);
-    const [pod] = agents.pods();
-    first.proc.kill("SIGKILL");
-    await first.exited;
-    expect(cloud.machines().map((m) => m.podId)).toEqual([pod]);
+      const first = startController(storePath, port, cloud.dir);
+      // Generous: under load, spawning the controller and renting, booting and verifying the pod
+      // take a while; this waits for liveness, it bounds no measurement.
+      await waitFor("the job to run on the pod's agent", () => runs.length === 1, 90_000);
+      const [pod = ""] = agents.pods();
+      first.proc.kill("SIGKILL");
+      await first.exited;
+      expect(cloud.machines().map((m) => m.podId)).toEqual([pod]);
+      const sessionsBefore = agents.sessions(pod);
 
-    const second = startController(storePath, port, cloud.dir);
-    await second.line(/^STEP listening$/);
-    open();
-    await second.line(/^DONE$/);
-    await second.line(/^CLOSED$/);
-    expect(await second.exited).toBe(0);
+      if (ends === "down") {
+        open();
+        await waitFor("the job to end on the agent", () => ended.length === 1);
+      }
+      const second = startController(storePath, port, cloud.dir);
+      if (ends === "back") {
+        await waitFor(
+          "the agent to open a session with the new controller",
+          () => agents.sessions(pod) > sessionsBefore,
+          90_000,
+        );
+        open();
+      }
+      await second.line(/^DONE$/, 90_000);
+      await second.line(/^CLOSED$/);
+      expect(await second.exited).toBe(0);
 
-    // The agent ran the job once, and the round recorded it once: one attempt, done.
-    expect(runs).toHaveLength(1);
-    const store = openStore({ path: storePath, readOnly: true });
-    const round = store.rounds.list()[0];
-    expect(round?.state).toBe("settled");
-    const jobs = store.jobs.list(round?.id ?? "");
-    expect(jobs.map((j) => [j.id, j.state, j.podId])).toEqual([[runs[0], "done", pod]]);
-    expect(store.verdicts.list({ roundId: round?.id })).toMatchObject([
-      { hotkey: "dave", verdict: "below-bar" },
-    ]);
-    store.close();
-    // One pod rented in all, adopted (never released before the end), its machine returned.
-    const ledger = openSqlitePodLedger(storePath);
-    expect(ledger.list().map((r) => r.podId)).toEqual([pod]);
-    const moves = ledger.transitions(pod ?? "").map((t) => t.to);
-    expect(moves).toEqual(["booting", "enrolled", "verified", "busy", "idle", "released"]);
-    ledger.close();
-    expect(cloud.machines()).toEqual([]);
-    // The result event was stored once, in the agents' event log beside the store.
-    const cp = new SqliteControlPlaneStore({ path: storePath });
-    const agent = cp.latestAgentOfPod(pod ?? "");
-    cp.close();
-    const events = new SqliteEventLog({ path: eventsPathFor(storePath, "") });
-    expect(events.events(agent?.agentId ?? "", runs[0]).filter((e) => e.kind === "jobFinished")).toHaveLength(
-      1,
-    );
-    events.close();
-  }, 120_000);
+      // The agent ran the job once, and the round recorded it once: one attempt, done.
+      expect(runs).toEqual([runs[0]]);
+      const store = openStore({ path: storePath, readOnly: true });
+      const round = store.rounds.list()[0];
+      expect(round?.state).toBe("settled");
+      const jobs = store.jobs.list(round?.id ?? "");
+      expect(jobs.map((j) => [j.id, j.state, j.podId])).toEqual([[runs[0], "done", pod]]);
+      expect(store.verdicts.list({ roundId: round?.id })).toMatchObject([
+        { hotkey: "dave", verdict: "below-bar" },
+      ]);
+      store.close();
+      // One pod rented in all, adopted (never released before the end), its machine returned.
+      const ledger = openSqlitePodLedger(storePath);
+      expect(ledger.list().map((r) => r.podId)).toEqual([pod]);
+      const moves = ledger.transitions(pod).map((t) => t.to);
+      expect(moves).toEqual(["booting", "enrolled", "verified", "busy", "idle", "released"]);
+      ledger.close();
+      expect(cloud.machines()).toEqual([]);
+      // The result event was stored once, in the agents' event log beside the store.
+      const cp = new SqliteControlPlaneStore({ path: storePath });
+      const agent = cp.latestAgentOfPod(pod);
+      cp.close();
+      const events = new SqliteEventLog({ path: eventsPathFor(storePath, "") });
+      expect(
+        events.events(agent?.agentId ?? "", runs[0]).filter((e) => e.kind === "jobFinished"),
+      ).toHaveLength(1);
+      events.close();
+    },
+    300_000,
+  );
 });

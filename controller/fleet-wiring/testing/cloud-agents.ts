@@ -24,6 +24,8 @@ export interface CloudAgentsOptions {
 export interface CloudAgents {
   /** Pod ids whose agent has enrolled. */
   pods(): string[];
+  /** Sessions a pod's agent opened so far (welcomed by a controller). */
+  sessions(podId: string): number;
   /** Stops every agent's session. */
   stop(): void;
 }
@@ -36,6 +38,7 @@ export interface CloudAgents {
  */
 export function bootCloudAgents(options: CloudAgentsOptions): CloudAgents {
   const booted = new Set<string>();
+  const sessions = new Map<string, number>();
   const enrolled: string[] = [];
   const stops: AbortController[] = [];
   const hardware =
@@ -69,12 +72,14 @@ export function bootCloudAgents(options: CloudAgentsOptions): CloudAgents {
         signal: stop.signal,
         backoff: { initialDelayMs: 1, maxDelayMs: 20, jitter: 0.5 },
         executor: options.executor(podId),
+        onConnected: () => sessions.set(podId, (sessions.get(podId) ?? 0) + 1),
       }).catch(() => {});
     }
   };
   const timer = setInterval(() => void boot().catch(() => {}), options.intervalMs ?? 50);
   return {
     pods: () => [...enrolled],
+    sessions: (podId) => sessions.get(podId) ?? 0,
     stop() {
       clearInterval(timer);
       for (const s of stops) s.abort();

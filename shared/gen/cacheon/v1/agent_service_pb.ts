@@ -229,7 +229,9 @@ export type Hello = Message<"cacheon.v1.Hello"> & {
   lastControllerSeq: bigint;
 
   /**
-   * Job the agent is still working on after a reconnect, if any.
+   * Job the agent still holds after a reconnect, if any: the one it is running, or else one that
+   * ended while it was disconnected and whose outcome (JobFinished/JobFailed) it resends now. The
+   * controller keeps that job open instead of handing it back as forgotten.
    *
    * @generated from field: string resuming_job_id = 4;
    */
