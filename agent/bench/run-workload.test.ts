@@ -374,3 +374,37 @@ describe("runWorkload timing against the reference server", () => {
     expect(() => chatUrl("ftp://h")).toThrow(/must be http/);
   });
 });
+
+describe("runWorkload warm-up until stable", () => {
+  const steady = { timing: exact(5, 2) };
+  const run = async (over: WorkloadInit) =>
+    runWorkload({
+      endpoint: (await sim(steady)).url,
+      workload: workload({ requests: 4, warmupRequests: 2, ...over }),
+      roundSeed: "01",
+      prompts: shortPrompts,
+    });
+
+  it("one batch when the workload asks for one (today's warm-up), never counted as stable", async () => {
+    const r = await run({ warmupMaxBatches: 0 });
+    expect(r.summary.warmupBatchS).toHaveLength(1);
+    expect(r.summary.warmupStable).toBe(false);
+    expect(r.summary.completed).toBe(4);
+  });
+
+  it("stops at the second batch when it agrees with the first", async () => {
+    // A tolerance of 100%: any two batches that produced tokens agree.
+    const r = await run({ warmupMaxBatches: 5, warmupTolerance: 1 });
+    expect(r.summary.warmupBatchS).toHaveLength(2);
+    expect(r.summary.warmupStable).toBe(true);
+  });
+
+  it("runs to its last batch when batches never agree, and the timed requests are unchanged", async () => {
+    // A tolerance of 0: two batches' throughputs are never exactly equal.
+    const r = await run({ warmupMaxBatches: 4, warmupTolerance: 0 });
+    expect(r.summary.warmupBatchS).toHaveLength(4);
+    expect(r.summary.warmupStable).toBe(false);
+    expect(r.summary.completed).toBe(4);
+    expect(r.requests).toHaveLength(4);
+  });
+});

@@ -19,6 +19,7 @@ import {
   type StreamedResponse,
 } from "./stream-chat-completion.ts";
 import { type FindingLimits, summariseArm } from "./summarise-arm.ts";
+import { isWarm, warmUpBatch, warmUpRule } from "./warm-up.ts";
 
 /** Options of {@link runWorkload}. */
 export interface RunWorkloadOptions {
@@ -95,7 +96,9 @@ export interface WorkloadRun {
 }
 
 /**
- * Runs a workload against one OpenAI-compatible server and measures it: warm-up (excluded), then
+ * Runs a workload against one OpenAI-compatible server and measures it: warm-up (excluded; batches
+ * until two in a row agree in output tokens per second when the workload asks, see
+ * WorkloadSpec.warmup_max_batches), then
  * the timed repetitions of its schedule (a job's fresh prompts per repetition with probes and
  * canaries among them, or a pool's same prompts each time), closed loop or Poisson arrivals. Every
  * request body has the same shape whatever the prompt's kind, which is never sent. The very
@@ -123,7 +126,8 @@ export async function runWorkload(options: RunWorkloadOptions): Promise<Workload
     scheduleFromPool({
       pool: options.prompts ?? loadWorkloadPrompts(workload),
       requests: workload.requests,
-      warmup: workload.warmupRequests,
+      // Fresh prompts for each warm-up batch the workload may send (warm-up until stable).
+      warmup: workload.warmupRequests * Math.max(1, workload.warmupMaxBatches),
       repetitions: workload.repetitions,
       roundSeed: options.roundSeed,
     });
@@ -155,7 +159,16 @@ export async function runWorkload(options: RunWorkloadOptions): Promise<Workload
     }
     return body;
   };
-  const total = selected.warmup.length + selected.repetitions.reduce((n, r) => n + r.length, 0);
+  // A batch is the workload's warm-up requests (all the warm-up prompts when it names none).
+  const rule = warmUpRule({
+    ...workload,
+    warmupRequests:
+      workload.warmupRequests > 0
+        ? Math.min(workload.warmupRequests, selected.warmup.length)
+        : selected.warmup.length,
+  });
+  // Progress counts the first warm-up batch; later ones are not known in advance.
+  const total = rule.size + selected.repetitions.reduce((n, r) => n + r.length, 0);
   let done = 0;
   const maxUnparsed = options.maxUnparsedBytes ?? 256 * 1024 * 1024;
   const pool = new DeferralPool(maxUnparsed);
@@ -178,18 +191,32 @@ export async function runWorkload(options: RunWorkloadOptions): Promise<Workload
   const timeline: RequestTimeline[] = [];
   const itl: number[] = [];
   const repetitionWallS: number[] = [];
+  const warmupBatchS: number[] = [];
+  const throughputs: number[] = [];
+  let warmupStable = false;
   let usageMismatches = 0;
   let origin = Number.NaN;
   try {
-    if (selected.warmup.length > 0) {
-      logger.info("warm-up", { requests: selected.warmup.length });
-      const warm = await schedule(selected.warmup.length, Math.min(concurrency, 64), undefined, async (i) => {
-        const r = (await send(selected.warmup[i] as Prompt)).record();
+    // Warm-up: batches of the warm-up requests until two in a row agree (or the rule's last batch).
+    for (let b = 0; b < rule.maxBatches && selected.warmup.length > 0; b++) {
+      const batch = warmUpBatch(selected.warmup, rule.size, b);
+      logger.info("warm-up", { batch: b, requests: batch.length });
+      let tokens = 0;
+      const started = performance.now();
+      await schedule(batch.length, Math.min(concurrency, 64), undefined, async (i) => {
+        const r = (await send(batch[i] as Prompt)).record();
         if (r.failure) logger.warn("warm-up request failed", { failure: r.failure, detail: r.failureDetail });
-        options.onProgress?.(++done, total);
+        else tokens += r.outputTokens;
+        if (b === 0) options.onProgress?.(++done, total);
       });
       throwIfAborted(options.signal);
-      void warm;
+      const wallS = (performance.now() - started) / 1000;
+      warmupBatchS.push(wallS);
+      throughputs.push(wallS > 0 ? tokens / wallS : 0);
+      if (isWarm(throughputs, rule.tolerance)) {
+        warmupStable = true;
+        break;
+      }
     }
     for (let rep = 0; rep < repetitions; rep++) {
       const timed = selected.repetitions[rep] as Prompt[];
@@ -269,6 +296,8 @@ export async function runWorkload(options: RunWorkloadOptions): Promise<Workload
     usageMismatches,
     limits: options.findingLimits,
   });
+  summary.warmupBatchS = warmupBatchS;
+  summary.warmupStable = warmupStable;
   const distinct = new Map(selected.repetitions.flat().map((p) => [p.id, p]));
   return { requests, outputs, summary, prompts: [...distinct.values()], timeline, originMs: origin };
 }

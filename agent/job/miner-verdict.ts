@@ -1,6 +1,7 @@
 import { ArmRole, type EvaluationJob } from "../../shared/gen/cacheon/v1/job_pb.ts";
 import { ArmOutcome, type ArmResult, type JobResult } from "../../shared/gen/cacheon/v1/result_pb.ts";
 import { enumName } from "./run-arm.ts";
+import { isBaseline } from "./validate-job.ts";
 
 /** What a validator would conclude about one challenger, for a miner testing locally. */
 export interface MinerVerdict {
@@ -29,7 +30,7 @@ export interface MinerVerdict {
 export function minerVerdicts(job: EvaluationJob, result: JobResult): MinerVerdict[] {
   const byId = new Map(result.arms.map((a) => [a.armId, a]));
   const baselines = job.arms
-    .filter((a) => a.role === ArmRole.OPENING_BASELINE || a.role === ArmRole.CLOSING_BASELINE)
+    .filter((a) => isBaseline(a.role))
     .map((a) => byId.get(a.armId))
     .filter((r): r is ArmResult => r?.outcome === ArmOutcome.MEASURED && (r.summary?.wallS ?? 0) > 0)
     .map((r) => r.summary?.wallS ?? 0);
@@ -38,7 +39,7 @@ export function minerVerdicts(job: EvaluationJob, result: JobResult): MinerVerdi
   const baselineNoise =
     baselines.length > 1 ? (Math.max(...baselines) - Math.min(...baselines)) / baselineWallS : Number.NaN;
   return job.arms
-    .filter((a) => a.role !== ArmRole.OPENING_BASELINE && a.role !== ArmRole.CLOSING_BASELINE)
+    .filter((a) => !isBaseline(a.role))
     .map((arm) => {
       const r = byId.get(arm.armId);
       const wallS = r?.outcome === ArmOutcome.MEASURED ? (r.summary?.wallS ?? Number.NaN) : Number.NaN;

@@ -33,6 +33,7 @@ import { probeHardware } from "../hardware/probe-hardware.ts";
 import { loadHardwareProfile } from "../hardware/profiles.ts";
 import { waitForGpuIdle } from "../hardware/wait-for-gpu-idle.ts";
 import { jobSchedule, type TimedSchedule } from "../workload/timed-schedule.ts";
+import { bracketingBaselines } from "./bracketing-baselines.ts";
 import { type CheckGpusReleasedFn, checkGpusReleased } from "./check-gpus-released.ts";
 import { attachJobEvidence, recordTeacherForcing } from "./job-evidence.ts";
 import type { JobContext, JobExecutor } from "./job-executor.ts";
@@ -412,23 +413,26 @@ function judge(
 }
 
 /**
- * Fills every measured arm's times to token k against the two bookends (the closing baseline's
- * against the opening one), once both bookends are measured: speed is scored on them.
+ * Fills every measured arm's times to token k against the baselines just before and after it (the
+ * two bookends, or in an interleaved job the baselines around the arm's block); a baseline after
+ * the first is timed against the one before it, closing that block. Speed is scored on them; an
+ * arm without a measured baseline on both sides gets none.
  */
 function timeToTokenK(runs: ReadonlyMap<string, ArmRun>, job: EvaluationJob): void {
-  const bookend = (role: ArmRole) => {
-    const arm = role === ArmRole.OPENING_BASELINE ? job.arms[0] : job.arms.findLast((a) => a.role === role);
-    const run = arm ? runs.get(arm.armId) : undefined;
+  const measured = (i: number) => {
+    const run = runs.get(job.arms[i]?.armId ?? "");
     return run?.result.outcome === ArmOutcome.MEASURED ? run.measurement : undefined;
   };
-  const opening = bookend(ArmRole.OPENING_BASELINE);
-  const closing = bookend(ArmRole.CLOSING_BASELINE);
-  if (!opening || !closing) return;
-  for (const run of runs.values()) {
-    if (run.measurement === opening || !run.measurement) continue;
-    if (run.result.outcome !== ArmOutcome.MEASURED) continue;
+  const brackets = bracketingBaselines(job.arms.map((a) => a.role));
+  for (const [i, arm] of job.arms.entries()) {
+    const run = runs.get(arm.armId);
+    const own = measured(i);
+    const bracket = brackets[i];
+    const opening = bracket ? measured(bracket.opening) : undefined;
+    const closing = bracket ? measured(bracket.closing) : undefined;
+    if (!run || !own || !opening || !closing) continue;
     run.result.tokenK = tokenKTimings({
-      arm: run.measurement.outputs,
+      arm: own.outputs,
       opening: opening.outputs,
       closing: closing.outputs,
     });

@@ -13,10 +13,10 @@ import { testServices } from "../../test/support/services.ts";
 import { removeJobObjects } from "../containers/job-network.ts";
 import { minerVerdicts } from "./miner-verdict.ts";
 import { runPodJob } from "./run-pod-job.ts";
+import { simJobOptions, simJobWorkload } from "./testing/sim-job.ts";
 
 const root = join(import.meta.dirname, "..", "..");
 const docker = new Docker({ socketPath: testServices().dockerSocket });
-const mib = 1024 * 1024;
 const names = [
   "baseline",
   "faster",
@@ -46,19 +46,7 @@ function makeJob(refs: Record<string, string>) {
     jobId: `test-sim-job-${process.pid}`,
     roundSeed: "5eed",
     hardwareProfile: "none",
-    workload: {
-      promptSource: "bundled:cacheon-chat-v1",
-      requests: 3,
-      warmupRequests: 1,
-      maxTokens: 24,
-      topLogprobs: 5,
-      requestTimeoutMs: 20_000,
-      stallTimeoutMs: 10_000,
-      repetitions: 2,
-      promptChars: 600,
-      model: "Qwen/Qwen2.5-72B-Instruct",
-      arrival: { process: { case: "closedLoop", value: { concurrency: 1 } } },
-    },
+    workload: simJobWorkload,
     arms: arms.map((a) => ({ armId: a.armId, role: a.role, image: parseImageReference(refs[a.name] ?? "") })),
   });
 }
@@ -72,13 +60,7 @@ beforeAll(async () => {
   result = await runPodJob(
     job,
     { signal: new AbortController().signal, emit: () => {} },
-    {
-      docker,
-      limits: { memoryBytes: 512 * mib, cpus: 1, pidsLimit: 256, shmBytes: 64 * mib, nofile: 4096 },
-      stopGraceS: 2,
-      readyIntervalMs: 100,
-      startupTimeoutS: { baseline: 30, challenger: 5 },
-    },
+    simJobOptions(docker),
   );
 }, 600_000);
 

@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
-import { ArmSchema } from "../../shared/gen/cacheon/v1/job_pb.ts";
-import { launchLimits, launchProblems } from "./validate-job.ts";
+import { ArmRole, ArmSchema, EvaluationJobSchema } from "../../shared/gen/cacheon/v1/job_pb.ts";
+import { launchLimits, launchProblems, validateJob } from "./validate-job.ts";
 
 const mib = 1024 * 1024;
 const arm = (launch: Parameters<typeof create<typeof ArmSchema>>[1]) => create(ArmSchema, launch);
@@ -47,5 +47,31 @@ describe("launchProblems", () => {
     ],
   ] as const)("refuses %s", (_what, launch, problem) => {
     expect(launchProblems(arm(launch as never)).join("; ")).toMatch(problem);
+  });
+});
+
+describe("validateJob: interleaved order", () => {
+  const pinned = { repository: "127.0.0.1:5000/cacheon/baseline", digest: `sha256:${"a".repeat(64)}` };
+  const job = (roles: ArmRole[]) =>
+    create(EvaluationJobSchema, {
+      jobId: "j",
+      roundSeed: "ab",
+      workload: { model: "m", requests: 1 },
+      arms: roles.map((role, i) => ({ armId: `a${i}`, role, image: pinned })),
+    });
+  const { OPENING_BASELINE: O, INTERIM_BASELINE: I, CLOSING_BASELINE: C, CHALLENGER: X } = ArmRole;
+
+  it("accepts blocks with an interim baseline between them, the same image in several arms", () => {
+    expect(validateJob(job([O, X, I, X, C]))).toEqual([]);
+  });
+
+  it("refuses an interim baseline with no closing baseline after it", () => {
+    for (const roles of [
+      [O, X, I, X],
+      [O, X, C, X, I],
+    ])
+      expect(validateJob(job(roles)).join("\n")).toMatch(
+        /interim baseline must be followed by a closing baseline/,
+      );
   });
 });

@@ -6,7 +6,8 @@ import { type PinnedImage, tryParseImageReference } from "../../shared/image/ima
 /**
  * Every problem that stops a job from running, as lines saying what to fix; empty when the job
  * can run. Pure. A job must name arms with unique ids, a role each, images pinned by digest, an
- * opening baseline first (correctness is judged against it) and a workload.
+ * opening baseline first (correctness is judged against it), a closing baseline after any interim
+ * one, and a workload. The same image may run in several arms (an interleaved job).
  */
 export function validateJob(job: EvaluationJob): string[] {
   const problems: string[] = [];
@@ -31,6 +32,11 @@ export function validateJob(job: EvaluationJob): string[] {
   if (job.arms.length > 0 && job.arms[0]?.role !== ArmRole.OPENING_BASELINE) {
     problems.push("the first arm must be the opening baseline (correctness is judged against it)");
   }
+  // An interim baseline closes one block and opens the next: a closing baseline must follow it.
+  const lastInterim = job.arms.findLastIndex((a) => a.role === ArmRole.INTERIM_BASELINE);
+  if (lastInterim >= 0 && job.arms.findLastIndex((a) => a.role === ArmRole.CLOSING_BASELINE) < lastInterim) {
+    problems.push("an interim baseline must be followed by a closing baseline (it opens the block after it)");
+  }
   return problems;
 }
 
@@ -46,7 +52,11 @@ export function pinnedImageOf(
 
 /** Whether an arm is the pinned baseline (opening or closing). */
 export function isBaseline(role: ArmRole): boolean {
-  return role === ArmRole.OPENING_BASELINE || role === ArmRole.CLOSING_BASELINE;
+  return (
+    role === ArmRole.OPENING_BASELINE ||
+    role === ArmRole.CLOSING_BASELINE ||
+    role === ArmRole.INTERIM_BASELINE
+  );
 }
 
 /** Bounds of an arm's launch spec: generous for any real server, small enough to refuse abuse. */
