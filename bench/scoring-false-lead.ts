@@ -78,7 +78,8 @@ const tricks: { name: string; challenger: ServerBehaviour }[] = [
   },
   // 10% faster for its first 30 requests after a start, then as fast as the leader.
   { name: "fast only early", challenger: { speed: 1, kind: "early", gain: 0.1, earlyRequests: 30 } },
-  // As fast as the leader at its first start in a round, 6% faster at every later one.
+  // As fast as the leader at its first start on a machine, 6% faster at every later start there (it
+  // would tell by its own files in the page cache; stages and interleaved blocks start it again).
   { name: "fast only measured again", challenger: { speed: 1, kind: "twice", gain: 0.06 } },
 ];
 const loads = [30, 60, 120];
