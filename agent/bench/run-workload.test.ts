@@ -146,6 +146,12 @@ describe("runWorkload timing against the reference server", () => {
     // No queue inside the client (a connection pool below the concurrency would hold requests back
     // and inflate TTFT): the server had all 64 streams open at once.
     expect(maxOverlap(served.map((r) => [r.at[0] as number, r.at.at(-1) as number]))).toBe(64);
+    // The client reports its own load in the timed window, and the parsing it left for after it.
+    expect(run.clientLoad).toHaveLength(1);
+    expect(run.summary.clientLoad).toHaveLength(1);
+    expect(run.clientLoad[0]?.wallS).toBeGreaterThan(0.15);
+    expect(run.clientLoad[0]?.cpuS).toBeGreaterThan(0);
+    expect(run.clientLoad[0]?.parseCpuS).toBeGreaterThan(0);
   });
 
   it("ignores an early role chunk: TTFT is the first content, not the first byte", async () => {

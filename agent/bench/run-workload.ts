@@ -11,6 +11,7 @@ import { loadWorkloadPrompts } from "../workload/load-workload-prompts.ts";
 import type { Prompt } from "../workload/prompt.ts";
 import { poissonArrivals } from "../workload/select-prompts.ts";
 import { scheduleFromPool, type TimedSchedule } from "../workload/timed-schedule.ts";
+import { type ClientLoad, startClientLoad } from "./client-load.ts";
 import { DeferralPool } from "./stream-capture.ts";
 import {
   type CapturedResponse,
@@ -93,6 +94,8 @@ export interface WorkloadRun {
   timeline: RequestTimeline[];
   /** performance.now() of the first timed send: the timeline's zero. */
   originMs: number;
+  /** The measuring client's own load in each repetition's timed window (also in the summary). */
+  clientLoad: ClientLoad[];
 }
 
 /**
@@ -104,8 +107,9 @@ export interface WorkloadRun {
  * request body has the same shape whatever the prompt's kind, which is never sent. The very
  * requests that are timed are the ones whose outputs are kept for correctness, so a server cannot
  * tell a checked request from a timed one. Inside a repetition's timed window the client only
- * reads and timestamps (streams are parsed when it closes, or earlier past a memory limit). Never
- * throws for a misbehaving server (each request records its failure); throws CacheonError for bad
+ * reads and timestamps (streams are parsed when it closes), and it measures its own CPU use and
+ * event-loop lag there: an arm it could not keep up with is flagged "client-bound". Never throws
+ * for a misbehaving server (each request records its failure); throws CacheonError for bad
  * options and "cancelled" when aborted.
  */
 export async function runWorkload(options: RunWorkloadOptions): Promise<WorkloadRun> {
@@ -194,6 +198,7 @@ export async function runWorkload(options: RunWorkloadOptions): Promise<Workload
   const warmupBatchS: number[] = [];
   const throughputs: number[] = [];
   let warmupStable = false;
+  const clientLoad: ClientLoad[] = [];
   let usageMismatches = 0;
   let origin = Number.NaN;
   try {
@@ -226,11 +231,14 @@ export async function runWorkload(options: RunWorkloadOptions): Promise<Workload
       const repOutputs: GeneratedOutput[] = new Array(timed.length);
       // In completion order: what the window captured, parsed once it has closed.
       const finished: { i: number; scheduledAt: number; captured: CapturedResponse }[] = [];
+      const load = startClientLoad();
       await schedule(timed.length, concurrency, arrivals, async (i, scheduledAt) => {
         finished.push({ i, scheduledAt, captured: await send(timed[i] as Prompt) });
         options.onProgress?.(++done, total);
       });
+      const windowLoad = load.stop();
       throwIfAborted(options.signal);
+      const parseCpu = process.threadCpuUsage();
       for (const { i, scheduledAt, captured } of finished) {
         const prompt = timed[i] as Prompt;
         const r = captured.record();
@@ -277,6 +285,8 @@ export async function runWorkload(options: RunWorkloadOptions): Promise<Workload
         });
         options.onRequest?.(metrics);
       }
+      const parsed = process.threadCpuUsage(parseCpu);
+      clientLoad.push({ ...windowLoad, parseCpuS: (parsed.user + parsed.system) / 1e6 });
       const wall = Number.isFinite(firstSent) ? (lastEnd - firstSent) / 1000 : 0;
       repetitionWallS.push(wall);
       logger.info("repetition finished", { repetition: rep, wall_s: wall });
@@ -295,11 +305,20 @@ export async function runWorkload(options: RunWorkloadOptions): Promise<Workload
     itlMs: itl,
     usageMismatches,
     limits: options.findingLimits,
+    clientLoad,
   });
   summary.warmupBatchS = warmupBatchS;
   summary.warmupStable = warmupStable;
   const distinct = new Map(selected.repetitions.flat().map((p) => [p.id, p]));
-  return { requests, outputs, summary, prompts: [...distinct.values()], timeline, originMs: origin };
+  return {
+    requests,
+    outputs,
+    summary,
+    prompts: [...distinct.values()],
+    timeline,
+    originMs: origin,
+    clientLoad,
+  };
 }
 
 /** The chat-completions URL of an endpoint given as a base URL or as the full URL. */

@@ -57,6 +57,39 @@ describe("summariseArm", () => {
   });
 });
 
+describe("summariseArm with the client's own load", () => {
+  const window = (cpuShare: number, loopDelayP50Ms: number) => ({
+    wallS: 2,
+    cpuS: 2 * cpuShare,
+    cpuShare,
+    loopDelayP50Ms,
+    loopDelayP99Ms: 2 * loopDelayP50Ms,
+    loopDelayMaxMs: 3 * loopDelayP50Ms,
+    parseCpuS: 0.4,
+    processCpuS: 2 * cpuShare + 0.1,
+    processSysS: 0.3,
+  });
+  const base = { armId: "c", requests: [req({})], repetitionWallS: [2, 2], itlMs: [] };
+
+  it("reports each repetition's load and flags an arm the client could not keep up with", () => {
+    const s = summariseArm({ ...base, clientLoad: [window(0.3, 0.1), window(0.95, 6)] });
+    expect(s.clientLoad).toHaveLength(2);
+    expect(s.clientLoad[1]).toMatchObject({ wallS: 2, cpuShare: 0.95, loopDelayP50Ms: 6, parseCpuS: 0.4 });
+    expect(s.findings).toHaveLength(1);
+    expect(s.findings[0]).toMatch(
+      /^client-bound: .* limited 1 of 2 repetition\(s\) \(repetition 1: client busy 95% /,
+    );
+  });
+
+  it("stays quiet for a client with room to spare, and honours the arm's limits", () => {
+    expect(summariseArm({ ...base, clientLoad: [window(0.3, 0.1)] }).findings).toEqual([]);
+    expect(
+      summariseArm({ ...base, clientLoad: [window(0.3, 0.1)], limits: { maxCpuShare: 0.2 } }).findings,
+    ).toHaveLength(1);
+    expect(summariseArm(base).clientLoad).toEqual([]);
+  });
+});
+
 describe("repetitionFindings", () => {
   it("flags repetitions much faster than the first and repeated prompts answered at once", () => {
     const requests = [

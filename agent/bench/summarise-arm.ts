@@ -2,13 +2,15 @@ import { create } from "@bufbuild/protobuf";
 import {
   type ArmSummary,
   ArmSummarySchema,
+  ClientLoadSchema,
   type RequestMetrics,
   TokenCountSource,
 } from "../../shared/gen/cacheon/v1/metrics_pb.ts";
 import { coefficientOfVariation, median, summarise } from "../../shared/stats/summarise.ts";
+import { type ClientBoundLimits, type ClientLoad, clientBoundFindings } from "./client-load.ts";
 
 /** Limits of the findings {@link summariseArm} writes. */
-export interface FindingLimits {
+export interface FindingLimits extends ClientBoundLimits {
   /**
    * Later repetitions of the same prompts faster than the first by more than this fraction of the
    * first's wall time are flagged (MLPerf TEST04 uses 10% on long runs; short runs on busy machines
@@ -38,6 +40,8 @@ export interface SummariseArmInput {
   usageMismatches?: number;
   /** Limits of the findings. */
   limits?: FindingLimits;
+  /** The measuring client's own load in each repetition's timed window. */
+  clientLoad?: readonly ClientLoad[];
 }
 
 const sourceRank: Record<number, number> = {
@@ -50,7 +54,8 @@ const sourceRank: Record<number, number> = {
 /**
  * Summarises an arm's timed requests into the contract's ArmSummary: distributions over ok
  * requests, throughput over the wall time of all repetitions, the weakest token-count source
- * used, failures by code, and findings (cached repetitions, usage disagreements). Pure.
+ * used, failures by code, the client's own load, and findings (cached repetitions, usage
+ * disagreements, a client-bound measurement). Pure.
  */
 export function summariseArm(input: SummariseArmInput): ArmSummary {
   const ok = input.requests.filter((r) => r.ok);
@@ -72,6 +77,7 @@ export function summariseArm(input: SummariseArmInput): ArmSummary {
           `${input.usageMismatches} request(s) reported usage.completion_tokens different from the tokens streamed`,
         ]
       : []),
+    ...clientBoundFindings(input.clientLoad ?? [], input.limits),
   ];
   return create(ArmSummarySchema, {
     armId: input.armId,
@@ -92,6 +98,7 @@ export function summariseArm(input: SummariseArmInput): ArmSummary {
     failuresByCode,
     wallCv: coefficientOfVariation(input.repetitionWallS),
     findings,
+    clientLoad: (input.clientLoad ?? []).map((load) => create(ClientLoadSchema, load)),
   });
 }
 

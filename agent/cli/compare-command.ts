@@ -1,5 +1,6 @@
 import { type CliCommand, ExitCode } from "../../shared/cli/cli-command.ts";
 import { CacheonError } from "../../shared/errors/cacheon-error.ts";
+import { findingsAgainstServer } from "../../shared/findings/findings-against-server.ts";
 import { loadWorkloadConfig } from "../bench/bench-config.ts";
 import { compareEndpoints } from "../bench/compare-endpoints.ts";
 import { writeReportFile } from "../bench/write-report-files.ts";
@@ -96,7 +97,11 @@ Example:
       summary: result.candidate.summary,
       requests: result.candidate.requests,
     });
-    const passed = result.correctness.passed && candReport.failed === 0 && candReport.findings.length === 0;
+    // A client-bound finding is this machine's limitation, not the candidate's: reported, not failed.
+    const passed =
+      result.correctness.passed &&
+      candReport.failed === 0 &&
+      findingsAgainstServer(candReport.findings).length === 0;
     const report: CompareReportJson = {
       verdict: passed ? "pass" : "fail",
       speed_ratio: Math.round(result.speedRatio * 1e6) / 1e6,

@@ -65,7 +65,10 @@ export interface RequestJson {
 
 /** The JSON report of `cacheon-agent compare --json`. */
 export interface CompareReportJson {
-  /** "pass" when the candidate is correct, completed every request and shows no findings. */
+  /**
+   * "pass" when the candidate is correct, completed every request and shows no findings (a
+   * client-bound one aside: it is the measuring machine's limitation, not the candidate's).
+   */
   verdict: "pass" | "fail";
   /**
    * The candidate's speed against the reference, above 1 faster: the median over requests of

@@ -149,6 +149,40 @@ describe("findings", () => {
   });
 });
 
+describe("client-bound findings", () => {
+  const clientBound = {
+    findings: [
+      "client-bound: the measuring client, not the server, limited 1 of 3 repetition(s) (repetition 2: client busy 93% of 10.00 s, ...)",
+    ],
+  };
+  const cached = {
+    findings: [
+      "2 of 2 repeated requests took under 0.5x of the same prompt's first end-to-end time: responses may be cached",
+    ],
+  };
+  it("never fail an arm: they are the referee's limitation, not the server's doing", () => {
+    const score = scoreJob(
+      [arm("opening-baseline", 100), arm("challenger", 50, clientBound), arm("closing-baseline", 100)],
+      policy,
+    );
+    expect(score.arms[0]?.gate).toBe("pass");
+  });
+
+  it("never excuse a challenger's own findings when the baseline shows them", () => {
+    const score = scoreJob(
+      [
+        arm("opening-baseline", 100, clientBound),
+        arm("challenger", 50, cached),
+        arm("closing-baseline", 100),
+      ],
+      policy,
+    );
+    expect(score.arms[0]).toMatchObject({ gate: "fail", speed: 0 });
+    expect(score.arms[0]?.reason).toMatch(/^flagged by the agent: 2 of 2 repeated requests/);
+    expect(score.arms[0]?.reason).not.toMatch(/client-bound/);
+  });
+});
+
 describe("compareOnPod", () => {
   const job = (leaderWall: number, challengerWall: number, cv = 0) =>
     scoreJob(

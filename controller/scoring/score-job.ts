@@ -1,3 +1,4 @@
+import { findingsAgainstServer } from "../../shared/findings/findings-against-server.ts";
 import { type TokenKTimes, tokenKSpeed } from "../../shared/stats/token-k-speed.ts";
 import type { ScoringPolicy } from "./scoring-policy.ts";
 
@@ -230,7 +231,8 @@ function scoreBlock(arms: readonly ArmMeasurement[], policy: ScoringPolicy): Job
     policy.driftCorrection ? opening.wallS + (closing.wallS - opening.wallS) * position : baselineWallS;
   // Findings the baseline shows as well (say, prefix caching in the reference server) are the
   // workload's doing, not evidence against a challenger.
-  const baselineFindings = (opening.findings?.length ?? 0) + (closing.findings?.length ?? 0) > 0;
+  const baselineFindings =
+    findingsAgainstServer(opening.findings).length + findingsAgainstServer(closing.findings).length > 0;
   const scored = arms
     .filter((a) => !isBaseline(a.role))
     .map((a) => gateOnly(a, policy, { statistic, baselineAt, position: positionOf(a), baselineFindings }));
@@ -307,8 +309,10 @@ function gateOnly(arm: ArmMeasurement, policy: ScoringPolicy, context: GateConte
       `${arm.failedRequests} of ${arm.requests} scored requests failed (allowed ${pct(policy.maxFailedRequestFraction)})`,
     );
   }
-  if (policy.failOnFindings && !context.baselineFindings && arm.findings && arm.findings.length > 0) {
-    return fail(`flagged by the agent: ${arm.findings.join("; ")}`);
+  // A client-bound finding is the referee's limitation: it neither fails an arm nor excuses one.
+  const flagged = findingsAgainstServer(arm.findings);
+  if (policy.failOnFindings && !context.baselineFindings && flagged.length > 0) {
+    return fail(`flagged by the agent: ${flagged.join("; ")}`);
   }
   if (byTokenK) {
     if (!(byTokenK.speed > 0)) {

@@ -10,7 +10,7 @@ import type { Message, UnknownEnum } from "@bufbuild/protobuf";
  * Describes the file cacheon/v1/metrics.proto.
  */
 export const file_cacheon_v1_metrics: GenFile = /*@__PURE__*/
-  fileDesc("ChhjYWNoZW9uL3YxL21ldHJpY3MucHJvdG8SCmNhY2hlb24udjEibAoMRGlzdHJpYnV0aW9uEgwKBG1lYW4YASABKAESCwoDcDUwGAIgASgBEgsKA3A5MBgDIAEoARILCgNwOTkYBCABKAESCwoDbWluGAUgASgBEgsKA21heBgGIAEoARINCgVjb3VudBgHIAEoDSLYAwoOUmVxdWVzdE1ldHJpY3MSDgoGYXJtX2lkGAEgASgJEhIKCnJlcGV0aXRpb24YAiABKA0SFQoNcmVxdWVzdF9pbmRleBgDIAEoDRIRCglwcm9tcHRfaWQYBCABKAkSCgoCb2sYBSABKAgSDwoHZmFpbHVyZRgGIAEoCRIWCg5mYWlsdXJlX2RldGFpbBgHIAEoCRIRCglxdWV1ZWRfbXMYCCABKAESDwoHdHRmdF9tcxgJIAEoARIOCgZlMmVfbXMYCiABKAESFQoNb3V0cHV0X3Rva2VucxgLIAEoDRI4ChJ0b2tlbl9jb3VudF9zb3VyY2UYDCABKA4yHC5jYWNoZW9uLnYxLlRva2VuQ291bnRTb3VyY2USHwoXdXNhZ2VfY29tcGxldGlvbl90b2tlbnMYDSABKAUSGwoTdXNhZ2VfcHJvbXB0X3Rva2VucxgOIAEoBRIWCg5jb250ZW50X2NodW5rcxgPIAEoDRIPCgd0cG90X21zGBAgASgBEhIKCm1heF9pdGxfbXMYESABKAESFQoNZmluaXNoX3JlYXNvbhgSIAEoCRIXCg9zZW50X2F0X3VuaXhfbXMYEyABKAMSEwoLcHJvbXB0X2tpbmQYFCABKAkiqAUKCkFybVN1bW1hcnkSDgoGYXJtX2lkGAEgASgJEhAKCHJlcXVlc3RzGAIgASgNEhEKCWNvbXBsZXRlZBgDIAEoDRIOCgZmYWlsZWQYBCABKA0SGQoRcmVwZXRpdGlvbl93YWxsX3MYBSADKAESDgoGd2FsbF9zGAYgASgBEhUKDW91dHB1dF90b2tlbnMYByABKAQSGwoTb3V0cHV0X3Rva2Vuc19wZXJfcxgIIAEoARIWCg5yZXF1ZXN0c19wZXJfcxgJIAEoARIpCgd0dGZ0X21zGAogASgLMhguY2FjaGVvbi52MS5EaXN0cmlidXRpb24SKQoHdHBvdF9tcxgLIAEoCzIYLmNhY2hlb24udjEuRGlzdHJpYnV0aW9uEigKBml0bF9tcxgMIAEoCzIYLmNhY2hlb24udjEuRGlzdHJpYnV0aW9uEigKBmUyZV9tcxgNIAEoCzIYLmNhY2hlb24udjEuRGlzdHJpYnV0aW9uEisKCXF1ZXVlZF9tcxgOIAEoCzIYLmNhY2hlb24udjEuRGlzdHJpYnV0aW9uEjgKEnRva2VuX2NvdW50X3NvdXJjZRgPIAEoDjIcLmNhY2hlb24udjEuVG9rZW5Db3VudFNvdXJjZRJEChBmYWlsdXJlc19ieV9jb2RlGBAgAygLMiouY2FjaGVvbi52MS5Bcm1TdW1tYXJ5LkZhaWx1cmVzQnlDb2RlRW50cnkSDwoHd2FsbF9jdhgRIAEoARIQCghmaW5kaW5ncxgSIAMoCRIWCg53YXJtdXBfYmF0Y2hfcxgTIAMoARIVCg13YXJtdXBfc3RhYmxlGBQgASgIGjUKE0ZhaWx1cmVzQnlDb2RlRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgNOgI4ASKPAQoMVG9rZW5LVGltaW5nEhIKCnJlcGV0aXRpb24YASABKA0SFQoNcmVxdWVzdF9pbmRleBgCIAEoDRIRCglwcm9tcHRfaWQYAyABKAkSCQoBaxgEIAEoDRIOCgZhcm1fbXMYBSABKAESEgoKb3BlbmluZ19tcxgGIAEoARISCgpjbG9zaW5nX21zGAcgASgBKpQBChBUb2tlbkNvdW50U291cmNlEiIKHlRPS0VOX0NPVU5UX1NPVVJDRV9VTlNQRUNJRklFRBAAEh8KG1RPS0VOX0NPVU5UX1NPVVJDRV9MT0dQUk9CUxABEhwKGFRPS0VOX0NPVU5UX1NPVVJDRV9VU0FHRRACEh0KGVRPS0VOX0NPVU5UX1NPVVJDRV9DSFVOS1MQA2IGcHJvdG8z");
+  fileDesc("ChhjYWNoZW9uL3YxL21ldHJpY3MucHJvdG8SCmNhY2hlb24udjEibAoMRGlzdHJpYnV0aW9uEgwKBG1lYW4YASABKAESCwoDcDUwGAIgASgBEgsKA3A5MBgDIAEoARILCgNwOTkYBCABKAESCwoDbWluGAUgASgBEgsKA21heBgGIAEoARINCgVjb3VudBgHIAEoDSLYAwoOUmVxdWVzdE1ldHJpY3MSDgoGYXJtX2lkGAEgASgJEhIKCnJlcGV0aXRpb24YAiABKA0SFQoNcmVxdWVzdF9pbmRleBgDIAEoDRIRCglwcm9tcHRfaWQYBCABKAkSCgoCb2sYBSABKAgSDwoHZmFpbHVyZRgGIAEoCRIWCg5mYWlsdXJlX2RldGFpbBgHIAEoCRIRCglxdWV1ZWRfbXMYCCABKAESDwoHdHRmdF9tcxgJIAEoARIOCgZlMmVfbXMYCiABKAESFQoNb3V0cHV0X3Rva2VucxgLIAEoDRI4ChJ0b2tlbl9jb3VudF9zb3VyY2UYDCABKA4yHC5jYWNoZW9uLnYxLlRva2VuQ291bnRTb3VyY2USHwoXdXNhZ2VfY29tcGxldGlvbl90b2tlbnMYDSABKAUSGwoTdXNhZ2VfcHJvbXB0X3Rva2VucxgOIAEoBRIWCg5jb250ZW50X2NodW5rcxgPIAEoDRIPCgd0cG90X21zGBAgASgBEhIKCm1heF9pdGxfbXMYESABKAESFQoNZmluaXNoX3JlYXNvbhgSIAEoCRIXCg9zZW50X2F0X3VuaXhfbXMYEyABKAMSEwoLcHJvbXB0X2tpbmQYFCABKAki1QUKCkFybVN1bW1hcnkSDgoGYXJtX2lkGAEgASgJEhAKCHJlcXVlc3RzGAIgASgNEhEKCWNvbXBsZXRlZBgDIAEoDRIOCgZmYWlsZWQYBCABKA0SGQoRcmVwZXRpdGlvbl93YWxsX3MYBSADKAESDgoGd2FsbF9zGAYgASgBEhUKDW91dHB1dF90b2tlbnMYByABKAQSGwoTb3V0cHV0X3Rva2Vuc19wZXJfcxgIIAEoARIWCg5yZXF1ZXN0c19wZXJfcxgJIAEoARIpCgd0dGZ0X21zGAogASgLMhguY2FjaGVvbi52MS5EaXN0cmlidXRpb24SKQoHdHBvdF9tcxgLIAEoCzIYLmNhY2hlb24udjEuRGlzdHJpYnV0aW9uEigKBml0bF9tcxgMIAEoCzIYLmNhY2hlb24udjEuRGlzdHJpYnV0aW9uEigKBmUyZV9tcxgNIAEoCzIYLmNhY2hlb24udjEuRGlzdHJpYnV0aW9uEisKCXF1ZXVlZF9tcxgOIAEoCzIYLmNhY2hlb24udjEuRGlzdHJpYnV0aW9uEjgKEnRva2VuX2NvdW50X3NvdXJjZRgPIAEoDjIcLmNhY2hlb24udjEuVG9rZW5Db3VudFNvdXJjZRJEChBmYWlsdXJlc19ieV9jb2RlGBAgAygLMiouY2FjaGVvbi52MS5Bcm1TdW1tYXJ5LkZhaWx1cmVzQnlDb2RlRW50cnkSDwoHd2FsbF9jdhgRIAEoARIQCghmaW5kaW5ncxgSIAMoCRIWCg53YXJtdXBfYmF0Y2hfcxgTIAMoARIVCg13YXJtdXBfc3RhYmxlGBQgASgIEisKC2NsaWVudF9sb2FkGBUgAygLMhYuY2FjaGVvbi52MS5DbGllbnRMb2FkGjUKE0ZhaWx1cmVzQnlDb2RlRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgNOgI4ASLSAQoKQ2xpZW50TG9hZBIOCgZ3YWxsX3MYASABKAESDQoFY3B1X3MYAiABKAESEQoJY3B1X3NoYXJlGAMgASgBEhkKEWxvb3BfZGVsYXlfcDUwX21zGAQgASgBEhkKEWxvb3BfZGVsYXlfcDk5X21zGAUgASgBEhkKEWxvb3BfZGVsYXlfbWF4X21zGAYgASgBEhMKC3BhcnNlX2NwdV9zGAcgASgBEhUKDXByb2Nlc3NfY3B1X3MYCCABKAESFQoNcHJvY2Vzc19zeXNfcxgJIAEoASKPAQoMVG9rZW5LVGltaW5nEhIKCnJlcGV0aXRpb24YASABKA0SFQoNcmVxdWVzdF9pbmRleBgCIAEoDRIRCglwcm9tcHRfaWQYAyABKAkSCQoBaxgEIAEoDRIOCgZhcm1fbXMYBSABKAESEgoKb3BlbmluZ19tcxgGIAEoARISCgpjbG9zaW5nX21zGAcgASgBKpQBChBUb2tlbkNvdW50U291cmNlEiIKHlRPS0VOX0NPVU5UX1NPVVJDRV9VTlNQRUNJRklFRBAAEh8KG1RPS0VOX0NPVU5UX1NPVVJDRV9MT0dQUk9CUxABEhwKGFRPS0VOX0NPVU5UX1NPVVJDRV9VU0FHRRACEh0KGVRPS0VOX0NPVU5UX1NPVVJDRV9DSFVOS1MQA2IGcHJvdG8z");
 
 /**
  * Summary of a distribution of one metric. Unit is the unit of the field holding it.
@@ -378,6 +378,14 @@ export type ArmSummary = Message<"cacheon.v1.ArmSummary"> & {
    * @generated from field: bool warmup_stable = 20;
    */
   warmupStable: boolean;
+
+  /**
+   * The measuring client's own load in each repetition's timed window, in repetition order
+   * (a finding "client-bound: ..." names the repetitions it limited).
+   *
+   * @generated from field: repeated cacheon.v1.ClientLoad client_load = 21;
+   */
+  clientLoad: ClientLoad[];
 };
 
 /**
@@ -386,6 +394,87 @@ export type ArmSummary = Message<"cacheon.v1.ArmSummary"> & {
  */
 export const ArmSummarySchema: GenMessage<ArmSummary> = /*@__PURE__*/
   messageDesc(file_cacheon_v1_metrics, 2);
+
+/**
+ * The measuring client's own load during one timed window: how much of its core it used and how
+ * late its event loop ran (a read is stamped when the loop gets to it). High figures mean the
+ * client, not the server, limited the measurement.
+ *
+ * @generated from message cacheon.v1.ClientLoad
+ */
+export type ClientLoad = Message<"cacheon.v1.ClientLoad"> & {
+  /**
+   * Length of the window, seconds.
+   *
+   * @generated from field: double wall_s = 1;
+   */
+  wallS: number;
+
+  /**
+   * CPU time of the client's measuring thread in the window (user + system), seconds.
+   *
+   * @generated from field: double cpu_s = 2;
+   */
+  cpuS: number;
+
+  /**
+   * cpu_s / wall_s.
+   *
+   * @generated from field: double cpu_share = 3;
+   */
+  cpuShare: number;
+
+  /**
+   * How late the event loop ran a periodic timer beyond its period, milliseconds: median.
+   *
+   * @generated from field: double loop_delay_p50_ms = 4;
+   */
+  loopDelayP50Ms: number;
+
+  /**
+   * Same, 99th percentile.
+   *
+   * @generated from field: double loop_delay_p99_ms = 5;
+   */
+  loopDelayP99Ms: number;
+
+  /**
+   * Same, largest.
+   *
+   * @generated from field: double loop_delay_max_ms = 6;
+   */
+  loopDelayMaxMs: number;
+
+  /**
+   * CPU time of the measuring thread spent after the window parsing the streams it held,
+   * seconds (not part of the window).
+   *
+   * @generated from field: double parse_cpu_s = 7;
+   */
+  parseCpuS: number;
+
+  /**
+   * CPU time of the whole client process in the window (all threads: garbage collection helpers,
+   * and in tests a server in a worker thread), seconds.
+   *
+   * @generated from field: double process_cpu_s = 8;
+   */
+  processCpuS: number;
+
+  /**
+   * The kernel's part of process_cpu_s (socket reads and writes), seconds.
+   *
+   * @generated from field: double process_sys_s = 9;
+   */
+  processSysS: number;
+};
+
+/**
+ * Describes the message cacheon.v1.ClientLoad.
+ * Use `create(ClientLoadSchema)` to create a new message.
+ */
+export const ClientLoadSchema: GenMessage<ClientLoad> = /*@__PURE__*/
+  messageDesc(file_cacheon_v1_metrics, 3);
 
 /**
  * Time to the k-th token of one timed request, in one arm and in the two baseline bookends, for
@@ -454,7 +543,7 @@ export type TokenKTiming = Message<"cacheon.v1.TokenKTiming"> & {
  * Use `create(TokenKTimingSchema)` to create a new message.
  */
 export const TokenKTimingSchema: GenMessage<TokenKTiming> = /*@__PURE__*/
-  messageDesc(file_cacheon_v1_metrics, 3);
+  messageDesc(file_cacheon_v1_metrics, 4);
 
 /**
  * Where a token count came from.
