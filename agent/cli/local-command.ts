@@ -2,7 +2,6 @@ import { writeFileSync } from "node:fs";
 import { create, toJson } from "@bufbuild/protobuf";
 import Docker from "dockerode";
 import { type CliCommand, ExitCode } from "../../shared/cli/cli-command.ts";
-import { createProgressBar, type ProgressBar } from "../../shared/cli/progress-bar.ts";
 import { CacheonError } from "../../shared/errors/cacheon-error.ts";
 import { ArmRole, EvaluationJobSchema } from "../../shared/gen/cacheon/v1/job_pb.ts";
 import { type JobResult, JobResultSchema } from "../../shared/gen/cacheon/v1/result_pb.ts";
@@ -15,6 +14,7 @@ import { newPromptSecret, parsePromptSecret } from "../../shared/workload/prompt
 import { loadHardwareProfile } from "../hardware/profiles.ts";
 import { type MinerVerdict, minerVerdicts } from "../job/miner-verdict.ts";
 import { runPodJob } from "../job/run-pod-job.ts";
+import { jobProgress } from "./job-progress.ts";
 
 const defaultModel = "Qwen/Qwen2.5-72B-Instruct";
 
@@ -194,27 +194,10 @@ Exit codes: 0 no disqualification, 1 disqualified, 2 usage error or the job coul
       stream: io.stderr as never,
       level: io.env.CACHEON_DEBUG ? "debug" : "warn",
     });
-    let bar: ProgressBar | undefined;
-    let barArm = "";
+    const progress = jobProgress(io.stderr);
     const result = await runPodJob(
       job,
-      {
-        signal: io.signal,
-        emit(event) {
-          if (event.case === "progress" && event.value.phase === "measure" && event.value.total > 0) {
-            if (barArm !== event.value.armId) {
-              bar?.finish();
-              barArm = event.value.armId;
-              bar = createProgressBar({ label: barArm, total: event.value.total, stream: io.stderr });
-            }
-            bar?.update(event.value.done);
-          } else if (event.case === "progress") {
-            io.stderr.write(
-              `${event.value.armId ? `${event.value.armId}: ` : ""}${event.value.phase} ${event.value.message}\n`,
-            );
-          }
-        },
-      },
+      { signal: io.signal, emit: progress.emit },
       {
         docker,
         logger,
@@ -227,7 +210,7 @@ Exit codes: 0 no disqualification, 1 disqualified, 2 usage error or the job coul
         ...(values["direct-pulls"] ? { pullGate: false } : {}),
       },
     );
-    bar?.finish();
+    progress.finish();
     if (io.signal.aborted) return ExitCode.interrupted;
     const verdicts = result.completed ? minerVerdicts(job, result) : [];
     const jsonFile = str("json");

@@ -56,8 +56,16 @@ export function buildMinerReport(input: MinerReportInput): MinerReport {
  * What to do next about a verdict or a submission state (the leaderboard shows this for
  * submissions no round has reported on yet: sealed, waiting, unpaid, malformed). Pure.
  */
-export function nextSteps(input: { verdict: string; reason: string; minMargin: number }): string[] {
+export function nextSteps(input: {
+  verdict: string;
+  reason: string;
+  minMargin: number;
+  /** The round the verdict is from, to name its published evidence. */
+  roundId?: string | null;
+}): string[] {
   const r = input.reason;
+  const round = input.roundId ? `rounds/${input.roundId}` : "rounds/<round>";
+  // Commands named here must exist: miner-report.test.ts checks each against the programs.
   switch (input.verdict) {
     case "leader":
     case "runner-up":
@@ -69,7 +77,7 @@ export function nextSteps(input: { verdict: string; reason: string; minMargin: n
       if (/correctness/.test(r)) {
         return [
           "Your outputs differ from the baseline beyond tolerance on the timed requests themselves (there is no separate audit pass).",
-          "Run `cacheon-miner evaluate` locally against the pinned baseline and read the per-prompt evidence; greedy outputs must stay within the baseline's top-k at the first divergence.",
+          "Run the validator's job on your machine with `cacheon-miner evaluate --image REF@DIGEST` (the pinned baseline as the bookends, the controller's settings and scoring) and read each prompt's verdict and reasons; greedy outputs must stay within the baseline's top-k at the first divergence.",
           "Fix it and commit a new digest.",
         ];
       }
@@ -85,10 +93,12 @@ export function nextSteps(input: { verdict: string; reason: string; minMargin: n
         ];
       if (/crashed|oom/i.test(r))
         return [
-          "The container exited while measured. Check its log excerpt in the raw artefacts; mind the memory, pids and shm limits.",
+          `The container exited while measured. Read its log in the arm's evidence bundle of the round (${round}/evidence/); mind the memory, pids and shm limits.`,
           "Commit a new digest.",
         ];
-      return ["Read the reason and the raw artefacts of the round, fix the server and commit a new digest."];
+      return [
+        `Read the reason and the evidence of your job (${round}/evidence/), fix the server and commit a new digest.`,
+      ];
     case "copy":
       return [
         "Copies of another miner's image (same digest, configuration, layers, or the leader plus small layers) are disqualified; the earliest commit owns the content.",
@@ -106,7 +116,7 @@ export function nextSteps(input: { verdict: string; reason: string; minMargin: n
     case "below-bar":
       return [
         `You are correct but not faster than the seat holder by more than the bar (at least ${(input.minMargin * 100).toFixed(1)}%, more on noisy pods).`,
-        "Make the server faster, or steadier (the bar grows with measured noise), and commit a new digest.",
+        "Make the server faster, or steadier (the bar grows with measured noise); `cacheon-miner evaluate --image REF@DIGEST --leader REF@DIGEST` says whether it clears the bar beside the leader before you commit a new digest.",
       ];
     case "not-reproduced":
       return [

@@ -1,12 +1,9 @@
-import { create, fromJson, type JsonValue, toJson } from "@bufbuild/protobuf";
+import { type JsonValue, toJson } from "@bufbuild/protobuf";
 import { EvaluationJobSchema } from "../../shared/gen/cacheon/v1/job_pb.ts";
-import { WorkloadSpecSchema } from "../../shared/gen/cacheon/v1/workload_pb.ts";
-import { parseImageReference } from "../../shared/image/image-reference.ts";
-import { armLaunch, launchFacts } from "../../shared/launch/arm-launch.ts";
 import type { Standing } from "../scoring/settle-standing.ts";
 import type { ControllerStore } from "../store/controller-store.ts";
 import type { RoundRow } from "../store/round-table.ts";
-import { armRoleOf } from "./arm-measurements.ts";
+import { evaluationJob } from "./evaluation-job.ts";
 import type { PlannedJob, RoundCommand, RoundEvent, RoundView } from "./round-engine.ts";
 import { roundJobOf } from "./round-job.ts";
 import type { RoundSubmission } from "./round-readings.ts";
@@ -109,23 +106,12 @@ export function insertJobAttempt(
   nowMs: number,
 ): void {
   const jobId = `${store.storeId()}-${round.id}-${planned.slot}-a${planned.attempt}`;
-  const job = create(EvaluationJobSchema, {
+  const job = evaluationJob(settings, {
     jobId,
     roundId: round.id,
-    roundSeed: planned.seed,
-    workload: fromJson(WorkloadSpecSchema, settings.workload),
-    hardwareProfile: settings.hardwareProfile,
-    modelDir: settings.modelDir,
-    deadlineUnixMs: BigInt(Math.min(round.deadlineMs, nowMs + settings.jobTimeoutMs)),
-    arms: planned.arms.map((a) => ({
-      armId: a.armId,
-      role: armRoleOf[a.role],
-      image: parseImageReference(a.subject ? a.subject.image : settings.baselineImage),
-      hotkey: a.subject?.hotkey ?? "",
-      submissionId: a.subject?.submissionId ?? "",
-      startupTimeoutS: a.subject ? settings.challengerStartupS : settings.baselineStartupS,
-      ...armLaunch(settings.launch, !a.subject, launchFacts(settings.workload)),
-    })),
+    seed: planned.seed,
+    deadlineMs: Math.min(round.deadlineMs, nowMs + settings.jobTimeoutMs),
+    arms: planned.arms,
   });
   store.jobs.insert({
     id: jobId,

@@ -90,7 +90,7 @@ describe("runRound", () => {
     expect(frank).toMatchObject({ state: "copy", copyOf: "sub-2" });
     const erinReport = store.minerReports.list({ hotkey: "erin" })[0]?.report as MinerReport;
     expect(erinReport.reason).toMatch(/correctness gate failed/);
-    expect(erinReport.nextSteps.join(" ")).toMatch(/cacheon-miner evaluate/);
+    expect(erinReport.nextSteps.join(" ")).toMatch(/cacheon-miner evaluate --image REF@DIGEST/);
     const ginaReport = store.minerReports.list({ hotkey: "gina" })[0]?.report as MinerReport;
     expect(ginaReport.nextSteps.join(" ")).toMatch(/health within the start-up timeout/);
     expect((store.minerReports.list({ hotkey: "carol" })[0]?.report as MinerReport | undefined)?.rank).toBe(
