@@ -1,22 +1,23 @@
+import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
-import { create, toJson } from "@bufbuild/protobuf";
+import { create, fromJson, type JsonValue, toJson } from "@bufbuild/protobuf";
 import Docker from "dockerode";
+import { controllerConfigSchema } from "../../controller/config/controller-config.ts";
+import { workloadOf } from "../../controller/config/workload-settings.ts";
 import { type CliCommand, ExitCode } from "../../shared/cli/cli-command.ts";
 import { CacheonError } from "../../shared/errors/cacheon-error.ts";
 import { ArmRole, EvaluationJobSchema } from "../../shared/gen/cacheon/v1/job_pb.ts";
 import { type JobResult, JobResultSchema } from "../../shared/gen/cacheon/v1/result_pb.ts";
+import { WorkloadSpecSchema } from "../../shared/gen/cacheon/v1/workload_pb.ts";
 import { parseImageReference } from "../../shared/image/image-reference.ts";
 import { type ArmLaunchSettings, armLaunch, defaultArmLaunch } from "../../shared/launch/arm-launch.ts";
 import { createLogger } from "../../shared/log/logger.ts";
 import { withJobPrompts } from "../../shared/workload/job-prompts.ts";
-import { promptGeneratorName } from "../../shared/workload/prompt-generator-name.ts";
 import { newPromptSecret, parsePromptSecret } from "../../shared/workload/prompt-key.ts";
 import { loadHardwareProfile } from "../hardware/profiles.ts";
 import { type MinerVerdict, minerVerdicts } from "../job/miner-verdict.ts";
 import { runPodJob } from "../job/run-pod-job.ts";
 import { jobProgress } from "./job-progress.ts";
-
-const defaultModel = "Qwen/Qwen2.5-72B-Instruct";
 
 /** `cacheon-agent local`: the validator's job, run on the miner's own machine. */
 export const localCommand: CliCommand = {
@@ -29,7 +30,10 @@ Runs the same job a validator runs on its pod: opening baseline, your image, clo
 each pulled by digest and run in an isolated container (internal network, all capabilities
 dropped, read-only root, pid/memory/file limits), warm-up then the timed workload, correctness of
 your outputs against the baseline's. Prints your speed against the baseline, the correctness
-verdict, and everything that would disqualify the image.
+verdict, and everything that would disqualify the image. The workload is the validators'
+configuration defaults (the controller's own table); each flag below replaces one setting.
+\`cacheon-miner evaluate\` runs the validators' whole job from their configuration, the leader
+beside you, and gives the round's verdict with the bar to clear.
 
 Options:
   --challenger REF@DIGEST  your image, pinned by digest (required)
@@ -40,17 +44,19 @@ Options:
   --nvidia-smi PATH        nvidia-smi the probe and the GPU idle gate run     (default: on PATH)
   --bandwidth              also run the GPU-to-GPU copy test in the baseline image, as pods do
   --model-dir DIR          model weights, mounted read-only at /model
-  --model NAME             model name sent in requests                           (default ${defaultModel})
+  --model NAME             model name sent in requests            (default workload.model)
   --prompts KIND           generated: fresh prompts for this run from a secret of its own, with
                            canaries and probes, as validators send (default); bundled: the
                            public pool of short prompts (a server could cache those)
-  --prompt-tokens N        size of each generated prompt in Qwen2.5 tokens        (default 6144)
-  --canaries N             canary requests added to each repetition              (default 2)
-  --probes N               probe prompts repeated in every repetition            (default 2)
-  --requests N             timed requests per repetition                          (default 10)
-  --warmup N               warm-up requests, not scored                           (default 2)
-  --max-tokens N           max_tokens of every request                            (default 512)
-  --repetitions N          repetitions of the timed workload                      (default 3)
+  --prompt-tokens N        size of each generated prompt in Qwen2.5 tokens (default workload.promptTokens)
+  --canaries N             canary requests added to each repetition (default workload.canaryRequests)
+  --probes N               probe prompts repeated in every repetition (default workload.probePrompts)
+  --requests N             timed requests per repetition          (default workload.requests)
+  --warmup N               warm-up requests, not scored     (default workload.warmupRequests)
+  --max-tokens N           max_tokens of every request           (default workload.maxTokens)
+  --repetitions N          repetitions of the timed workload   (default workload.repetitions)
+  --concurrency N          requests in flight (closed loop)    (default workload.concurrency)
+  --seed HEX               the job's seed (its generated prompts derive from it)  (default random)
   --startup-timeout S      seconds each container may take to become ready        (default 750)
   --baseline-launch HOW    recipe: start the baseline as validators start the stock vLLM image
                            (--model /model, served name, TP = the profile's GPUs, port 8000, ...);
@@ -80,6 +86,8 @@ Exit codes: 0 no disqualification, 1 disqualified, 2 usage error or the job coul
     warmup: { type: "string" },
     "max-tokens": { type: "string" },
     repetitions: { type: "string" },
+    concurrency: { type: "string" },
+    seed: { type: "string" },
     "startup-timeout": { type: "string" },
     "baseline-launch": { type: "string" },
     "direct-pulls": { type: "boolean" },
@@ -138,29 +146,34 @@ Exit codes: 0 no disqualification, 1 disqualified, 2 usage error or the job coul
       baseline: baselineLaunch,
       gpuCount: loadHardwareProfile(profileName).gpuCount ?? 1,
     };
-    const model = str("model") ?? defaultModel;
-    const facts = { model, topLogprobs: 5 };
+    // The validators' workload: the controller's configuration defaults (the same table and the
+    // same mapping to a WorkloadSpec), each flag given replacing its one setting.
+    const flagged: Record<string, unknown> = {
+      "workload.promptSource": generated ? "generated" : "bundled:cacheon-chat-v1",
+      "workload.model": str("model"),
+      "workload.promptTokens": str("prompt-tokens") && int("prompt-tokens", 0, 256),
+      "workload.canaryRequests": str("canaries") && int("canaries", 0, 0),
+      "workload.probePrompts": str("probes") && int("probes", 0, 0),
+      "workload.requests": str("requests") && int("requests", 0, 1),
+      "workload.warmupRequests": str("warmup") && int("warmup", 0, 0),
+      "workload.maxTokens": str("max-tokens") && int("max-tokens", 0, 1),
+      "workload.repetitions": str("repetitions") && int("repetitions", 0, 1),
+      "workload.concurrency": str("concurrency") && int("concurrency", 0, 1),
+    };
+    const setting = <T>(key: string): T =>
+      (flagged[key] ?? (controllerConfigSchema as Record<string, { default?: unknown }>)[key]?.default) as T;
+    const workload = fromJson(WorkloadSpecSchema, workloadOf(setting) as JsonValue);
+    const seed = str("seed") ?? randomBytes(8).toString("hex");
+    if (!/^[0-9a-fA-F]{1,64}$/.test(seed))
+      throw new CacheonError("invalid-argument", `--seed must be 1 to 64 hex digits, got "${seed}"`);
+    const facts = { model: workload.model, topLogprobs: workload.topLogprobs };
     const draft = create(EvaluationJobSchema, {
       jobId: `local-${Date.now().toString(36)}`,
       roundId: "local",
-      roundSeed: Date.now().toString(16),
+      roundSeed: seed,
       hardwareProfile: profileName,
       modelDir: str("model-dir") ?? "",
-      workload: {
-        promptSource: generated ? `generated:${promptGeneratorName}` : "bundled:cacheon-chat-v1",
-        promptTokens: generated ? int("prompt-tokens", 6144, 256) : 0,
-        canaryRequests: generated ? int("canaries", 2, 0) : 0,
-        probePrompts: generated ? int("probes", 2, 0) : 0,
-        requests: int("requests", 10, 1),
-        warmupRequests: int("warmup", 2, 0),
-        maxTokens: int("max-tokens", 512, 1),
-        topLogprobs: 5,
-        requestTimeoutMs: 120_000,
-        stallTimeoutMs: 60_000,
-        repetitions: int("repetitions", 3, 1),
-        model,
-        arrival: { process: { case: "closedLoop", value: { concurrency: 1 } } },
-      },
+      workload,
       arms: [
         {
           armId: "baseline-open",

@@ -6,8 +6,8 @@ import { type ArmLaunchSettings, recipeProblems } from "../../shared/launch/arm-
 import { type BeaconInfo, quicknetDst } from "../../shared/timelock/beacon-info.ts";
 import { decodeG2 } from "../../shared/timelock/beacon-signature.ts";
 import { isVersion } from "../../shared/version/compare-versions.ts";
-import { promptGeneratorName } from "../../shared/workload/prompt-generator-name.ts";
 import { parsePromptSecret } from "../../shared/workload/prompt-key.ts";
+import { workloadOf } from "../config/workload-settings.ts";
 import { eventsPathFor } from "../control-plane/control-plane-config.ts";
 import type { CopyPolicy } from "../copies/detect-copy.ts";
 import type { FeePolicy } from "../fees/fee-decision.ts";
@@ -269,22 +269,7 @@ export function resolveControllerSettings(
       `configuration has ${problems.length} problem${problems.length > 1 ? "s" : ""}:\n  - ${problems.join("\n  - ")}`,
     );
   }
-  const workload = {
-    promptSource: generated ? `generated:${promptGeneratorName}` : promptSource,
-    promptTokens: generated ? v<number>("workload.promptTokens") : 0,
-    canaryRequests: generated ? v<number>("workload.canaryRequests") : 0,
-    probePrompts: generated ? v<number>("workload.probePrompts") : 0,
-    model: v<string>("workload.model"),
-    requests: v<number>("workload.requests"),
-    warmupRequests: v<number>("workload.warmupRequests"),
-    warmupMaxBatches: v<number>("workload.warmupMaxBatches"),
-    warmupTolerance: v<number>("workload.warmupTolerance"),
-    maxTokens: v<number>("workload.maxTokens"),
-    topLogprobs: v<number>("workload.topLogprobs"),
-    repetitions: v<number>("workload.repetitions"),
-    requestTimeoutMs: v<number>("workload.requestTimeoutMs"),
-    arrival: { closedLoop: { concurrency: v<number>("workload.concurrency") } },
-  };
+  const workload = workloadOf(v);
   const s3Endpoint = v<string>("publish.s3.endpoint");
   return {
     storePath: v<string>("store.path"),
