@@ -1,19 +1,31 @@
 /**
  * The bench client's own ceiling: streamed chunks per second and added TTFT at 1, 64 and 256
  * concurrent streams, with the client pinned to one core (taskset -c 0) against a zero-delay SSE
- * server on the other cores. Reported as ratios against a minimal raw node:http reader (no SSE
- * parsing, no JSON, a byte search for the first token) measured in the same run against the same
- * server, alternating trials so machine noise hits both alike.
+ * server on the other cores. Reported as ratios against two references measured in the same run
+ * against the same server, trials rotating so machine noise hits all alike: a minimal raw
+ * node:http reader (no SSE parsing, no JSON, a byte search for the first token), and a Python
+ * aiohttp client built as vLLM's and SGLang's benchmark clients are (bench/aiohttp-stream-client.py,
+ * Debian's python3-aiohttp).
+ *
+ * Each client's own CPU time in the timed window is measured too: "busy" is its share of the
+ * window, and chunks per CPU-second is what it would stream with its core to itself, a figure a
+ * loaded machine (where the server, not the client, may set the pace) cannot hide. Ours parses its
+ * streams after the window: "+parse" counts that CPU as well.
  *
  * With --token-ms the server paces tokens (one per stream every that many ms, as a real server
  * would) instead of flooding: the added TTFT then shows the client's error at a realistic load.
+ * With --burst K the server writes K events per write: each socket read then carries about K
+ * chunks, as it does when a client falls behind a faster server (TCP coalesces what waits in the
+ * socket) or a server sends several tokens at once. A loaded machine whose server cannot outrun the
+ * client only shows the client's saturated behaviour this way.
  *
- *   node bench/bench-client-ceiling.ts [--levels 1,64,256] [--tokens 128] [--trials 3] [--token-ms 0] [--json]
+ *   node bench/bench-client-ceiling.ts [--levels 1,64,256] [--tokens 128] [--trials 3] [--token-ms 0]
+ *     [--clients ours,raw,aiohttp] [--python /usr/bin/python3] [--json]
  */
 import { execFileSync, spawn } from "node:child_process";
 import { Agent, createServer, request } from "node:http";
 import type { AddressInfo } from "node:net";
-import { availableParallelism } from "node:os";
+import { availableParallelism, loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { create } from "@bufbuild/protobuf";
@@ -27,6 +39,9 @@ const { values } = parseArgs({
     tokens: { type: "string", default: "128" },
     trials: { type: "string", default: "3" },
     "token-ms": { type: "string", default: "0" },
+    burst: { type: "string", default: "1" },
+    clients: { type: "string", default: "ours,raw,aiohttp" },
+    python: { type: "string", default: "/usr/bin/python3" },
     json: { type: "boolean", default: false },
     server: { type: "boolean", default: false },
     client: { type: "string" },
@@ -40,6 +55,7 @@ const { values } = parseArgs({
 const model = "ceiling";
 const tokens = Number(values.tokens);
 const tokenMs = Number(values["token-ms"]);
+const burst = Math.max(1, Number(values.burst));
 
 /** One measured client run. */
 interface ClientResult {
@@ -47,11 +63,25 @@ interface ClientResult {
   chunks: number;
   ttftP50: number;
   ttftP99: number;
+  /** The client process's CPU time in the timed window (all threads), s. */
+  cpuS: number;
+  /** The part of cpuS spent in the kernel (socket reads and writes), s. */
+  sysS: number;
+  /** CPU spent after the window parsing what it captured (ours only), s. */
+  parseS?: number;
+  /** Median event-loop lag in the window, ms (ours only): what the client-bound finding reads. */
+  lagP50?: number;
 }
+
+/**
+ * The clients compared: ours, ours parsing every read as it arrives ("eager", maxUnparsedBytes 0:
+ * what the client did before it deferred parsing), and the two references.
+ */
+type ClientKind = "ours" | "eager" | "raw" | "aiohttp";
 
 if (values.help) {
   process.stdout.write(
-    "node bench/bench-client-ceiling.ts [--levels 1,64,256] [--tokens 128] [--trials 3] [--json]\nPrints the bench client's chunks/s and added TTFT on one core against a minimal raw node:http reader.\n",
+    "node bench/bench-client-ceiling.ts [--levels 1,64,256] [--tokens 128] [--trials 3] [--token-ms 0] [--burst 1] [--clients ours,raw,aiohttp] [--python /usr/bin/python3] [--json]\nPrints the bench client's chunks/s, CPU use and added TTFT on one core against a minimal raw node:http reader and an aiohttp client.\n",
   );
 } else if (values.server) {
   serve();
@@ -107,7 +137,8 @@ function serve(): void {
       const next = () => {
         if (res.destroyed) return;
         if (i < chunks.length) {
-          res.write(chunks[i++] as string);
+          res.write(burst === 1 ? (chunks[i] as string) : chunks.slice(i, i + burst).join(""));
+          i += burst;
           if (tokenMs > 0) setTimeout(next, tokenMs);
           else setImmediate(next);
         } else res.end(tail);
@@ -129,7 +160,7 @@ async function measureClient(
   concurrency: number,
   requests: number,
 ): Promise<ClientResult> {
-  if (kind === "ours") {
+  if (kind === "ours" || kind === "eager") {
     const run = await runWorkload({
       endpoint: url,
       prompts: [{ id: "p", messages: [{ role: "user", content: "Say something." }] }],
@@ -144,13 +175,19 @@ async function measureClient(
         stallTimeoutMs: 60_000,
         arrival: { process: { case: "closedLoop", value: { concurrency } } },
       }),
+      ...(kind === "eager" ? { maxUnparsedBytes: 0 } : {}),
     });
-    if (run.summary.failed > 0) throw new Error(`ours: ${JSON.stringify(run.summary.failuresByCode)}`);
+    if (run.summary.failed > 0) throw new Error(`${kind}: ${JSON.stringify(run.summary.failuresByCode)}`);
+    const load = run.clientLoad[0];
     return {
       wallS: run.summary.wallS,
       chunks: run.requests.reduce((n, r) => n + r.contentChunks, 0),
       ttftP50: run.summary.ttftMs?.p50 ?? Number.NaN,
       ttftP99: run.summary.ttftMs?.p99 ?? Number.NaN,
+      cpuS: load?.processCpuS ?? Number.NaN,
+      sysS: load?.processSysS ?? Number.NaN,
+      parseS: load?.parseCpuS ?? Number.NaN,
+      lagP50: load?.loopDelayP50Ms ?? Number.NaN,
     };
   }
   // The raw reader: the least a client can do to see the first token and the end of each stream.
@@ -191,12 +228,21 @@ async function measureClient(
   };
   await loop(Math.min(concurrency, 16), []);
   const ttfts: number[] = [];
+  const cpu = process.cpuUsage();
   const start = performance.now();
   await loop(requests, ttfts);
   const wallS = (performance.now() - start) / 1000;
+  const used = process.cpuUsage(cpu);
   agent.destroy();
   ttfts.sort((a, b) => a - b);
-  return { wallS, chunks: requests * tokens, ttftP50: percentile(ttfts, 50), ttftP99: percentile(ttfts, 99) };
+  return {
+    wallS,
+    chunks: requests * tokens,
+    ttftP50: percentile(ttfts, 50),
+    ttftP99: percentile(ttfts, 99),
+    cpuS: (used.user + used.system) / 1e6,
+    sysS: used.system / 1e6,
+  };
 }
 
 async function harness(): Promise<void> {
@@ -223,70 +269,123 @@ async function harness(): Promise<void> {
     String(tokens),
     "--token-ms",
     String(tokenMs),
+    "--burst",
+    String(burst),
   ]);
   const server = spawn(serverCmd, serverArgs, { stdio: ["ignore", "pipe", "inherit"] });
   const url = await new Promise<string>((resolve, reject) => {
     server.stdout.once("data", (b: Buffer) => resolve(JSON.parse(b.toString()).url));
     server.once("exit", (code) => reject(new Error(`server exited ${code}`)));
   });
+  const kinds = (values.clients as string).split(",") as ClientKind[];
   const rows: Array<Record<string, number>> = [];
   try {
     for (const level of (values.levels as string).split(",").map(Number)) {
       const requests = tokenMs > 0 ? Math.max(level, 16) : Math.max(2 * level, 32);
-      const trials: Record<"ours" | "raw", ClientResult[]> = { ours: [], raw: [] };
+      const trials: Record<ClientKind, ClientResult[]> = { ours: [], eager: [], raw: [], aiohttp: [] };
       for (let t = 0; t < Number(values.trials); t++) {
-        for (const kind of t % 2 === 0 ? (["ours", "raw"] as const) : (["raw", "ours"] as const)) {
-          const [cmd, args] = pin("0", [
-            process.execPath,
-            self,
-            "--client",
-            kind,
-            "--url",
-            url,
-            "--concurrency",
-            String(level),
-            "--requests",
-            String(requests),
-            "--tokens",
-            String(tokens),
-          ]);
+        // Rotate the order, so a slow patch of the machine does not always hit the same client.
+        for (const kind of kinds.map((_, i) => kinds[(i + t) % kinds.length] as ClientKind)) {
+          const [cmd, args] =
+            kind === "aiohttp"
+              ? pin("0", [
+                  values.python as string,
+                  new URL("./aiohttp-stream-client.py", import.meta.url).pathname,
+                  "--url",
+                  url,
+                  "--concurrency",
+                  String(level),
+                  "--requests",
+                  String(requests),
+                  "--warmup",
+                  String(Math.min(level, 16)),
+                  "--model",
+                  model,
+                  "--max-tokens",
+                  String(tokens),
+                ])
+              : pin("0", [
+                  process.execPath,
+                  self,
+                  "--client",
+                  kind,
+                  "--url",
+                  url,
+                  "--concurrency",
+                  String(level),
+                  "--requests",
+                  String(requests),
+                  "--tokens",
+                  String(tokens),
+                ]);
           const out = execFileSync(cmd, args, { encoding: "utf8", maxBuffer: 1 << 20 });
           trials[kind].push(JSON.parse(out.trim().split("\n").pop() as string) as ClientResult);
         }
       }
-      const rate = (rs: ClientResult[]) => median(rs.map((r) => r.chunks / r.wallS));
-      const ttft = (rs: ClientResult[]) => median(rs.map((r) => r.ttftP50));
-      const ttft99 = (rs: ClientResult[]) => median(rs.map((r) => r.ttftP99));
-      rows.push({
-        streams: level,
-        ours_chunks_per_s: rate(trials.ours),
-        raw_chunks_per_s: rate(trials.raw),
-        chunks_per_s_ratio: rate(trials.ours) / rate(trials.raw),
-        ours_ttft_p50_ms: ttft(trials.ours),
-        raw_ttft_p50_ms: ttft(trials.raw),
-        added_ttft_p50_ms: ttft(trials.ours) - ttft(trials.raw),
-        ours_ttft_p99_ms: ttft99(trials.ours),
-        raw_ttft_p99_ms: ttft99(trials.raw),
-      });
+      const med = (rs: ClientResult[], f: (r: ClientResult) => number) => median(rs.map(f));
+      const row: Record<string, number> = { streams: level };
+      for (const kind of kinds) {
+        const rs = trials[kind];
+        row[`${kind}_chunks_per_s`] = med(rs, (r) => r.chunks / r.wallS);
+        // Spread: the slowest and fastest trial, so a reader sees how noisy the machine was.
+        row[`${kind}_chunks_per_s_min`] = Math.min(...rs.map((r) => r.chunks / r.wallS));
+        row[`${kind}_chunks_per_s_max`] = Math.max(...rs.map((r) => r.chunks / r.wallS));
+        row[`${kind}_busy`] = med(rs, (r) => r.cpuS / r.wallS);
+        row[`${kind}_sys_share`] = med(rs, (r) => r.sysS / r.cpuS);
+        row[`${kind}_chunks_per_cpu_s`] = med(rs, (r) => r.chunks / r.cpuS);
+        row[`${kind}_ttft_p50_ms`] = med(rs, (r) => r.ttftP50);
+        row[`${kind}_ttft_p99_ms`] = med(rs, (r) => r.ttftP99);
+        if (kind === "ours" || kind === "eager")
+          row[`${kind}_loop_lag_p50_ms`] = med(rs, (r) => r.lagP50 ?? Number.NaN);
+      }
+      if (kinds.includes("ours")) {
+        row.ours_chunks_per_cpu_s_with_parse = med(trials.ours, (r) => r.chunks / (r.cpuS + (r.parseS ?? 0)));
+        for (const ref of ["raw", "aiohttp"] as const) {
+          if (!kinds.includes(ref)) continue;
+          row[`ratio_vs_${ref}`] = (row.ours_chunks_per_s as number) / (row[`${ref}_chunks_per_s`] as number);
+          row[`cpu_ratio_vs_${ref}`] =
+            (row.ours_chunks_per_cpu_s as number) / (row[`${ref}_chunks_per_cpu_s`] as number);
+          row[`cpu_ratio_with_parse_vs_${ref}`] =
+            (row.ours_chunks_per_cpu_s_with_parse as number) / (row[`${ref}_chunks_per_cpu_s`] as number);
+          row[`added_ttft_p50_ms_vs_${ref}`] =
+            (row.ours_ttft_p50_ms as number) - (row[`${ref}_ttft_p50_ms`] as number);
+        }
+      }
+      rows.push(row);
     }
   } finally {
     server.kill("SIGTERM");
   }
   if (values.json) {
     process.stdout.write(
-      `${JSON.stringify({ cores, taskset: hasTaskset, tokens, tokenMs, rows }, null, 2)}\n`,
+      `${JSON.stringify({ cores, taskset: hasTaskset, tokens, tokenMs, burst, load: loadavg(), rows }, null, 2)}\n`,
     );
     return;
   }
+  const [l1, l5] = loadavg();
   process.stdout.write(
-    `bench client ceiling: client on 1 core${hasTaskset && cores > 1 ? " (taskset -c 0)" : " (no taskset: unpinned)"}, ${tokenMs > 0 ? `server pacing one token per ${tokenMs} ms per stream` : "zero-delay server"} on ${cores > 2 ? `cores 1-${cores - 1}` : "core 1"}, ${tokens} tokens/stream, median of ${values.trials} trials\n`,
+    `bench client ceiling: client on 1 core${hasTaskset && cores > 1 ? " (taskset -c 0)" : " (no taskset: unpinned)"}, ${tokenMs > 0 ? `server pacing one token per ${tokenMs} ms per stream` : "zero-delay server"}${burst > 1 ? ` writing ${burst} events per write` : ""} on ${cores > 2 ? `cores 1-${cores - 1}` : "core 1"}, ${tokens} tokens/stream, median of ${values.trials} trials, load average ${l1?.toFixed(1)} / ${l5?.toFixed(1)} (1/5 min) on ${cores} cores\n`,
   );
+  const f = (x: number | undefined, d = 0) => (x === undefined || Number.isNaN(x) ? "-" : x.toFixed(d));
   process.stdout.write(
-    "streams  ours chunks/s  raw chunks/s  ratio   ours TTFT p50  raw TTFT p50  added TTFT p50  (p99 ours/raw)\n",
+    "streams  client   chunks/s (min-max)        busy  kernel  chunks/CPU-s  TTFT p50 / p99 ms\n",
   );
   for (const r of rows) {
-    process.stdout.write(
-      `${String(r.streams).padStart(7)}  ${(r.ours_chunks_per_s as number).toFixed(0).padStart(13)}  ${(r.raw_chunks_per_s as number).toFixed(0).padStart(12)}  ${(r.chunks_per_s_ratio as number).toFixed(3)}  ${(r.ours_ttft_p50_ms as number).toFixed(3).padStart(12)} ms  ${(r.raw_ttft_p50_ms as number).toFixed(3).padStart(9)} ms  ${(r.added_ttft_p50_ms as number).toFixed(3).padStart(11)} ms  (${(r.ours_ttft_p99_ms as number).toFixed(2)}/${(r.raw_ttft_p99_ms as number).toFixed(2)} ms)\n`,
-    );
+    for (const kind of kinds) {
+      process.stdout.write(
+        `${String(r.streams).padStart(7)}  ${kind.padEnd(7)}  ${f(r[`${kind}_chunks_per_s`]).padStart(8)} (${f(r[`${kind}_chunks_per_s_min`])}-${f(r[`${kind}_chunks_per_s_max`])})`.padEnd(
+          44,
+        ) +
+          `${f((r[`${kind}_busy`] as number) * 100)}%`.padStart(5) +
+          `${f((r[`${kind}_sys_share`] as number) * 100)}%`.padStart(8) +
+          `  ${f(r[`${kind}_chunks_per_cpu_s`]).padStart(12)}${kind === "ours" ? ` (+parse ${f(r.ours_chunks_per_cpu_s_with_parse)})` : ""}  ${f(r[`${kind}_ttft_p50_ms`], 2)} / ${f(r[`${kind}_ttft_p99_ms`], 2)}${r[`${kind}_loop_lag_p50_ms`] === undefined ? "" : `  loop lag p50 ${f(r[`${kind}_loop_lag_p50_ms`], 2)} ms`}\n`,
+      );
+    }
+    for (const ref of ["raw", "aiohttp"] as const) {
+      if (r[`ratio_vs_${ref}`] === undefined) continue;
+      process.stdout.write(
+        `${String(r.streams).padStart(7)}  ours/${ref}: ${f(r[`ratio_vs_${ref}`], 3)} chunks/s, ${f(r[`cpu_ratio_vs_${ref}`], 3)} chunks/CPU-s (${f(r[`cpu_ratio_with_parse_vs_${ref}`], 3)} with parsing), TTFT p50 ${f(r[`added_ttft_p50_ms_vs_${ref}`], 2)} ms added\n`,
+      );
+    }
   }
 }
