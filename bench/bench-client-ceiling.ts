@@ -286,17 +286,13 @@ async function harness(): Promise<void> {
       for (let t = 0; t < Number(values.trials); t++) {
         // Rotate the order, so a slow patch of the machine does not always hit the same client.
         for (const kind of kinds.map((_, i) => kinds[(i + t) % kinds.length] as ClientKind)) {
+          const common = ["--url", url, "--concurrency", String(level), "--requests", String(requests)];
           const [cmd, args] =
             kind === "aiohttp"
               ? pin("0", [
                   values.python as string,
                   new URL("./aiohttp-stream-client.py", import.meta.url).pathname,
-                  "--url",
-                  url,
-                  "--concurrency",
-                  String(level),
-                  "--requests",
-                  String(requests),
+                  ...common,
                   "--warmup",
                   String(Math.min(level, 16)),
                   "--model",
@@ -304,20 +300,7 @@ async function harness(): Promise<void> {
                   "--max-tokens",
                   String(tokens),
                 ])
-              : pin("0", [
-                  process.execPath,
-                  self,
-                  "--client",
-                  kind,
-                  "--url",
-                  url,
-                  "--concurrency",
-                  String(level),
-                  "--requests",
-                  String(requests),
-                  "--tokens",
-                  String(tokens),
-                ]);
+              : pin("0", [process.execPath, self, "--client", kind, ...common, "--tokens", String(tokens)]);
           const out = execFileSync(cmd, args, { encoding: "utf8", maxBuffer: 1 << 20 });
           trials[kind].push(JSON.parse(out.trim().split("\n").pop() as string) as ClientResult);
         }
