@@ -1,26 +1,8 @@
 import { CacheonError } from "../shared/errors/cacheon-error.ts";
+import type { QwenChatMessage } from "../shared/tokenizer/qwen-chat-template.ts";
 
 /** A chat message as the OpenAI API carries it. */
-export interface ChatMessage {
-  role: "system" | "user" | "assistant";
-  content: string;
-}
-
-/** Qwen2.5's default system prompt, added when the conversation has none. */
-export const defaultSystemPrompt = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.";
-
-/**
- * Renders messages with Qwen2.5-Instruct's chat template (ChatML): an optional default system turn,
- * one `<|im_start|>role\ncontent<|im_end|>\n` per message, then `<|im_start|>assistant\n` when a
- * generation prompt is wanted.
- */
-export function applyChatTemplate(messages: readonly ChatMessage[], addGenerationPrompt = true): string {
-  let out = "";
-  if (messages[0]?.role !== "system") out += `<|im_start|>system\n${defaultSystemPrompt}<|im_end|>\n`;
-  for (const m of messages) out += `<|im_start|>${m.role}\n${m.content}<|im_end|>\n`;
-  if (addGenerationPrompt) out += "<|im_start|>assistant\n";
-  return out;
-}
+export type ChatMessage = QwenChatMessage;
 
 /**
  * Checks an OpenAI `messages` array: each a `{role, content}` with role system, user or assistant and

@@ -19,8 +19,17 @@ import {
   hugeChunkBytes,
   inflationOvershoot,
   type SimLlmMode,
+  truncateAt,
 } from "./sim-llm-mode.ts";
 import { logprobOf, rankOf, type SimModel } from "./sim-model.ts";
+import {
+  guessesCanary,
+  honestAnswer,
+  type JunkToken,
+  junkTokens,
+  nearTieIndex,
+  tableCovers,
+} from "./subtle-cheats.ts";
 import { decode } from "./tokenizer.ts";
 
 /** What a generation request needs from the server. */
@@ -34,6 +43,10 @@ export interface GenerateContext {
   fastEngine: ServingEngine;
   /** `response-cache`: full response bodies by request. */
   cache: Map<string, { contentType: string; body: string }>;
+  /** The engine `partial-replay` serves repeated requests on. */
+  replayEngine: ServingEngine;
+  /** `partial-replay`: requests seen. */
+  replays: Set<string>;
   /** Timers of dripping responses, cleared on close. */
   timers: Set<NodeJS.Timeout>;
   /** Pause between bytes of `slow-drip`, in ms. */
@@ -60,9 +73,15 @@ export function runGenerate(
       return;
     }
   }
-  const benchmark = mode === "benchmark-detect" && request.promptIds.length >= benchmarkPromptTokens;
+  // The subtle cheats act on streamed chat, the only requests a validator times.
+  const subtle = request.stream && request.kind === "chat";
+  const benchmark =
+    (mode === "benchmark-detect" && request.promptIds.length >= benchmarkPromptTokens) ||
+    (mode === "canary-honest" && subtle && !guessesCanary(request.promptIds));
   const model = mode === "wrong-model" || benchmark ? ctx.wrongModel : ctx.model;
-  const engine = benchmark ? ctx.fastEngine : ctx.engine;
+  const replayed = mode === "partial-replay" && ctx.replays.has(cacheKey);
+  if (mode === "partial-replay") ctx.replays.add(cacheKey);
+  const engine = benchmark ? ctx.fastEngine : replayed ? ctx.replayEngine : ctx.engine;
   const maxTokens = request.params.maxTokens;
   const quirks: GenerationQuirks = {};
   if (mode === "early-stop") quirks.stopAfter = earlyStopAt(maxTokens);
@@ -70,6 +89,22 @@ export function runGenerate(
   if (mode === "perturbed-logprobs") quirks.perturbLogprobs = true;
 
   const promptState = model.run(request.promptIds);
+  const planned =
+    subtle && (mode === "truncate" || mode.startsWith("near-tie") || mode === "precomputed-table")
+      ? honestAnswer(model, promptState, request.params)
+      : undefined;
+  if (mode === "truncate" && planned) {
+    const at = truncateAt(planned.length);
+    if (at < planned.length) quirks.stopAfter = at;
+  }
+  let junkAfter = -1;
+  if (mode.startsWith("near-tie") && planned) {
+    const at = nearTieIndex(planned);
+    if (at >= 0) {
+      quirks.runnerUpAt = at;
+      junkAfter = at + 1;
+    }
+  }
   const generation = new Generation(model, promptState, request.params, quirks);
   const recorded: string[] = [];
   const sink: ResponseSink = createSink(res, {
@@ -134,11 +169,11 @@ export function runGenerate(
   };
   let completionOffset = 0;
 
-  const finishStream = () => {
-    const finish = generation.finishReason ?? "stop";
+  const finishStream = (finishReason?: string, completionTokens?: number) => {
+    const finish = finishReason ?? generation.finishReason ?? "stop";
     if (request.includeUsage) {
       const chunk = request.kind === "chat" ? chatChunk({}) : completionChunk({});
-      sink.write(sseData({ ...chunk, choices: [], usage: usage(tokens.length) }));
+      sink.write(sseData({ ...chunk, choices: [], usage: usage(completionTokens ?? tokens.length) }));
     }
     sink.write(sseData("[DONE]"));
     sink.end();
@@ -209,11 +244,41 @@ export function runGenerate(
       } else {
         out += streamFrame(undefined, generation.tail(), generation.finishReason ?? "stop");
       }
+      if (sent === junkAfter && !finished && sent < maxTokens) {
+        // Past the near-tie: junk up to max_tokens, all at once.
+        const kind = mode === "near-tie-junk-ids" ? "ids" : mode === "near-tie-junk-text" ? "text" : "valid";
+        const junk = junkTokens(kind, maxTokens - sent);
+        junk.forEach((j, i) => {
+          out += junkFrame(j, i === junk.length - 1 ? "length" : null);
+        });
+        sink.write(out);
+        finishStream("length", sent + junk.length);
+        return true;
+      }
       sink.write(out);
       if (mode === "hang-mid-stream" && sent >= hangAfterTokens && !finished) return hang();
       if (finished) finishStream();
       return finished;
     },
+  };
+  /** One junk token's chunk: the id it claims, the text it sends. */
+  const junkFrame = (j: JunkToken, finish: string | null): string => {
+    const entry = {
+      token: request.tokensAsIds ? `token_id:${j.id}` : j.text,
+      logprob: j.logprob,
+      bytes: [...Buffer.from(j.text)],
+      top_logprobs: [
+        { token: request.tokensAsIds ? `token_id:${j.id}` : j.text, logprob: j.logprob, bytes: [] },
+      ],
+    };
+    return sseData(
+      chatChunk({
+        index: 0,
+        delta: { content: j.text },
+        logprobs: request.logprobs ? { content: [entry] } : null,
+        finish_reason: finish,
+      }),
+    );
   };
   /** Keeps the connection open and silent; the engine forgets the sequence. */
   const hang = (): boolean => {
@@ -226,6 +291,20 @@ export function runGenerate(
   if (request.stream && request.kind === "chat" && mode === "role-then-stall") {
     sendHeader();
     sink.write(roleChunk());
+  }
+  if (mode === "precomputed-table" && planned && tableCovers(request.promptIds)) {
+    // A precomputed answer: no prefill, no decoding, the whole stream at once.
+    sendHeader();
+    let out = roleChunk();
+    planned.forEach((generated, i) => {
+      const token = { ...generated, top: generated.top.slice(0, request.params.topLogprobs) };
+      tokens.push(token);
+      out += streamFrame(token, token.text, i === planned.length - 1 ? finishOf(planned, maxTokens) : null);
+    });
+    if (planned.length === 0) out += streamFrame(undefined, "", "stop");
+    sink.write(out);
+    finishStream(finishOf(planned, maxTokens));
+    return;
   }
   engine.submit(sequence);
 }
@@ -334,6 +413,11 @@ export function scorePrompt(
     state = model.advance(state, id);
   }
   return out;
+}
+
+/** The finish reason of an answer generated ahead: "length" when it filled max_tokens. */
+function finishOf(answer: readonly GeneratedToken[], maxTokens: number): string {
+  return answer.length >= maxTokens ? "length" : "stop";
 }
 
 /** Filler text of about `bytes` bytes. */

@@ -50,6 +50,8 @@ export interface GenerationQuirks {
   overshoot?: number;
   /** Reports log-probabilities distorted by a seeded amount (tokens stay honest). */
   perturbLogprobs?: boolean;
+  /** At this many tokens, takes the model's second most likely token instead of the first. */
+  runnerUpAt?: number;
 }
 
 /**
@@ -107,7 +109,9 @@ export class Generation {
     const allowed = (id: number) => !(eosMasked && (id === IM_END_ID || id === END_OF_TEXT_ID));
     let id: number;
     if (this.#params.temperature <= 0) {
-      id = dist.ids.find(allowed) ?? dist.ids[0] ?? IM_END_ID;
+      const ranked = dist.ids.filter(allowed);
+      const pick = this.ids.length === this.#quirks.runnerUpAt ? 1 : 0;
+      id = ranked[pick] ?? ranked[0] ?? dist.ids[0] ?? IM_END_ID;
     } else {
       const weights = dist.ids.map((c, i) =>
         allowed(c) ? Math.exp((dist.logprobs[i] ?? -Infinity) / this.#params.temperature) : 0,

@@ -1,5 +1,6 @@
 import { CacheonError } from "../shared/errors/cacheon-error.ts";
-import { applyChatTemplate, parseMessages } from "./chat-template.ts";
+import { applyQwenChatTemplate } from "../shared/tokenizer/qwen-chat-template.ts";
+import { parseMessages } from "./chat-template.ts";
 import type { SamplingParams } from "./generation.ts";
 import { encode, isTokenId } from "./tokenizer.ts";
 
@@ -54,7 +55,7 @@ export function checkModel(body: Body, served: string): void {
 
 /** Token ids of a chat request's prompt (template applied) or a completion's prompt. */
 export function promptIdsOf(body: Body, kind: "chat" | "completion"): number[] {
-  if (kind === "chat") return encode(applyChatTemplate(parseMessages(body.messages), true));
+  if (kind === "chat") return encode(applyQwenChatTemplate(parseMessages(body.messages)));
   let prompt = body.prompt;
   if (
     Array.isArray(prompt) &&

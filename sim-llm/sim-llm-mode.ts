@@ -31,7 +31,28 @@ export type SimLlmMode =
   /** Sends a data line that is not JSON in place of the second token. */
   | "invalid-json"
   /** Writes its response one byte at a time with a pause between bytes. */
-  | "slow-drip";
+  | "slow-drip"
+  /** Stops (finish_reason "stop") just above the length rule: after ceil(0.9 x its honest length) + 1 tokens. */
+  | "truncate"
+  /**
+   * Follows the model to its first near-tie, takes the runner-up token there (as an honest server
+   * with other numerics might), then streams junk at once up to max_tokens, claiming token ids the
+   * reference's vocabulary does not have.
+   */
+  | "near-tie-junk-ids"
+  /** The same, the junk claiming real token ids while streaming other text. */
+  | "near-tie-junk-text"
+  /** The same, the junk real tokens with their own text: nonsense the model would not write. */
+  | "near-tie-junk"
+  /** Remembers requests and serves a repeated one from its replay, about 15% faster (under the old 25% alarm). */
+  | "partial-replay"
+  /**
+   * Holds precomputed answers for half of the bundled prompt pool (the prompts whose passage it
+   * knows) and streams them at once, without prefill or decode time; other prompts honestly.
+   */
+  | "precomputed-table"
+  /** Honest on prompts it takes for canaries (a quarter, by a hash of the prompt); fast and wrong on the rest. */
+  | "canary-honest";
 
 /** Every mode, for flag validation and help. */
 export const simLlmModes: readonly SimLlmMode[] = [
@@ -51,6 +72,13 @@ export const simLlmModes: readonly SimLlmMode[] = [
   "huge-chunk",
   "invalid-json",
   "slow-drip",
+  "truncate",
+  "near-tie-junk-ids",
+  "near-tie-junk-text",
+  "near-tie-junk",
+  "partial-replay",
+  "precomputed-table",
+  "canary-honest",
 ];
 
 /** Salt of the wrong model's distributions. */
@@ -81,6 +109,17 @@ export function falseUsage(
     completion: Math.round(completionTokens * 1.5) + 3,
   };
 }
+
+/** Where `truncate` stops an answer of `honest` tokens: just above the 90% length rule (never past the end). */
+export function truncateAt(honest: number): number {
+  return Math.min(honest, Math.ceil(0.9 * honest) + 1);
+}
+/** Largest gap between the two most likely tokens (nats) the near-tie modes take for a near-tie. */
+export const nearTieGap = 0.5;
+/** How much faster `partial-replay` serves a repeated request: 15% less time. */
+export const replaySpeedup = 1 / 0.85;
+/** Share of prompts `canary-honest` takes for canaries. */
+export const canaryGuessShare = 0.25;
 
 /** Parses a mode name; undefined when it is not one. */
 export function parseSimLlmMode(name: string): SimLlmMode | undefined {

