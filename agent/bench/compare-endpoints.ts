@@ -1,13 +1,16 @@
-import {
-  type CorrectnessThresholds,
-  compareOutputs,
-  type TeacherForcedScore,
-} from "../../shared/correctness/compare-outputs.ts";
+import type { JudgeTokenizer } from "../../shared/correctness/check-integrity.ts";
+import { compareOutputs, type TeacherForcingState } from "../../shared/correctness/compare-outputs.ts";
+import type { CorrectnessThresholds } from "../../shared/correctness/correctness-thresholds.ts";
+import type { TeacherForcedOutput } from "../../shared/correctness/teacher-forced-output.ts";
+import { CacheonError } from "../../shared/errors/cacheon-error.ts";
 import type { CorrectnessSummary } from "../../shared/gen/cacheon/v1/correctness_pb.ts";
 import type { TokenKTiming } from "../../shared/gen/cacheon/v1/metrics_pb.ts";
 import { silentLogger } from "../../shared/log/logger.ts";
 import { tokenKSpeed } from "../../shared/stats/token-k-speed.ts";
+import { qwenTokenizer } from "../../shared/tokenizer/qwen-tokenizer.ts";
+import { judgeProbes } from "./judge-probes.ts";
 import { type RunWorkloadOptions, runWorkload, type WorkloadRun } from "./run-workload.ts";
+import { speedOutliers } from "./speed-outliers.ts";
 import { teacherForce } from "./teacher-force.ts";
 import { tokenKTimings } from "./token-k-timings.ts";
 
@@ -20,8 +23,15 @@ export interface CompareEndpointsOptions
   candidate: string;
   /** Correctness tolerances. */
   thresholds?: CorrectnessThresholds;
-  /** Score the candidate's outputs with the reference model. @default true */
+  /**
+   * Score every output with the reference model. Off, the verdict is not a validator's: outputs
+   * are judged without it. @default true
+   */
   teacherForcing?: boolean;
+  /** The reference's tokenizer, for the integrity checks. @default qwenTokenizer() */
+  tokenizer?: JudgeTokenizer;
+  /** Ids that end the model's turn (teacher forcing scores one after a stopped output). @default Qwen's */
+  endOfTurnIds?: readonly number[];
   /** Called with the phase and its progress. */
   onProgress?(phase: "reference" | "candidate" | "teacher-forcing", done: number, total: number): void;
 }
@@ -42,15 +52,17 @@ export interface EndpointComparison {
   wallRatio: number;
   /** Per-request times to token k behind speedRatio. */
   tokenK: TokenKTiming[];
-  /** Teacher-forced scores of the candidate's outputs (empty when disabled). */
-  teacherForced: TeacherForcedScore[];
+  /** The candidate's outputs scored by the reference model (empty when disabled or failed). */
+  teacherForced: TeacherForcedOutput[];
   /** Correctness verdict of the candidate against the reference, from the timed outputs. */
   correctness: CorrectnessSummary;
 }
 
 /**
  * Measures the reference and then the candidate on the same workload and round seed (same
- * requests, same order), has the reference score the candidate's outputs, and judges them.
+ * requests, same order), has the reference score every output (teacher forcing), judges the
+ * candidate's against the reference's, and adds timing findings to the candidate's summary
+ * (repeat speed-up on probes beyond the reference's, requests served at another speed).
  */
 export async function compareEndpoints(options: CompareEndpointsOptions): Promise<EndpointComparison> {
   const logger = options.logger ?? silentLogger;
@@ -72,25 +84,54 @@ export async function compareEndpoints(options: CompareEndpointsOptions): Promis
     });
   const reference = await runArm("reference", referenceUrl);
   const candidate = await runArm("candidate", candidateUrl);
-  let teacherForced: TeacherForcedScore[] = [];
+  const tokenizer = options.tokenizer ?? qwenTokenizer();
+  let teacherForced: TeacherForcedOutput[] = [];
+  let referenceTeacherForced: TeacherForcedOutput[] = [];
+  let tfState: TeacherForcingState = { state: "off" };
   if ((teacherForcing ?? true) && options.workload.topLogprobs > 0) {
-    onProgress?.("teacher-forcing", 0, candidate.outputs.length);
-    teacherForced = await teacherForce({
-      reference: referenceUrl,
-      model: options.model ?? options.workload.model,
-      outputs: candidate.outputs,
-      prompts: candidate.prompts,
-      signal: options.signal,
-      logger,
-    });
-    onProgress?.("teacher-forcing", candidate.outputs.length, candidate.outputs.length);
+    const total = candidate.outputs.length + reference.outputs.length;
+    onProgress?.("teacher-forcing", 0, total);
+    const score = (outputs: WorkloadRun["outputs"], prompts: WorkloadRun["prompts"]) =>
+      teacherForce({
+        reference: referenceUrl,
+        model: options.model ?? options.workload.model,
+        outputs,
+        prompts,
+        tokenizer,
+        topK: options.workload.topLogprobs,
+        endOfTurnIds: options.endOfTurnIds,
+        signal: options.signal,
+        logger,
+      });
+    try {
+      teacherForced = await score(candidate.outputs, candidate.prompts);
+      referenceTeacherForced = await score(reference.outputs, reference.prompts);
+      tfState = { state: "done" };
+    } catch (error) {
+      const err = CacheonError.from(error);
+      if (err.code === "cancelled") throw err;
+      tfState = { state: "failed", reason: err.message };
+      teacherForced = [];
+      referenceTeacherForced = [];
+    }
+    onProgress?.("teacher-forcing", total, total);
   }
   const correctness = compareOutputs({
     reference: reference.outputs,
     candidate: candidate.outputs,
     teacherForced,
+    referenceTeacherForced,
+    teacherForcing: tfState,
+    request: { maxTokens: options.workload.maxTokens, fixedOutputLength: options.workload.fixedOutputLength },
+    tokenizer,
     thresholds: { topK: Math.max(1, options.workload.topLogprobs), ...thresholds },
   });
+  for (const finding of [
+    judgeProbes({ arm: candidate.outputs, baselines: [reference.outputs] }),
+    speedOutliers({ arm: candidate.outputs, baseline: reference.outputs }),
+  ]) {
+    if (finding) candidate.summary.findings.push(finding);
+  }
   const wallRatio = candidate.summary.wallS > 0 ? reference.summary.wallS / candidate.summary.wallS : 0;
   const tokenK = tokenKTimings({ arm: candidate.outputs, opening: reference.outputs });
   const perToken = options.workload.topLogprobs > 0;

@@ -212,7 +212,7 @@ describe("cacheon-agent compare", () => {
       "--html",
       join(dir, "c.html"),
     );
-    expect(r.stdout).toContain("verdict PASS");
+    expect(r.stdout, r.stdout).toContain("verdict PASS");
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/speed ratio \d+\.\d{4}/);
     const json = JSON.parse(readFileSync(join(dir, "c.json"), "utf8"));
@@ -244,9 +244,10 @@ describe("cacheon-agent compare", () => {
     const json = JSON.parse(r.stdout);
     expect(json.verdict).toBe("fail");
     expect(json.correctness.reasons.join("\n")).toMatch(
-      /divergent token not in reference top-5: 6 outputs \(prompts [a-z-]+\/[a-z-]+/,
+      /^divergence-not-in-top-k \(.*\): 6 outputs \(prompts [a-z-]+\/[a-z-]+/m,
     );
     expect(json.correctness.evidence[0]).toMatchObject({ verdict: "fail", diverged: true });
+    expect(json.correctness.evidence[0].reason_codes).toContain("teacher-forced-rank");
   });
 
   it("exits 2 without both URLs", async () => {

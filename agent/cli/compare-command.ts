@@ -18,14 +18,18 @@ export const compareCommand: CliCommand = {
 Measures the reference (e.g. the pinned vLLM baseline) and then the candidate with the same
 seeded requests, keeps every timed output (one pass: the requests that are timed are the ones
 that are checked), has the reference score the candidate's tokens (teacher forcing through its
-/tokenize and /v1/completions prompt_logprobs), and judges each output: tokens equal up to the
-first divergence, each side's token in the other's top-k there, logprob gaps on the shared
-prefix, length, and the candidate's log-likelihood under the reference model.
+/tokenize and /v1/completions prompt_logprobs), and judges every output over its whole length
+(docs/miner.md has the rules): integrity (known token ids, streamed text equal to their decoding,
+re-tokenised count, usage, finish reason), the first divergence (each side's token in the other's
+top-k), reported logprobs, length, and under teacher forcing each token's rank and gap to the
+reference's best, the lowest and mean log-likelihood, and whether the model would stop where
+the candidate stopped. Something the reference fails at makes the verdict no decision.
 
 Options:
   --reference URL       the reference server (it also scores the candidate's outputs)
   --candidate URL       the server under test
-  --no-teacher-forcing  skip scoring by the reference (for servers without /tokenize)
+  --no-teacher-forcing  skip scoring by the reference (for servers without /tokenize; not a
+                        validator's verdict)
 ${workloadFlagsHelp}
   -h, --help            this help
 
@@ -34,14 +38,14 @@ each side's time runs from sending the request to the arrival of its k-th token;
 is the median over requests of reference time / candidate time (above 1 the candidate is faster).
 Whole wall time (reference wall / candidate wall) is reported beside it.
 
-JSON report keys: verdict (pass | fail), speed_ratio, speed_statistic (time-to-token-k, or
+JSON report keys: verdict (pass | fail | no-decision), speed_ratio, speed_statistic (time-to-token-k, or
 whole-wall when --top-logprobs is 0), wall_ratio, seed, model, reference and candidate (each as in \`bench --json\`),
-correctness {passed, prompts, prompts_passed, prompts_failed, prompts_missing, reasons,
+correctness {passed, no_decision_reason, prompts, prompts_passed, prompts_failed, prompts_missing, reasons,
 thresholds, evidence[] per output}.
 
 Exit codes: 0 the candidate is correct, completed every request and nothing was flagged;
-1 it is not (the reasons name the prompts); 2 usage or configuration error, or a server could
-not be reached at all.
+1 it is not, or no decision could be reached (the reasons name the outputs); 2 usage or
+configuration error, or a server could not be reached at all.
 
 Example:
   cacheon-agent compare --reference http://127.0.0.1:8000 --candidate http://127.0.0.1:8001 \\
@@ -102,8 +106,9 @@ Example:
       result.correctness.passed &&
       candReport.failed === 0 &&
       findingsAgainstServer(candReport.findings).length === 0;
+    const undecided = !passed && result.correctness.noDecisionReason !== "";
     const report: CompareReportJson = {
-      verdict: passed ? "pass" : "fail",
+      verdict: passed ? "pass" : undecided ? "no-decision" : "fail",
       speed_ratio: Math.round(result.speedRatio * 1e6) / 1e6,
       speed_statistic: result.speedStatistic,
       wall_ratio: Math.round(result.wallRatio * 1e6) / 1e6,
@@ -119,7 +124,7 @@ Example:
       const c = result.correctness;
       io.stdout.write(
         `speed ratio ${report.speed_ratio.toFixed(4)} (${report.speed_statistic}; above 1 the candidate is faster), whole-wall ratio ${report.wall_ratio.toFixed(4)}\n` +
-          `correctness ${c.passed ? "passed" : "FAILED"}: ${c.prompts} outputs, ${c.promptsPassed} passed, ${c.promptsFailed} failed, ${c.promptsMissing} missing\n` +
+          `correctness ${c.passed ? "passed" : c.noDecisionReason ? `NO DECISION (${c.noDecisionReason})` : "FAILED"}: ${c.prompts} outputs, ${c.promptsPassed} passed, ${c.promptsFailed} failed, ${c.promptsMissing} not judged\n` +
           c.reasons.map((r) => `  - ${r}\n`).join("") +
           `verdict ${report.verdict.toUpperCase()}\n`,
       );

@@ -1,6 +1,8 @@
 import type Docker from "dockerode";
-import type { CorrectnessThresholds, TeacherForcedScore } from "../../shared/correctness/compare-outputs.ts";
+import type { JudgeTokenizer } from "../../shared/correctness/check-integrity.ts";
+import type { CorrectnessThresholds } from "../../shared/correctness/correctness-thresholds.ts";
 import type { GeneratedOutput } from "../../shared/correctness/generated-output.ts";
+import type { TeacherForcedOutput } from "../../shared/correctness/teacher-forced-output.ts";
 import type { HardwareReport } from "../../shared/gen/cacheon/v1/hardware_pb.ts";
 import type { ArmSummary, RequestMetrics } from "../../shared/gen/cacheon/v1/metrics_pb.ts";
 import type { WorkloadSpec } from "../../shared/gen/cacheon/v1/workload_pb.ts";
@@ -36,8 +38,9 @@ export type MeasureArm = (input: {
 }) => Promise<ArmMeasurement>;
 
 /**
- * Scores other arms' outputs with a reference server (the closing baseline): the mean
- * log-likelihood of each output's tokens under the reference model.
+ * Scores outputs with a reference server (the closing baseline): every token's logprob, rank and
+ * the reference's best at its position, and the end of turn after an output that stopped. Throws
+ * when the reference fails (the verdict is then no decision).
  */
 export type TeacherForce = (input: {
   endpoint: string;
@@ -45,7 +48,7 @@ export type TeacherForce = (input: {
   prompts: Prompt[];
   outputs: GeneratedOutput[];
   signal: AbortSignal;
-}) => Promise<TeacherForcedScore[]>;
+}) => Promise<TeacherForcedOutput[]>;
 
 /** Checks the machine against the job's hardware profile before anything is pulled. */
 export type VerifyHardware = (input: { profile: string; signal: AbortSignal }) => Promise<HardwareReport>;
@@ -158,13 +161,18 @@ export interface PodJobOptions {
   gpuRelease?: { timeoutMs?: number; intervalMs?: number; maxMemoryUsedMib?: number; reset?: boolean };
   /** An arm whose failed share of timed requests exceeds this ends as BROKEN_OUTPUT. @default 0.5 */
   maxFailedRequestFraction?: number;
-  /** Correctness tolerances. */
+  /** Correctness tolerances before the bookends calibrate them (see calibrateThresholds). */
   thresholds?: CorrectnessThresholds;
+  /** How far beyond the bookends' own disagreement the calibrated tolerances reach. @default 2 */
+  calibrationMultiplier?: number;
+  /** The reference's tokenizer, for the integrity checks of every output. @default qwenTokenizer() */
+  tokenizer?: JudgeTokenizer;
+  /** Ids that end the model's turn, scored after an output that stopped. @default Qwen's <|im_end|>, <|endoftext|> */
+  endOfTurnIds?: readonly number[];
   /** Measures an arm. @default the bench engine's runWorkload */
   measure?: MeasureArm;
   /**
    * Teacher forcing by the closing baseline (its container is kept up after its measurement).
-   * Each CorrectnessSummary records in `thresholds` how many outputs were scored.
    * @default agent/bench teacherForce against the closing baseline's server
    */
   teacherForce?: TeacherForce;

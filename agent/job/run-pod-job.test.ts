@@ -105,9 +105,11 @@ describe("runPodJob with the real engine and registry", () => {
     expect(c1?.reason).toMatch(/not found|manifest unknown/i);
     expect(c2?.outcome).toBe(ArmOutcome.MEASURED);
     expect(c2?.correctness?.prompts).toBe(4);
-    // Teacher forcing ran against the closing baseline; this test server has no /tokenize, so none
-    // of its outputs could be scored, and the summary says so rather than pretending.
-    expect(c2?.correctness?.thresholds).toContain("teacher_forcing=0/4 outputs scored by b9");
+    // This test server streams no logprobs (the workload asks for none): nothing can be checked, so
+    // the bookends cannot pass against each other and the verdict is no decision, never a pass.
+    expect(c2?.correctness?.passed).toBe(false);
+    expect(c2?.correctness?.noDecisionReason).toMatch(/the baseline bookends do not pass against each other/);
+    expect(c2?.correctness?.reasons.join("\n")).toMatch(/^no-logprobs/m);
     const live = events.find((e) => e.case === "armFinished" && e.value.result?.armId === "c2");
     expect(live?.case === "armFinished" && live.value.result?.correctness?.thresholds).toContain(
       "teacher_forcing=pending",

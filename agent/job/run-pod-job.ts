@@ -1,5 +1,5 @@
 import { clone, create, type JsonValue } from "@bufbuild/protobuf";
-import { compareOutputs, type TeacherForcedScore } from "../../shared/correctness/compare-outputs.ts";
+import type { JudgeTokenizer } from "../../shared/correctness/check-integrity.ts";
 import { CacheonError } from "../../shared/errors/cacheon-error.ts";
 import { ArmFinishedSchema, JobProgressSchema } from "../../shared/gen/cacheon/v1/agent_service_pb.ts";
 import {
@@ -18,6 +18,7 @@ import {
 import type { PinnedImage } from "../../shared/image/image-reference.ts";
 import type { Logger } from "../../shared/log/logger.ts";
 import { silentLogger } from "../../shared/log/logger.ts";
+import { qwenTokenizer } from "../../shared/tokenizer/qwen-tokenizer.ts";
 import { runWorkload } from "../bench/run-workload.ts";
 import { teacherForce } from "../bench/teacher-force.ts";
 import { tokenKTimings } from "../bench/token-k-timings.ts";
@@ -37,6 +38,7 @@ import { bracketingBaselines } from "./bracketing-baselines.ts";
 import { type CheckGpusReleasedFn, checkGpusReleased } from "./check-gpus-released.ts";
 import { attachJobEvidence, recordTeacherForcing } from "./job-evidence.ts";
 import type { JobContext, JobExecutor } from "./job-executor.ts";
+import { judgeArms, provisionalVerdict } from "./judge-arms.ts";
 import type {
   ArmMeasurement,
   MeasureArm,
@@ -199,10 +201,14 @@ export async function runPodJob(
     const gpus: GpuSelection = options.gpus ?? (profile === "none" ? "none" : "all");
     const measure = options.measure ?? defaultMeasure;
     const closingIndex = job.arms.findLastIndex((a) => a.role === ArmRole.CLOSING_BASELINE);
-    recording = recordTeacherForcing(options.teacherForce ?? defaultTeacherForce(logger), {
-      by: () => kept[0]?.run.result.armId ?? "",
-      armOf: (outputs) => [...runs.values()].find((r) => r.measurement?.outputs === outputs)?.result.armId,
-    });
+    const tokenizer = options.tokenizer ?? qwenTokenizer();
+    recording = recordTeacherForcing(
+      options.teacherForce ?? defaultTeacherForce(options, tokenizer, logger),
+      {
+        by: () => kept[0]?.run.result.armId ?? "",
+        armOf: (outputs) => [...runs.values()].find((r) => r.measurement?.outputs === outputs)?.result.armId,
+      },
+    );
     const teacher = recording.teacherForce;
     const gate = options.waitForGpuIdle ?? defaultWaitForGpuIdle(options);
     const checkReleased = options.checkGpusReleased ?? defaultCheckGpusReleased(options, profile);
@@ -276,7 +282,12 @@ export async function runPodJob(
       }
       runs.set(arm.armId, run);
       if (run.container) kept.push({ run, input });
-      judge(run, runs.get(job.arms[0]?.armId ?? ""), undefined, options);
+      const provisional = provisionalVerdict(run, runs.get(job.arms[0]?.armId ?? ""), {
+        workload,
+        tokenizer,
+        thresholds: options.thresholds,
+      });
+      if (provisional) run.result.correctness = provisional;
       emit({
         case: "armFinished",
         // A snapshot: the final verdict (after teacher forcing) replaces run.result's correctness later.
@@ -293,39 +304,19 @@ export async function runPodJob(
       }
     }
 
-    // Teacher forcing by the closing baseline's server, then the final verdicts.
-    const opening = runs.get(job.arms[0]?.armId ?? "");
-    const closing = kept[0];
-    for (const run of runs.values()) {
-      // Without a measured opening baseline there is nothing to judge against: skip the scoring.
-      if (run === opening || !run.measurement || opening?.result.outcome !== ArmOutcome.MEASURED) continue;
-      const scored: TeacherForcing = { scores: [], note: "" };
-      if (!closing?.run.container) {
-        scored.note = "none (the closing baseline was not measured)";
-      } else if (!signal.aborted) {
-        const by = closing.run.result.armId;
-        progress("teacher-forcing", `scoring ${run.result.armId}'s outputs on the closing baseline ${by}`);
-        try {
-          scored.scores = await teacher({
-            endpoint: closing.run.container.endpoint,
-            workload,
-            prompts: run.measurement.prompts,
-            outputs: run.measurement.outputs,
-            signal,
-          });
-          const outputs = run.measurement.outputs.filter((o) => o.ok).length;
-          scored.note = `${scored.scores.length}/${outputs} outputs scored by ${by}`;
-        } catch (error) {
-          if (signal.aborted) break;
-          scored.note = `none (${CacheonError.from(error).message})`;
-          logger.warn("teacher forcing failed; judged without it", {
-            arm: run.result.armId,
-            error: error as Error,
-          });
-        }
-      }
-      judge(run, opening, scored, options);
-    }
+    // Teacher forcing by the closing baseline's server, calibration by the bookends, final verdicts.
+    await judgeArms({
+      runs: job.arms.flatMap((a) => runs.get(a.armId) ?? []),
+      closing: kept[0]?.run,
+      workload,
+      teacherForce: teacher,
+      tokenizer,
+      thresholds: options.thresholds,
+      calibrationMultiplier: options.calibrationMultiplier,
+      signal,
+      progress: (message) => progress("teacher-forcing", message),
+      logger,
+    });
     timeToTokenK(runs, job);
   } catch (error) {
     if (!signal.aborted) {
@@ -367,6 +358,9 @@ export async function runPodJob(
     logs,
     judge: {
       ...(options.thresholds ? { thresholds: options.thresholds as unknown as JsonValue } : {}),
+      ...(options.calibrationMultiplier !== undefined
+        ? { calibrationMultiplier: options.calibrationMultiplier }
+        : {}),
       expectedGpus,
     },
     agentVersion: options.agentVersion ?? "",
@@ -381,35 +375,6 @@ export async function runPodJob(
       ? ""
       : `the opening baseline was not measured (${opening?.reason}); no arm could be judged for correctness`,
   );
-}
-
-/** Teacher-forced scores of one arm and a line saying how many outputs they cover, for audit. */
-interface TeacherForcing {
-  scores: TeacherForcedScore[];
-  note: string;
-}
-
-/**
- * Sets an arm's correctness against the opening baseline (none for the opening baseline itself).
- * Called once as the arm finishes (a provisional verdict for the live event, before teacher
- * forcing) and once with the closing baseline's scores.
- */
-function judge(
-  run: ArmRun,
-  opening: ArmRun | undefined,
-  teacherForced: TeacherForcing | undefined,
-  options: PodJobOptions,
-) {
-  if (run === opening || !run.measurement) return;
-  if (!opening?.measurement || opening.result.outcome !== ArmOutcome.MEASURED) return;
-  const summary = compareOutputs({
-    reference: opening.measurement.outputs,
-    candidate: run.measurement.outputs,
-    teacherForced: teacherForced?.scores ?? [],
-    thresholds: options.thresholds,
-  });
-  summary.thresholds.push(`teacher_forcing=${teacherForced ? teacherForced.note : "pending"}`);
-  run.result.correctness = summary;
 }
 
 /**
@@ -521,9 +486,23 @@ function defaultCheckGpusReleased(options: PodJobOptions, profile: string): Chec
 }
 
 /** Teacher forcing with agent/bench's teacherForce against the closing baseline's server. */
-function defaultTeacherForce(logger: Logger): TeacherForce {
+function defaultTeacherForce(
+  options: PodJobOptions,
+  tokenizer: JudgeTokenizer,
+  logger: Logger,
+): TeacherForce {
   return ({ endpoint, workload, prompts, outputs, signal }) =>
-    teacherForce({ reference: endpoint, model: workload.model, prompts, outputs, signal, logger });
+    teacherForce({
+      reference: endpoint,
+      model: workload.model,
+      prompts,
+      outputs,
+      tokenizer,
+      topK: Math.max(1, workload.topLogprobs),
+      endOfTurnIds: options.endOfTurnIds,
+      signal,
+      logger,
+    });
 }
 
 /**

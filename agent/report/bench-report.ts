@@ -67,9 +67,10 @@ export interface RequestJson {
 export interface CompareReportJson {
   /**
    * "pass" when the candidate is correct, completed every request and shows no findings (a
-   * client-bound one aside: it is the measuring machine's limitation, not the candidate's).
+   * client-bound one aside: it is the measuring machine's limitation, not the candidate's);
+   * "no-decision" when the reference could not judge it (rerun); else "fail".
    */
-  verdict: "pass" | "fail";
+  verdict: "pass" | "fail" | "no-decision";
   /**
    * The candidate's speed against the reference, above 1 faster: the median over requests of
    * reference time / candidate time to token k (k = the fewer tokens of the two), or whole wall
@@ -86,6 +87,8 @@ export interface CompareReportJson {
   candidate: BenchReportJson;
   correctness: {
     passed: boolean;
+    /** Non-empty when the reference, not the candidate, kept the outputs from being judged. */
+    no_decision_reason: string;
     prompts: number;
     prompts_passed: number;
     prompts_failed: number;
@@ -185,6 +188,7 @@ export function correctnessJson(c: CorrectnessSummary): CompareReportJson["corre
   };
   return {
     passed: c.passed,
+    no_decision_reason: c.noDecisionReason,
     prompts: c.prompts,
     prompts_passed: c.promptsPassed,
     prompts_failed: c.promptsFailed,
@@ -192,10 +196,13 @@ export function correctnessJson(c: CorrectnessSummary): CompareReportJson["corre
     reasons: [...c.reasons],
     thresholds: [...c.thresholds],
     evidence: c.promptsEvidence.map((e) => ({
+      repetition: e.repetition,
       request_index: e.requestIndex,
       prompt_id: e.promptId,
+      kind: e.kind,
       verdict: verdicts[e.verdict] ?? "unjudged",
       reason: e.reason,
+      reason_codes: e.reasonCodes.join(","),
       reference_tokens: e.referenceTokens,
       candidate_tokens: e.candidateTokens,
       shared_prefix_tokens: e.sharedPrefixTokens,
@@ -209,8 +216,18 @@ export function correctnessJson(c: CorrectnessSummary): CompareReportJson["corre
         ? round(e.teacherForcedMeanLogprob)
         : null,
       reference_mean_logprob: Number.isFinite(e.referenceMeanLogprob) ? round(e.referenceMeanLogprob) : null,
+      teacher_forced_tokens: e.teacherForcedTokens,
+      max_teacher_forced_gap: finiteOrNull(e.maxTeacherForcedGap),
+      max_gap_position: e.maxGapPosition,
+      min_teacher_forced_logprob: finiteOrNull(e.minTeacherForcedLogprob),
+      stop_gap: finiteOrNull(e.stopGap),
+      retokenized_tokens: e.retokenizedTokens,
     })),
   };
+}
+
+function finiteOrNull(x: number): number | null {
+  return Number.isFinite(x) ? round(x) : null;
 }
 
 /** Rounds to 6 decimals (sub-microsecond digits of a millisecond are noise). */

@@ -3,6 +3,7 @@ import {
   type ArmMeasurement,
   type ArmRoleName,
   compareOnPod,
+  findingKind,
   medianInefficiency,
   ratioNoise,
   scoreJob,
@@ -146,6 +147,22 @@ describe("findings", () => {
       resolveScoringPolicy({ failOnFindings: false }),
     );
     expect(off.arms[0]?.gate).toBe("pass");
+  });
+
+  it("the baseline excuses only findings of the same kind", () => {
+    const probe = "repeat-speedup: repeated probe prompts ran 15.0% faster than their first time";
+    const score = scoreJob(
+      [
+        arm("opening-baseline", 100, flagged),
+        arm("challenger", 50, { findings: [...flagged.findings, probe] }),
+        arm("closing-baseline", 100, { findings: ["speed-outliers: 1 of 10 requests"] }),
+      ],
+      policy,
+    );
+    expect(score.arms[0]?.gate).toBe("fail");
+    expect(score.arms[0]?.reason).toBe(`flagged by the agent: ${probe}`);
+    expect(findingKind(probe)).toBe("repeat-speedup");
+    expect(findingKind(flagged.findings[0] as string)).toBe("");
   });
 });
 

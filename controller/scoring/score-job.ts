@@ -230,9 +230,11 @@ function scoreBlock(arms: readonly ArmMeasurement[], policy: ScoringPolicy): Job
   const baselineAt = (position: number) =>
     policy.driftCorrection ? opening.wallS + (closing.wallS - opening.wallS) * position : baselineWallS;
   // Findings the baseline shows as well (say, prefix caching in the reference server) are the
-  // workload's doing, not evidence against a challenger.
-  const baselineFindings =
-    findingsAgainstServer(opening.findings).length + findingsAgainstServer(closing.findings).length > 0;
+  // workload's doing, not evidence against a challenger: of the same kind (findingKind). A
+  // client-bound finding is the referee's limitation: it neither fails an arm nor excuses one.
+  const baselineFindings = new Set(
+    [...findingsAgainstServer(opening.findings), ...findingsAgainstServer(closing.findings)].map(findingKind),
+  );
   const scored = arms
     .filter((a) => !isBaseline(a.role))
     .map((a) => gateOnly(a, policy, { statistic, baselineAt, position: positionOf(a), baselineFindings }));
@@ -267,8 +269,8 @@ interface GateContext {
   /** The bookends' wall time interpolated at a place between them (or their mean). */
   baselineAt: (position: number) => number;
   position: number;
-  /** The baseline showed findings too: they are the workload's doing. */
-  baselineFindings?: boolean;
+  /** Kinds of findings the baseline showed too: they are the workload's doing. */
+  baselineFindings?: ReadonlySet<string>;
 }
 
 function gateOnly(arm: ArmMeasurement, policy: ScoringPolicy, context: GateContext): ArmScore {
@@ -309,11 +311,10 @@ function gateOnly(arm: ArmMeasurement, policy: ScoringPolicy, context: GateConte
       `${arm.failedRequests} of ${arm.requests} scored requests failed (allowed ${pct(policy.maxFailedRequestFraction)})`,
     );
   }
-  // A client-bound finding is the referee's limitation: it neither fails an arm nor excuses one.
-  const flagged = findingsAgainstServer(arm.findings);
-  if (policy.failOnFindings && !context.baselineFindings && flagged.length > 0) {
-    return fail(`flagged by the agent: ${flagged.join("; ")}`);
-  }
+  const flagged = findingsAgainstServer(arm.findings).filter(
+    (f) => !context.baselineFindings?.has(findingKind(f)),
+  );
+  if (policy.failOnFindings && flagged.length > 0) return fail(`flagged by the agent: ${flagged.join("; ")}`);
   if (byTokenK) {
     if (!(byTokenK.speed > 0)) {
       return fail(
@@ -484,6 +485,14 @@ export function medianInefficiency(n: number): number {
   const known: Record<number, number> = { 3: 1.16, 4: 1.092, 5: 1.197, 6: 1.135, 7: 1.214 };
   if (n <= 2) return 1;
   return known[n] ?? Math.sqrt(Math.PI / 2);
+}
+
+/**
+ * The kind of a finding: the code before its first colon ("repeat-speedup: ..."), or "" for the
+ * older findings without one.
+ */
+export function findingKind(finding: string): string {
+  return /^([a-z][a-z-]*): /.exec(finding)?.[1] ?? "";
 }
 
 function clamp01(x: number): number {

@@ -1,164 +1,237 @@
 import { describe, expect, it } from "vitest";
 import { PromptVerdict } from "../gen/cacheon/v1/correctness_pb.ts";
-import { compareOutputs, comparePrompt, defaultThresholds, resolveThresholds } from "./compare-outputs.ts";
+import { type CompareOutputsInput, compareOutputs } from "./compare-outputs.ts";
+import { defaultThresholds, resolveThresholds } from "./correctness-thresholds.ts";
 import type { GeneratedOutput, GeneratedToken } from "./generated-output.ts";
 import { tokenIdOf } from "./generated-output.ts";
+import { forced, id, output, tok, tokenizer } from "./testing/judge-fixtures.ts";
 
-/** A token whose top list is itself first, then the given alternatives. */
-function tok(token: string, logprob: number, alts: [string, number][] = []): GeneratedToken {
-  return { token, logprob, top: [{ token, logprob }, ...alts.map(([t, l]) => ({ token: t, logprob: l }))] };
-}
+const [A, B, C, D, E, X, Q] = [" a", " b", " c", " d", " e", " x", " q"].map(id) as [
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+];
 
-function output(tokens: GeneratedToken[], over: Partial<GeneratedOutput> = {}): GeneratedOutput {
-  return {
-    repetition: 0,
-    requestIndex: 0,
-    promptId: "p0",
-    ok: true,
-    text: tokens.map((t) => t.token).join(""),
-    tokens,
-    finishReason: "length",
+const ref = [tok(A, -0.1, [[X, -3]]), tok(B, -0.5, [[C, -0.52]]), tok(D, -0.2), tok(E, -0.3)];
+const request = { maxTokens: 4 };
+
+/** Judges candidate outputs against reference ones, each teacher forced as given (default: agreeing). */
+function judge(
+  reference: GeneratedOutput[],
+  candidate: GeneratedOutput[],
+  over: Partial<CompareOutputsInput> = {},
+) {
+  return compareOutputs({
+    reference,
+    candidate,
+    teacherForced: candidate.map((c) => forced(c)),
+    referenceTeacherForced: reference.map((r) => forced(r)),
+    request,
+    tokenizer,
     ...over,
-  };
+  });
 }
 
-const ref = [tok("a", -0.1, [["x", -3]]), tok("b", -0.5, [["c", -0.52]]), tok("d", -0.2), tok("e", -0.3)];
+const only = (s: ReturnType<typeof compareOutputs>) => s.promptsEvidence[0];
 
-describe("comparePrompt", () => {
-  it("passes identical outputs with small logprob noise", () => {
-    const cand = ref.map((t) => ({ ...t, logprob: t.logprob + 0.01, top: t.top }));
-    const e = comparePrompt(output(ref), output(cand), undefined);
-    expect(e.verdict).toBe(PromptVerdict.PASS);
-    expect(e.diverged).toBe(false);
-    expect(e.sharedPrefixTokens).toBe(4);
-    expect(e.maxPrefixLogprobDiff).toBeCloseTo(0.01, 10);
-    expect(e.referenceMeanLogprob).toBeCloseTo(-0.275, 10);
+describe("compareOutputs: one output", () => {
+  it("passes identical outputs with small logprob noise, filling the evidence", () => {
+    const cand = output(ref.map((t) => ({ ...t, logprob: t.logprob + 0.01 })));
+    const s = judge([output(ref)], [cand]);
+    expect(s.passed, s.reasons.join("\n")).toBe(true);
+    const e = only(s);
+    expect(e?.verdict).toBe(PromptVerdict.PASS);
+    expect(e?.diverged).toBe(false);
+    expect(e?.sharedPrefixTokens).toBe(4);
+    expect(e?.maxPrefixLogprobDiff).toBeCloseTo(0.01, 10);
+    expect(e?.referenceMeanLogprob).toBeCloseTo(-0.275, 10);
+    expect(e?.teacherForcedTokens).toBe(4);
+    expect(e?.maxTeacherForcedGap).toBe(0);
+    expect(e?.minTeacherForcedLogprob).toBeCloseTo(-0.49, 10);
+    expect(e?.retokenizedTokens).toBe(4);
+    expect(e?.kind).toBe("scored");
+    expect(s.thresholds).toContain("teacher_forcing=done");
   });
 
-  it("passes a divergence at a near-tie where each token is in the other's top-k", () => {
-    const cand = [ref[0] as GeneratedToken, tok("c", -0.5, [["b", -0.51]]), tok("q", -0.4), tok("r", -0.2)];
-    const e = comparePrompt(output(ref), output(cand), -0.3);
-    expect(e.diverged).toBe(true);
-    expect(e.sharedPrefixTokens).toBe(1);
-    expect(e.candidateTokenInReferenceTopK).toBe(true);
-    expect(e.referenceTokenInCandidateTopK).toBe(true);
-    expect(e.divergenceLogprobGap).toBeCloseTo(0.02, 10);
-    expect(e.verdict).toBe(PromptVerdict.PASS);
+  it("passes a divergence at a near-tie, each token in the other's top-k, whatever follows is the model's", () => {
+    const cand = output([ref[0] as GeneratedToken, tok(C, -0.5, [[B, -0.51]]), tok(Q, -0.4), tok(E, -0.2)]);
+    const s = judge([output(ref)], [cand], {
+      teacherForced: [forced(cand, { bestLogprobs: [-0.1, -0.48, -0.4, -0.2], ranks: [1, 2, 1, 1] })],
+    });
+    expect(s.passed, s.reasons.join("\n")).toBe(true);
+    const e = only(s);
+    expect(e?.diverged).toBe(true);
+    expect(e?.sharedPrefixTokens).toBe(1);
+    expect(e?.candidateTokenInReferenceTopK).toBe(true);
+    expect(e?.divergenceLogprobGap).toBeCloseTo(0.02, 10);
+    expect(e?.maxTeacherForcedGap).toBeCloseTo(0.02, 10);
+    expect(e?.maxGapPosition).toBe(1);
   });
 
-  it("fails a divergent token outside the reference's top-k, naming the reason", () => {
-    const cand = [ref[0] as GeneratedToken, tok("zz", -0.1), tok("d", -0.2), tok("e", -0.3)];
-    const e = comparePrompt(output(ref), output(cand), undefined);
-    expect(e.verdict).toBe(PromptVerdict.FAIL);
-    expect(e.reason).toContain("divergent token not in reference top-5");
-    expect(e.reason).toContain("reference token not in candidate top-5");
-    expect(e.divergenceLogprobGap).toBe(0);
+  it("fails a divergent token outside the reference's top-k, and a large gap at the divergence", () => {
+    const outside = output([ref[0] as GeneratedToken, tok(Q, -0.1), tok(D, -0.2), tok(E, -0.3)]);
+    expect(only(judge([output(ref)], [outside]))?.reasonCodes).toEqual(["divergence-not-in-top-k"]);
+    const far = output([tok(X, -3, [[A, -0.1]]), ...ref.slice(1)]);
+    const e = only(judge([output(ref)], [far]));
+    expect(e?.divergenceLogprobGap).toBeCloseTo(2.9, 10);
+    // Its mean log-likelihood is far below the reference's too.
+    expect(e?.reasonCodes).toEqual(["divergence-gap", "teacher-forced-mean"]);
   });
 
-  it("fails a divergence with a large logprob gap even when in the top-k", () => {
-    const cand = [tok("x", -3, [["a", -0.1]]), ...ref.slice(1)];
-    const e = comparePrompt(output(ref), output(cand), undefined);
-    expect(e.divergenceLogprobGap).toBeCloseTo(2.9, 10);
-    expect(e.reason).toContain("divergence logprob gap above 1 nats");
-  });
-
-  it("fails perturbed logprobs on an identical token sequence", () => {
-    const cand = ref.map((t, i) => ({ ...t, logprob: t.logprob - (i === 2 ? 0.9 : 0) }));
-    const e = comparePrompt(output(ref), output(cand), undefined);
-    expect(e.verdict).toBe(PromptVerdict.FAIL);
-    expect(e.reason).toContain("logprob difference on shared prefix above 0.5 nats");
-    const small = ref.map((t) => ({ ...t, logprob: t.logprob - 0.2 }));
-    expect(comparePrompt(output(ref), output(small), undefined).reason).toContain("mean logprob difference");
-  });
-
-  it("fails a low teacher-forced log-likelihood and passes one close to the reference's", () => {
-    expect(comparePrompt(output(ref), output(ref), -2).reason).toContain("teacher-forced log-likelihood");
-    expect(comparePrompt(output(ref), output(ref), -0.4).verdict).toBe(PromptVerdict.PASS);
-    expect(comparePrompt(output(ref), output(ref), Number.NaN).verdict).toBe(PromptVerdict.FAIL);
-  });
-
-  it("fails an early stop and judges a failed request as missing", () => {
-    const long = Array.from({ length: 20 }, (_, i) => tok(`t${i}`, -0.1));
-    const e = comparePrompt(output(long), output(long.slice(0, 10)), undefined);
-    expect(e.reason).toContain("output shorter than 0.9");
-    expect(comparePrompt(output(ref), output(ref, { ok: false }), undefined).verdict).toBe(
-      PromptVerdict.MISSING,
+  it("fails reported logprobs that are not the model's, on the prefix and under teacher forcing", () => {
+    const shifted = output(ref.map((t, i) => ({ ...t, logprob: t.logprob - (i === 2 ? 0.9 : 0) })));
+    const s = judge([output(ref)], [shifted], { teacherForced: [forced(output(ref))] });
+    expect(only(s)?.reasonCodes).toEqual(["reported-logprobs"]);
+    expect(s.reasons[0]).toMatch(
+      /^reported-logprobs \(the logprobs the candidate reported are not the reference model's/,
     );
-    expect(comparePrompt(output(ref, { ok: false }), output(ref), undefined).reason).toBe(
-      "reference request failed",
-    );
-    expect(comparePrompt(undefined, output(ref), undefined).reason).toBe(
-      "no reference output for this request",
-    );
+    // The same tokens, reported as the reference streamed them, but not what the model gives them.
+    const liar = judge([output(ref)], [output(ref)], {
+      teacherForced: [forced(output(ref), { logprobs: [-0.1, -0.5, -1.5, -0.3] })],
+    });
+    expect(only(liar)?.reasonCodes).toContain("reported-logprobs");
   });
 
-  it("fails a candidate without logprobs, and compares text when the reference has none", () => {
-    expect(comparePrompt(output(ref), output([]), undefined).reason).toBe(
-      "candidate sent no per-token logprobs",
+  it("scores the whole output: junk after the first divergence fails however plausible the divergence", () => {
+    // Near-tie divergence at token 1, then tokens the reference ranks low.
+    const junk = output([ref[0] as GeneratedToken, tok(C, -0.5, [[B, -0.51]]), tok(Q, -0.1), tok(X, -0.1)]);
+    const tf = forced(junk, {
+      logprobs: [-0.1, -0.5, -6, -9],
+      bestLogprobs: [-0.1, -0.48, -0.2, -0.1],
+      ranks: [1, 2, 40, 300],
+    });
+    const e = only(judge([output(ref)], [junk], { teacherForced: [tf] }));
+    expect(e?.verdict).toBe(PromptVerdict.FAIL);
+    expect(e?.reasonCodes).toEqual([
+      "teacher-forced-rank",
+      "teacher-forced-min",
+      "teacher-forced-mean",
+      "reported-logprobs",
+    ]);
+    expect(e?.reason).toMatch(/teacher-forced-rank: the reference ranks token 2 40, below its top-5/);
+    // Within the top-k but far from the best.
+    const gap = only(
+      judge([output(ref)], [output(ref)], {
+        teacherForced: [forced(output(ref), { bestLogprobs: [-0.1, -0.5, 2, -0.3], ranks: [1, 1, 2, 1] })],
+      }),
     );
-    const a = output([], { text: "hello" });
-    expect(comparePrompt(a, output([], { text: "hello" }), undefined).verdict).toBe(PromptVerdict.PASS);
-    expect(comparePrompt(a, output([], { text: "help" }), undefined).verdict).toBe(PromptVerdict.FAIL);
+    expect(gap?.reasonCodes).toEqual(["teacher-forced-gap"]);
+    expect(gap?.maxGapPosition).toBe(2);
+  });
+
+  it("fails a stop where the reference would not end its turn, and passes one where it would", () => {
+    const stopped = output(ref, { finishReason: "stop" });
+    const early = forced(stopped, { stop: { logprob: -7, bestLogprob: -0.01, rank: 12 } });
+    const e = only(judge([output(ref, { finishReason: "stop" })], [stopped], { teacherForced: [early] }));
+    expect(e?.reasonCodes).toEqual(["premature-stop"]);
+    expect(e?.stopGap).toBeCloseTo(6.99, 10);
+    const near = forced(stopped, { stop: { logprob: -0.6, bestLogprob: -0.5, rank: 2 } });
+    expect(judge([output(ref)], [stopped], { teacherForced: [near] }).passed).toBe(true);
+    // A stop that teacher forcing did not score cannot be judged.
+    const unscored = judge([output(ref)], [stopped], {
+      teacherForced: [{ ...forced(stopped), stop: undefined }],
+    });
+    expect(unscored.noDecisionReason).toMatch(/teacher forcing did not score the stop/);
+  });
+
+  it("fails an output shorter than 90% of the reference's", () => {
+    const long = Array.from({ length: 20 }, (_, i) => tok(id(` w${i}`), -0.1));
+    const s = judge([output(long)], [output(long.slice(0, 17), { finishReason: "stop" })], {
+      request: { maxTokens: 20 },
+    });
+    expect(only(s)?.reasonCodes).toContain("too-short");
+    expect(only(s)?.reason).toMatch(/17 tokens, fewer than 18 \(max\(2, ceil\(0\.9 x 20\)\)\)/);
   });
 });
 
-describe("compareOutputs", () => {
-  it("passes when every output passes and fails naming prompts and reasons otherwise", () => {
-    const reference = [output(ref), output(ref, { requestIndex: 1, promptId: "p1" })];
-    const good = compareOutputs({ reference, candidate: reference });
-    expect(good.passed).toBe(true);
-    expect(good.promptsPassed).toBe(2);
-    expect(good.thresholds).toContain("topK=5");
+describe("compareOutputs: an arm", () => {
+  const reference = [output(ref), output(ref, { requestIndex: 1, promptId: "p1" })];
+  const bad = output([tok(Q, -0.1), ...ref.slice(1)], { requestIndex: 1, promptId: "p1" });
 
-    const bad = [tok("zz", -0.1), ...ref.slice(1)];
-    const candidate = [
-      output(ref),
-      output(bad, { requestIndex: 1, promptId: "p1" }),
-      output(bad, { repetition: 1, requestIndex: 1, promptId: "p1" }),
-    ];
-    const summary = compareOutputs({ reference, candidate });
-    expect(summary.passed).toBe(false);
-    expect(summary.promptsFailed).toBe(2);
-    expect(summary.reasons.join("\n")).toMatch(
-      /divergent token not in reference top-5: 2 outputs \(prompts p1; rep\/request 0\/1, 1\/1\)/,
+  it("passes when every output passes; fails naming codes, prompts and where otherwise", () => {
+    expect(judge(reference, reference).passed).toBe(true);
+    const s = judge(reference, [output(ref), bad, { ...bad, repetition: 1 }]);
+    expect(s.passed).toBe(false);
+    expect(s.noDecisionReason).toBe("");
+    expect(s.promptsFailed).toBe(2);
+    expect(s.reasons.join("\n")).toMatch(
+      /^divergence-not-in-top-k \(at the first divergence a token is not in the other side's top-k; e\.g\. at token 0 the candidate's token is not in the reference's top-5\): 2 outputs \(prompts p1; rep\/request 0\/1, 1\/1\)$/m,
     );
   });
 
-  it("uses teacher-forced scores by repetition and request", () => {
-    const reference = [output(ref)];
-    const summary = compareOutputs({
-      reference,
-      candidate: [output(ref), output(ref, { repetition: 1 })],
-      teacherForced: [{ repetition: 1, requestIndex: 0, meanLogprob: -5 }],
-    });
-    expect(summary.promptsFailed).toBe(1);
-    expect(summary.promptsEvidence[1]?.teacherForcedMeanLogprob).toBe(-5);
-    expect(summary.promptsEvidence[0]?.teacherForcedMeanLogprob).toBeNaN();
+  it("allows tolerance failures up to the calibrated share, never on canaries, never integrity", () => {
+    const many = Array.from({ length: 20 }, (_, i) => output(ref, { requestIndex: i, promptId: `p${i}` }));
+    const candidate = many.map((o, i) => (i === 3 ? { ...bad, requestIndex: 3, promptId: "p3" } : o));
+    const lenient = judge(many, candidate, { thresholds: { maxFailedFraction: 0.05 } });
+    expect(lenient.passed, lenient.reasons.join("\n")).toBe(true);
+    expect(lenient.reasons).toContain("1 output(s) failed a tolerance, within the allowed 1");
+    const canary = candidate.map((o, i) => (i === 3 ? { ...o, kind: "canary" as const } : o));
+    const strict = judge(many, canary, { thresholds: { maxFailedFraction: 0.05 } });
+    expect(strict.passed).toBe(false);
+    expect(strict.reasons).toContain("canary prompts are judged with no allowance: 1 failed");
+    const junkIds = candidate.map((o, i) => (i === 3 ? { ...o, text: "not these ids" } : o));
+    expect(judge(many, junkIds, { thresholds: { maxFailedFraction: 0.5 } }).passed).toBe(false);
   });
 
-  it("tolerates failures and missing prompts only as far as the thresholds allow", () => {
-    const reference = [output(ref)];
-    const missing = compareOutputs({
-      reference,
-      candidate: [output(ref), output(ref, { repetition: 1, ok: false })],
+  it("is no decision when only the reference is to blame, and a fail when the candidate is", () => {
+    const refFailed = judge([output(ref, { ok: false })], [output(ref)]);
+    expect(refFailed.passed).toBe(false);
+    expect(refFailed.promptsMissing).toBe(1);
+    expect(refFailed.noDecisionReason).toMatch(
+      /1 output\(s\) could not be judged because of the reference: reference request failed/,
+    );
+    // A repeated prompt's output from another repetition stands in for a failed one.
+    const standIn = judge([output(ref, { ok: false }), output(ref, { repetition: 1 })], [output(ref)]);
+    expect(standIn.passed).toBe(true);
+    const tfFailed = judge(reference, reference, {
+      teacherForced: [],
+      teacherForcing: { state: "failed", reason: "HTTP 500" },
     });
-    expect(missing.passed).toBe(false);
-    expect(missing.promptsMissing).toBe(1);
-    expect(missing.reasons[0]).toContain("candidate request failed");
-    const lenient = compareOutputs({
-      reference,
-      candidate: [output(ref), output(ref, { repetition: 1, ok: false })],
-      thresholds: { maxMissingFraction: 0.5 },
+    expect(tfFailed.noDecisionReason).toBe("teacher forcing failed: HTTP 500");
+    const unscored = judge(reference, reference, { teacherForced: [] });
+    expect(unscored.noDecisionReason).toMatch(
+      /2 output\(s\) could not be judged .*: not scored by teacher forcing/,
+    );
+    const short = judge(reference, reference, {
+      teacherForced: reference.map((r) => forced(r, { logprobs: [-0.1] })),
     });
-    expect(lenient.passed).toBe(true);
-    const none = compareOutputs({ reference, candidate: [] });
-    expect(none.passed).toBe(false);
-    expect(none.reasons).toContain("no candidate outputs to judge");
+    expect(short.noDecisionReason).toMatch(/teacher forcing scored 1 of 4 tokens/);
+    // The candidate's own failures are a fail whatever the reference did.
+    const both = judge(
+      reference,
+      [output(ref, { ok: false, failure: "timeout" }), reference[1] as GeneratedOutput],
+      {
+        teacherForced: [],
+        teacherForcing: { state: "failed", reason: "HTTP 500" },
+      },
+    );
+    expect(both.noDecisionReason).toBe("");
+    expect(both.reasons[0]).toMatch(/^request-failed/);
+    expect(judge(reference, []).reasons).toContain("no candidate outputs to judge");
+    expect(judge(reference, []).passed).toBe(false);
   });
 
+  it("judges without teacher forcing only when it is off on purpose", () => {
+    const off = judge(reference, reference, { teacherForced: [], teacherForcing: { state: "off" } });
+    expect(off.passed).toBe(true);
+    expect(off.thresholds).toContain("teacher_forcing=off");
+    const pending = judge(reference, reference, { teacherForced: [], teacherForcing: { state: "pending" } });
+    expect(pending.passed).toBe(false);
+    expect(pending.noDecisionReason).toBe("teacher forcing pending");
+  });
+});
+
+describe("resolveThresholds", () => {
   it("rejects nonsense thresholds", () => {
     expect(() => resolveThresholds({ topK: 0 })).toThrow(/topK/);
-    expect(() => resolveThresholds({ maxPrefixLogprobDiff: -1 })).toThrow(/maxPrefixLogprobDiff/);
+    expect(() => resolveThresholds({ maxPrefixLogprobDiff: -1 })).toThrow(
+      /maxPrefixLogprobDiff must be >= 0/,
+    );
+    expect(() => resolveThresholds({ minTokenLogprob: 1 })).toThrow(/minTokenLogprob must be <= 0/);
     expect(() => resolveThresholds({ minLengthRatio: 2 })).toThrow(/within 0..1/);
     expect(() => resolveThresholds({ bogus: 1 } as never)).toThrow(/unknown correctness threshold "bogus"/);
     expect(resolveThresholds({ topK: 3 })).toEqual({ ...defaultThresholds, topK: 3 });

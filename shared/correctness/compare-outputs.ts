@@ -6,187 +6,228 @@ import {
   PromptEvidenceSchema,
   PromptVerdict,
 } from "../gen/cacheon/v1/correctness_pb.ts";
+import { checkIntegrity, type JudgeTokenizer } from "./check-integrity.ts";
+import {
+  type CorrectnessThresholds,
+  type ResolvedThresholds,
+  resolveThresholds,
+} from "./correctness-thresholds.ts";
 import type { GeneratedOutput, GeneratedToken } from "./generated-output.ts";
+import { failure, type OutputFailure, outputFailureCodes } from "./output-failure.ts";
+import { type TeacherForcedOutput, teacherForcedFigures } from "./teacher-forced-output.ts";
 
 /**
- * Tolerances of the correctness gate. GPU numerics differ between honest servers, so no check
- * asks for exact equality of logprobs, and a divergence is fine where the two tokens were near-ties.
+ * Where teacher forcing stands for the outputs being judged:
+ * - "done": it ran; an output without a score could not be judged (no decision, never a pass);
+ * - "pending": not yet (a provisional verdict while the job runs);
+ * - "off": disabled on purpose (`compare --no-teacher-forcing`); outputs are judged without it;
+ * - "failed": the reference failed to score; nothing can pass, and the job is no decision.
  */
-export interface CorrectnessThresholds {
-  /**
-   * At the first divergence the candidate's token must be among the reference's top-k (and the
-   * reference's among the candidate's, when the candidate sent alternatives). @default 5
-   */
-  topK?: number;
-  /**
-   * Largest allowed reference logprob gap at the divergence: reference logprob of its own token
-   * minus its logprob of the candidate's token, nats. Near-ties are a few hundredths. @default 1.0
-   */
-  maxDivergenceLogprobGap?: number;
-  /** Largest allowed |difference| of a chosen token's logprob on the shared prefix, nats. @default 0.5 */
-  maxPrefixLogprobDiff?: number;
-  /** Largest allowed mean |difference| of chosen tokens' logprobs on the shared prefix, nats. @default 0.1 */
-  maxMeanPrefixLogprobDiff?: number;
-  /**
-   * Largest allowed drop of the candidate output's mean log-likelihood under the reference model
-   * (teacher forcing) below the reference's own greedy output's mean, nats per token. @default 0.5
-   */
-  maxTeacherForcedDrop?: number;
-  /**
-   * A candidate output shorter than max(2, ceil(ratio x reference tokens)) fails (early stop).
-   * @default 0.9
-   */
-  minLengthRatio?: number;
-  /** Fraction of judged prompts allowed to fail while the arm still passes. @default 0 */
-  maxFailedFraction?: number;
-  /** Fraction of prompts allowed to be unjudgeable (failed requests) while the arm passes. @default 0 */
-  maxMissingFraction?: number;
-}
-
-/** Thresholds with every default filled in. */
-export type ResolvedThresholds = Required<CorrectnessThresholds>;
-
-/** The defaults of {@link CorrectnessThresholds}. */
-export const defaultThresholds: ResolvedThresholds = {
-  topK: 5,
-  maxDivergenceLogprobGap: 1.0,
-  maxPrefixLogprobDiff: 0.5,
-  maxMeanPrefixLogprobDiff: 0.1,
-  maxTeacherForcedDrop: 0.5,
-  minLengthRatio: 0.9,
-  maxFailedFraction: 0,
-  maxMissingFraction: 0,
-};
-
-/** Teacher-forcing result for one candidate output: its tokens scored by the reference model. */
-export interface TeacherForcedScore {
-  /** Repetition of the candidate output scored. */
-  repetition: number;
-  /** Request index of the candidate output scored. */
-  requestIndex: number;
-  /** Mean log-likelihood per token of the candidate's output under the reference model, nats. */
-  meanLogprob: number;
-}
+export type TeacherForcingState =
+  | { state: "done" }
+  | { state: "pending" }
+  | { state: "off" }
+  | { state: "failed"; reason: string };
 
 /** Input of {@link compareOutputs}. */
 export interface CompareOutputsInput {
-  /** The reference arm's outputs; matched to the candidate's by prompt id (first ok repetition). */
+  /** The reference arm's outputs (the opening baseline's), matched by repetition and request index. */
   reference: readonly GeneratedOutput[];
   /** The candidate arm's outputs, every timed repetition. */
   candidate: readonly GeneratedOutput[];
-  /** Teacher-forced scores of candidate outputs; prompts without one are judged without it. */
-  teacherForced?: readonly TeacherForcedScore[];
-  /** Tolerances; missing fields take {@link defaultThresholds}. */
+  /** The candidate's outputs scored by the reference model, matched by repetition and request index. */
+  teacherForced?: readonly TeacherForcedOutput[];
+  /**
+   * The reference's own outputs scored by the same server: a candidate's mean log-likelihood is held
+   * against theirs. Without them, the reference's streamed logprobs stand in.
+   */
+  referenceTeacherForced?: readonly TeacherForcedOutput[];
+  /** How teacher forcing went. @default { state: "done" } */
+  teacherForcing?: TeacherForcingState;
+  /** What every request asked for. */
+  request: { maxTokens: number; fixedOutputLength?: boolean };
+  /** The reference's tokenizer, for the integrity checks. */
+  tokenizer: JudgeTokenizer;
+  /** Tolerances; missing fields take the defaults. */
   thresholds?: CorrectnessThresholds;
 }
 
 /**
  * Judges every candidate output against the reference output of the same request and summarises
- * them into the contract's CorrectnessSummary. Pure: the same input always gives the same verdict.
+ * them into the contract's CorrectnessSummary. Each output is checked over its whole length:
+ * integrity first (what it claims is what it is, see checkIntegrity), then against the reference's
+ * output (length, the first divergence, reported logprobs) and under teacher forcing by the
+ * reference model (every token's rank and gap to the reference's best, the lowest and the mean
+ * log-likelihood, whether the model would end its turn where the candidate stopped).
+ *
+ * Fails closed. Integrity failures and failures on canary prompts are never excused; other
+ * failures are allowed on at most `maxFailedFraction` of the scored outputs. An output that cannot
+ * be judged because of the reference (its request failed, teacher forcing failed or is missing)
+ * is never a pass: when nothing else fails, the summary is no decision (`noDecisionReason`), which
+ * the controller reruns; a candidate that fails on its own account fails either way. Pure.
  */
 export function compareOutputs(input: CompareOutputsInput): CorrectnessSummary {
   const t = resolveThresholds(input.thresholds);
-  // By prompt: generated workloads send fresh prompts in every repetition, so the reference output
-  // for a candidate's request is the one for the same prompt, not the same position.
+  const tfState = input.teacherForcing ?? { state: "done" };
+  const key = (o: { repetition: number; requestIndex: number }) => `${o.repetition}/${o.requestIndex}`;
+  const referenceByKey = new Map(input.reference.map((o) => [key(o), o]));
   const referenceByPrompt = new Map<string, GeneratedOutput>();
-  for (const out of [...input.reference].sort((a, b) => a.repetition - b.repetition)) {
-    const known = referenceByPrompt.get(out.promptId);
-    if (!known || (!known.ok && out.ok)) referenceByPrompt.set(out.promptId, out);
+  for (const o of [...input.reference].sort((a, b) => a.repetition - b.repetition)) {
+    if (o.ok && !referenceByPrompt.has(o.promptId)) referenceByPrompt.set(o.promptId, o);
   }
-  const tf = new Map<string, number>();
-  for (const s of input.teacherForced ?? []) tf.set(`${s.repetition}/${s.requestIndex}`, s.meanLogprob);
+  const tf = new Map((input.teacherForced ?? []).map((s) => [key(s), s]));
+  const referenceTf = new Map((input.referenceTeacherForced ?? []).map((s) => [key(s), s]));
 
-  const evidence = [...input.candidate]
+  const judged = [...input.candidate]
     .sort((a, b) => a.repetition - b.repetition || a.requestIndex - b.requestIndex)
-    .map((cand) =>
-      comparePrompt(
-        referenceByPrompt.get(cand.promptId),
-        cand,
-        tf.get(`${cand.repetition}/${cand.requestIndex}`),
+    .map((cand) => {
+      // The same request's reference output; a repeated prompt's from another repetition will do
+      // when that one failed (greedy outputs of one prompt are one output).
+      let reference = referenceByKey.get(key(cand));
+      if (!reference?.ok || reference.promptId !== cand.promptId) {
+        reference = referenceByPrompt.get(cand.promptId) ?? reference;
+      }
+      const refTf = reference ? referenceTf.get(key(reference)) : undefined;
+      return judgeOutput({
+        reference: reference?.promptId === cand.promptId ? reference : undefined,
+        candidate: cand,
+        teacherForced: tf.get(key(cand)),
+        referenceMean: refTf ? teacherForcedFigures(refTf).meanLogprob : undefined,
+        tfState,
+        request: input.request,
+        tokenizer: input.tokenizer,
         t,
-      ),
-    );
+      });
+    });
 
+  const evidence = judged.map((j) => j.evidence);
   const passed = evidence.filter((e) => e.verdict === PromptVerdict.PASS).length;
-  const failed = evidence.filter((e) => e.verdict === PromptVerdict.FAIL).length;
+  const failedOutputs = judged.filter((j) => j.evidence.verdict === PromptVerdict.FAIL);
   const missing = evidence.filter((e) => e.verdict === PromptVerdict.MISSING).length;
-  const judged = passed + failed;
-  const reasons = groupReasons(input.candidate, evidence);
-  const ok =
-    evidence.length > 0 &&
-    judged > 0 &&
-    failed <= Math.floor(t.maxFailedFraction * judged + 1e-9) &&
-    missing <= Math.floor(t.maxMissingFraction * evidence.length + 1e-9);
-  if (evidence.length === 0) reasons.push("no candidate outputs to judge");
+  const hasIntegrity = (j: JudgedOutput) => j.failures.some((f) => f.kind === "integrity");
+  const integrity = failedOutputs.filter(hasIntegrity).length;
+  const canaries = failedOutputs.filter((j) => !hasIntegrity(j) && j.evidence.kind === "canary").length;
+  const tolerance = failedOutputs.length - integrity - canaries;
+  const allowed = Math.floor(t.maxFailedFraction * (passed + failedOutputs.length) + 1e-9);
+  const reasons = groupReasons(judged);
+  const candidateFails = integrity > 0 || canaries > 0 || tolerance > allowed;
+  if (canaries > 0) reasons.push(`canary prompts are judged with no allowance: ${canaries} failed`);
+  if (!candidateFails && failedOutputs.length > 0) {
+    reasons.push(`${failedOutputs.length} output(s) failed a tolerance, within the allowed ${allowed}`);
+  }
+  let noDecision = "";
+  if (!candidateFails) {
+    if (evidence.length === 0) reasons.push("no candidate outputs to judge");
+    else if (tfState.state === "failed") noDecision = `teacher forcing failed: ${tfState.reason}`;
+    else if (tfState.state === "pending") noDecision = "teacher forcing pending";
+    else if (missing > 0) {
+      const why = [
+        ...new Set(evidence.filter((e) => e.verdict === PromptVerdict.MISSING).map((e) => e.reason)),
+      ];
+      noDecision = `${missing} output(s) could not be judged because of the reference: ${why.join("; ")}`;
+    }
+  }
   return create(CorrectnessSummarySchema, {
-    passed: ok,
+    passed: !candidateFails && noDecision === "" && evidence.length > 0,
     prompts: evidence.length,
     promptsPassed: passed,
-    promptsFailed: failed,
+    promptsFailed: failedOutputs.length,
     promptsMissing: missing,
     reasons,
     promptsEvidence: evidence,
-    thresholds: Object.entries(t).map(([k, v]) => `${k}=${v}`),
+    thresholds: [
+      ...Object.entries(t).map(([k, v]) => `${k}=${v}`),
+      `teacher_forcing=${tfState.state === "failed" ? `failed (${tfState.reason})` : tfState.state}`,
+    ],
+    noDecisionReason: noDecision,
   });
 }
 
-/** Fills defaults and rejects thresholds that make no sense. */
-export function resolveThresholds(thresholds: CorrectnessThresholds = {}): ResolvedThresholds {
-  const t: ResolvedThresholds = { ...defaultThresholds };
-  for (const [key, value] of Object.entries(thresholds)) {
-    if (value === undefined) continue;
-    if (!(key in defaultThresholds)) throw new RangeError(`unknown correctness threshold "${key}"`);
-    if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
-      throw new RangeError(`correctness threshold ${key} must be a finite number >= 0, got ${value}`);
-    }
-    (t as unknown as Record<string, number>)[key] = value;
-  }
-  if (!Number.isInteger(t.topK) || t.topK < 1)
-    throw new RangeError(`topK must be an integer >= 1, got ${t.topK}`);
-  if (t.minLengthRatio > 1 || t.maxFailedFraction > 1 || t.maxMissingFraction > 1) {
-    throw new RangeError("minLengthRatio, maxFailedFraction and maxMissingFraction must be within 0..1");
-  }
-  return t;
+interface JudgeOutputInput {
+  reference: GeneratedOutput | undefined;
+  candidate: GeneratedOutput;
+  teacherForced: TeacherForcedOutput | undefined;
+  /** Mean teacher-forced logprob of the reference's own output, when scored. */
+  referenceMean: number | undefined;
+  tfState: TeacherForcingState;
+  request: CompareOutputsInput["request"];
+  tokenizer: JudgeTokenizer;
+  t: ResolvedThresholds;
 }
 
-/** Evidence and verdict for one candidate output against the reference output of the same request. */
-export function comparePrompt(
-  reference: GeneratedOutput | undefined,
-  candidate: GeneratedOutput,
-  teacherForcedMean: number | undefined,
-  t: ResolvedThresholds = defaultThresholds,
-): PromptEvidence {
+interface JudgedOutput {
+  evidence: PromptEvidence;
+  failures: OutputFailure[];
+}
+
+/** Evidence and verdict for one candidate output. */
+function judgeOutput(input: JudgeOutputInput): JudgedOutput {
+  const { reference, candidate, t } = input;
   const evidence = create(PromptEvidenceSchema, {
+    repetition: candidate.repetition,
     requestIndex: candidate.requestIndex,
     promptId: candidate.promptId,
+    kind: candidate.kind ?? "scored",
     candidateTokens: candidate.tokens.length,
-    teacherForcedMeanLogprob: teacherForcedMean ?? Number.NaN,
+    teacherForcedMeanLogprob: Number.NaN,
     referenceMeanLogprob: Number.NaN,
+    maxTeacherForcedGap: Number.NaN,
+    minTeacherForcedLogprob: Number.NaN,
+    stopGap: Number.NaN,
+    retokenizedTokens: -1,
   });
+  const integrity = checkIntegrity(candidate, {
+    tokenizer: input.tokenizer,
+    maxTokens: input.request.maxTokens,
+    fixedOutputLength: input.request.fixedOutputLength,
+    retokenizedTolerance: t.retokenizedTolerance,
+  });
+  const failures = [...integrity.failures];
+  evidence.retokenizedTokens = integrity.retokenized;
+  let unjudged = "";
   if (!reference?.ok) {
+    unjudged = reference ? "reference request failed" : "no reference output for this request";
+  } else {
+    evidence.referenceTokens = reference.tokens.length;
+    evidence.referenceMeanLogprob = input.referenceMean ?? meanLogprob(reference.tokens);
+    if (reference.tokens.length === 0) unjudged = "the reference sent no per-token logprobs";
+    else if (candidate.ok && candidate.tokens.length > 0)
+      compareStreams(reference, candidate, t, evidence, failures);
+  }
+  if (candidate.ok && candidate.tokens.length > 0) {
+    const tf = input.teacherForced;
+    if (tf) {
+      unjudged ||= judgeTeacherForced(tf, candidate, evidence, t, failures);
+    } else if (input.tfState.state !== "off") {
+      unjudged ||=
+        input.tfState.state === "failed" ? "teacher forcing failed" : "not scored by teacher forcing";
+    }
+  }
+  const codes = [...new Set(failures.map((f) => f.code))];
+  evidence.reasonCodes = codes;
+  if (failures.length > 0) {
+    evidence.verdict = PromptVerdict.FAIL;
+    evidence.reason = failures.map((f) => `${f.code}: ${f.detail}`).join("; ");
+  } else if (unjudged) {
     evidence.verdict = PromptVerdict.MISSING;
-    evidence.reason = reference ? "reference request failed" : "no reference output for this request";
-    return evidence;
+    evidence.reason = unjudged;
+  } else {
+    evidence.verdict = PromptVerdict.PASS;
   }
-  evidence.referenceTokens = reference.tokens.length;
-  evidence.referenceMeanLogprob = meanLogprob(reference.tokens);
-  if (!candidate.ok) {
-    evidence.verdict = PromptVerdict.MISSING;
-    evidence.reason = "candidate request failed";
-    return evidence;
-  }
-  const failures: string[] = [];
-  if (reference.tokens.length === 0) {
-    // Without per-token logprobs only the text can be compared.
-    evidence.diverged = reference.text !== candidate.text;
-    if (evidence.diverged) failures.push("text differs and no logprobs to judge the divergence");
-    return finish(evidence, failures);
-  }
-  if (candidate.tokens.length === 0) {
-    failures.push("candidate sent no per-token logprobs");
-    return finish(evidence, failures);
-  }
+  return { evidence, failures };
+}
 
+/**
+ * Compares the two streams: length, the shared prefix's reported logprobs, and at the first
+ * divergence each side's token in the other's top-k with a small gap (vLLM's check_logprobs_close).
+ */
+function compareStreams(
+  reference: GeneratedOutput,
+  candidate: GeneratedOutput,
+  t: ResolvedThresholds,
+  evidence: PromptEvidence,
+  failures: OutputFailure[],
+): void {
   const shorter = Math.min(reference.tokens.length, candidate.tokens.length);
   let i = 0;
   let maxDiff = 0;
@@ -196,17 +237,12 @@ export function comparePrompt(
     const c = candidate.tokens[i] as GeneratedToken;
     if (r.token !== c.token) break;
     const diff = Math.abs(r.logprob - c.logprob);
-    if (Number.isFinite(diff)) {
-      maxDiff = Math.max(maxDiff, diff);
-      sumDiff += diff;
-    } else {
-      maxDiff = Number.POSITIVE_INFINITY;
-    }
+    maxDiff = Number.isFinite(diff) ? Math.max(maxDiff, diff) : Number.POSITIVE_INFINITY;
+    sumDiff += Number.isFinite(diff) ? diff : 0;
   }
   evidence.sharedPrefixTokens = i;
   evidence.maxPrefixLogprobDiff = maxDiff;
   evidence.meanPrefixLogprobDiff = i > 0 ? sumDiff / i : 0;
-
   if (i < shorter) {
     evidence.diverged = true;
     const r = reference.tokens[i] as GeneratedToken;
@@ -216,39 +252,134 @@ export function comparePrompt(
     evidence.candidateTokenInReferenceTopK = inRef !== undefined;
     evidence.referenceTokenInCandidateTopK = inCand !== undefined;
     evidence.divergenceLogprobGap = inRef ? Math.max(0, r.logprob - inRef.logprob) : 0;
-    if (!inRef) failures.push(`divergent token not in reference top-${t.topK}`);
-    if (!inCand && c.top.length > 0)
-      failures.push(`reference token not in candidate top-${t.topK} at divergence`);
-    if (inRef && evidence.divergenceLogprobGap > t.maxDivergenceLogprobGap) {
-      failures.push(`divergence logprob gap above ${t.maxDivergenceLogprobGap} nats`);
-    }
-  }
-  if (maxDiff > t.maxPrefixLogprobDiff) {
-    failures.push(`logprob difference on shared prefix above ${t.maxPrefixLogprobDiff} nats`);
-  } else if (evidence.meanPrefixLogprobDiff > t.maxMeanPrefixLogprobDiff) {
-    failures.push(`mean logprob difference on shared prefix above ${t.maxMeanPrefixLogprobDiff} nats`);
-  }
-  const minTokens = Math.max(2, Math.ceil(t.minLengthRatio * reference.tokens.length));
-  if (candidate.tokens.length < Math.min(minTokens, reference.tokens.length)) {
-    failures.push(`output shorter than ${t.minLengthRatio} of the reference's`);
-  }
-  if (teacherForcedMean !== undefined && Number.isFinite(evidence.referenceMeanLogprob)) {
-    if (
-      !Number.isFinite(teacherForcedMean) ||
-      evidence.referenceMeanLogprob - teacherForcedMean > t.maxTeacherForcedDrop
-    ) {
+    if (!inRef) {
       failures.push(
-        `teacher-forced log-likelihood more than ${t.maxTeacherForcedDrop} nats/token below the reference's`,
+        failure(
+          "divergence-not-in-top-k",
+          `at token ${i} the candidate's token is not in the reference's top-${t.topK}`,
+        ),
+      );
+    } else if (!inCand) {
+      failures.push(
+        failure(
+          "divergence-not-in-top-k",
+          `at token ${i} the reference's token is not in the candidate's top-${t.topK}`,
+        ),
+      );
+    } else if (evidence.divergenceLogprobGap > t.maxTokenGap) {
+      failures.push(
+        failure(
+          "divergence-gap",
+          `at token ${i} the reference prefers its own token by ${evidence.divergenceLogprobGap.toFixed(3)} nats (allowed ${t.maxTokenGap})`,
+        ),
       );
     }
   }
-  return finish(evidence, failures);
+  if (maxDiff > t.maxPrefixLogprobDiff) {
+    failures.push(
+      failure(
+        "reported-logprobs",
+        `on the shared prefix a reported logprob differs from the reference's by ${fmt(maxDiff)} nats (allowed ${t.maxPrefixLogprobDiff})`,
+      ),
+    );
+  } else if (evidence.meanPrefixLogprobDiff > t.maxMeanPrefixLogprobDiff) {
+    failures.push(
+      failure(
+        "reported-logprobs",
+        `on the shared prefix reported logprobs differ from the reference's by ${fmt(evidence.meanPrefixLogprobDiff)} nats on average (allowed ${t.maxMeanPrefixLogprobDiff})`,
+      ),
+    );
+  }
+  const minTokens = Math.max(2, Math.ceil(t.minLengthRatio * reference.tokens.length));
+  if (candidate.tokens.length < Math.min(minTokens, reference.tokens.length)) {
+    failures.push(
+      failure(
+        "too-short",
+        `${candidate.tokens.length} tokens, fewer than ${minTokens} (max(2, ceil(${t.minLengthRatio} x ${reference.tokens.length})))`,
+      ),
+    );
+  }
 }
 
-function finish(evidence: PromptEvidence, failures: string[]): PromptEvidence {
-  evidence.verdict = failures.length === 0 ? PromptVerdict.PASS : PromptVerdict.FAIL;
-  evidence.reason = failures.join("; ");
-  return evidence;
+/**
+ * Judges one output under teacher forcing over its whole length. Returns why it could not be
+ * judged when the scores do not cover it (the reference's fault), else "".
+ */
+function judgeTeacherForced(
+  tf: TeacherForcedOutput,
+  candidate: GeneratedOutput,
+  evidence: PromptEvidence,
+  t: ResolvedThresholds,
+  failures: OutputFailure[],
+): string {
+  const n = candidate.tokens.length;
+  if (tf.logprobs.length !== n) return `teacher forcing scored ${tf.logprobs.length} of ${n} tokens`;
+  if (candidate.finishReason === "stop" && !tf.stop) return "teacher forcing did not score the stop";
+  const f = teacherForcedFigures(tf);
+  evidence.teacherForcedTokens = n;
+  evidence.teacherForcedMeanLogprob = f.meanLogprob;
+  evidence.minTeacherForcedLogprob = f.minLogprob;
+  evidence.maxTeacherForcedGap = f.maxGap;
+  evidence.maxGapPosition = f.maxGapAt;
+  evidence.stopGap = f.stopGap;
+  if (f.worstRank > t.topK) {
+    const at = tf.ranks.findIndex((r) => r > t.topK);
+    failures.push(
+      failure(
+        "teacher-forced-rank",
+        `the reference ranks token ${at} ${tf.ranks[at]}, below its top-${t.topK}`,
+      ),
+    );
+  } else if (f.maxGap > t.maxTokenGap) {
+    failures.push(
+      failure(
+        "teacher-forced-gap",
+        `at token ${f.maxGapAt} the reference prefers its best token by ${fmt(f.maxGap)} nats (allowed ${t.maxTokenGap})`,
+      ),
+    );
+  }
+  if (f.minLogprob < t.minTokenLogprob) {
+    failures.push(
+      failure(
+        "teacher-forced-min",
+        `a token has logprob ${fmt(f.minLogprob)} under the reference (minimum ${t.minTokenLogprob})`,
+      ),
+    );
+  }
+  const reference = evidence.referenceMeanLogprob;
+  if (Number.isFinite(reference) && reference - f.meanLogprob > t.maxTeacherForcedDrop) {
+    failures.push(
+      failure(
+        "teacher-forced-mean",
+        `mean log-likelihood ${fmt(f.meanLogprob)} nats/token, ${fmt(reference - f.meanLogprob)} below the reference's ${fmt(reference)} (allowed ${t.maxTeacherForcedDrop})`,
+      ),
+    );
+  }
+  // The logprobs the candidate reported are the reference model's within numeric noise.
+  let maxDiff = 0;
+  let sumDiff = 0;
+  for (let i = 0; i < n; i++) {
+    const diff = Math.abs((candidate.tokens[i] as GeneratedToken).logprob - (tf.logprobs[i] as number));
+    maxDiff = Number.isFinite(diff) ? Math.max(maxDiff, diff) : Number.POSITIVE_INFINITY;
+    sumDiff += Number.isFinite(diff) ? diff : 0;
+  }
+  if (maxDiff > t.maxPrefixLogprobDiff || sumDiff / n > t.maxMeanPrefixLogprobDiff) {
+    failures.push(
+      failure(
+        "reported-logprobs",
+        `reported logprobs differ from the reference's teacher-forced ones by up to ${fmt(maxDiff)} nats, ${fmt(sumDiff / n)} on average (allowed ${t.maxPrefixLogprobDiff}, ${t.maxMeanPrefixLogprobDiff})`,
+      ),
+    );
+  }
+  if (tf.stop && (f.stopRank > t.topK || f.stopGap > t.maxTokenGap)) {
+    failures.push(
+      failure(
+        "premature-stop",
+        `stopped after ${n} tokens where the reference ranks ending the turn ${f.stopRank} and prefers another token by ${fmt(f.stopGap)} nats (allowed ${t.maxTokenGap})`,
+      ),
+    );
+  }
+  return "";
 }
 
 function meanLogprob(tokens: readonly GeneratedToken[]): number {
@@ -258,24 +389,28 @@ function meanLogprob(tokens: readonly GeneratedToken[]): number {
   return sum / tokens.length;
 }
 
-/** One line per reason: "<reason>: 3 outputs (prompts a, b; rep/request 0/1, 0/4, 1/1)". */
-function groupReasons(candidate: readonly GeneratedOutput[], evidence: readonly PromptEvidence[]): string[] {
-  const byReason = new Map<string, { prompts: Set<string>; where: string[] }>();
-  const sorted = [...candidate].sort(
-    (a, b) => a.repetition - b.repetition || a.requestIndex - b.requestIndex,
-  );
-  evidence.forEach((e, n) => {
-    if (e.verdict === PromptVerdict.PASS) return;
-    const rep = sorted[n]?.repetition ?? 0;
-    for (const reason of e.reason.split("; ")) {
-      const entry = byReason.get(reason) ?? { prompts: new Set<string>(), where: [] };
+function fmt(x: number): string {
+  return Number.isFinite(x) ? x.toFixed(3) : String(x);
+}
+
+/**
+ * One line per failure code: "<code> (<meaning>; e.g. <first detail>): 3 outputs (prompts a, b;
+ * rep/request 0/1, 0/4, 1/1)".
+ */
+function groupReasons(judged: readonly JudgedOutput[]): string[] {
+  const byCode = new Map<string, { example: string; prompts: Set<string>; where: string[] }>();
+  for (const { evidence: e, failures } of judged) {
+    for (const f of failures) {
+      const entry = byCode.get(f.code) ?? { example: f.detail, prompts: new Set<string>(), where: [] };
       entry.prompts.add(e.promptId);
-      entry.where.push(`${rep}/${e.requestIndex}`);
-      byReason.set(reason, entry);
+      const at = `${e.repetition}/${e.requestIndex}`;
+      if (entry.where.at(-1) !== at) entry.where.push(at);
+      byCode.set(f.code, entry);
     }
-  });
-  return [...byReason.entries()].map(([reason, { prompts, where }]) => {
+  }
+  return [...byCode.entries()].map(([code, { example, prompts, where }]) => {
     const shown = where.slice(0, 20).join(", ") + (where.length > 20 ? ", ..." : "");
-    return `${reason}: ${where.length} output${where.length === 1 ? "" : "s"} (prompts ${[...prompts].slice(0, 20).join(", ")}; rep/request ${shown})`;
+    const meaning = outputFailureCodes[code as keyof typeof outputFailureCodes];
+    return `${code} (${meaning}; e.g. ${example}): ${where.length} output${where.length === 1 ? "" : "s"} (prompts ${[...prompts].slice(0, 20).join(", ")}; rep/request ${shown})`;
   });
 }
