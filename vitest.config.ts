@@ -10,6 +10,8 @@ const loopTests = [
   "agent/job/sim-pod-job.test.ts",
   "miner/evaluate/evaluate-sim-images.test.ts",
   "agent/job/interleaved-pod-job.test.ts",
+  "agent/bench/subtle-cheats-compare.test.ts",
+  "agent/job/subtle-cheats-pod-job.test.ts",
   "test/e2e/**/*.test.ts",
 ];
 

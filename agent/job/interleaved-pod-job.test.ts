@@ -56,7 +56,7 @@ beforeAll(async () => {
   result = await runPodJob(
     job,
     { signal: new AbortController().signal, emit: () => {} },
-    simJobOptions(docker, 10),
+    simJobOptions(docker),
   );
 }, 600_000);
 

@@ -23,13 +23,16 @@ export const simJobWorkload = {
   arrival: { process: { case: "closedLoop", value: { concurrency: 1 } } },
 } satisfies MessageInitShape<typeof WorkloadSpecSchema>;
 
-/** Pod job options for the sim images on the real engine: small limits, quick readiness polls. */
-export function simJobOptions(docker: Docker, challengerStartupS = 5): PodJobOptions {
+/**
+ * Pod job options for the sim images on the real engine: small limits, quick readiness polls. The
+ * sim loads Qwen's real tokenizer before it listens: seconds in a 1-CPU container on a busy machine.
+ */
+export function simJobOptions(docker: Docker, challengerStartupS = 30): PodJobOptions {
   return {
     docker,
     limits: { memoryBytes: 512 * mib, cpus: 1, pidsLimit: 256, shmBytes: 64 * mib, nofile: 4096 },
     stopGraceS: 2,
     readyIntervalMs: 100,
-    startupTimeoutS: { baseline: 30, challenger: challengerStartupS },
+    startupTimeoutS: { baseline: 60, challenger: challengerStartupS },
   };
 }
