@@ -54,6 +54,17 @@ export type SimLlmMode =
   /** Honest on prompts it takes for canaries (a quarter, by a hash of the prompt); fast and wrong on the rest. */
   | "canary-honest";
 
+/** The subtle cheats a paid miner would try once the obvious ones are caught (issue 14). */
+export const subtleCheatModes = [
+  "truncate",
+  "near-tie-junk-ids",
+  "near-tie-junk-text",
+  "near-tie-junk",
+  "partial-replay",
+  "precomputed-table",
+  "canary-honest",
+] as const satisfies readonly SimLlmMode[];
+
 /** Every mode, for flag validation and help. */
 export const simLlmModes: readonly SimLlmMode[] = [
   "honest",
@@ -72,13 +83,7 @@ export const simLlmModes: readonly SimLlmMode[] = [
   "huge-chunk",
   "invalid-json",
   "slow-drip",
-  "truncate",
-  "near-tie-junk-ids",
-  "near-tie-junk-text",
-  "near-tie-junk",
-  "partial-replay",
-  "precomputed-table",
-  "canary-honest",
+  ...subtleCheatModes,
 ];
 
 /** Salt of the wrong model's distributions. */

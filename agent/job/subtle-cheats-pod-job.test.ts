@@ -2,54 +2,33 @@
 // scripts/build-sim-images, run in containers by the real Docker engine), judged by the agent and
 // scored by the controller's policy: every cheat is refused with a named reason, the honest
 // challenger is not.
-import { execFileSync } from "node:child_process";
-import { join } from "node:path";
-import { create } from "@bufbuild/protobuf";
 import Docker from "dockerode";
 import { beforeAll, describe, expect, it } from "vitest";
 import { armMeasurements } from "../../controller/rounds/arm-measurements.ts";
 import { scoreJob } from "../../controller/scoring/score-job.ts";
 import { defaultScoringPolicy } from "../../controller/scoring/scoring-policy.ts";
-import { ArmRole, EvaluationJobSchema } from "../../shared/gen/cacheon/v1/job_pb.ts";
+import type { EvaluationJob } from "../../shared/gen/cacheon/v1/job_pb.ts";
 import { ArmOutcome, type ArmResult, type JobResult } from "../../shared/gen/cacheon/v1/result_pb.ts";
-import { parseImageReference } from "../../shared/image/image-reference.ts";
-import { readSimImageManifest } from "../../sim-llm/images/sim-image-manifest.ts";
+import { subtleCheatModes } from "../../sim-llm/sim-llm-mode.ts";
 import { testServices } from "../../test/support/services.ts";
 import { removeJobObjects } from "../containers/job-network.ts";
 import { runPodJob } from "./run-pod-job.ts";
+import { armResult, simImageJob } from "./testing/sim-image-job.ts";
 
-const root = join(import.meta.dirname, "..", "..");
 const docker = new Docker({ socketPath: testServices().dockerSocket });
 const mib = 1024 * 1024;
-const cheats = [
-  "truncate",
-  "near-tie-junk-ids",
-  "near-tie-junk-text",
-  "near-tie-junk",
-  "partial-replay",
-  "precomputed-table",
-  "canary-honest",
-];
+// Every subtle cheat has an image of the same name.
+const cheats = [...subtleCheatModes];
 
 let result: JobResult;
-let job: ReturnType<typeof makeJob>;
-const byId = (id: string): ArmResult => {
-  const arm = result.arms.find((a) => a.armId === id);
-  if (!arm) throw new Error(`no arm ${id}`);
-  return arm;
-};
+let job: EvaluationJob;
+const byId = (id: string): ArmResult => armResult(result, id);
 
-function makeJob(refs: Record<string, string>) {
-  const arms = [
-    { armId: "baseline-open", role: ArmRole.OPENING_BASELINE, name: "baseline" },
-    { armId: "faster", role: ArmRole.CHALLENGER, name: "faster" },
-    ...cheats.map((name) => ({ armId: name, role: ArmRole.CHALLENGER, name })),
-    { armId: "baseline-close", role: ArmRole.CLOSING_BASELINE, name: "baseline" },
-  ];
-  return create(EvaluationJobSchema, {
+beforeAll(async () => {
+  job = simImageJob({
     jobId: `test-subtle-cheats-${process.pid}`,
     roundSeed: "5eed14",
-    hardwareProfile: "none",
+    challengers: ["faster", ...cheats],
     // A pool workload: its prompts repeat in every repetition (the repeat check's probes), and half
     // of them are in the precomputed table.
     workload: {
@@ -65,17 +44,7 @@ function makeJob(refs: Record<string, string>) {
       model: "Qwen/Qwen2.5-72B-Instruct",
       arrival: { process: { case: "closedLoop", value: { concurrency: 3 } } },
     },
-    arms: arms.map((a) => ({ armId: a.armId, role: a.role, image: parseImageReference(refs[a.name] ?? "") })),
   });
-}
-
-beforeAll(async () => {
-  execFileSync(join(root, "scripts", "build-sim-images"), [], { stdio: "ignore" });
-  const manifest = readSimImageManifest(join(root, ".cacheon", "sim-images.json"));
-  const refs = Object.fromEntries(
-    ["baseline", "faster", ...cheats].map((n) => [n, manifest.images[n]?.reference ?? ""]),
-  );
-  job = makeJob(refs);
   result = await runPodJob(
     job,
     { signal: new AbortController().signal, emit: () => {} },
