@@ -91,6 +91,13 @@ describe("judgeProbes", () => {
     expect(judgeProbes({ arm: arm(40, 8.5), baselines: [slower] })).toMatch(/^repeat-speedup: /);
   });
 
+  it("names a replay that arrives in one piece", () => {
+    const cached = ["a", "b"].flatMap((p) => [probe(p, 0, 100, 10), probe(p, 1, 1, 0), probe(p, 2, 1, 0)]);
+    expect(judgeProbes({ arm: cached, baselines: [arm(100, 10)] })).toMatch(
+      /faster than their first time \(decode at once\)/,
+    );
+  });
+
   it("says nothing when nothing could be measured", () => {
     expect(judgeProbes({ arm: [], baselines: [baseline] })).toBeUndefined();
     expect(judgeProbes({ arm: arm(1, 1), baselines: [[]] })).toBeUndefined();

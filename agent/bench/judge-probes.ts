@@ -31,6 +31,9 @@ export interface JudgeProbesOptions {
   margin?: number;
 }
 
+/** The speed-up of a repeat that arrived in one piece (a finite stand-in, so medians work). */
+const atOnce = 1e9;
+
 /** The code that starts a probe finding. */
 export const probeFindingCode = "repeat-speedup";
 
@@ -61,8 +64,10 @@ export function repeatSpeedup(outputs: readonly GeneratedOutput[]): RepeatSpeedu
     if (Number.isFinite(total) && total > 0) totals.push(total);
     if (k >= 2) {
       const decode = (o: GeneratedOutput) => at(o, k - 1) - at(o, 0);
-      const ratio = decode(cold) / median(warm.map(decode));
-      if (Number.isFinite(ratio) && ratio > 0) decodes.push(ratio);
+      const later = median(warm.map(decode));
+      // Replayed in one piece: decoding took no time at all.
+      const ratio = later > 0 ? decode(cold) / later : atOnce;
+      if (ratio > 0) decodes.push(Math.min(ratio, atOnce));
     }
   }
   return {
@@ -97,6 +102,7 @@ export function judgeProbes(options: JudgeProbesOptions): string | undefined {
   // not a cache: the excess must also stand three standard errors clear of it.
   const noise = Math.hypot(medianError(arm.perProbe), medianError(baseline.perProbe));
   if (excess <= reference * margin || excess <= 3 * noise) return undefined;
-  const pct = (x: number) => `${((x - 1) * 100).toFixed(1)}%`;
+  const pct = (x: number) =>
+    x >= atOnce ? "at once" : Number.isFinite(x) ? `${((x - 1) * 100).toFixed(1)}%` : "unknown";
   return `${probeFindingCode}: repeated probe prompts ran ${pct(arm.speedup)} faster than their first time (decode ${pct(arm.decodeSpeedup)}) while the baseline's ran ${pct(baseline.speedup)} faster (decode ${pct(baseline.decodeSpeedup)}); more than ${(margin * 100).toFixed(0)}% beyond the baseline's, over ${arm.probes} probe(s): responses may be cached or replayed`;
 }

@@ -100,7 +100,10 @@ describe("the baseline's launch recipe", () => {
     // baseline's /tokenize and prompt logprobs.
     expect(c1?.outcome).toBe(ArmOutcome.MEASURED);
     expect(c1?.correctness?.passed).toBe(true);
-    expect(c1?.correctness?.thresholds).toContain("teacher_forcing=2/2 outputs scored by b9");
+    expect(c1?.correctness?.thresholds).toContain("teacher_forcing=done");
+    expect(c1?.correctness?.promptsEvidence.every((e) => e.teacherForcedTokens === e.candidateTokens)).toBe(
+      true,
+    );
     expect(await removeJobObjects({ docker, jobId })).toEqual({ containers: 0, networks: 0 });
   });
 

@@ -10,6 +10,7 @@ import { cryptoWaitReady } from "@polkadot/util-crypto";
 import Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPodJobExecutor } from "../../agent/job/run-pod-job.ts";
+import { defaultSeed } from "../../devnet/chain/devnet-seed.ts";
 import { type Devnet, startDevnet } from "../../devnet/devnet.ts";
 import { loadConfig } from "../../shared/config/load-config.ts";
 import { silentLogger } from "../../shared/log/logger.ts";
@@ -37,6 +38,10 @@ const miners = {
   "//Dave": "wrong-model",
   "//Eve": "fast-retagged",
   "//Ferdie": "cache-cheating",
+  // Two subtle cheaters (issue 14), each 15% faster than the baseline where honest: were they not
+  // refused, they would lead.
+  "//Heidi": "near-tie-junk-text",
+  "//Ivan": "truncate",
 };
 
 beforeAll(async () => {
@@ -47,7 +52,9 @@ beforeAll(async () => {
     if (!entry) throw new Error(`sim image ${name} missing from the manifest`);
     return `${manifest.repository}:${name}@${entry.digest}`;
   };
-  devnet = await startDevnet({ port: 0, blockTimeSeconds: 0.1 });
+  const seed = defaultSeed();
+  seed.subnets[0]?.neurons.push({ hotkey: "//Heidi" }, { hotkey: "//Ivan" });
+  devnet = await startDevnet({ port: 0, blockTimeSeconds: 0.1, seed });
   await cryptoWaitReady();
   const keyring = new Keyring({ type: "sr25519", ss58Format: 42 });
   const client = await ChainClient.connect({ endpoints: [devnet.url], rounds: 1 });
@@ -67,8 +74,9 @@ beforeAll(async () => {
     CACHEON_CONTROLLER_ROUNDS_MODEL_DIR: mkdtempSync(join(tmpdir(), "model-")),
     // The sim-llm baseline serves on its own: no vLLM recipe (baseline.launch recipe is for vllm/vllm-openai).
     CACHEON_CONTROLLER_BASELINE_LAUNCH: "image",
-    CACHEON_CONTROLLER_ROUNDS_BASELINE_STARTUP_SECONDS: "30",
-    CACHEON_CONTROLLER_ROUNDS_CHALLENGER_STARTUP_SECONDS: "10",
+    // The sim loads Qwen's real tokenizer (an 11 MB table) at start: seconds on a busy machine.
+    CACHEON_CONTROLLER_ROUNDS_BASELINE_STARTUP_SECONDS: "60",
+    CACHEON_CONTROLLER_ROUNDS_CHALLENGER_STARTUP_SECONDS: "30",
     CACHEON_CONTROLLER_ROUNDS_VALIDATOR_SECRET: newPromptSecret(),
     // Generated prompts as in production, small so the whole loop stays quick.
     CACHEON_CONTROLLER_WORKLOAD_PROMPT_TOKENS: "256",
@@ -109,7 +117,7 @@ afterAll(async () => {
 });
 
 describe("a scripted round on the local chain with the reference server images", () => {
-  it("crowns the fastest correct server, zeroes the wrong and the caching one, disqualifies the copy, reproduces before paying, sets 80/20", async () => {
+  it("crowns the fastest correct server, zeroes the wrong, the caching and the subtle cheaters, disqualifies the copy, reproduces before paying, sets 80/20", async () => {
     // Cycles until nothing is pending and the confirmed weights are the standing's (the chain's
     // rate limit of 100 blocks, 10 s here, may hold the second setting back a cycle). A job broken
     // by something outside (the Docker engine is shared) leaves its submissions pending for the
@@ -133,7 +141,8 @@ describe("a scripted round on the local chain with the reference server images",
             .map((v) => [r.id, v.hotkey.slice(0, 6), v.verdict, v.settledSpeed.toFixed(3), v.reason]),
         ),
       );
-      // uids: Bob 1 fast, Charlie 2 faster, Dave 3 wrong-model, Eve 4 fast-retagged, Ferdie 5 cache-cheating
+      // uids: Bob 1 fast, Charlie 2 faster, Dave 3 wrong-model, Eve 4 fast-retagged, Ferdie 5 cache-cheating,
+      // Heidi 6 near-tie-junk-text, Ivan 7 truncate
       expect(verdictOf(2)?.verdict, why).toBe("leader");
       expect(verdictOf(1)?.verdict, why).toBe("runner-up");
       expect(verdictOf(3)?.verdict, why).toBe("failed");
@@ -146,6 +155,12 @@ describe("a scripted round on the local chain with the reference server images",
       const cached = verdictOf(5);
       expect(["failed", "below-bar"], why).toContain(cached?.verdict);
       if (cached?.verdict === "failed") expect(cached.reason).toMatch(/probe|cache/);
+      // The subtle cheaters are refused by name: ids whose text is not the streamed text, and a stop
+      // where the model would go on.
+      expect(verdictOf(6)?.verdict, why).toBe("failed");
+      expect(verdictOf(6)?.reason).toMatch(/correctness gate failed: .*text-mismatch/);
+      expect(verdictOf(7)?.verdict, why).toBe("failed");
+      expect(verdictOf(7)?.reason).toMatch(/correctness gate failed: .*premature-stop/);
       // Paid only after a reproduction on the other local pod with another seed.
       const jobs = rounds.flatMap((r) => store.jobs.list(r.id));
       const repro = jobs.filter((j) => j.phase === "reproduce" && j.state === "done");

