@@ -65,7 +65,8 @@ describe("cacheon-sim-llm process", () => {
   it("serves on the given port with --json, and exits 0 on SIGTERM", async () => {
     const child = launch(
       ["--port", "0", "--json", "--model", "sim/test", "--timing", "decodeStepBaseMs=1,prefillBaseMs=0"],
-      { CACHEON_SIM_READY_DELAY_S: "0.3" },
+      // Long enough that the first /health lands while still loading on a busy machine.
+      { CACHEON_SIM_READY_DELAY_S: "3" },
     );
     const done = output(child);
     const line = JSON.parse(await firstLine(child)) as { url: string; model: string };
