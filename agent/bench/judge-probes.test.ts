@@ -30,6 +30,33 @@ function arm(warmTtft: number, warmStep: number): GeneratedOutput[] {
   );
 }
 
+/** A generated workload's outputs: per repetition, `fresh` prompts seen once and the probes; `slow(rep)` scales that repetition's times. */
+function generatedRun(options: {
+  probeWarmScale?: number;
+  slow?: (rep: number) => number;
+  spread?: (i: number) => number;
+  probes?: string[];
+  fresh?: number;
+}): GeneratedOutput[] {
+  const { probeWarmScale = 1, slow = () => 1, spread = () => 1, probes = ["a", "b"], fresh = 6 } = options;
+  const out: GeneratedOutput[] = [];
+  for (const rep of [0, 1, 2]) {
+    const s = slow(rep);
+    for (let i = 0; i < fresh; i++) {
+      out.push({
+        ...probe(`f${rep}-${i}`, rep, 100 * s * spread(i), 10 * s * spread(i)),
+        kind: "scored",
+        requestIndex: i,
+      });
+    }
+    for (const p of probes) {
+      const w = rep === 0 ? 1 : probeWarmScale;
+      out.push(probe(p, rep, 100 * s * w, 10 * s * w));
+    }
+  }
+  return out;
+}
+
 describe("repeatSpeedup", () => {
   it("is the first time over the later times, and the decode part alone", () => {
     // Prefix caching: the prefill is cheaper on repeats, decoding is not.
@@ -67,7 +94,9 @@ describe("judgeProbes", () => {
     expect(finding).toMatch(
       /^repeat-speedup: repeated probe prompts ran \d+\.\d% faster than their first time \(decode 17\.6%\) while the baseline's ran 46\.2% faster \(decode 0\.0%\)/,
     );
-    expect(finding).toMatch(/more than 8% beyond the baseline's, over 2 probe\(s\)/);
+    expect(finding).toMatch(
+      /more than 8% beyond the baseline's and 0\.0% of timing noise, over 2 probe\(s\)/,
+    );
     expect(judgeProbes({ arm: replay, baselines: [baseline], margin: 0.2 })).toBeUndefined();
   });
 
@@ -96,6 +125,48 @@ describe("judgeProbes", () => {
     expect(judgeProbes({ arm: cached, baselines: [arm(100, 10)] })).toMatch(
       /faster than their first time \(decode at once\)/,
     );
+  });
+
+  it("takes out a first repetition slower for everything (a busy machine), not for the probes alone", () => {
+    // The arm's first repetition ran 1.5x slower, fresh prompts and probes alike: no cache.
+    const busy = generatedRun({ slow: (rep) => (rep === 0 ? 1.5 : 1) });
+    const calm = generatedRun({});
+    expect(repeatSpeedup(busy).drift).toBeCloseTo(1.5, 12);
+    expect(repeatSpeedup(busy).speedup).toBeCloseTo(1, 12);
+    expect(judgeProbes({ arm: busy, baselines: [calm] })).toBeUndefined();
+    // A cache under the same load: the probes got 2x faster than the fresh prompts did.
+    const cached = generatedRun({ slow: (rep) => (rep === 0 ? 1.5 : 1), probeWarmScale: 0.5 });
+    expect(repeatSpeedup(cached).speedup).toBeCloseTo(2, 12);
+    expect(judgeProbes({ arm: cached, baselines: [calm] })).toMatch(
+      /^repeat-speedup: repeated probe prompts ran 100\.0% faster .*fresh prompts 50\.0% faster after the first repetition, taken out\) while the baseline's ran 0\.0% faster/,
+    );
+  });
+
+  it("holds one probe to the fresh prompts' request-to-request spread", () => {
+    const jitter = [0.75, 1.3, 1, 0.8, 1.25, 1.05];
+    // One probe 20% faster on repeats: within noise when requests vary by a quarter, not when they agree.
+    const noisy = generatedRun({ probes: ["a"], probeWarmScale: 1 / 1.2, spread: (i) => jitter[i] ?? 1 });
+    const steady = generatedRun({
+      probes: ["a"],
+      probeWarmScale: 1 / 1.2,
+      spread: (i) => 1 + (i % 2) * 0.01,
+    });
+    const calm = generatedRun({ probes: ["a"] });
+    expect(repeatSpeedup(noisy).speedup).toBeCloseTo(1.2, 12);
+    expect(repeatSpeedup(noisy).noise).toBeGreaterThan(0.15);
+    expect(judgeProbes({ arm: noisy, baselines: [calm] })).toBeUndefined();
+    expect(judgeProbes({ arm: steady, baselines: [calm] })).toMatch(/^repeat-speedup: .*over 1 probe\(s\)/);
+  });
+
+  it("averages the bookends' repeat speed-ups, each judged on its own", () => {
+    // The opening bookend's repeats ran 46% faster, the closing one's not at all: 23% between them.
+    // Merged, the closing bookend's cold runs would read as the opening one's slow repeats.
+    const opening = arm(40, 10);
+    const closing = arm(100, 10);
+    const arm30 = arm(56, 10);
+    expect(repeatSpeedup(arm30).speedup).toBeCloseTo(190 / 146, 12);
+    expect(judgeProbes({ arm: arm30, baselines: [opening, closing] })).toBeUndefined();
+    expect(judgeProbes({ arm: arm30, baselines: [closing] })).toMatch(/^repeat-speedup: /);
   });
 
   it("says nothing when nothing could be measured", () => {

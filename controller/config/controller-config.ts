@@ -311,7 +311,7 @@ export const controllerConfigSchema = {
   },
   "scoring.failOnFindings": {
     type: "boolean",
-    doc: "An arm the agent flagged (e.g. cached responses: later repetitions much faster) fails, unless the baseline is flagged too.",
+    doc: "An arm the agent flagged (e.g. cached responses: probe prompts faster on repeats than the baseline's; requests decoded at another speed) fails, unless the baseline is flagged the same way.",
     default: true,
   },
   "scoring.decision": {

@@ -150,11 +150,11 @@ describe("a scripted round on the local chain with the reference server images",
       expect(verdictOf(4)?.verdict, why).toBe("copy");
       expect(byHotkeyUid(4)?.copyOf).toBe(byHotkeyUid(1)?.id);
       // The cache cheat gains nothing: every repetition sends fresh prompts, so only the probes
-      // repeat and its speed is the baseline's. The probe check (the agent's repeat speed-up
-      // against the baseline's) also fails it by name; without that it is simply not paid.
-      const cached = verdictOf(5);
-      expect(["failed", "below-bar"], why).toContain(cached?.verdict);
-      if (cached?.verdict === "failed") expect(cached.reason).toMatch(/probe|cache/);
+      // repeat. The probe check (its repeat speed-up against the baseline's) fails it by name.
+      expect(verdictOf(5)?.verdict, why).toBe("failed");
+      expect(verdictOf(5)?.reason).toMatch(
+        /flagged by the agent: .*repeat-speedup: .*responses may be cached/,
+      );
       // The subtle cheaters are refused by name: ids whose text is not the streamed text, and a stop
       // where the model would go on.
       expect(verdictOf(6)?.verdict, why).toBe("failed");

@@ -44,7 +44,7 @@ export interface ArmMeasurement {
   correctnessPassed: boolean | undefined;
   /** The agent's failure reasons, one line each. */
   correctnessReasons: string[];
-  /** Suspicious behaviour the agent saw (e.g. later repetitions much faster: cached responses). */
+  /** Suspicious behaviour the agent saw (e.g. probe prompts faster on repeats than the baseline's: cached responses). */
   findings?: readonly string[] | undefined;
   /**
    * Times to token k of the arm's scored requests against the bookends' (cacheon.v1.TokenKTiming);

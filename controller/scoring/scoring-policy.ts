@@ -46,8 +46,8 @@ export interface ScoringPolicy {
    */
   leaderMustBeatBaseline: boolean;
   /**
-   * An arm the agent flagged (findings such as later repetitions much faster than the first:
-   * cached responses) fails its gate, unless the job's baseline is flagged the same way.
+   * An arm the agent flagged (findings such as probe prompts faster on repeats than the
+   * baseline's: cached responses) fails its gate, unless the job's baseline is flagged the same way.
    * @default true
    */
   failOnFindings: boolean;

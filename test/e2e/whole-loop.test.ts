@@ -101,29 +101,29 @@ describe("the whole loop on one machine", () => {
     expect(grace?.reason).toMatch(/^correct at 0\.\d{3}x the baseline/);
     expect(grace?.speed).toBeGreaterThan(0);
     expect(grace?.speed).toBeLessThan(1);
-    // Right below the seats, or below the response cache while that is only unpaid (see below).
-    const eve = byMiner("eve");
-    const cacheRanked = eve?.rank !== undefined && eve.rank !== null && eve.rank < (grace?.rank ?? 0) ? 1 : 0;
-    expect(grace?.rank).toBe(3 + cacheRanked);
+    // Right below the seats (the response cache fails by name and is not ranked).
+    expect(grace?.rank).toBe(3);
     expect(summary.disqualified.map((d) => d.miner)).not.toContain("grace");
     expect(summary.chainWeights.map(([uid]) => uid)).not.toContain(grace?.uid);
     const row = formatDemoSummary(summary, 1)
       .split("\n")
-      .find((l) => new RegExp(`^${3 + cacheRanked}\\s+3\\s+grace\\s`).test(l));
+      .find((l) => /^3\s+3\s+grace\s/.test(l));
     expect(row).toMatch(/below-bar\s+0\.\d{3}x\s+-\s+correct at/);
   });
 
-  it("disqualifies the wrong model on correctness, the copy as a copy, and does not pay the response cache", () => {
+  it("disqualifies the wrong model on correctness, the response cache on its probe finding, the copy as a copy", () => {
     const why = JSON.stringify(summary.disqualified);
     const disqualified = summary.disqualified.map((d) => d.miner);
-    expect(disqualified.filter((m) => m !== "eve").sort(), why).toEqual(["dave", "ferdie"]);
+    expect(disqualified.sort(), why).toEqual(["dave", "eve", "ferdie"]);
     expect(byMiner("dave")?.verdict).toBe("failed");
     expect(byMiner("dave")?.reason).toMatch(/correctness gate failed/);
     // Every repetition sends fresh prompts, so a response cache has nothing to replay but the
-    // probes (which speed leaves out): it is the baseline's speed, so at best a noise win that
-    // does not reproduce, and unpaid; the probe check fails it by name.
-    expect(["failed", "below-bar", "not-reproduced"], why).toContain(byMiner("eve")?.verdict);
-    if (byMiner("eve")?.verdict === "failed") expect(byMiner("eve")?.reason).toMatch(/probe|cache/);
+    // probes (which speed leaves out); the probe check (its repeat speed-up against the
+    // baseline's) fails it by name.
+    expect(byMiner("eve")?.verdict, why).toBe("failed");
+    expect(byMiner("eve")?.reason).toMatch(
+      /flagged by the agent: .*repeat-speedup: .*responses may be cached/,
+    );
     expect(summary.chainWeights.map(([uid]) => uid)).not.toContain(byMiner("eve")?.uid);
     expect(byMiner("ferdie")?.verdict).toBe("copy");
     expect(byMiner("ferdie")?.reason).toMatch(/committed earlier/);
