@@ -269,8 +269,10 @@ function demoSettings(o: { dir: string; chainUrl: string; images: DemoImages; we
     CACHEON_CONTROLLER_ROUNDS_MODEL_DIR: join(o.dir, "model"),
     // The sim-llm baseline serves on its own: no vLLM recipe (baseline.launch recipe is for vllm/vllm-openai).
     CACHEON_CONTROLLER_BASELINE_LAUNCH: "image",
-    CACHEON_CONTROLLER_ROUNDS_BASELINE_STARTUP_SECONDS: "30",
-    CACHEON_CONTROLLER_ROUNDS_CHALLENGER_STARTUP_SECONDS: "10",
+    // The reference server loads Qwen's real tokenizer and warms up before it listens (a few
+    // seconds, more on a busy machine).
+    CACHEON_CONTROLLER_ROUNDS_BASELINE_STARTUP_SECONDS: "60",
+    CACHEON_CONTROLLER_ROUNDS_CHALLENGER_STARTUP_SECONDS: "30",
     CACHEON_CONTROLLER_ROUNDS_VALIDATOR_SECRET: newPromptSecret(),
     // Generated prompts as in production, small so the demo stays quick.
     CACHEON_CONTROLLER_WORKLOAD_PROMPT_TOKENS: "256",
