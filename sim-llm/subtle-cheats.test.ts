@@ -119,7 +119,8 @@ describe("sim-llm subtle cheats", () => {
   it("precomputed-table: half the bundled pool's prompts answered at once, the rest honestly", async () => {
     const bad = await sim({
       mode: "precomputed-table",
-      timing: { ...instant, prefillBaseMs: 150, decodeStepBaseMs: 2 },
+      // A prefill long enough that a busy machine's scheduling cannot blur "at once" into "after it".
+      timing: { ...instant, prefillBaseMs: 1500, decodeStepBaseMs: 2 },
     });
     const prompt = (p: number) => [
       {
@@ -134,10 +135,10 @@ describe("sim-llm subtle cheats", () => {
     const honestToo = await answer(honest.url, { ...stream, messages: prompt(0) });
     expect(tabled.ids).toEqual(honestToo.ids);
     expect(tabled.finish).toBe(honestToo.finish);
-    // The whole answer arrives before an honest server could have finished its 150 ms prefill.
-    expect(tabled.at.at(-1)).toBeLessThan(150);
+    // The whole answer arrives before an honest server could have finished its 1.5 s prefill.
+    expect(tabled.at.at(-1)).toBeLessThan(1500);
     const untabled = await answer(bad.url, { ...stream, messages: prompt(1) });
-    expect(untabled.at[0]).toBeGreaterThanOrEqual(145);
+    expect(untabled.at[0]).toBeGreaterThanOrEqual(1495);
   });
 
   it("canary-honest: honest on a quarter of prompts, another model on the rest", async () => {
