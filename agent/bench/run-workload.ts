@@ -57,6 +57,8 @@ export interface RunWorkloadOptions {
   tokenIds?: boolean;
   /** Keep per-request outputs (tokens, logprobs, text) for correctness. @default true */
   keepOutputs?: boolean;
+  /** Limits of the findings in the summary (the client-bound finding's). */
+  findingLimits?: FindingLimits;
   /**
    * Body bytes the run may hold unparsed until each repetition's timed window closes; past it,
    * streams parse as their bytes arrive. 0 parses everything as it arrives. @default 256 MiB
