@@ -8,6 +8,7 @@ const ignored = ["node_modules/**", "dist/**", ".toolchain/**"];
 const loopTests = [
   "controller/rounds/scripted-round.test.ts",
   "agent/job/sim-pod-job.test.ts",
+  "agent/job/regrade-pod-job.test.ts",
   "miner/evaluate/evaluate-sim-images.test.ts",
   "agent/job/interleaved-pod-job.test.ts",
   "agent/bench/subtle-cheats-compare.test.ts",

@@ -24,6 +24,11 @@ export const agentProgram: Omit<RunCliOptions, "argv" | "io"> = {
       summary: "run the validator's evaluation of your image on this machine and see what a validator would",
       load: async () => (await import("./local-command.ts")).localCommand,
     },
+    regrade: {
+      summary:
+        "judge a job again from its evidence bundles, offline, and say whether the verdicts are the same",
+      load: async () => (await import("./regrade-command.ts")).regradeCommand,
+    },
     bench: {
       summary: "measure a streaming OpenAI-compatible server: TTFT, TPOT, ITL, E2E, throughput, failures",
       load: async () => (await import("./bench-command.ts")).benchCommand,

@@ -75,6 +75,7 @@ function input(): JobEvidenceInput {
       ["a0", run("a0", "Hello")],
       ["a1", run("a1", "Hello")],
     ]),
+    judgedFrom: new Map([["a1", create(ArmResultSchema, { armId: "a1", outcome: ArmOutcome.MEASURED })]]),
     teacherForced: new Map([["a1", { by: "a2", state: "failed", reason: "reference down", outputs: [] }]]),
     logs: new Map([["a0", { text: "a0 full log", truncated: true }]]),
     judge: { expectedGpus: 8 },
@@ -93,6 +94,8 @@ describe("jobEvidence / attachJobEvidence", () => {
     expect(a1?.measurement?.outputs[0]?.tokenTimesMs).toEqual([41.5]);
     expect(a1?.teacherForced).toMatchObject({ by: "a2", state: "failed", reason: "reference down" });
     expect(a0?.teacherForced).toBeUndefined();
+    expect(a1?.judgedFrom?.armId).toBe("a1");
+    expect(a0?.judgedFrom).toBeUndefined();
     // The captured log when there is one, else the result's excerpt.
     expect(a0?.containerLog).toEqual({ text: "a0 full log", truncated: true });
     expect(a2?.containerLog).toEqual({ text: "a2 excerpt", truncated: false });

@@ -13,6 +13,7 @@ import {
 } from "../../shared/evidence/evidence-bundle.ts";
 import type { EvaluationJob } from "../../shared/gen/cacheon/v1/job_pb.ts";
 import {
+  type ArmResult,
   type EvidenceDigest,
   EvidenceDigestSchema,
   type JobResult,
@@ -32,6 +33,8 @@ export interface JobEvidenceInput {
   result: JobResult;
   /** The runs by arm id (their measurements); arms that never ran have none. */
   runs: ReadonlyMap<string, ArmRun>;
+  /** Each arm's result as the job's final judging began, by arm id (none when it never began). */
+  judgedFrom: ReadonlyMap<string, ArmResult>;
   /** The teacher forcing of each arm's outputs, by arm id. */
   teacherForced: ReadonlyMap<string, EvidenceTeacherForcing>;
   /** Each arm's container log as captured (its LogExcerpt event), by arm id. */
@@ -47,6 +50,7 @@ export function jobEvidence(input: JobEvidenceInput): EvidenceBundle[] {
   return input.result.arms.map((result): EvidenceBundle => {
     const measurement = input.runs.get(result.armId)?.measurement;
     const teacherForced = input.teacherForced.get(result.armId);
+    const judgedFrom = input.judgedFrom.get(result.armId);
     return {
       schema: evidenceSchemaName,
       armId: result.armId,
@@ -57,6 +61,7 @@ export function jobEvidence(input: JobEvidenceInput): EvidenceBundle[] {
       agentVersion: input.agentVersion,
       judge: input.judge,
       result,
+      ...(judgedFrom ? { judgedFrom } : {}),
       ...(measurement
         ? { measurement: { requests: measurement.requests, outputs: measurement.outputs } }
         : {}),

@@ -38,6 +38,7 @@ import { bracketingBaselines } from "./bracketing-baselines.ts";
 import { type CheckGpusReleasedFn, checkGpusReleased } from "./check-gpus-released.ts";
 import { attachJobEvidence, recordTeacherForcing } from "./job-evidence.ts";
 import type { JobContext, JobExecutor } from "./job-executor.ts";
+import { jobTimeToTokenK } from "./job-time-to-token-k.ts";
 import { judgeArms, provisionalVerdict } from "./judge-arms.ts";
 import type {
   ArmMeasurement,
@@ -130,6 +131,8 @@ export async function runPodJob(
   let expectedGpus = 0;
   // What the reference returned for each arm's outputs, kept for the evidence bundles.
   let recording: ReturnType<typeof recordTeacherForcing> | undefined;
+  // Each arm's result as the final judging began: what a re-judgement starts from.
+  const judgedFrom = new Map<string, ArmResult>();
   const kept: Array<{ run: ArmRun; input: RunArmInput }> = [];
   const pulled = new Set<string>();
   // Why the job could not go on (the pod failed, or an arm left the GPUs unusable); the arms after
@@ -305,6 +308,7 @@ export async function runPodJob(
     }
 
     // Teacher forcing by the closing baseline's server, calibration by the bookends, final verdicts.
+    for (const run of runs.values()) judgedFrom.set(run.result.armId, clone(ArmResultSchema, run.result));
     await judgeArms({
       runs: job.arms.flatMap((a) => runs.get(a.armId) ?? []),
       closing: kept[0]?.run,
@@ -317,7 +321,7 @@ export async function runPodJob(
       progress: (message) => progress("teacher-forcing", message),
       logger,
     });
-    timeToTokenK(runs, job);
+    jobTimeToTokenK(runs, job);
   } catch (error) {
     if (!signal.aborted) {
       logger.error("job failed", { error: error as Error });
@@ -354,6 +358,7 @@ export async function runPodJob(
     job,
     result,
     runs,
+    judgedFrom,
     teacherForced: recording?.recorded ?? new Map(),
     logs,
     judge: {
@@ -375,33 +380,6 @@ export async function runPodJob(
       ? ""
       : `the opening baseline was not measured (${opening?.reason}); no arm could be judged for correctness`,
   );
-}
-
-/**
- * Fills every measured arm's times to token k against the baselines just before and after it (the
- * two bookends, or in an interleaved job the baselines around the arm's block); a baseline after
- * the first is timed against the one before it, closing that block. Speed is scored on them; an
- * arm without a measured baseline on both sides gets none.
- */
-function timeToTokenK(runs: ReadonlyMap<string, ArmRun>, job: EvaluationJob): void {
-  const measured = (i: number) => {
-    const run = runs.get(job.arms[i]?.armId ?? "");
-    return run?.result.outcome === ArmOutcome.MEASURED ? run.measurement : undefined;
-  };
-  const brackets = bracketingBaselines(job.arms.map((a) => a.role));
-  for (const [i, arm] of job.arms.entries()) {
-    const run = runs.get(arm.armId);
-    const own = measured(i);
-    const bracket = brackets[i];
-    const opening = bracket ? measured(bracket.opening) : undefined;
-    const closing = bracket ? measured(bracket.closing) : undefined;
-    if (!run || !own || !opening || !closing) continue;
-    run.result.tokenK = tokenKTimings({
-      arm: own.outputs,
-      opening: opening.outputs,
-      closing: closing.outputs,
-    });
-  }
 }
 
 /** The result of an arm that did not run: cancelled, stopped by the pod (not the arm's fault), or not reached. */

@@ -13,7 +13,7 @@ import { subtleCheatModes } from "../../sim-llm/sim-llm-mode.ts";
 import { testServices } from "../../test/support/services.ts";
 import { removeJobObjects } from "../containers/job-network.ts";
 import { runPodJob } from "./run-pod-job.ts";
-import { armResult, simImageJob } from "./testing/sim-image-job.ts";
+import { armResult, poolWorkload, simImageJob } from "./testing/sim-image-job.ts";
 
 const docker = new Docker({ socketPath: testServices().dockerSocket });
 const mib = 1024 * 1024;
@@ -31,19 +31,7 @@ beforeAll(async () => {
     challengers: ["faster", ...cheats],
     // A pool workload: its prompts repeat in every repetition (the repeat check's probes), and half
     // of them are in the precomputed table.
-    workload: {
-      promptSource: "bundled:cacheon-chat-v1",
-      requests: 6,
-      warmupRequests: 1,
-      maxTokens: 48,
-      topLogprobs: 5,
-      requestTimeoutMs: 30_000,
-      stallTimeoutMs: 15_000,
-      repetitions: 3,
-      promptChars: 1500,
-      model: "Qwen/Qwen2.5-72B-Instruct",
-      arrival: { process: { case: "closedLoop", value: { concurrency: 3 } } },
-    },
+    workload: poolWorkload,
   });
   result = await runPodJob(
     job,

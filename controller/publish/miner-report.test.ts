@@ -22,6 +22,9 @@ describe("buildMinerReport", () => {
     expect(steps("failed", "correctness gate failed: x")).toMatch(
       /cacheon-miner evaluate --image REF@DIGEST/,
     );
+    expect(steps("failed", "correctness gate failed: x")).toMatch(
+      /cacheon-agent regrade --summary rounds\/r\/summary\.json rounds\/r\/evidence\//,
+    );
     expect(steps("failed", "not measured: never-ready")).toMatch(/start-up timeout/);
     expect(steps("failed", "not measured: pull-failed")).toMatch(/pulled by digest/);
     expect(steps("failed", "not measured: crashed (oom)")).toMatch(

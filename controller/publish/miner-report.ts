@@ -66,6 +66,7 @@ export function nextSteps(input: {
   const r = input.reason;
   const round = input.roundId ? `rounds/${input.roundId}` : "rounds/<round>";
   // Commands named here must exist: miner-report.test.ts checks each against the programs.
+  const regrade = `Judge the verdict again yourself from the round's published evidence (your outputs, the baselines', the reference's scores): \`cacheon-agent regrade --summary ${round}/summary.json ${round}/evidence/\`.`;
   switch (input.verdict) {
     case "leader":
     case "runner-up":
@@ -78,6 +79,7 @@ export function nextSteps(input: {
         return [
           "Your outputs differ from the baseline beyond tolerance on the timed requests themselves (there is no separate audit pass).",
           "Run the validator's job on your machine with `cacheon-miner evaluate --image REF@DIGEST` (the pinned baseline as the bookends, the controller's settings and scoring) and read each prompt's verdict and reasons; greedy outputs must stay within the baseline's top-k at the first divergence.",
+          regrade,
           "Fix it and commit a new digest.",
         ];
       }
@@ -98,6 +100,7 @@ export function nextSteps(input: {
         ];
       return [
         `Read the reason and the evidence of your job (${round}/evidence/), fix the server and commit a new digest.`,
+        regrade,
       ];
     case "copy":
       return [

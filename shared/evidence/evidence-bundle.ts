@@ -61,6 +61,12 @@ export interface EvidenceBundle {
   judge: EvidenceJudgeSettings;
   /** The arm's final result: outcome, summary with findings, correctness, time to token k, GPU figures. */
   result: ArmResult;
+  /**
+   * The arm's result as it stood when the job's final judging began (measured, provisional
+   * verdict, findings of its own run): what `cacheon-agent regrade` judges again. Absent when the
+   * job never got to judging (it stopped before, or the arm did not run).
+   */
+  judgedFrom?: ArmResult;
   /** The timed requests' metrics and outputs (token ids, text, logprobs, per-token arrival times); absent when the arm was not measured. */
   measurement?: { requests: RequestMetrics[]; outputs: GeneratedOutput[] };
   /** Absent for an arm whose outputs were not teacher forced (not measured, or the job stopped before). */
@@ -100,6 +106,7 @@ export function encodeEvidence(bundle: EvidenceBundle): EncodedEvidence {
     agentVersion: bundle.agentVersion,
     judge: bundle.judge,
     result: toJson(ArmResultSchema, bundle.result),
+    judgedFrom: bundle.judgedFrom ? toJson(ArmResultSchema, bundle.judgedFrom) : null,
     measurement: bundle.measurement
       ? {
           requests: bundle.measurement.requests.map((r) => toJson(RequestMetricsSchema, r)),
@@ -162,11 +169,12 @@ export function decodeEvidence(
       `${what}: jobSha256 ${wire.jobSha256} is not the digest of the job it holds (${recomputed})`,
     );
   const result = proto("result", () => fromJson(ArmResultSchema, wire.result as JsonValue));
-  if (result.armId !== wire.armId)
-    throw new CacheonError(
-      "invalid-argument",
-      `${what}: result is for arm ${result.armId}, not ${wire.armId}`,
-    );
+  const judgedFrom = wire.judgedFrom
+    ? proto("judgedFrom", () => fromJson(ArmResultSchema, wire.judgedFrom as JsonValue))
+    : undefined;
+  for (const r of [result, judgedFrom])
+    if (r && r.armId !== wire.armId)
+      throw new CacheonError("invalid-argument", `${what}: result is for arm ${r.armId}, not ${wire.armId}`);
   if (!job.arms.some((a) => a.armId === wire.armId))
     throw new CacheonError("invalid-argument", `${what}: arm ${wire.armId} is not in its job`);
   return {
@@ -181,6 +189,7 @@ export function decodeEvidence(
     agentVersion: wire.agentVersion,
     judge: wire.judge as EvidenceJudgeSettings,
     result,
+    ...(judgedFrom ? { judgedFrom } : {}),
     ...(wire.measurement
       ? {
           measurement: {
@@ -237,6 +246,7 @@ const wireSchema = z.strictObject({
     expectedGpus: z.number().int().nonnegative(),
   }),
   result: protoJson,
+  judgedFrom: protoJson.nullable(),
   measurement: z.strictObject({ requests: z.array(protoJson), outputs: z.array(generatedOutput) }).nullable(),
   teacherForced: z
     .strictObject({

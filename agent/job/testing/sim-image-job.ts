@@ -40,6 +40,24 @@ export function simImageJob(options: SimImageJobOptions): EvaluationJob {
   });
 }
 
+/**
+ * A small pool workload for sim-image jobs: its prompts repeat in every repetition (the repeat
+ * check's probes), and half of them are in the precomputed-table cheat's table.
+ */
+export const poolWorkload: MessageInitShape<typeof WorkloadSpecSchema> = {
+  promptSource: "bundled:cacheon-chat-v1",
+  requests: 6,
+  warmupRequests: 1,
+  maxTokens: 48,
+  topLogprobs: 5,
+  requestTimeoutMs: 30_000,
+  stallTimeoutMs: 15_000,
+  repetitions: 3,
+  promptChars: 1500,
+  model: "Qwen/Qwen2.5-72B-Instruct",
+  arrival: { process: { case: "closedLoop", value: { concurrency: 3 } } },
+};
+
 /** The result of one arm; throws naming it when the job has none. */
 export function armResult(result: JobResult, armId: string): ArmResult {
   const arm = result.arms.find((a) => a.armId === armId);

@@ -13,6 +13,7 @@ export function withEvidenceBundles(executor: JobExecutor): JobExecutor {
       job,
       result,
       runs: new Map(),
+      judgedFrom: new Map(),
       teacherForced: new Map(),
       logs: new Map(),
       judge: { expectedGpus: 0 },
