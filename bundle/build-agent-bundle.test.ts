@@ -101,7 +101,26 @@ describe("the agent bundle run alone from an empty folder, as cloud-init runs it
     expect(report.fingerprint.nvidiaSmiReplay).toBe(true);
     expect(report.findings.map((f: { rule: string }) => f.rule)).toEqual(["nvidia-smi-replay"]);
     expect(Number(report.durationMs)).toBeGreaterThan(0);
+    // The stand-in's simulated links give the configured speeds back through both scripts (the copy
+    // is timed on the host, so a busy machine only makes it read slower).
+    for (const pair of report.bandwidth.pairs) {
+      expect(pair.gbPerS).toBeGreaterThan(100);
+      expect(pair.gbPerS).toBeLessThanOrEqual(390.5);
+    }
+    expect(report.bandwidth.allReduce.sizes.at(-1).busGbPerS).toBeCloseTo(350, 0);
     expect(readdirSync(pod)).toEqual(["cacheon-agent.mjs"]);
+
+    // A copy no NVLink can carry (a forged or unsynchronised figure) fails the profile.
+    const forged = await agent(hardware(profile), {
+      NVSMI_FIXTURE_DIR: realIdle,
+      CACHEON_ALLOW_NVIDIA_SMI_REPLAY: "1",
+      PYTHONPATH: join(fixtures, "fake-torch"),
+      FAKE_GPUS: "4",
+      FAKE_COPY_GB_PER_S: "20000000",
+    });
+    expect(forged.code).toBe(1);
+    const refused = JSON.parse(forged.stdout).failures.map((f: { rule: string }) => f.rule);
+    expect(refused).toContain("bandwidth-implausible");
   });
 
   it("samples GPU activity", async () => {

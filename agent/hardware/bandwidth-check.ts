@@ -184,7 +184,10 @@ export async function measureGpuBandwidth(
   return { bandwidth, failures };
 }
 
-/** Every pair below the copy threshold and an all-reduce below its threshold, as failures. Pure. */
+/**
+ * Every pair below the copy threshold, an all-reduce below its threshold, and any figure above what
+ * the profile's NVLinks can physically carry, as failures. Pure.
+ */
 export function bandwidthFailures(check: BandwidthCheck, profile: HardwareProfile): HardwareFailure[] {
   const failures: HardwareFailure[] = [];
   const fail = (rule: string, subject: string, detail: string) =>
@@ -197,6 +200,23 @@ export function bandwidthFailures(check: BandwidthCheck, profile: HardwareProfil
           `gpu ${pair.src}->${pair.dst}`,
           `copied at ${pair.gbPerS.toFixed(1)} GB/s, the profile needs ${profile.minBandwidthGbPerS} GB/s`,
         );
+      }
+    }
+  }
+  const ceiling = plausibleCeilingGbPerS(profile);
+  if (ceiling !== undefined) {
+    const implausible = (subject: string, what: string, gbPerS: number) =>
+      fail(
+        "bandwidth-implausible",
+        subject,
+        `${what} ${gbPerS.toFixed(1)} GB/s, above what ${profile.nvlinksPerGpu} NVLinks at ${profile.nvlinkMinGbPerS} GB/s can carry (${ceiling.toFixed(1)} GB/s with a ${PLAUSIBLE_ALLOWANCE}x allowance): the measurement is broken (an unsynchronised timer) or forged`,
+      );
+    for (const pair of check.pairs) {
+      if (!(pair.gbPerS <= ceiling)) implausible(`gpu ${pair.src}->${pair.dst}`, "copied at", pair.gbPerS);
+    }
+    for (const size of check.allReduce?.sizes ?? []) {
+      if (!(size.busGbPerS <= ceiling)) {
+        implausible("host", `NCCL all-reduce bus bandwidth at ${formatBytes(size.bytes)}`, size.busGbPerS);
       }
     }
   }
@@ -219,6 +239,20 @@ export function bandwidthFailures(check: BandwidthCheck, profile: HardwareProfil
     }
   }
   return failures;
+}
+
+/** Headroom over the NVLinks' line rate before a figure is physically implausible. */
+const PLAUSIBLE_ALLOWANCE = 1.25;
+
+/**
+ * The most a GPU can move over its NVLinks in one direction, with {@link PLAUSIBLE_ALLOWANCE}:
+ * a copy or a ring all-reduce's bus bandwidth cannot exceed it, so a figure above it is a broken
+ * or forged measurement, never a fast machine. Undefined when the profile names no NVLinks.
+ */
+export function plausibleCeilingGbPerS(profile: HardwareProfile): number | undefined {
+  const { nvlinksPerGpu, nvlinkMinGbPerS } = profile;
+  if (!nvlinksPerGpu || !nvlinkMinGbPerS) return undefined;
+  return nvlinksPerGpu * nvlinkMinGbPerS * PLAUSIBLE_ALLOWANCE;
 }
 
 /** 1073741824n -> "1 GiB", 67108864n -> "64 MiB". */

@@ -121,6 +121,29 @@ describe("the real 4x H200 capture", () => {
     ).toEqual(["all-reduce"]);
   });
 
+  it("refuses copy and all-reduce figures no NVLink fabric can carry (a timer without a sync, or a forgery)", () => {
+    const profile = loadHardwareProfile("h200x4");
+    const copy = parseBandwidthOutput(read(x4, "bandwidth.jsonl"), 315);
+    const [four] = read(x4, "all-reduce.jsonl").trim().split("\n");
+    const allReduce = parseAllReduceOutput(four ?? "", 283);
+    // The real figures sit below 18 links x 26.562 GB/s (478 GB/s) and pass.
+    expect(bandwidthFailures({ ...copy, allReduce }, profile)).toEqual([]);
+    const [first, ...rest] = copy.pairs;
+    const forged = { ...copy, pairs: [{ ...first, gbPerS: 20_000_000 }, ...rest] } as typeof copy;
+    expect(bandwidthFailures({ ...forged, allReduce }, profile).map((f) => `${f.rule} [${f.subject}]`)).toEqual([
+      `bandwidth-implausible [gpu ${first?.src}->${first?.dst}]`,
+    ]);
+    const fast = parseAllReduceOutput((four ?? "").replace('"bus_gb_per_s": 354.891', '"bus_gb_per_s": 900'), 283);
+    expect(bandwidthFailures({ ...copy, allReduce: fast }, profile)).toEqual([
+      expect.objectContaining({ rule: "bandwidth-implausible", detail: expect.stringMatching(/900\.0 GB\/s, above what 18 NVLinks/) }),
+    ]);
+    // Just under the ceiling (478.1 x 1.25 = 597.6 GB/s) is still a fast machine, not a forgery.
+    const under = { ...copy, pairs: copy.pairs.map((p) => ({ ...p, gbPerS: 597 })) } as typeof copy;
+    expect(bandwidthFailures(under, profile)).toEqual([]);
+    // No NVLinks in the profile, no ceiling to judge by.
+    expect(bandwidthFailures(forged, loadHardwareProfile("none"))).toEqual([]);
+  });
+
   it("gives copy figures of every ordered pair above 315 GB/s", () => {
     const check = parseBandwidthOutput(read(x4, "bandwidth.jsonl"), 315);
     expect(check.ok).toBe(true);
