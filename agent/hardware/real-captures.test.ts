@@ -130,12 +130,18 @@ describe("the real 4x H200 capture", () => {
     expect(bandwidthFailures({ ...copy, allReduce }, profile)).toEqual([]);
     const [first, ...rest] = copy.pairs;
     const forged = { ...copy, pairs: [{ ...first, gbPerS: 20_000_000 }, ...rest] } as typeof copy;
-    expect(bandwidthFailures({ ...forged, allReduce }, profile).map((f) => `${f.rule} [${f.subject}]`)).toEqual([
-      `bandwidth-implausible [gpu ${first?.src}->${first?.dst}]`,
-    ]);
-    const fast = parseAllReduceOutput((four ?? "").replace('"bus_gb_per_s": 354.891', '"bus_gb_per_s": 900'), 283);
+    expect(
+      bandwidthFailures({ ...forged, allReduce }, profile).map((f) => `${f.rule} [${f.subject}]`),
+    ).toEqual([`bandwidth-implausible [gpu ${first?.src}->${first?.dst}]`]);
+    const fast = parseAllReduceOutput(
+      (four ?? "").replace('"bus_gb_per_s": 354.891', '"bus_gb_per_s": 900'),
+      283,
+    );
     expect(bandwidthFailures({ ...copy, allReduce: fast }, profile)).toEqual([
-      expect.objectContaining({ rule: "bandwidth-implausible", detail: expect.stringMatching(/900\.0 GB\/s, above what 18 NVLinks/) }),
+      expect.objectContaining({
+        rule: "bandwidth-implausible",
+        detail: expect.stringMatching(/900\.0 GB\/s, above what 18 NVLinks/),
+      }),
     ]);
     // Just under the ceiling (478.1 x 1.25 = 597.6 GB/s) is still a fast machine, not a forgery.
     const under = { ...copy, pairs: copy.pairs.map((p) => ({ ...p, gbPerS: 597 })) } as typeof copy;
