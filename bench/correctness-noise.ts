@@ -5,7 +5,8 @@
 // best token, lowest token logprob, mean log-likelihood drop, reported-logprob differences, stop
 // gap) and how many honest outputs fail at the default tolerances (the false-fail rate; goal 0),
 // then the same figures for the subtle cheats (the margin the tolerances leave), and what the two
-// baseline bookends (B and B', the same server twice) calibrate to.
+// baseline bookends (B and B', the same server twice, with the same and with other run-to-run
+// numerics) calibrate to.
 //
 //   node bench/correctness-noise.ts [--requests N] [--max-tokens N] [--json]
 import { parseArgs } from "node:util";
@@ -133,32 +134,41 @@ try {
     cheats.push(row(mode, r.correctness.promptsEvidence));
   }
 
-  // The bookends: the same server measured twice, both teacher forced by the second.
-  const b = await sim(referenceOptions);
-  const bPrime = await sim(referenceOptions);
-  const runOf = (url: string) => runWorkload({ endpoint: url, workload, roundSeed: "c0ffee14" });
-  const [opening, closing] = [await runOf(b), await runOf(bPrime)];
-  const force = (outputs: typeof opening.outputs) =>
-    teacherForce({
-      reference: bPrime,
-      model: workload.model,
-      outputs,
-      prompts: opening.prompts,
-      topK: 5,
-      ...judge,
+  // The bookends: the same server measured twice, both teacher forced by the second; once with
+  // identical numerics, and with run-to-run differences (a server that is not batch-invariant
+  // gives other logits on its second run: here the second run's noise has another seed).
+  const bookends = async (name: string, secondNoiseSeed: number) => {
+    const b = await sim(referenceOptions);
+    const bPrime = await sim({ ...referenceOptions, noiseSeed: secondNoiseSeed });
+    const runOf = (url: string) => runWorkload({ endpoint: url, workload, roundSeed: "c0ffee14" });
+    const [opening, closing] = [await runOf(b), await runOf(bPrime)];
+    const force = (outputs: typeof opening.outputs) =>
+      teacherForce({
+        reference: bPrime,
+        model: workload.model,
+        outputs,
+        prompts: opening.prompts,
+        topK: 5,
+        ...judge,
+      });
+    const c = calibrateThresholds({
+      opening: opening.outputs,
+      closing: closing.outputs,
+      openingTeacherForced: await force(opening.outputs),
+      closingTeacherForced: await force(closing.outputs),
+      request: { maxTokens },
+      tokenizer: judge.tokenizer,
     });
-  const calibration = calibrateThresholds({
-    opening: opening.outputs,
-    closing: closing.outputs,
-    openingTeacherForced: await force(opening.outputs),
-    closingTeacherForced: await force(closing.outputs),
-    request: { maxTokens },
-    tokenizer: judge.tokenizer,
-  });
+    return { name, passed: c.passed, reason: c.reason, observed: c.observed, lines: c.lines };
+  };
+  const calibrations = [
+    await bookends("B vs B' (same server twice, same numerics)", referenceOptions.noiseSeed ?? 0),
+    await bookends("B vs B' (same server twice, run-to-run numerics differ)", 202),
+  ];
 
   if (values.json) {
     process.stdout.write(
-      `${JSON.stringify({ defaults: defaultThresholds, honest, cheats, calibration: { passed: calibration.passed, observed: calibration.observed, lines: calibration.lines } }, null, 2)}\n`,
+      `${JSON.stringify({ defaults: defaultThresholds, honest, cheats, calibrations }, null, 2)}\n`,
     );
   } else {
     const f = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : "-");
@@ -179,8 +189,10 @@ try {
         "subtle and plain cheats, same workload:",
         ...cheats.map(line),
         "",
-        `bookends B vs B' (same server twice): ${calibration.passed ? "pass" : `FAIL ${calibration.reason}`}`,
-        ...calibration.lines.map((l) => `  ${l}`),
+        ...calibrations.flatMap((c) => [
+          `bookends ${c.name}: ${c.passed ? "pass" : `FAIL ${c.reason}`}`,
+          ...c.lines.map((l) => `  ${l}`),
+        ]),
         "",
       ].join("\n"),
     );
