@@ -98,10 +98,10 @@ try {
         `workload: ${requests} requests x ${repetitions} repetitions, max_tokens ${maxTokens}, concurrency 4, bundled prompts of ~3,000 characters`,
         "speed against a reference at the baseline's speed, measured just before each candidate (above 1: faster)",
         "",
-        `${"candidate".padEnd(42)}${"tokens ref/cand".padStart(17)}${"whole-wall".padStart(13)}${"time to k".padStart(12)}  correctness`,
+        `${"candidate".padEnd(48)}${"tokens ref/cand".padStart(16)}${"whole-wall".padStart(16)}${"time to k".padStart(16)}  correctness`,
         ...rows.map(
           (r) =>
-            `${r.name.padEnd(42)}${`${r.referenceTokens.toFixed(0)}/${r.candidateTokens.toFixed(0)}`.padStart(17)}${`${r.wallRatio.toFixed(3)} ${pct(r.wallRatio)}`.padStart(13)}${`${r.tokenKRatio.toFixed(3)} ${pct(r.tokenKRatio)}`.padStart(12)}  ${r.correct ? "pass" : `FAIL ${r.codes.join(",")}`}`,
+            `${r.name.padEnd(48)}${`${r.referenceTokens.toFixed(0)}/${r.candidateTokens.toFixed(0)}`.padStart(16)}${`${r.wallRatio.toFixed(3)} ${pct(r.wallRatio)}`.padStart(16)}${`${r.tokenKRatio.toFixed(3)} ${pct(r.tokenKRatio)}`.padStart(16)}  ${r.correct ? "pass" : `FAIL ${r.codes.join(",")}`}`,
         ),
         "",
       ].join("\n"),
