@@ -24,6 +24,12 @@ describe("clientBoundFindings", () => {
     ["a busy client", [load(), load({ cpuShare: 0.92 })], 1],
     ["a late event loop, whatever took the CPU", [load({ loopDelayP50Ms: 4 })], 1],
     ["both", [load({ cpuShare: 1, loopDelayP50Ms: 7 }), load({ cpuShare: 0.8 })], 1],
+    [
+      "a window too short to judge (a few timer ticks and its own start-up)",
+      [load({ wallS: 0.004, cpuShare: 0.84, loopDelayP50Ms: Number.NaN })],
+      0,
+    ],
+    ["a busy window just long enough to judge", [load({ wallS: 0.1, cpuShare: 0.84 })], 1],
   ])("%s: %i finding(s)", (_, loads, findings) => {
     expect(clientBoundFindings(loads)).toHaveLength(findings);
   });
@@ -43,6 +49,7 @@ describe("clientBoundFindings", () => {
     expect(clientBoundFindings(loads, { maxCpuShare: 0.4 })).toHaveLength(1);
     expect(clientBoundFindings(loads, { maxLoopDelayP50Ms: 0.4 })).toHaveLength(1);
     expect(clientBoundFindings(loads, { maxCpuShare: 0.6, maxLoopDelayP50Ms: 0.6 })).toHaveLength(0);
+    expect(clientBoundFindings(loads, { maxCpuShare: 0.4, minWindowS: 11 })).toHaveLength(0);
   });
 });
 

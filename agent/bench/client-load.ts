@@ -64,6 +64,12 @@ export interface ClientBoundLimits {
    * timestamps) waited that long behind other work, whatever took the CPU. @default 1
    */
   maxLoopDelayP50Ms?: number;
+  /**
+   * Windows shorter than this many seconds are not judged: their share and lag are made of a
+   * handful of timer ticks and the window's own start-up (a 0.00 s window read "84% busy").
+   * @default 0.1
+   */
+  minWindowS?: number;
 }
 
 /**
@@ -74,8 +80,10 @@ export interface ClientBoundLimits {
 export function clientBoundFindings(loads: readonly ClientLoad[], limits: ClientBoundLimits = {}): string[] {
   const maxShare = limits.maxCpuShare ?? 0.7;
   const maxLag = limits.maxLoopDelayP50Ms ?? 1;
+  const minWindow = limits.minWindowS ?? 0.1;
   const over = loads
     .map((load, repetition) => ({ load, repetition }))
+    .filter(({ load }) => load.wallS >= minWindow)
     .filter(({ load }) => load.cpuShare > maxShare || load.loopDelayP50Ms > maxLag);
   if (over.length === 0) return [];
   const figures = over
