@@ -16,6 +16,7 @@ import { parseXml, type XmlElement } from "./xml-tree.ts";
 const fixtures = join(import.meta.dirname, "..", "..", "test", "fixtures", "nvidia-smi");
 const x4 = join(fixtures, "nvidia-h200-x4-real");
 const x2 = join(fixtures, "nvidia-h200-x2-real");
+const x1 = join(fixtures, "nvidia-h200-x1-real");
 const replay = join(fixtures, "nvidia-smi-replay");
 const tmp = mkdtempSync(join(tmpdir(), "cacheon-hw-real-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -219,5 +220,32 @@ describe("the derived 8-GPU fixtures against the real 4-GPU capture (issue 20: c
     expect(real).toHaveLength(4);
     expect(derived).toHaveLength(8);
     for (const gpu of [...real, ...derived]) expect(gpu).toBe(real[0]);
+  });
+});
+
+describe("the real 1x H200 run (the lead's bundle smoke run, see its README)", () => {
+  const report = (name: string) => fromJson(HardwareReportSchema, JSON.parse(read(x1, name)));
+
+  it("copies within its one GPU through HBM, a figure the NVLink ceiling leaves alone", () => {
+    const { bandwidth } = report("hardware-bandwidth.json");
+    expect(bandwidth?.pairs.map((p) => [p.src, p.dst, Math.round(p.gbPerS)])).toEqual([[0, 0, 2109]]);
+    const oneGpu = { ...loadHardwareProfile("h200x8"), gpuCount: 1, minBandwidthGbPerS: 315 };
+    expect(bandwidth && bandwidthFailures(bandwidth, oneGpu)).toEqual([]);
+    // The same figure between two GPUs is no NVLink's.
+    const across = { ...bandwidth, pairs: [{ ...bandwidth?.pairs[0], dst: 1 }] } as NonNullable<
+      typeof bandwidth
+    >;
+    expect(bandwidthFailures(across, oneGpu).map((f) => f.rule)).toEqual(["bandwidth-implausible"]);
+  });
+
+  it("names the real process holding the GPU, and the sampler saw it busy at full power", () => {
+    const busy = report("hardware-busy.json").failures.find((f) => f.rule === "gpu-processes");
+    expect(busy?.detail).toMatch(/in use by pid \d+ python3/);
+    const samples = (name: string) =>
+      (JSON.parse(read(x1, name)) as { samples: { utilizationPercent: number; powerW: number }[] }).samples;
+    expect(Math.min(...samples("gpu-activity-busy.json").map((s) => s.utilizationPercent))).toBeGreaterThan(
+      90,
+    );
+    expect(Math.max(...samples("gpu-activity-idle.json").map((s) => s.utilizationPercent))).toBe(0);
   });
 });
