@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { runAgentSession } from "../../agent/session/agent-session.ts";
 import { agentVersion } from "../../agent/session/agent-version.ts";
 import { enrolWithController } from "../../agent/session/controller-client.ts";
-import { agentVersionProblem, ControlPlane } from "./control-plane.ts";
+import { agentVersionProblem } from "./agent-version-problem.ts";
+import { ControlPlane } from "./control-plane.ts";
 import { startControlPlaneServer } from "./control-plane-server.ts";
 import { SqliteControlPlaneStore } from "./control-plane-store.ts";
 

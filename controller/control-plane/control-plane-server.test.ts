@@ -28,7 +28,8 @@ import {
 } from "../../shared/gen/grpc/reflection/v1/reflection_pb.ts";
 import { isLoopbackHost } from "../../shared/net/loopback.ts";
 import { makeSelfSignedCert } from "../../test/support/self-signed-cert.ts";
-import { ControlPlane, type ControlPlaneOptions } from "./control-plane.ts";
+import { ControlPlane } from "./control-plane.ts";
+import type { ControlPlaneOptions } from "./control-plane-options.ts";
 import { type ControlPlaneServer, startControlPlaneServer } from "./control-plane-server.ts";
 import { SqliteControlPlaneStore } from "./control-plane-store.ts";
 

@@ -12,7 +12,8 @@ import {
   AgentMessageSchema,
   type ControllerMessage,
 } from "../../shared/gen/cacheon/v1/agent_service_pb.ts";
-import { ControlPlane, type ControlPlaneOptions } from "./control-plane.ts";
+import { ControlPlane } from "./control-plane.ts";
+import type { ControlPlaneOptions } from "./control-plane-options.ts";
 import { startControlPlaneServer } from "./control-plane-server.ts";
 import { SqliteControlPlaneStore } from "./control-plane-store.ts";
 import { SqliteEventLog } from "./event-log.ts";
