@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { create, fromJson, type JsonValue, toJson } from "@bufbuild/protobuf";
 import Docker from "dockerode";
@@ -17,6 +16,7 @@ import { newPromptSecret, parsePromptSecret } from "../../shared/workload/prompt
 import { loadHardwareProfile } from "../hardware/profiles.ts";
 import { type MinerVerdict, minerVerdicts } from "../job/miner-verdict.ts";
 import { runPodJob } from "../job/run-pod-job.ts";
+import { jobSeedFlag, networkModeFlag } from "./job-flags.ts";
 import { jobProgress } from "./job-progress.ts";
 
 /** `cacheon-agent local`: the validator's job, run on the miner's own machine. */
@@ -118,10 +118,7 @@ Exit codes: 0 no disqualification, 1 disqualified, 2 usage error or the job coul
     }
     const challenger = parseImageReference(challengerText);
     const baseline = parseImageReference(baselineText);
-    const network = str("network") ?? "internal";
-    if (network !== "internal" && network !== "host") {
-      throw new CacheonError("invalid-argument", `--network must be "internal" or "host", got "${network}"`);
-    }
+    const network = networkModeFlag(str("network"));
     const startup = int("startup-timeout", 750, 1);
     const promptKind = str("prompts") ?? "generated";
     if (promptKind !== "generated" && promptKind !== "bundled") {
@@ -163,9 +160,7 @@ Exit codes: 0 no disqualification, 1 disqualified, 2 usage error or the job coul
     const setting = <T>(key: string): T =>
       (flagged[key] ?? (controllerConfigSchema as Record<string, { default?: unknown }>)[key]?.default) as T;
     const workload = fromJson(WorkloadSpecSchema, workloadOf(setting) as JsonValue);
-    const seed = str("seed") ?? randomBytes(8).toString("hex");
-    if (!/^[0-9a-fA-F]{1,64}$/.test(seed))
-      throw new CacheonError("invalid-argument", `--seed must be 1 to 64 hex digits, got "${seed}"`);
+    const seed = jobSeedFlag(str("seed"));
     const facts = { model: workload.model, topLogprobs: workload.topLogprobs };
     const draft = create(EvaluationJobSchema, {
       jobId: `local-${Date.now().toString(36)}`,

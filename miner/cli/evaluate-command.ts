@@ -1,6 +1,6 @@
-import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { toJson } from "@bufbuild/protobuf";
+import { jobSeedFlag, networkModeFlag } from "../../agent/cli/job-flags.ts";
 import { jobProgress } from "../../agent/cli/job-progress.ts";
 import { type CliCommand, ExitCode } from "../../shared/cli/cli-command.ts";
 import { loadConfig } from "../../shared/config/load-config.ts";
@@ -76,12 +76,8 @@ Example:
     };
     const image = pinned("image", str("image"));
     const leader = str("leader") ? pinned("leader", str("leader")) : undefined;
-    const seed = str("seed") ?? randomBytes(8).toString("hex");
-    if (!/^[0-9a-fA-F]{1,64}$/.test(seed))
-      throw new CacheonError("invalid-argument", `--seed must be 1 to 64 hex digits, got "${seed}"`);
-    const network = str("network") ?? "internal";
-    if (network !== "internal" && network !== "host")
-      throw new CacheonError("invalid-argument", `--network must be "internal" or "host", got "${network}"`);
+    const seed = jobSeedFlag(str("seed"));
+    const network = networkModeFlag(str("network"));
     const nofile = Number(str("nofile") ?? 65536);
     if (!Number.isInteger(nofile) || nofile < 64)
       throw new CacheonError("invalid-argument", `--nofile must be an integer >= 64, got "${str("nofile")}"`);
