@@ -16,14 +16,25 @@ export function poolReadings(
   readings: readonly ChallengerReading[],
   policy: ScoringPolicy,
 ): ChallengerReading | undefined {
+  if (readings.length <= 1) return readings[0];
+  return combineReadings(readings, (comparisons) => poolComparisons(comparisons, policy));
+}
+
+/**
+ * One reading from a challenger's decided readings in one phase, oldest first, each comparison
+ * (with the leader, the runner-up, the baseline) made by `combine` from the readings' own: a gate
+ * failed in any reading is that failure; speed is the inverse-variance pooled speed against the
+ * baseline; the jobId and podId are the latest reading's. What poolReadings and the sequential
+ * design's sequentialReading share. Pure.
+ */
+export function combineReadings(
+  readings: readonly ChallengerReading[],
+  combine: (comparisons: readonly (PodComparison | undefined)[]) => PodComparison | undefined,
+): ChallengerReading | undefined {
   const latest = readings.at(-1);
-  if (!latest || readings.length === 1) return latest;
+  if (!latest) return undefined;
   const failed = readings.find((r) => r.gate !== "pass");
   if (failed) return { ...failed, measurements: readings.length };
-  const vsBaseline = poolComparisons(
-    readings.map((r) => r.vsBaseline),
-    policy,
-  ) as PodComparison;
   const weights = readings.map((r) => weightOf(r.vsBaseline));
   const total = weights.reduce((a, b) => a + b, 0);
   const speed = Math.exp(
@@ -32,15 +43,9 @@ export function poolReadings(
   return {
     ...latest,
     speed,
-    vsLeader: poolComparisons(
-      readings.map((r) => r.vsLeader),
-      policy,
-    ),
-    vsRunnerUp: poolComparisons(
-      readings.map((r) => r.vsRunnerUp),
-      policy,
-    ),
-    vsBaseline,
+    vsLeader: combine(readings.map((r) => r.vsLeader)),
+    vsRunnerUp: combine(readings.map((r) => r.vsRunnerUp)),
+    vsBaseline: combine(readings.map((r) => r.vsBaseline)) ?? latest.vsBaseline,
     measurements: readings.length,
   };
 }
