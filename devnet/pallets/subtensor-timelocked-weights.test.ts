@@ -57,22 +57,25 @@ afterAll(async () => {
 async function send(tx: SubmittableExtrinsic<"promise">, signer: KeyringPair): Promise<string[]> {
   return new Promise((resolve, reject) => {
     tx.signAndSend(signer, { nonce: -1 }, (result) => {
-      if (result.status.isFinalized) {
-        included = devnet.chain.block(result.status.asFinalized.toHex())?.number ?? included;
+      if (result.status.isFinalized)
         resolve(result.events.map(({ event }) => `${event.section}.${event.method}`));
-      }
       if (result.isError) reject(new Error(result.status.type));
     }).catch(reject);
   });
 }
 
-/** Block the last extrinsic sent with {@link send} was included in. */
-let included = 0;
-
 /** A round out about `seconds` from now on the devnet beacon. */
 function roundIn(seconds: number): number {
   const { genesisSeconds, periodSeconds } = devnet.chain.beacon.info;
   return Math.floor((Date.now() / 1000 + seconds - genesisSeconds) / periodSeconds) + 1;
+}
+
+/**
+ * The newest round whose pulse the chain has stored. Sealing to it makes whether a commit opens
+ * depend on block numbers alone, not on how far a loaded machine's blocks lag the beacon.
+ */
+async function storedRound(): Promise<number> {
+  return Number((await api.query.drand?.lastStoredRound?.())?.toString());
 }
 
 function sealWeights(
@@ -86,11 +89,10 @@ function sealWeights(
   return u8aToHex(timelockEncrypt(payload, round, devnet.chain.beacon.info));
 }
 
-/** Waits until `blocks` blocks after `start` are finalized and returns the events seen in them. */
-async function eventsOver(blocks: number, start = devnet.chain.finalizedNumber): Promise<string[]> {
-  await devnet.waitForFinalized(start + blocks);
+/** Events of finalized blocks `from + 1` to `to`, as "section.method:data". */
+async function eventsBetween(from: number, to: number): Promise<string[]> {
   const seen: string[] = [];
-  for (let n = start + 1; n <= start + blocks; n += 1) {
+  for (let n = from + 1; n <= to; n += 1) {
     const hash = await api.rpc.chain.getBlockHash(n);
     const events = (await (await api.at(hash)).query.system?.events?.()) as unknown as {
       event: { section: string; method: string; data: { toString(): string }[] };
@@ -99,6 +101,28 @@ async function eventsOver(blocks: number, start = devnet.chain.finalizedNumber):
       seen.push(`${event.section}.${event.method}:${event.data.map(String).join(",")}`);
   }
   return seen;
+}
+
+/** Commits queued for the subnet, whatever their epoch. */
+async function queuedCommits(): Promise<unknown[]> {
+  const queued = await api.query.subtensorModule?.timelockedWeightCommits?.entries(netuid);
+  return (queued ?? []).flatMap(([, v]) => v.toJSON() as unknown[]);
+}
+
+/**
+ * Waits until the subnet's commit queue has drained (each commit revealed or dropped), however
+ * many blocks a loaded machine takes, and returns the events of the blocks after `from` up to
+ * then. Gives up, returning what it saw, `maxBlocks` blocks after `from`.
+ */
+async function eventsUntilDrained(from: number, maxBlocks = 60): Promise<string[]> {
+  for (let head = from + 1; head < from + maxBlocks; head += 1) {
+    await devnet.waitForFinalized(head);
+    // The queue is read at the best block: wait until that block is final too.
+    const best = devnet.chain.best.number;
+    if ((await queuedCommits()).length === 0)
+      return eventsBetween(from, (await devnet.waitForFinalized(best)).number);
+  }
+  return eventsBetween(from, devnet.chain.finalizedNumber);
 }
 
 const weightsOf = async (uid: number) => (await api.query.subtensorModule?.weights?.(netuid, uid))?.toJSON();
@@ -113,16 +137,15 @@ const commit = (ct: string, round: number, version = 4) =>
 describe("commit_timelocked_weights on the devnet", () => {
   it("an honest commit is revealed in the next epoch and announced", async () => {
     const from = devnet.chain.best.number;
-    const round = roundIn(0);
+    const round = await storedRound();
     expect(await send(commit(sealWeights(alice, [1, 2], [80, 20], 7n, round), round), alice)).toContain(
       "subtensorModule.TimelockedWeightsCommitted",
     );
-    const events = await eventsOver(40, Math.max(from, included - 1));
+    const events = await eventsUntilDrained(from);
     expect(
-      events.some((e) =>
-        e.startsWith(`subtensorModule.TimelockedWeightsRevealed:${netuid},${alice.address}`),
-      ),
-    ).toBe(true);
+      events.filter((e) => e.startsWith("subtensorModule.TimelockedWeightsRevealed")),
+      `sealed to round ${round}; queue now ${JSON.stringify(await queuedCommits())}`,
+    ).toEqual([`subtensorModule.TimelockedWeightsRevealed:${netuid},${alice.address}`]);
     expect(await weightsOf(0)).toEqual([
       [1, 65535],
       [2, 16384],
@@ -130,7 +153,7 @@ describe("commit_timelocked_weights on the devnet", () => {
   }, 60_000);
 
   it("refuses a commit_reveal_version other than the chain's (IncorrectCommitRevealVersion)", async () => {
-    const round = roundIn(0);
+    const round = await storedRound();
     await expect(
       (async () => {
         const events = await send(commit(sealWeights(alice, [1], [1], 7n, round), round, 3), alice);
@@ -139,23 +162,25 @@ describe("commit_timelocked_weights on the devnet", () => {
     ).rejects.toThrow(/ExtrinsicFailed/);
   }, 60_000);
 
+  // Each is sealed to a round the chain already holds, so it is dropped for what it is, not for
+  // a pulse that came too late.
   it.each([
     ["garbage bytes", () => u8aToHex(new Uint8Array(300).fill(7))],
-    ["Alice's ciphertext replayed by Dave", () => sealWeights(alice, [3], [1], 7n, roundIn(0))],
-    ["a version key below WeightsVersionKey", () => sealWeights(dave, [3], [1], 6n, roundIn(0))],
+    ["Alice's ciphertext replayed by Dave", (round: number) => sealWeights(alice, [3], [1], 7n, round)],
+    ["a version key below WeightsVersionKey", (round: number) => sealWeights(dave, [3], [1], 6n, round)],
   ])(
     "drops %s silently: no reveal event, weights unchanged",
     async (_, make) => {
       const before = await weightsOf(3);
       const from = devnet.chain.best.number;
-      const ct = make();
-      const round = roundIn(0);
-      expect(await send(commit(ct, round), dave)).toContain("subtensorModule.TimelockedWeightsCommitted");
-      const events = await eventsOver(40, Math.max(from, included - 1));
+      const round = await storedRound();
+      expect(await send(commit(make(round), round), dave)).toContain(
+        "subtensorModule.TimelockedWeightsCommitted",
+      );
+      const events = await eventsUntilDrained(from);
       expect(events.filter((e) => e.startsWith("subtensorModule.TimelockedWeightsRevealed"))).toEqual([]);
       expect(await weightsOf(3)).toEqual(before);
-      const queued = await api.query.subtensorModule?.timelockedWeightCommits?.entries(netuid);
-      expect((queued ?? []).flatMap(([, v]) => v.toJSON() as unknown[])).toEqual([]);
+      expect(await queuedCommits()).toEqual([]);
     },
     60_000,
   );
@@ -164,10 +189,9 @@ describe("commit_timelocked_weights on the devnet", () => {
     const from = devnet.chain.best.number;
     const round = roundIn(3600);
     await send(commit(sealWeights(dave, [1], [1], 7n, round), round), dave);
-    const events = await eventsOver(40, Math.max(from, included - 1));
+    const events = await eventsUntilDrained(from);
     expect(events.filter((e) => e.startsWith("subtensorModule.TimelockedWeightsRevealed"))).toEqual([]);
-    const queued = await api.query.subtensorModule?.timelockedWeightCommits?.entries(netuid);
-    expect((queued ?? []).flatMap(([, v]) => v.toJSON() as unknown[])).toEqual([]);
+    expect(await queuedCommits()).toEqual([]);
   }, 60_000);
 });
 
