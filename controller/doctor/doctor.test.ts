@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Keyring } from "@polkadot/keyring";
@@ -15,6 +15,7 @@ import { controllerProgram } from "../cli/main.ts";
 import { controllerConfigSchema, controllerEnvPrefix } from "../config/controller-config.ts";
 import { openStore } from "../store/controller-store.ts";
 import { acquireStoreLock } from "../store/store-lock.ts";
+import { checkPublishTarget, probeKey } from "./check-publish-target.ts";
 import { checkStore } from "./check-store.ts";
 import { checkTls, type TlsSettings } from "./check-tls.ts";
 import { type DoctorCheck, doctorExitCode, formatDoctorReport } from "./doctor-check.ts";
@@ -90,6 +91,8 @@ beforeAll(async () => {
     CACHEON_CONTROLLER_PUBLISH_S3_ENDPOINT: bucket.s3.endpoint,
     CACHEON_CONTROLLER_PUBLISH_S3_ACCESS_KEY_ID: bucket.s3.accessKeyId,
     CACHEON_CONTROLLER_PUBLISH_S3_SECRET_ACCESS_KEY: bucket.s3.secretAccessKey,
+    // Evidence bundles beside the results (the artefacts.s3 fields left empty reuse publish.s3).
+    CACHEON_CONTROLLER_ARTEFACTS_TARGET: "s3",
   };
 }, 120_000);
 
@@ -133,6 +136,7 @@ describe("cacheon-controller doctor", () => {
     );
     expect(find(checks, "providers")?.summary).toMatch(/^Docker \S+ answers/);
     expect(find(checks, "baseline-image")?.summary).toBe(`${baseline} is in ${testServices().registry}`);
+    expect(find(checks, "artefacts")?.summary).toBe(`writable (s3://${bucket.bucket}/artefacts/${probeKey})`);
     expect(doctorExitCode(checks)).toBe(0);
 
     const { code, out } = await cli(["doctor", "--json"], healthy);
@@ -273,6 +277,45 @@ describe("cacheon-controller doctor", () => {
     expect(code).toBe(1);
     expect(out).toMatch(/^WARN {2}validator hotkey/m);
     expect(out).not.toMatch(/chain endpoint/);
+  });
+
+  it("warns a validator who keeps no evidence, naming the setting for its mode; probes a folder it writes to", async () => {
+    const none = await doctor({ ...healthy, CACHEON_CONTROLLER_ARTEFACTS_TARGET: "none" });
+    expect(find(none, "artefacts")).toMatchObject({
+      status: "warn",
+      summary: expect.stringMatching(/no evidence bundle is kept.*no miner can judge your verdicts again/),
+      fix: expect.stringMatching(/^set artefacts.target folder/),
+    });
+    expect(doctorExitCode(none)).toBe(0);
+    expect(doctorExitCode(none, { strict: true })).toBe(1);
+    const remote = await checkPublishTarget(
+      { target: "local", folder: join(dir, "published") },
+      { target: "none" },
+      { agentsMode: "remote" },
+    );
+    expect(remote.find((c) => c.id === "artefacts")?.fix).toMatch(
+      /^set artefacts.target s3 .*pre-signed URLs/,
+    );
+
+    const folder = join(dir, "artefacts");
+    const kept = await doctor({
+      ...healthy,
+      CACHEON_CONTROLLER_ARTEFACTS_TARGET: "folder",
+      CACHEON_CONTROLLER_ARTEFACTS_FOLDER: folder,
+    });
+    expect(find(kept, "artefacts")).toMatchObject({ status: "ok", title: "raw artefact folder" });
+    expect(readdirSync(folder)).toEqual([probeKey]);
+    writeFileSync(join(dir, "a-file"), "");
+    const blocked = await doctor({
+      ...healthy,
+      CACHEON_CONTROLLER_ARTEFACTS_TARGET: "folder",
+      CACHEON_CONTROLLER_ARTEFACTS_FOLDER: join(dir, "a-file", "artefacts"),
+    });
+    expect(find(blocked, "artefacts")).toMatchObject({
+      status: "fail",
+      fix: expect.stringMatching(/fix artefacts.folder/),
+    });
+    expect(doctorExitCode(blocked)).toBe(1);
   });
 
   it("reports a configuration that does not load, and refuses unknown groups as usage", async () => {

@@ -117,7 +117,11 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorCheck[]> 
   }
   if (wanted("publish")) {
     options.onGroup?.("publish");
-    checks.push(...(await checkPublishTarget(settings.publish, settings.artefacts)));
+    checks.push(
+      ...(await checkPublishTarget(settings.publish, settings.artefacts, {
+        agentsMode: settings.agents.mode,
+      })),
+    );
   }
   if (wanted("providers")) {
     options.onGroup?.("providers");
