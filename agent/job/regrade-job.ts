@@ -11,6 +11,7 @@ import { TokenKTimingSchema } from "../../shared/gen/cacheon/v1/metrics_pb.ts";
 import { type ArmResult, ArmResultSchema } from "../../shared/gen/cacheon/v1/result_pb.ts";
 import { silentLogger } from "../../shared/log/logger.ts";
 import type { ArmContainer } from "../containers/arm-container.ts";
+import { evidencedFindings } from "./evidenced-findings.ts";
 import { jobTimeToTokenK } from "./job-time-to-token-k.ts";
 import { judgeArms } from "./judge-arms.ts";
 import { type ArmRun, enumName } from "./run-arm.ts";
@@ -58,6 +59,8 @@ const replayEndpoint = "evidence-replay:";
  * of asking a server, and compares each arm's verdict with the one the agent recorded. Every
  * bundle must be of the same job (one jobSha256); the opening and closing baselines' bundles are
  * needed to judge anything (their outputs are the reference, their agreement the calibration).
+ * The findings an arm carried into judging are rebuilt from its evidence (evidencedFindings): one
+ * recorded without support, or left out, is a difference.
  * What cannot be judged again is said, never passed: a missing bundle makes the job not the same.
  * Throws CacheonError("invalid-argument") when the bundles are not one job's.
  */
@@ -84,14 +87,22 @@ export async function regradeJob(
   const closingArm = job.arms.findLast((a) => a.role === ArmRole.CLOSING_BASELINE);
   const bookendsMissing = [opening, closingArm].filter((a) => a && !byArm.has(a.armId));
 
-  // The arms as they stood when the agent's judging began, in the job's order.
+  // The arms as they stood when the agent's judging began, in the job's order, with the findings
+  // their evidence gives in place of the recorded ones.
   const runs = new Map<string, ArmRun>();
   const judged = new Set<string>();
+  const unsupported = new Map<string, string[]>();
   for (const arm of job.arms) {
     const b = byArm.get(arm.armId);
     if (!b?.judgedFrom) continue;
     judged.add(arm.armId);
     const result = clone(ArmResultSchema, b.judgedFrom);
+    const evidenced = evidencedFindings(result, b.judge.expectedGpus);
+    if (result.summary) result.summary.findings = evidenced.findings;
+    unsupported.set(arm.armId, [
+      ...evidenced.unexplained.map((f) => `recorded before judging, not given by its evidence: ${f}`),
+      ...evidenced.missing.map((f) => `given by its GPU figures, not recorded: ${f}`),
+    ]);
     runs.set(arm.armId, {
       result,
       ...(b.measurement && result.summary
@@ -183,7 +194,7 @@ export async function regradeJob(
         },
       ];
     const again = runs.get(arm.armId)?.result as ArmResult;
-    const differences = compareVerdicts(b.result, again);
+    const differences = [...(unsupported.get(arm.armId) ?? []), ...compareVerdicts(b.result, again)];
     return [
       {
         armId: arm.armId,

@@ -182,6 +182,23 @@ describe("regrading a pod job's evidence bundles", () => {
     expect(listed.code).toBe(1);
   });
 
+  it("a finding forged against the honest challenger, recorded before judging, is named as not given by its evidence", async () => {
+    const dir = published();
+    const original = fileOf(dir, "faster");
+    const finding =
+      "no process of the arm's container held memory on any GPU while it was timed: its answers did not come from the GPUs";
+    forged(dir, "faster", (wire) => {
+      wire.judgedFrom.summary.findings = [...(wire.judgedFrom.summary.findings ?? []), finding];
+      wire.result.summary.findings = [...(wire.result.summary.findings ?? []), finding];
+    });
+    rmSync(original);
+    const { code, out } = await captureCli(agentProgram, ["regrade", dir]);
+    expect(out).toMatch(/DIFFERS faster \(challenger\)\n\s+recorded:\s+pass; flagged: no process/);
+    expect(out).toContain(`recorded before judging, not given by its evidence: ${finding}`);
+    expect(out).toMatch(/judged again: pass\n/);
+    expect(code).toBe(1);
+  });
+
   it("names a job whose baseline bundle is missing as not judgeable, never passed", async () => {
     const dir = published();
     rmSync(fileOf(dir, "baseline-close"));
