@@ -8,8 +8,6 @@ import {
   type AgentMessage,
   AgentService,
   AgentState,
-  type ArtefactReady,
-  type ArtefactUploaded,
   type ControllerMessage,
   ControllerMessageSchema,
   type EnrolRequest,
@@ -26,6 +24,7 @@ import {
 import { type Logger, silentLogger } from "../../shared/log/logger.ts";
 import type { JobOutcome } from "../rounds/control-plane-job-runner.ts";
 import { agentVersionProblem } from "./agent-version-problem.ts";
+import { ArtefactIntake } from "./artefact-intake.ts";
 import type {
   ConnectedAgent,
   ControlPlaneListener,
@@ -33,7 +32,7 @@ import type {
   ControlPlaneStats,
   EventRetentionOptions,
 } from "./control-plane-options.ts";
-import type { AgentRow, ArtefactRow, ControlPlaneStore } from "./control-plane-store.ts";
+import type { AgentRow, ControlPlaneStore } from "./control-plane-store.ts";
 import { enrolAgent, type MintedToken, mintEnrolmentToken } from "./enrolment.ts";
 import { type AgentEventLog, SqliteEventLog } from "./event-log.ts";
 import { classifySeq, eventJobId, validateEventPayload } from "./event-validation.ts";
@@ -43,12 +42,7 @@ import { TokenBucket } from "./rate-limiter.ts";
 import { toConnectError } from "./rpc-error.ts";
 import { hashSecret, looksLikeSecret, sessionCredentialPrefix } from "./secrets.ts";
 import { resolveSessionLimits, type SessionLimits } from "./session-limits.ts";
-import {
-  type UploadRequest,
-  type UploadStorage,
-  type UploadVerification,
-  uploadNameProblem,
-} from "./upload-storage.ts";
+import { type UploadRequest, type UploadStorage, uploadNameProblem } from "./upload-storage.ts";
 
 /** Event kinds that carry a job's outcome or an artefact's state: kept whatever the agent's quota. */
 const essential = new Set(["jobFinished", "jobFailed", "artefactReady", "artefact"]);
@@ -93,14 +87,12 @@ export class ControlPlane {
   readonly #deadlineMs: number;
   readonly #limits: SessionLimits;
   readonly #uploads: UploadStorage | undefined;
-  readonly #uploadTtlMs: number;
+  readonly #artefacts: ArtefactIntake;
   readonly #minAgentVersion: string;
   readonly #events: AgentEventLog;
   readonly #ownsEvents: boolean;
   readonly #retention: Required<EventRetentionOptions>;
   readonly #buckets = new Map<string, AgentBuckets>();
-  /** Artefacts being checked now (job/name), so a repeated event starts no second check. */
-  readonly #checking = new Set<string>();
   #pruneTimer: NodeJS.Timeout | undefined;
   /** Events accepted and not yet committed (nor acknowledged). */
   #pending = new PendingEvents<LiveSession>();
@@ -138,7 +130,18 @@ export class ControlPlane {
     }
     this.#limits = resolveSessionLimits(options.limits);
     this.#uploads = options.uploads;
-    this.#uploadTtlMs = options.uploadTtlMs ?? 10 * 60_000;
+    this.#artefacts = new ArtefactIntake({
+      store: this.#store,
+      uploads: this.#uploads,
+      uploadTtlMs: options.uploadTtlMs ?? 10 * 60_000,
+      now: () => this.#now(),
+      logger: this.#log,
+      sendGrant: (agentId, jobId, build) => this.#sendSequenced(agentId, "grant", jobId, build),
+      onVerified: (agentId, verification) => this.#emit("artefactVerified", agentId, verification),
+      onCheckStarted: () => {
+        this.stats.artefactsChecked += 1;
+      },
+    });
     this.#minAgentVersion = options.minAgentVersion ?? "";
     this.#now = options.now ?? Date.now;
     this.#events = options.events ?? new SqliteEventLog();
@@ -788,9 +791,9 @@ export class ControlPlane {
       );
       this.#emit("jobFailed", agentId, p.value);
     } else if (p.case === "artefactReady") {
-      this.#artefactReady(agentId, p.value, this.#store.job(jobId)?.state);
+      this.#artefacts.ready(agentId, p.value, this.#store.job(jobId)?.state);
     } else if (p.case === "artefact") {
-      this.#artefactUploaded(agentId, p.value);
+      this.#artefacts.uploaded(agentId, p.value);
     }
     return bytes.byteLength + unknown;
   }
@@ -876,136 +879,6 @@ export class ControlPlane {
     if (job?.state !== "assigned") return;
     this.#store.putJobOutcome(jobId, state === "finished" ? "jobFinished" : "jobFailed", outcome);
     this.#store.setJob(jobId, agentId, state, this.#now());
-  }
-
-  /**
-   * An agent announced an artefact's bytes: it gets a URL bound to exactly them, valid for
-   * minutes, or a refusal saying why (not a target of this job, too large, the job is over, an
-   * earlier URL still valid, already uploaded).
-   */
-  #artefactReady(agentId: string, ready: ArtefactReady, jobState: string | undefined): void {
-    const row = this.#store.artefact(ready.jobId, ready.name);
-    const size = Number(ready.sizeBytes);
-    const now = this.#now();
-    const problem = !this.#uploads
-      ? "this controller takes no uploads"
-      : !row
-        ? "the job names no such upload target"
-        : row.state === "verified" || row.state === "refused"
-          ? `it was checked already (${row.state}); an artefact is uploaded once`
-          : row.state === "granted" && row.expiresAtMs > now
-            ? "a URL granted for it is still valid; use that one"
-            : jobState !== "assigned"
-              ? "the job is over"
-              : size > row.maxBytes
-                ? `${size} bytes is above the ${row.maxBytes} allowed; cut it`
-                : undefined;
-    const grant = (fields: {
-      target?: { url: string; expiresAtMs: number };
-      headers?: Record<string, string>;
-      refused?: string;
-    }) =>
-      this.#sendSequenced(agentId, "grant", ready.jobId, (seq) =>
-        create(ControllerMessageSchema, {
-          kind: {
-            case: "uploadGrant",
-            value: {
-              seq: BigInt(seq),
-              jobId: ready.jobId,
-              name: ready.name,
-              ...(fields.target
-                ? {
-                    target: create(UploadTargetSchema, {
-                      name: ready.name,
-                      url: fields.target.url,
-                      maxBytes: BigInt(size),
-                      expiresAtUnixMs: BigInt(fields.target.expiresAtMs),
-                    }),
-                  }
-                : {}),
-              headers: fields.headers ?? {},
-              refused: fields.refused ?? "",
-            },
-          },
-        }),
-      );
-    if (problem || !row || !this.#uploads) {
-      this.#log.warn("upload refused", { agentId, jobId: ready.jobId, name: ready.name, problem });
-      grant({ refused: `upload of ${ready.name} refused: ${problem}` });
-      return;
-    }
-    // Granted before the URL is signed: a repeated announcement meanwhile finds it taken.
-    const granted: ArtefactRow = {
-      ...row,
-      state: "granted",
-      sizeBytes: size,
-      sha256: ready.sha256,
-      expiresAtMs: now + this.#uploadTtlMs,
-    };
-    this.#store.putArtefact(granted);
-    this.#uploads
-      .grant(ready.jobId, ready.name, { sha256: ready.sha256, sizeBytes: size }, this.#uploadTtlMs)
-      .then(
-        (url) => {
-          this.#store.putArtefact({ ...granted, expiresAtMs: url.expiresAtMs });
-          grant({ target: url, headers: url.headers });
-        },
-        (error: unknown) => {
-          this.#store.putArtefact({ ...granted, state: "allowed", expiresAtMs: 0 });
-          grant({
-            refused: `upload of ${ready.name} refused: cannot sign a URL: ${(error as Error).message}`,
-          });
-        },
-      );
-  }
-
-  /**
-   * An agent says an artefact is uploaded: checked once against what it announced (the storage
-   * moves it where no URL points). A repeated report, or one for an artefact never granted or
-   * already checked, starts no second check: storage is read once per artefact at most.
-   */
-  #artefactUploaded(agentId: string, uploaded: ArtefactUploaded): void {
-    const uploads = this.#uploads;
-    const row = this.#store.artefact(uploaded.jobId, uploaded.name);
-    const key = `${uploaded.jobId}\n${uploaded.name}`;
-    if (!uploads || !row || row.state === "verified" || row.state === "refused" || this.#checking.has(key))
-      return;
-    const settle = (verification: UploadVerification) => {
-      this.#store.putArtefact({
-        ...row,
-        state: verification.verified ? "verified" : "refused",
-        problem: verification.problem ?? "",
-        location: verification.verified ? verification.location : "",
-      });
-      this.#checking.delete(key);
-      this.#emit("artefactVerified", agentId, verification);
-    };
-    const refuse = (problem: string) =>
-      settle({ jobId: uploaded.jobId, name: uploaded.name, verified: false, problem, location: "" });
-    if (row.state !== "granted") {
-      refuse("reported uploaded, but no URL was granted for it");
-      return;
-    }
-    if (uploaded.sha256 !== row.sha256 || Number(uploaded.sizeBytes) !== row.sizeBytes) {
-      refuse(
-        `the report (${uploaded.sizeBytes} bytes, sha256 ${uploaded.sha256}) differs from the announcement (${row.sizeBytes} bytes, sha256 ${row.sha256})`,
-      );
-      return;
-    }
-    this.#checking.add(key);
-    this.stats.artefactsChecked += 1;
-    uploads
-      .verify(uploaded.jobId, uploaded.name, { sha256: row.sha256, sizeBytes: row.sizeBytes })
-      .catch(
-        (error: unknown): UploadVerification => ({
-          jobId: uploaded.jobId,
-          name: uploaded.name,
-          verified: false,
-          problem: `verification failed: ${(error as Error).message}`,
-          location: "",
-        }),
-      )
-      .then(settle);
   }
 
   #sessionEnded(session: LiveSession): void {
