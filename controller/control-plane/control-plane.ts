@@ -42,6 +42,7 @@ import { TokenBucket } from "./rate-limiter.ts";
 import { toConnectError } from "./rpc-error.ts";
 import { hashSecret, looksLikeSecret, sessionCredentialPrefix } from "./secrets.ts";
 import { resolveSessionLimits, type SessionLimits } from "./session-limits.ts";
+import { decideResume } from "./session-resume.ts";
 import { type UploadRequest, type UploadStorage, uploadNameProblem } from "./upload-storage.ts";
 
 /** Event kinds that carry a job's outcome or an artefact's state: kept whatever the agent's quota. */
@@ -671,41 +672,22 @@ export class ControlPlane {
       session.queue.push(fromBinary(ControllerMessageSchema, row.message));
     }
     session.maxSentControllerSeq = Math.max(session.maxSentControllerSeq, processed);
-    // A job the controller no longer wants (cancelled, or handed elsewhere after the agent was
-    // declared lost) is cancelled explicitly so the agent does not run it for nothing.
-    if (hello.resumingJobId) {
-      const job = this.#store.job(hello.resumingJobId);
-      // One whose outcome is stored already (only the ack was lost) needs nothing.
-      const ended = job?.agentId === session.agentId && (job.state === "finished" || job.state === "failed");
-      if (!ended && (!job || job.agentId !== session.agentId || job.state !== "assigned")) {
-        session.queue.push(
-          create(ControllerMessageSchema, {
-            kind: {
-              case: "cancel",
-              value: {
-                seq: 0n,
-                jobId: hello.resumingJobId,
-                reason:
-                  job?.state === "lost"
-                    ? "the job was handed to another pod after this agent was declared lost"
-                    : "the job is not open on this agent",
-              },
-            },
-          }),
-        );
-      }
-    }
-    // Acknowledged jobs the agent no longer holds (it restarted without them) are handed back
-    // now. A job that ended while the agent was disconnected is named in resumingJobId: its
-    // outcome is among the events the agent resends, so it is not forgotten (handing it back
-    // would drop that outcome and run the job a second time).
-    const pendingJobIds = new Set(
-      this.#store.pendingControllerMessages(session.agentId, 0).map((r) => r.jobId),
-    );
-    const forgotten = this.#store
-      .openJobs(session.agentId)
-      .filter((jobId) => jobId !== hello.resumingJobId && !pendingJobIds.has(jobId));
-    if (forgotten.length > 0) this.#handBack(session.agentId, forgotten, "the agent came back without them");
+    const { cancelResuming, handBack } = decideResume({
+      agentId: session.agentId,
+      resumingJobId: hello.resumingJobId,
+      resumingJob: hello.resumingJobId ? this.#store.job(hello.resumingJobId) : undefined,
+      openJobIds: this.#store.openJobs(session.agentId),
+      unacknowledgedJobIds: new Set(
+        this.#store.pendingControllerMessages(session.agentId, 0).map((r) => r.jobId),
+      ),
+    });
+    if (cancelResuming)
+      session.queue.push(
+        create(ControllerMessageSchema, {
+          kind: { case: "cancel", value: { seq: 0n, jobId: hello.resumingJobId, reason: cancelResuming } },
+        }),
+      );
+    if (handBack.length > 0) this.#handBack(session.agentId, handBack, "the agent came back without them");
     this.#log.info("session open", { agentId: session.agentId, lastAgentSeq: session.storedSeq });
     this.#emit("sessionChanged", session.agentId, true);
   }
