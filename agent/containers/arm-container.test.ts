@@ -301,14 +301,18 @@ describe("arm containers on the real Docker engine", () => {
   it("holds a fork bomb to the pids limit and still removes it", async () => {
     const c = await start("serve,fork-bomb", { limits: { pidsLimit: 48, memoryBytes: 768 * mib } });
     await ready(c);
+    // Sampled for 2 s after it has forked past 20 processes (which takes longer on a loaded
+    // machine; at most 30 s): long enough for a bomb without the limit to pass 48.
     let peak = 0;
-    for (let i = 0; i < 8; i++) {
+    let samplesSinceForked = 0;
+    for (let i = 0; i < 120 && samplesSinceForked < 8; i++) {
       const stats = (await docker
         .getContainer(c.id)
         .stats({ stream: false, "one-shot": true } as { stream: false })) as {
         pids_stats?: { current?: number };
       };
       peak = Math.max(peak, stats.pids_stats?.current ?? 0);
+      if (peak > 20) samplesSinceForked += 1;
       await sleep(250);
     }
     expect(peak).toBeGreaterThan(20); // it did fork
