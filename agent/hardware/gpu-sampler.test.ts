@@ -151,6 +151,20 @@ describe("startGpuSampler (the real captures replayed by a looping child process
     );
   });
 
+  it("asks once more at stop when the process loop printed nothing yet (a slow start on a loaded host)", async () => {
+    const smi = join(tmp, "slow-apps-loop-nvidia-smi");
+    // The looping process query starts 5 s late; the one-shot query answers at once.
+    writeFileSync(
+      smi,
+      `#!/usr/bin/env bash\ncase "$1 \${3:-}" in --query-compute-apps=*" -lms") sleep 5 >/dev/null 2>&1 </dev/null & wait $! ;; esac\nexec "${replay}" "$@"\n`,
+    );
+    chmodSync(smi, 0o755);
+    const activity = await sample(join(real, "busy"), 300, smi);
+    expect(activity.problems).toEqual([]);
+    expect(activity.gpus[0]?.pids).toEqual([2463]);
+    expect(activity.gpus[1]?.pids).toEqual([2464]);
+  });
+
   it("drops power.draw where the driver refuses it, and says so", async () => {
     const smi = join(tmp, "no-power-nvidia-smi");
     // As nvidia-smi does for an unknown field: the whole query fails.

@@ -173,10 +173,10 @@ export async function startGpuSampler(options: GpuSamplerOptions = {}): Promise<
   // One query first: it proves the field list works here (one unsupported field fails the whole
   // query) and gives the window's first sample.
   let fields: readonly string[] = samplerGpuFields;
-  let first = await queryOnce(smi, fields, env);
+  let first = await queryOnce(smi, `--query-gpu=${fields.join(",")}`, env);
   if (first.error) {
     fields = samplerGpuFields.filter((f) => f !== "power.draw");
-    const retry = await queryOnce(smi, fields, env);
+    const retry = await queryOnce(smi, `--query-gpu=${fields.join(",")}`, env);
     if (!retry.error) problems.push(`power.draw is not supported here (${first.error}); sampling without it`);
     first = retry;
   }
@@ -195,6 +195,22 @@ export async function startGpuSampler(options: GpuSamplerOptions = {}): Promise<
     return { stop: async () => result() };
   }
   for (const line of first.stdout.split("\n")) onGpuLine(line);
+  const appsQuery = `--query-compute-apps=${samplerProcessFields.join(",")}`;
+  let processLines = 0;
+  const onProcessLine = (line: string) => {
+    processLines += 1;
+    const sample = parseProcessLine(line, now());
+    if (sample) processes.push(sample);
+    else if (line.trim() !== "" && !/no running processes/i.test(line)) noteBadLine("process", line);
+  };
+  // A window shorter than the process loop's start (a slow spawn on a loaded host) would show no
+  // process on any GPU and flag the arm for it: the loop printed nothing, so ask once more.
+  const processesOnceIfNone = async () => {
+    if (processLines > 0) return;
+    const once = await queryOnce(smi, appsQuery, env);
+    if (once.error) problems.push(`nvidia-smi --query-compute-apps failed: ${once.error}`);
+    else for (const line of once.stdout.split("\n")) onProcessLine(line);
+  };
 
   const loops = [
     startLoop(
@@ -207,25 +223,18 @@ export async function startGpuSampler(options: GpuSamplerOptions = {}): Promise<
     ),
     startLoop(
       smi,
-      [
-        `--query-compute-apps=${samplerProcessFields.join(",")}`,
-        "--format=csv,noheader,nounits",
-        "-lms",
-        String(Math.max(1000, intervalMs)),
-      ],
+      [appsQuery, "--format=csv,noheader,nounits", "-lms", String(Math.max(1000, intervalMs))],
       env,
       "process",
-      (line) => {
-        const sample = parseProcessLine(line, now());
-        if (sample) processes.push(sample);
-        else if (line.trim() !== "" && !/no running processes/i.test(line)) noteBadLine("process", line);
-      },
+      onProcessLine,
       problems,
     ),
   ];
   let stopped: Promise<GpuActivity> | undefined;
   const stop = () => {
-    stopped ??= Promise.all(loops.map((l) => l.stop())).then(result);
+    stopped ??= Promise.all(loops.map((l) => l.stop()))
+      .then(processesOnceIfNone)
+      .then(result);
     return stopped;
   };
   options.signal?.addEventListener("abort", () => void stop(), { once: true });
@@ -245,15 +254,16 @@ export async function startGpuSampler(options: GpuSamplerOptions = {}): Promise<
   }
 }
 
+/** One nvidia-smi query (`--query-gpu=...` or `--query-compute-apps=...`) as CSV. */
 function queryOnce(
   smi: string,
-  fields: readonly string[],
+  query: string,
   env: Record<string, string | undefined>,
 ): Promise<{ stdout: string; error?: string }> {
   return new Promise((done) => {
     execFile(
       smi,
-      [`--query-gpu=${fields.join(",")}`, "--format=csv,noheader,nounits"],
+      [query, "--format=csv,noheader,nounits"],
       { env: env as NodeJS.ProcessEnv, timeout: 15_000, encoding: "utf8" },
       (error, stdout, stderr) =>
         done(
