@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { jobSeedFlag, networkModeFlag } from "./job-flags.ts";
+import { jobSeedFlag, networkModeFlag, nofileFlag } from "./job-flags.ts";
 
 describe("networkModeFlag", () => {
   it.each([
@@ -26,5 +26,17 @@ describe("jobSeedFlag", () => {
 
   it.each(["", "xyz", "0x12", "f".repeat(65)])("refuses %j", (seed) => {
     expect(() => jobSeedFlag(seed)).toThrow(`--seed must be 1 to 64 hex digits, got "${seed}"`);
+  });
+});
+
+describe("nofileFlag", () => {
+  it.each([
+    [undefined, 65536],
+    ["64", 64],
+    ["4096", 4096],
+  ])("%s -> %s", (text, nofile) => expect(nofileFlag(text)).toBe(nofile));
+
+  it.each(["", "63", "1.5", "many"])("refuses %j", (text) => {
+    expect(() => nofileFlag(text)).toThrow(`--nofile must be an integer >= 64, got "${text}"`);
   });
 });

@@ -24,3 +24,15 @@ export function jobSeedFlag(text: string | undefined): string {
   }
   return seed;
 }
+
+/**
+ * The `--nofile` flag of such a job: the open-files limit in its containers, an integer of at
+ * least 64; 65536 (what validators use) when it is not given. Throws invalid-argument.
+ */
+export function nofileFlag(text: string | undefined): number {
+  if (text === undefined) return 65536;
+  const nofile = Number(text);
+  if (!Number.isInteger(nofile) || nofile < 64)
+    throw new CacheonError("invalid-argument", `--nofile must be an integer >= 64, got "${text}"`);
+  return nofile;
+}

@@ -16,7 +16,7 @@ import { newPromptSecret, parsePromptSecret } from "../../shared/workload/prompt
 import { loadHardwareProfile } from "../hardware/profiles.ts";
 import { type MinerVerdict, minerVerdicts } from "../job/miner-verdict.ts";
 import { runPodJob } from "../job/run-pod-job.ts";
-import { jobSeedFlag, networkModeFlag } from "./job-flags.ts";
+import { jobSeedFlag, networkModeFlag, nofileFlag } from "./job-flags.ts";
 import { jobProgress } from "./job-progress.ts";
 
 /** `cacheon-agent local`: the validator's job, run on the miner's own machine. */
@@ -214,7 +214,7 @@ Exit codes: 0 no disqualification, 1 disqualified, 2 usage error or the job coul
         nvidiaSmiPath: str("nvidia-smi"),
         env: io.env,
         bandwidthCheck: Boolean(values.bandwidth),
-        limits: { nofile: int("nofile", 65536, 64) },
+        limits: { nofile: nofileFlag(str("nofile")) },
         ...(values["direct-pulls"] ? { pullGate: false } : {}),
       },
     );

@@ -1,6 +1,6 @@
 import { writeFileSync } from "node:fs";
 import { toJson } from "@bufbuild/protobuf";
-import { jobSeedFlag, networkModeFlag } from "../../agent/cli/job-flags.ts";
+import { jobSeedFlag, networkModeFlag, nofileFlag } from "../../agent/cli/job-flags.ts";
 import { jobProgress } from "../../agent/cli/job-progress.ts";
 import { type CliCommand, ExitCode } from "../../shared/cli/cli-command.ts";
 import { loadConfig } from "../../shared/config/load-config.ts";
@@ -78,9 +78,7 @@ Example:
     const leader = str("leader") ? pinned("leader", str("leader")) : undefined;
     const seed = jobSeedFlag(str("seed"));
     const network = networkModeFlag(str("network"));
-    const nofile = Number(str("nofile") ?? 65536);
-    if (!Number.isInteger(nofile) || nofile < 64)
-      throw new CacheonError("invalid-argument", `--nofile must be an integer >= 64, got "${str("nofile")}"`);
+    const nofile = nofileFlag(str("nofile"));
     const promptSecret = parsePromptSecret(str("secret") ?? newPromptSecret(), "--secret");
     // The validator's settings: the controller's own schema and resolution, so defaults cannot drift.
     const { controllerConfigSchema, controllerEnvPrefix } = await import(
