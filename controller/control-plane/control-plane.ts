@@ -667,7 +667,10 @@ export class ControlPlane {
     session.lastHeartbeatSentMs = now;
     const processed = Number(hello.lastControllerSeq);
     if (processed > 0) this.#store.ackControllerMessages(session.agentId, processed);
-    for (const row of this.#store.pendingControllerMessages(session.agentId, processed)) {
+    // After that ack every message still unacknowledged is after `processed`: one read serves
+    // both the resending and the jobs those messages name.
+    const unacknowledged = this.#store.pendingControllerMessages(session.agentId, processed);
+    for (const row of unacknowledged) {
       session.maxSentControllerSeq = Math.max(session.maxSentControllerSeq, row.seq);
       session.queue.push(fromBinary(ControllerMessageSchema, row.message));
     }
@@ -677,9 +680,7 @@ export class ControlPlane {
       resumingJobId: hello.resumingJobId,
       resumingJob: hello.resumingJobId ? this.#store.job(hello.resumingJobId) : undefined,
       openJobIds: this.#store.openJobs(session.agentId),
-      unacknowledgedJobIds: new Set(
-        this.#store.pendingControllerMessages(session.agentId, 0).map((r) => r.jobId),
-      ),
+      unacknowledgedJobIds: new Set(unacknowledged.map((r) => r.jobId)),
     });
     if (cancelResuming)
       session.queue.push(
